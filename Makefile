@@ -1,0 +1,42 @@
+# The two entry points a newcomer needs: `make run` and `make test`.
+BUILD      ?= build
+BUILD_SAN  ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps deps-build build test test-sanitize run format check clean fuzz
+
+all: build
+
+deps:
+	@scripts/install-deps.sh all
+
+deps-build:
+	@scripts/install-deps.sh build
+
+build: deps-build
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DSCEP_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_SAN) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS) -LE static
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSCEP_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build build-fuzz -j $(JOBS)
+
+format:
+	find include src tests bench -name '*.[ch]' -print0 | xargs -0 -r clang-format -i --style=file
+
+check: deps-build
+	scripts/check-format.sh
+	scripts/check-banned.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
