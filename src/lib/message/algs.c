@@ -47,19 +47,28 @@ static const struct cipher_entry ciphers[] = {
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
-static int legacy_loaded;
+static OSSL_PROVIDER *legacy_provider;
 
-/* Single DES lives in OpenSSL 3's legacy provider; loading it must keep the default one. */
+/* Runs inside OPENSSL_cleanup(), so the provider is gone before OpenSSL's own state. */
+static void unload_legacy_provider(void)
+{
+    OSSL_PROVIDER_unload(legacy_provider);
+    legacy_provider = NULL;
+}
+
+/* Single DES lives in OpenSSL 3's legacy provider; retain_fallbacks keeps the
+ * implicitly loaded default provider. */
 static void load_legacy_provider(void)
 {
-    if (OSSL_PROVIDER_load(NULL, "default") != NULL && OSSL_PROVIDER_load(NULL, "legacy") != NULL)
-        legacy_loaded = 1;
+    legacy_provider = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+    if (legacy_provider != NULL)
+        OPENSSL_atexit(unload_legacy_provider);
 }
 
 static int ensure_legacy_provider(void)
 {
     pthread_once(&legacy_once, load_legacy_provider);
-    if (!legacy_loaded)
+    if (legacy_provider == NULL)
         return scep_fail_ossl(SCEP_EBADALG, "single DES needs OpenSSL's legacy provider");
     return SCEP_OK;
 }

@@ -108,9 +108,10 @@ int scep_envelope_encrypt(unsigned char **out, size_t *out_len, const unsigned c
 
     ENSURE(recipient != NULL, SCEP_EINVAL, "no recipient certificate");
     EVP_PKEY *pub = X509_get0_pubkey(recipient);
-    /* RFC 8894 §3.1: key transport needs an encryption-capable key. */
-    ENSURE(pub != NULL && EVP_PKEY_is_a(pub, "RSA"), SCEP_EBADALG,
-           "the recipient certificate must have an RSA key to encrypt to");
+    /* RFC 8894 §3.1: RSA key transport; an EC requester's reply uses CMS key
+     * agreement (ECDH), which our client reads. */
+    ENSURE(pub != NULL && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC")), SCEP_EBADALG,
+           "the recipient certificate must have an RSA or EC key to encrypt to");
     GUARD(scep_cipher_evp(&evp_cipher, cipher, legacy));
 
     recipients = sk_X509_new_null();
@@ -142,6 +143,13 @@ static int names_recipient(CMS_ContentInfo *cms, X509 *cert)
         if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
             CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
             return 1;
+        if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_AGREE) {
+            STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+            for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+                if (CMS_RecipientEncryptedKey_cert_cmp(sk_CMS_RecipientEncryptedKey_value(reks, j),
+                                                       cert) == 0)
+                    return 1;
+        }
     }
     return 0;
 }

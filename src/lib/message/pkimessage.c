@@ -65,6 +65,9 @@ int scep_signed_data_build(unsigned char **out, size_t *out_len, const unsigned 
     ENSURE(X509_check_private_key(signer_cert, signer_key) == 1, SCEP_EINVAL,
            "signer key does not match the signer certificate");
     GUARD(scep_digest_md(&md, digest, legacy));
+    /* There is no ECDSA-with-MD5 signature algorithm. */
+    ENSURE(digest != SCEP_DIGEST_MD5 || EVP_PKEY_is_a(signer_key, "RSA"), SCEP_EBADALG,
+           "MD5 signatures need an RSA key");
 
     cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
     ENSURE_OSSL(cms != NULL, SCEP_ECRYPTO, "cannot create SignedData");
