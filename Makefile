@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build build test test-sanitize run format check clean fuzz
+.PHONY: all deps deps-build build test test-sanitize format check clean fuzz
 
 all: build
 

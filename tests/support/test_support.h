@@ -35,7 +35,7 @@ X509 *test_load_cert(const char *relpath);
 EVP_PKEY *test_load_key(const char *relpath);
 
 /* Runs a shell command; returns its exit status (or -1). */
-int test_system(const char *fmt, ...);
+int test_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A fresh temporary directory (removed by the caller with test_rmdir). */
 char *test_tmpdir(void);

@@ -86,7 +86,7 @@ void scep_error_clear(void)
     last_error.message[0] = '\0';
 }
 
-static void record(int code, const char *fmt, va_list ap)
+SCEP_PRINTF(2, 0) static void record(int code, const char *fmt, va_list ap)
 {
     last_error.code = code;
     int n = vsnprintf(last_error.message, sizeof(last_error.message), fmt, ap);
