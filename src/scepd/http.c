@@ -1,0 +1,327 @@
+#include "scepd/http.h"
+#include "scepd/log.h"
+#include "util/error_internal.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCEPD_MAX_LISTENERS 16
+
+struct scepd_http {
+    struct MHD_Daemon *daemons[SCEPD_MAX_LISTENERS];
+    size_t daemon_count;
+    scepd_http_handler handler;
+    void *payload;
+    size_t max_body;
+    atomic_int in_flight;
+};
+
+/* Per-request state kept by libmicrohttpd between calls of the access handler. */
+struct request_ctx {
+    unsigned char *body;
+    size_t len;
+    size_t cap;
+    size_t discarded;
+    int too_big;
+    int answered;
+};
+
+int scepd_http_split_listen(char *host, size_t host_size, unsigned *port, const char *listen)
+{
+    const char *colon;
+    const char *host_start = listen;
+    size_t host_len;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':')
+            return -1;
+        host_start = listen + 1;
+        host_len = (size_t)(end - host_start);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL)
+            return -1;
+        host_len = (size_t)(colon - listen);
+    }
+    if (host_len == 0 || host_len >= host_size)
+        return -1;
+    char *end = NULL;
+    long value = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || value < 0 || value > 65535)
+        return -1;
+    memcpy(host, host_start, host_len);
+    host[host_len] = '\0';
+    *port = (unsigned)value;
+    return 0;
+}
+
+/* Leaves query values exactly as sent: SCEP's base64 needs its own, lenient decoding. */
+static size_t keep_raw(void *cls, struct MHD_Connection *connection, char *value)
+{
+    (void)cls;
+    (void)connection;
+    return strlen(value);
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *connection, unsigned status,
+                                  const char *text)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (response == NULL)
+        return MHD_NO;
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    enum MHD_Result result = MHD_queue_response(connection, status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+static void client_address(char *out, size_t size, struct MHD_Connection *connection)
+{
+    snprintf(out, size, "-");
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+        snprintf(out, size, "-");
+}
+
+static int append_body(struct request_ctx *ctx, const char *data, size_t size, size_t max_body)
+{
+    if (ctx->too_big || size > max_body - ctx->len) {
+        ctx->too_big = 1;
+        ctx->discarded += size;
+        return 0;
+    }
+    if (ctx->len + size > ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap : 16 * 1024;
+        while (cap < ctx->len + size)
+            cap *= 2;
+        if (cap > max_body)
+            cap = max_body;
+        unsigned char *grown = realloc(ctx->body, cap);
+        if (grown == NULL)
+            return -1;
+        ctx->body = grown;
+        ctx->cap = cap;
+    }
+    memcpy(ctx->body + ctx->len, data, size);
+    ctx->len += size;
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct scepd_http *http = cls;
+    struct request_ctx *ctx = *con_cls;
+
+    if (ctx == NULL) {
+        ctx = calloc(1, sizeof(*ctx));
+        if (ctx == NULL)
+            return MHD_NO;
+        *con_cls = ctx;
+        atomic_fetch_add(&http->in_flight, 1);
+        if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 &&
+            strcmp(method, "HEAD") != 0) {
+            ctx->answered = 1;
+            return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              "only GET and POST are supported\n");
+        }
+        /* A declared length over the limit is refused before reading the body. */
+        const char *length =
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
+        if (length != NULL) {
+            char *end = NULL;
+            unsigned long long declared = strtoull(length, &end, 10);
+            if (end != length && declared > http->max_body) {
+                ctx->answered = 1;
+                return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                                  "request body exceeds the size limit\n");
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        if (!ctx->answered && append_body(ctx, upload_data, *upload_data_size, http->max_body) < 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        /* Chunked uploads have no declared length: stop reading a flood. */
+        if (ctx->discarded > 4 * http->max_body)
+            return MHD_NO;
+        return MHD_YES;
+    }
+
+    if (ctx->answered)
+        return MHD_YES;
+    ctx->answered = 1;
+    if (ctx->too_big)
+        return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
+                          "request body exceeds the size limit\n");
+
+    char client[SCEPD_CLIENT_ADDR_MAX];
+    client_address(client, sizeof(client), connection);
+    struct scepd_http_request request = {
+        .method = method,
+        .path = url,
+        .operation = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "operation"),
+        .message = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "message"),
+        .body = ctx->body,
+        .body_len = ctx->len,
+        .client_addr = client,
+    };
+    struct scepd_http_response reply = {.status = 500, .content_type = "text/plain"};
+    http->handler(http->payload, &request, &reply);
+
+    struct MHD_Response *response;
+    if (reply.body != NULL)
+        response =
+            MHD_create_response_from_buffer(reply.body_len, reply.body, MHD_RESPMEM_MUST_FREE);
+    else
+        response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (response == NULL) {
+        free(reply.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type);
+    enum MHD_Result result = MHD_queue_response(connection, reply.status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)connection;
+    (void)toe;
+    struct scepd_http *http = cls;
+    struct request_ctx *ctx = *con_cls;
+    if (ctx == NULL)
+        return;
+    free(ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+    atomic_fetch_sub(&http->in_flight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char text[512];
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    if (n <= 0)
+        return;
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    scepd_log(SCEPD_LOG_WARN, "event=http_error detail=\"%s\"", text);
+}
+
+static int start_listener(struct scepd_http *http, const char *listen, unsigned threads,
+                          unsigned timeout)
+{
+    char host[256];
+    unsigned port = 0;
+    if (scepd_http_split_listen(host, sizeof(host), &port, listen) < 0)
+        return scep_fail(SCEP_ECONFIG, "listen address \"%s\" is not HOST:PORT or [V6]:PORT",
+                         listen);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *addrs = NULL;
+    char port_text[8];
+    snprintf(port_text, sizeof(port_text), "%u", port);
+    int gai = getaddrinfo(host, port_text, &hints, &addrs);
+    if (gai != 0)
+        return scep_fail(SCEP_ECONFIG, "cannot resolve listen address \"%s\": %s", listen,
+                         gai_strerror(gai));
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (addrs->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        /* HTTP/1.0 clients without Host and odd requests from devices are served. */
+        MHD_OPTION_STRICT_FOR_CLIENT, -1, MHD_OPTION_END);
+    freeaddrinfo(addrs);
+    if (daemon == NULL)
+        return scep_fail(SCEP_EIO, "cannot listen on %s (address in use or not local?)", listen);
+    http->daemons[http->daemon_count++] = daemon;
+    return SCEP_OK;
+}
+
+int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
+                     scepd_http_handler handler, void *payload)
+{
+    int rc = SCEP_OK;
+    struct scepd_http *http = NULL;
+    ENSURE(options->listen_count > 0 && options->listen_count <= SCEPD_MAX_LISTENERS, SCEP_ECONFIG,
+           "between 1 and %d listen addresses are needed", SCEPD_MAX_LISTENERS);
+    http = calloc(1, sizeof(*http));
+    ENSURE_ALLOC(http);
+    http->handler = handler;
+    http->payload = payload;
+    http->max_body = options->max_body;
+    unsigned threads = options->threads;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (unsigned)cores : 2;
+    }
+    for (size_t i = 0; i < options->listen_count; i++)
+        GUARD(start_listener(http, options->listen[i], threads, options->connection_timeout));
+    *out = http;
+    http = NULL;
+
+cleanup:
+    scepd_http_stop(http, 0);
+    return rc;
+}
+
+unsigned scepd_http_port(const struct scepd_http *http, size_t index)
+{
+    if (http == NULL || index >= http->daemon_count)
+        return 0;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(http->daemons[index], MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
+{
+    if (http == NULL)
+        return;
+    for (size_t i = 0; i < http->daemon_count; i++) {
+        MHD_socket listener = MHD_quiesce_daemon(http->daemons[i]);
+        if (listener != MHD_INVALID_SOCKET)
+            close(listener);
+    }
+    /* In-flight requests finish; each poll is 50 ms, bounded by the grace period. */
+    for (unsigned waited = 0; waited < grace_seconds * 20 && atomic_load(&http->in_flight) > 0;
+         waited++) {
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    for (size_t i = 0; i < http->daemon_count; i++)
+        MHD_stop_daemon(http->daemons[i]);
+    free(http);
+}

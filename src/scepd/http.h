@@ -1,0 +1,60 @@
+/*
+ * scepd's HTTP front end over libmicrohttpd: listeners, body limits,
+ * timeouts, graceful stop. It knows nothing of SCEP: every complete request
+ * goes to one handler.
+ */
+#ifndef SCEPD_HTTP_H
+#define SCEPD_HTTP_H
+
+#include <stddef.h>
+
+#define SCEPD_CLIENT_ADDR_MAX 64
+
+struct scepd_http_request {
+    const char *method;
+    const char *path;
+    /* Query parameters exactly as sent (not percent-decoded); NULL when absent. */
+    const char *operation;
+    const char *message;
+    const unsigned char *body;
+    size_t body_len;
+    const char *client_addr;
+};
+
+struct scepd_http_response {
+    unsigned status;
+    const char *content_type; /* static string */
+    unsigned char *body;      /* malloc'd; freed by the HTTP layer */
+    size_t body_len;
+};
+
+typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,
+                                   struct scepd_http_response *response);
+
+struct scepd_http_options {
+    const char *const *listen; /* "127.0.0.1:8080", "[::1]:8080"; port 0 picks one */
+    size_t listen_count;
+    unsigned threads;            /* worker threads per listener; 0 = number of cores */
+    size_t max_body;             /* larger bodies get 413 */
+    unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+};
+
+struct scepd_http;
+
+/* Starts every listener; on failure nothing is left running. Returns 0 or SCEP_E*. */
+int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
+                     scepd_http_handler handler, void *payload);
+
+/* The port listener `index` is bound to (useful with port 0). */
+unsigned scepd_http_port(const struct scepd_http *http, size_t index);
+
+/*
+ * Stops accepting, lets in-flight requests finish for up to `grace_seconds`,
+ * then stops and frees everything. NULL is fine.
+ */
+void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds);
+
+/* Splits "host:port" or "[v6]:port" into its parts. Returns 0 or -1. */
+int scepd_http_split_listen(char *host, size_t host_size, unsigned *port, const char *listen);
+
+#endif

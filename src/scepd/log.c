@@ -1,0 +1,60 @@
+#include "scepd/log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = SCEPD_LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void scepd_log_set_level(enum scepd_log_level level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+int scepd_log_level_from_name(enum scepd_log_level *out, const char *name)
+{
+    for (int i = 0; i <= SCEPD_LOG_DEBUG; i++) {
+        if (strcasecmp(name, level_names[i]) == 0) {
+            *out = (enum scepd_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int scepd_log_enabled(enum scepd_log_level level)
+{
+    return (int)level <= atomic_load(&log_level);
+}
+
+void scepd_log(enum scepd_log_level level, const char *fmt, ...)
+{
+    if (!scepd_log_enabled(level))
+        return;
+    char line[2048];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t used = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = snprintf(line + used, sizeof(line) - used, ".%03ldZ %s ", now.tv_nsec / 1000000,
+                     level_names[level]);
+    if (n > 0)
+        used += (size_t)n;
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        used += (size_t)n;
+    if (used >= sizeof(line) - 1)
+        used = sizeof(line) - 2;
+    line[used++] = '\n';
+    ssize_t written = write(STDERR_FILENO, line, used);
+    (void)written;
+}

@@ -1,0 +1,19 @@
+/*
+ * scepd's log: one line per event, key=value, to stderr. Never secrets.
+ */
+#ifndef SCEPD_LOG_H
+#define SCEPD_LOG_H
+
+#include <stdarg.h>
+
+enum scepd_log_level { SCEPD_LOG_ERROR, SCEPD_LOG_WARN, SCEPD_LOG_INFO, SCEPD_LOG_DEBUG };
+
+void scepd_log_set_level(enum scepd_log_level level);
+int scepd_log_level_from_name(enum scepd_log_level *out, const char *name);
+int scepd_log_enabled(enum scepd_log_level level);
+
+/* Writes "time level message\n" as one write so lines from threads never mix. */
+void scepd_log(enum scepd_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
