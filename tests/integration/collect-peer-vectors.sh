@@ -14,7 +14,8 @@ cpy "$(pick curl GetCACaps resp.bin)" getcacaps.txt
 cpy "$(pick curl GetCACaps resp.meta)" getcacaps.resp-headers.txt
 cpy "$(pick scepclient GetCACert resp.bin)" ca.der
 cpy "$(pick scepclient GetCACert resp.meta)" getcacert.resp-headers.txt
-cp "$work/server/depot/ca.key" "$dest/ca.key.pem"; chmod 644 "$dest/ca.key.pem"
+# scepserver stores the key 3DES-encrypted with an empty password; export it in the clear.
+openssl rsa -in "$work/server/depot/ca.key" -passin pass: -traditional -out "$dest/ca.key.pem" 2>/dev/null
 
 cpy "$(pick scepclient PKIOperation req.der)" scepclient-pkcsreq.der
 cpy "$(pick scepclient PKIOperation req.meta)" scepclient-pkcsreq.req-headers.txt
@@ -37,4 +38,5 @@ cpy "$(pick strongswan-des3 PKIOperation req.meta)" strongswan-pkcsreq.req-heade
 cpy "$(pick strongswan-des3 PKIOperation resp.bin)" micromdm-certrep-success-strongswan-des3.der
 cpy "$(pick strongswan-aes-sha384caps PKIOperation req.der)" strongswan-pkcsreq-aes.der
 cp "$work/strongswan/key.pem" "$dest/strongswan-key.pem"
+chmod 644 "$dest"/*
 ls -l "$dest"
