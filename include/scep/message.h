@@ -169,6 +169,17 @@ SCEP_EXPORT int scep_pkimessage_parse(scep_pkimessage **out, const unsigned char
 SCEP_EXPORT void scep_pkimessage_free(scep_pkimessage *msg);
 
 /*
+ * Reads what a server needs to answer a request it cannot accept (signature
+ * wrong, algorithm refused): transactionID, senderNonce, messageType and the
+ * signer certificate, WITHOUT verifying anything. Use only to address a
+ * CertRep FAILURE after scep_pkimessage_parse() failed; never trust the
+ * result otherwise. Accessors other than those four return nothing useful.
+ */
+SCEP_EXPORT int scep_pkimessage_peek(scep_pkimessage **out, const unsigned char *der,
+                                     size_t der_len,
+                                     const scep_message_options *options) SCEP_MUST_CHECK;
+
+/*
  * Opens the pkcsPKIEnvelope with one of `count` certificate/key pairs, trying
  * first those the recipientInfo names and then the others (some clients wrap
  * their recipient identifier oddly), and parses the content for the

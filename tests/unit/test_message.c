@@ -434,6 +434,23 @@ static void tampered_signature_or_content_is_bad_message_check(void **state)
     built_free(&b);
 }
 
+static void peek_reads_a_tampered_request_for_its_failure_reply(void **state)
+{
+    (void)state;
+    struct built b = good_request();
+    b.der[b.len - 5] ^= 0x01;
+    assert_int_equal(parse_code(b.der, b.len, NULL), SCEP_EBADSIG);
+    scep_pkimessage *msg = NULL;
+    assert_int_equal(scep_pkimessage_peek(&msg, b.der, b.len, NULL), SCEP_OK);
+    assert_string_equal(scep_pkimessage_transaction_id(msg), b.transaction_id);
+    assert_memory_equal(scep_pkimessage_sender_nonce(msg), b.nonce, SCEP_NONCE_LEN);
+    assert_int_equal(X509_cmp(scep_pkimessage_signer_cert(msg), b.signer), 0);
+    scep_pkimessage_free(msg);
+    assert_int_equal(scep_pkimessage_peek(&msg, b.der, b.len / 2, NULL), SCEP_EMALFORMED);
+    assert_null(msg);
+    built_free(&b);
+}
+
 static void disallowed_algorithms_are_bad_alg(void **state)
 {
     (void)state;
@@ -842,6 +859,7 @@ int main(void)
         cmocka_unit_test(crl_reply_round_trips),
         cmocka_unit_test(reply_checks_catch_wrong_nonce_transaction_and_signer),
         cmocka_unit_test(tampered_signature_or_content_is_bad_message_check),
+        cmocka_unit_test(peek_reads_a_tampered_request_for_its_failure_reply),
         cmocka_unit_test(disallowed_algorithms_are_bad_alg),
         cmocka_unit_test(missing_or_mistyped_attributes_are_bad_request),
         cmocka_unit_test(wrong_recipient_is_refused),

@@ -229,6 +229,43 @@ cleanup:
     return rc;
 }
 
+int scep_pkimessage_peek(scep_pkimessage **out, const unsigned char *der, size_t der_len,
+                         const scep_message_options *options)
+{
+    int rc = SCEP_OK;
+    scep_pkimessage *msg = NULL;
+    CMS_ContentInfo *cms = NULL;
+    STACK_OF(X509) *certs = NULL;
+
+    ENSURE(out != NULL, SCEP_EINVAL, "output pointer missing");
+    *out = NULL;
+    GUARD(scep_der_check(der, der_len, scep_options_max_size(options)));
+    GUARD(decode_cms(&cms, der, der_len, "pkiMessage"));
+    ENSURE(OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed, SCEP_ECONTENT,
+           "pkiMessage is not a SignedData");
+    STACK_OF(CMS_SignerInfo) *signers = CMS_get0_SignerInfos(cms);
+    ENSURE(signers != NULL && sk_CMS_SignerInfo_num(signers) == 1, SCEP_EMALFORMED,
+           "pkiMessage must have exactly one signer");
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(signers, 0);
+    msg = OPENSSL_zalloc(sizeof(*msg));
+    ENSURE_ALLOC(msg);
+    certs = CMS_get1_certs(cms);
+    X509 *signer = find_signer(si, certs);
+    ENSURE(signer != NULL, SCEP_ENOSIGNER, "the signer certificate is not in the message");
+    ENSURE_OSSL(X509_up_ref(signer) == 1, SCEP_ECRYPTO, "certificate reference");
+    msg->signer_cert = signer;
+    GUARD(scep_attrs_read(msg, si));
+    ENSURE(msg->has_sender_nonce, SCEP_EATTR, "senderNonce attribute missing");
+    *out = msg;
+    msg = NULL;
+
+cleanup:
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(cms);
+    scep_pkimessage_free(msg);
+    return rc;
+}
+
 int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *const *keys,
                             size_t count, const scep_message_options *options)
 {
