@@ -855,6 +855,82 @@ static void one_time_use_holds_under_concurrency(void **state)
     }
 }
 
+struct opener {
+    const char *url;
+    const char *challenge;
+    pthread_barrier_t *barrier;
+    int result;
+};
+
+/* Opens a connection at the barrier; consumes `challenge` when given. */
+static void *race_open(void *arg)
+{
+    struct opener *o = arg;
+    scep_store *store = NULL;
+    pthread_barrier_wait(o->barrier);
+    o->result = scep_store_open(&store, o->url);
+    if (o->result == SCEP_OK && o->challenge != NULL)
+        o->result = scep_store_challenge_consume(NULL, store, "mdm", o->challenge);
+    scep_store_close(store);
+    return NULL;
+}
+
+static void run_openers(struct opener *openers, int n)
+{
+    pthread_barrier_t barrier;
+    pthread_t threads[RACERS];
+    assert_true(n <= RACERS);
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, (unsigned)n), 0);
+    for (int i = 0; i < n; i++) {
+        openers[i].barrier = &barrier;
+        assert_int_equal(pthread_create(&threads[i], NULL, race_open, &openers[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&barrier);
+}
+
+static void concurrent_first_open_migrates_once(void **state)
+{
+    struct fixture *f = *state;
+    char url[4300];
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    struct opener openers[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        openers[i] = (struct opener){.url = url, .result = 1};
+    run_openers(openers, RACERS);
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(openers[i].result, SCEP_OK);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), scep_store_schema_version_supported());
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'cas'"), 1);
+    sqlite3_close(db);
+}
+
+static void challenge_race_has_one_winner(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(scep_store_challenge_add(f->store, "mdm", "race-challenge",
+                                              (int64_t)time(NULL) + 600, NULL),
+                     SCEP_OK);
+    struct opener openers[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        openers[i] = (struct opener){.url = f->url, .challenge = "race-challenge", .result = 1};
+    run_openers(openers, RACERS);
+    int won = 0;
+    for (int i = 0; i < RACERS; i++) {
+        if (openers[i].result == SCEP_OK)
+            won++;
+        else
+            assert_int_equal(openers[i].result, SCEP_ESTATE);
+    }
+    assert_int_equal(won, 1);
+}
+
 /* ---- challenges and audit ------------------------------------------------------------- */
 
 static void challenge_is_consumed_once(void **state)
@@ -980,6 +1056,8 @@ int main(void)
         STORE_TEST(issuance_in_ca_mode_is_all_or_nothing),
         STORE_TEST(issuance_in_ra_mode_needs_no_end_entity),
         STORE_TEST(one_time_use_holds_under_concurrency),
+        STORE_TEST(concurrent_first_open_migrates_once),
+        STORE_TEST(challenge_race_has_one_winner),
         STORE_TEST(challenge_is_consumed_once),
         STORE_TEST(audit_lists_most_recent_first),
         STORE_TEST(null_arguments_are_refused),
