@@ -35,10 +35,10 @@ extern "C" {
 typedef struct scep_store scep_store;
 
 /* Size limits enforced on input (SCEP_ETOOBIG beyond them). */
-#define SCEP_STORE_MAX_TEXT       (64u * 1024u)   /* any text column, PEM included */
-#define SCEP_STORE_MAX_BLOB       (1024u * 1024u) /* any DER column */
-#define SCEP_STORE_MAX_SERIAL_HEX 40              /* 20 octets, RFC 5280 §4.1.2.2 */
-#define SCEP_STORE_MAX_LIST       100000u         /* rows returned by one list call */
+#define SCEP_STORE_MAX_TEXT       65536u   /* any text column, PEM included (64 KiB) */
+#define SCEP_STORE_MAX_BLOB       1048576u /* any DER column (1 MiB) */
+#define SCEP_STORE_MAX_SERIAL_HEX 40       /* 20 octets, RFC 5280 §4.1.2.2 */
+#define SCEP_STORE_MAX_LIST       100000u  /* rows returned by one list call */
 
 /* Password hashing defaults: see docs/store.md for the trade-off. */
 #define SCEP_STORE_PBKDF2_DEFAULT_ITERATIONS 10000u

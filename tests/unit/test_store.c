@@ -1036,6 +1036,38 @@ static void null_arguments_are_refused(void **state)
     scep_store_string_list_free(NULL, 0);
 }
 
+static void oversized_input_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *big = malloc(SCEP_STORE_MAX_TEXT + 2);
+    assert_non_null(big);
+    memset(big, 'a', SCEP_STORE_MAX_TEXT + 1);
+    big[SCEP_STORE_MAX_TEXT + 1] = '\0';
+    assert_int_equal(scep_store_alias_setting_set(f->store, "mdm", "k", big), SCEP_ETOOBIG);
+    big[SCEP_STORE_MAX_TEXT] = '\0'; /* exactly at the limit */
+    assert_int_equal(scep_store_alias_setting_set(f->store, "mdm", "k", big), SCEP_OK);
+    free(big);
+
+    add_ca(f->store, "ca1");
+    scep_store_cert cert = make_cert("ca1", "01");
+    cert.der_len = SCEP_STORE_MAX_BLOB + 1;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_ETOOBIG);
+    cert.der = NULL;
+    cert.der_len = 0;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+    cert = make_cert("ca1", "01");
+    cert.not_before = cert.not_after + 1;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+
+    char *long_password = malloc(2000);
+    assert_non_null(long_password);
+    memset(long_password, 'p', 1999);
+    long_password[1999] = '\0';
+    scep_store_end_entity ee = {.username = "u", .subject_dn = "CN=u", .ca_name = "ca1"};
+    assert_int_equal(scep_store_ee_add(f->store, &ee, long_password), SCEP_ETOOBIG);
+    free(long_password);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1061,6 +1093,7 @@ int main(void)
         STORE_TEST(challenge_is_consumed_once),
         STORE_TEST(audit_lists_most_recent_first),
         STORE_TEST(null_arguments_are_refused),
+        STORE_TEST(oversized_input_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

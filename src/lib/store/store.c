@@ -234,30 +234,73 @@ void scep_store_revoked_clear(scep_store_revoked *revoked)
     memset(revoked, 0, sizeof(*revoked));
 }
 
-#define STORE_DEFINE_FREE(type, clear, free_one, free_list)                                        \
-    void free_one(type *item)                                                                      \
-    {                                                                                              \
-        if (item == NULL)                                                                          \
-            return;                                                                                \
-        clear(item);                                                                               \
-        OPENSSL_free(item);                                                                        \
-    }                                                                                              \
-    void free_list(type *list, size_t count)                                                       \
-    {                                                                                              \
-        if (list == NULL)                                                                          \
-            return;                                                                                \
-        for (size_t i = 0; i < count; i++)                                                         \
-            clear(&list[i]);                                                                       \
-        OPENSSL_free(list);                                                                        \
-    }
+void scep_store_ca_free(scep_store_ca *item)
+{
+    if (item == NULL)
+        return;
+    scep_store_ca_clear(item);
+    OPENSSL_free(item);
+}
 
-STORE_DEFINE_FREE(scep_store_ca, scep_store_ca_clear, scep_store_ca_free, scep_store_ca_list_free)
-STORE_DEFINE_FREE(scep_store_end_entity, scep_store_ee_clear, scep_store_ee_free,
-                  scep_store_ee_list_free)
-STORE_DEFINE_FREE(scep_store_request, scep_store_request_clear, scep_store_request_free,
-                  scep_store_request_list_free)
-STORE_DEFINE_FREE(scep_store_cert, scep_store_cert_clear, scep_store_cert_free,
-                  scep_store_cert_list_free)
+void scep_store_ca_list_free(scep_store_ca *list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        scep_store_ca_clear(&list[i]);
+    OPENSSL_free(list);
+}
+
+void scep_store_ee_free(scep_store_end_entity *item)
+{
+    if (item == NULL)
+        return;
+    scep_store_ee_clear(item);
+    OPENSSL_free(item);
+}
+
+void scep_store_ee_list_free(scep_store_end_entity *list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        scep_store_ee_clear(&list[i]);
+    OPENSSL_free(list);
+}
+
+void scep_store_request_free(scep_store_request *item)
+{
+    if (item == NULL)
+        return;
+    scep_store_request_clear(item);
+    OPENSSL_free(item);
+}
+
+void scep_store_request_list_free(scep_store_request *list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        scep_store_request_clear(&list[i]);
+    OPENSSL_free(list);
+}
+
+void scep_store_cert_free(scep_store_cert *item)
+{
+    if (item == NULL)
+        return;
+    scep_store_cert_clear(item);
+    OPENSSL_free(item);
+}
+
+void scep_store_cert_list_free(scep_store_cert *list, size_t count)
+{
+    if (list == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        scep_store_cert_clear(&list[i]);
+    OPENSSL_free(list);
+}
 
 void scep_store_audit_list_free(scep_store_audit_event *list, size_t count)
 {
