@@ -314,11 +314,16 @@ SCEP_EXPORT void scep_store_revoked_list_free(scep_store_revoked *list, size_t c
 /* ---- the atomic issuance step ------------------------------------------------- */
 
 typedef struct scep_store_issuance {
-    const scep_store_cert *cert; /* the certificate row to insert (required) */
-    int64_t request_id;          /* request to mark ISSUED (must be PENDING); 0: none */
-    const char *username;        /* end entity to consume (must be NEW); NULL in RA mode */
-    const char *actor;           /* for the audit event, e.g. the client address */
-    const char *alias;           /* for the audit event; may be NULL */
+    /*
+     * The certificate row to insert (required). Its status is ignored (VALID);
+     * a NULL username or transaction_id is taken from `username` and from the
+     * request row.
+     */
+    const scep_store_cert *cert;
+    int64_t request_id;   /* request to mark ISSUED (must be PENDING); 0: none */
+    const char *username; /* end entity to consume (must be NEW); NULL in RA mode */
+    const char *actor;    /* for the audit event, e.g. the client address; NULL: "scepd" */
+    const char *alias;    /* for the audit event; NULL: the request's alias */
 } scep_store_issuance;
 
 /*

@@ -760,8 +760,22 @@ static void issuance_in_ra_mode_needs_no_end_entity(void **state)
     add_ca(f->store, "ca1");
     int64_t req1 = add_request(f->store, "mdm", "TID-RA", 3);
     scep_store_cert cert = make_cert("ca1", "2001");
+    cert.transaction_id = NULL;
     scep_store_issuance issuance = {.cert = &cert, .request_id = req1};
     assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    /* The request supplies the transactionID and alias the caller left out. */
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "2001"), SCEP_OK);
+    assert_string_equal(got->transaction_id, "TID-RA");
+    scep_store_cert_free(got);
+    scep_store_audit_event *events = NULL;
+    size_t n_events = 0;
+    assert_int_equal(scep_store_audit_list(&events, &n_events, f->store, 1), SCEP_OK);
+    assert_int_equal(n_events, 1);
+    assert_string_equal(events[0].alias, "mdm");
+    assert_string_equal(events[0].transaction_id, "TID-RA");
+    assert_string_equal(events[0].actor, "scepd");
+    scep_store_audit_list_free(events, n_events);
     /* The request was answered: a second issuance for it is refused. */
     cert.serial = "2002";
     assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);

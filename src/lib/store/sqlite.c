@@ -117,7 +117,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REQ_UPDATE] = "UPDATE requests SET status = ?2, fail_info = ?3, reason = ?4, "
                       "updated_at = ?5 WHERE id = ?1 AND status <> 'ISSUED'",
     [ST_REQ_ISSUE] = "UPDATE requests SET status = 'ISSUED', ca_name = ?2, cert_serial = ?3, "
-                     "fail_info = NULL, updated_at = ?4 WHERE id = ?1 AND status = 'PENDING'",
+                     "fail_info = NULL, updated_at = ?4 WHERE id = ?1 AND status = 'PENDING' "
+                     "RETURNING alias, transaction_id",
     [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests WHERE (?1 IS NULL OR status = ?1) "
                     "ORDER BY id LIMIT ?2",
     [ST_CERT_ADD] = "INSERT INTO certificates (ca_name, serial, subject, issuer, not_before, "
@@ -1189,6 +1190,8 @@ static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, 
     int in_tx = 0;
     sqlite3_stmt *st = NULL;
     sqlite3_stmt *check = NULL;
+    const char *request_alias = NULL;
+    const char *request_transaction_id = NULL;
     char detail[512];
 
     /*
@@ -1219,17 +1222,25 @@ static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, 
         GUARD(bind_text(s, st, 2, cert->ca_name));
         GUARD(bind_text(s, st, 3, cert->serial));
         GUARD(bind_int(s, st, 4, now));
-        GUARD(step_done(s, st, "marking the request issued"));
-        if (sqlite3_changes(s->db) != 1) {
+        int row = step_row(s, st, "marking the request issued");
+        GUARD(row);
+        if (row == 0) {
             GUARD(stmt_get(&check, s, ST_REQ_STATUS));
             GUARD(bind_int(s, check, 1, issuance->request_id));
             GUARD(explain_no_change(s, check, "request"));
         }
+        GUARD(col_text(&request_alias, st, 0));
+        GUARD(col_text(&request_transaction_id, st, 1));
+        GUARD(step_done(s, st, "marking the request issued"));
         stmt_done(st);
         st = NULL;
     }
 
-    GUARD(insert_cert(s, cert, now));
+    /* Without a transactionID or alias from the caller, the request row supplies them. */
+    scep_store_cert row_cert = *cert;
+    if (row_cert.transaction_id == NULL)
+        row_cert.transaction_id = request_transaction_id;
+    GUARD(insert_cert(s, &row_cert, now));
 
     int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s subject=%.300s", cert->ca_name,
                      cert->serial, cert->subject);
@@ -1238,8 +1249,8 @@ static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, 
         .time = now,
         .actor = issuance->actor != NULL ? issuance->actor : "scepd",
         .action = "issue",
-        .alias = issuance->alias,
-        .transaction_id = cert->transaction_id,
+        .alias = issuance->alias != NULL ? issuance->alias : request_alias,
+        .transaction_id = row_cert.transaction_id,
         .outcome = "success",
         .detail = detail,
     };
@@ -1251,6 +1262,8 @@ cleanup:
     stmt_done(check);
     if (in_tx)
         scep_sqlite_rollback(s);
+    scep_store_release(request_alias);
+    scep_store_release(request_transaction_id);
     return rc;
 }
 
