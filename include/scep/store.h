@@ -1,0 +1,389 @@
+/*
+ * libscep storage: CAs, aliases, end entities, SCEP transactions, issued
+ * certificates, one-time challenges and the audit trail, behind one interface
+ * with pluggable backends (SQLite today; the URL scheme selects the backend).
+ *
+ * Concurrency: a scep_store is ONE database connection. It may be used by one
+ * thread at a time (no internal locking); a multi-threaded server opens one
+ * scep_store per worker thread. Connections to the same database coordinate
+ * through the database itself: every multi-step write runs in one write
+ * transaction (SQLite: BEGIN IMMEDIATE with a busy timeout), so concurrent
+ * callers are serialised and the invariants below hold across processes.
+ *
+ * Ownership: every `**out` becomes the caller's and is released with the
+ * matching _free / _list_free. Input structs are only read; the store copies
+ * what it keeps.
+ *
+ * Times are unix seconds (UTC). Errors: 0 or a negative SCEP_E* code, with a
+ * message in scep_error_message(). Database failures are SCEP_ESTORE carrying
+ * the backend's message; a uniqueness violation is SCEP_EEXISTS; a missing row
+ * is SCEP_ENOTFOUND; a row in the wrong state is SCEP_ESTATE.
+ */
+#ifndef SCEP_STORE_H
+#define SCEP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scep/common.h"
+#include "scep/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct scep_store scep_store;
+
+/* Size limits enforced on input (SCEP_ETOOBIG beyond them). */
+#define SCEP_STORE_MAX_TEXT       65536u   /* any text column, PEM included (64 KiB) */
+#define SCEP_STORE_MAX_BLOB       1048576u /* any DER column (1 MiB) */
+#define SCEP_STORE_MAX_SERIAL_HEX 40       /* 20 octets, RFC 5280 §4.1.2.2 */
+#define SCEP_STORE_MAX_LIST       100000u  /* rows returned by one list call */
+
+/* Password hashing defaults: see docs/store.md for the trade-off. */
+#define SCEP_STORE_PBKDF2_DEFAULT_ITERATIONS 10000u
+#define SCEP_STORE_PBKDF2_MIN_ITERATIONS     1000u
+#define SCEP_STORE_PBKDF2_MAX_ITERATIONS     10000000u
+
+/* ---- connection ---------------------------------------------------------- */
+
+/*
+ * Opens a connection. `url` selects the backend by scheme:
+ *   sqlite:/path/to/file.db   (also sqlite:///path/to/file.db)
+ * An unknown scheme is SCEP_ECONFIG. The schema is created or migrated to the
+ * current version; a database written by a newer scepd is refused
+ * (SCEP_ECONFIG). Close with scep_store_close.
+ */
+SCEP_EXPORT int scep_store_open(scep_store **out, const char *url) SCEP_MUST_CHECK;
+
+/* Closes the connection and frees the handle. Accepts NULL. */
+SCEP_EXPORT void scep_store_close(scep_store *store);
+
+/* The backend's name ("sqlite"); borrowed static string. */
+SCEP_EXPORT const char *scep_store_backend(const scep_store *store);
+
+/* The schema version the database is at, and the one this library writes. */
+SCEP_EXPORT int scep_store_schema_version(int *out, scep_store *store) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_schema_version_supported(void);
+
+/*
+ * PBKDF2 iteration count used for passwords hashed through this connection
+ * from now on (existing hashes keep their own count). Bounds:
+ * SCEP_STORE_PBKDF2_MIN_ITERATIONS..SCEP_STORE_PBKDF2_MAX_ITERATIONS.
+ */
+SCEP_EXPORT int scep_store_set_password_iterations(scep_store *store,
+                                                   uint32_t iterations) SCEP_MUST_CHECK;
+
+/* ---- CAs ------------------------------------------------------------------ */
+
+typedef struct scep_store_ca {
+    int64_t id;
+    const char *name;
+    const char *cert_pem;
+    const char *key_ref;       /* where the key lives (file path, PKCS#11 URI): never the key */
+    const char *chain_pem;     /* may be NULL */
+    const char *next_cert_pem; /* may be NULL; set during a rollover (GetNextCACert) */
+    int64_t crl_number;        /* the last CRL number handed out; 0 before the first CRL */
+    int64_t created_at;
+} scep_store_ca;
+
+/* Adds a CA (id, crl_number and created_at are ignored). SCEP_EEXISTS on a duplicate name. */
+SCEP_EXPORT int scep_store_ca_add(scep_store *store, const scep_store_ca *ca) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ca_get(scep_store_ca **out, scep_store *store,
+                                  const char *name) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ca_list(scep_store_ca **out, size_t *out_count,
+                                   scep_store *store) SCEP_MUST_CHECK;
+/* Sets (or with NULL clears) the CA's next certificate. */
+SCEP_EXPORT int scep_store_ca_set_next_cert(scep_store *store, const char *name,
+                                            const char *next_cert_pem) SCEP_MUST_CHECK;
+/* Atomically increments the CA's CRL number and returns the new value. */
+SCEP_EXPORT int scep_store_ca_next_crl_number(int64_t *out, scep_store *store,
+                                              const char *name) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_ca_free(scep_store_ca *ca);
+SCEP_EXPORT void scep_store_ca_list_free(scep_store_ca *list, size_t count);
+
+/* ---- aliases and their settings -------------------------------------------- */
+
+typedef struct scep_store_setting {
+    const char *key;
+    const char *value;
+} scep_store_setting;
+
+/* Adds an alias; SCEP_EEXISTS when present. */
+SCEP_EXPORT int scep_store_alias_add(scep_store *store, const char *alias) SCEP_MUST_CHECK;
+/* Removes an alias and all of its settings. */
+SCEP_EXPORT int scep_store_alias_remove(scep_store *store, const char *alias) SCEP_MUST_CHECK;
+/* Alias names in name order; free with scep_store_string_list_free. */
+SCEP_EXPORT int scep_store_alias_list(char ***out, size_t *out_count,
+                                      scep_store *store) SCEP_MUST_CHECK;
+/* Sets a setting, creating the alias when it does not exist yet. */
+SCEP_EXPORT int scep_store_alias_setting_set(scep_store *store, const char *alias, const char *key,
+                                             const char *value) SCEP_MUST_CHECK;
+/* `*out` is the value (free with scep_store_string_free); SCEP_ENOTFOUND when unset. */
+SCEP_EXPORT int scep_store_alias_setting_get(char **out, scep_store *store, const char *alias,
+                                             const char *key) SCEP_MUST_CHECK;
+/* All settings of an alias in key order. */
+SCEP_EXPORT int scep_store_alias_setting_list(scep_store_setting **out, size_t *out_count,
+                                              scep_store *store, const char *alias) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_alias_setting_remove(scep_store *store, const char *alias,
+                                                const char *key) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_setting_list_free(scep_store_setting *list, size_t count);
+SCEP_EXPORT void scep_store_string_free(char *s);
+SCEP_EXPORT void scep_store_string_list_free(char **list, size_t count);
+
+/* ---- end entities (CA mode enrollment codes) ------------------------------ */
+
+typedef enum scep_store_ee_status {
+    SCEP_EE_NEW = 1,       /* may enroll once */
+    SCEP_EE_GENERATED = 2, /* a certificate was issued; reset to enroll again */
+    SCEP_EE_REVOKED = 3,
+    SCEP_EE_DISABLED = 4
+} scep_store_ee_status;
+
+/*
+ * Usernames are unique across the whole store (not per CA), as in EJBCA, so
+ * an enrollment code names one end entity whatever alias it arrives on.
+ */
+typedef struct scep_store_end_entity {
+    int64_t id;
+    const char *username;
+    const char *subject_dn;
+    scep_store_ee_status status;
+    const char *profile; /* may be NULL */
+    const char *ca_name; /* must name a CA in the store */
+    int64_t created_at;
+    int64_t updated_at;
+} scep_store_end_entity;
+
+/*
+ * Adds an end entity with `password` hashed (PBKDF2-HMAC-SHA256, random salt);
+ * the password itself is never stored. `status` 0 means SCEP_EE_NEW.
+ */
+SCEP_EXPORT int scep_store_ee_add(scep_store *store, const scep_store_end_entity *ee,
+                                  const char *password) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ee_get(scep_store_end_entity **out, scep_store *store,
+                                  const char *username) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ee_list(scep_store_end_entity **out, size_t *out_count,
+                                   scep_store *store) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ee_set_status(scep_store *store, const char *username,
+                                         scep_store_ee_status status) SCEP_MUST_CHECK;
+/* Status back to SCEP_EE_NEW with a new password. */
+SCEP_EXPORT int scep_store_ee_reset(scep_store *store, const char *username,
+                                    const char *new_password) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_ee_remove(scep_store *store, const char *username) SCEP_MUST_CHECK;
+/*
+ * Checks `password` against the stored hash in constant time. 0 when it
+ * matches (and `*out`, when `out` is not NULL, is the end entity); SCEP_EDENIED
+ * for a wrong password and for an unknown username alike (the unknown case
+ * still spends one hash so timing does not tell them apart). Does not look at
+ * the status: the caller decides what a GENERATED entity may do.
+ */
+SCEP_EXPORT int scep_store_ee_verify_password(scep_store_end_entity **out, scep_store *store,
+                                              const char *username,
+                                              const char *password) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_ee_free(scep_store_end_entity *ee);
+SCEP_EXPORT void scep_store_ee_list_free(scep_store_end_entity *list, size_t count);
+
+/* ---- SCEP transactions ----------------------------------------------------- */
+
+typedef enum scep_store_request_status {
+    SCEP_REQ_PENDING = 1,
+    SCEP_REQ_ISSUED = 2,
+    SCEP_REQ_REJECTED = 3,
+    SCEP_REQ_FAILED = 4
+} scep_store_request_status;
+
+#define SCEP_STORE_NO_FAIL_INFO (-1)
+
+/*
+ * One PKCSReq/RenewalReq transaction, keyed on (alias, transaction_id)
+ * (RFC 8894 §3.3.1: a retransmission must not issue twice).
+ */
+typedef struct scep_store_request {
+    int64_t id;
+    const char *alias;
+    const char *transaction_id;
+    int message_type; /* scep_message_type */
+    const unsigned char *csr_der;
+    size_t csr_der_len;
+    const unsigned char *signer_cert_der; /* may be NULL */
+    size_t signer_cert_der_len;
+    unsigned char public_key_sha256[32]; /* SHA-256 of the CSR's SubjectPublicKeyInfo DER */
+    scep_store_request_status status;
+    int fail_info;           /* scep_fail_info, or SCEP_STORE_NO_FAIL_INFO */
+    const char *reason;      /* may be NULL */
+    const char *client_addr; /* may be NULL */
+    const char *ca_name;     /* set when ISSUED */
+    const char *cert_serial; /* set when ISSUED */
+    int64_t created_at;      /* ignored on input */
+    int64_t updated_at;      /* ignored on input */
+} scep_store_request;
+
+/*
+ * Inserts `req` (status 0 means PENDING) unless a request with the same
+ * (alias, transaction_id) exists; either way `*out` is the stored row and
+ * `*out_created` (when not NULL) says which. The caller compares
+ * public_key_sha256 to tell a retransmission from a transactionID reused with
+ * another key, and answers a retransmission from the stored row.
+ */
+SCEP_EXPORT int scep_store_request_get_or_insert(scep_store_request **out, int *out_created,
+                                                 scep_store *store,
+                                                 const scep_store_request *req) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_request_get(scep_store_request **out, scep_store *store,
+                                       int64_t id) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_request_find(scep_store_request **out, scep_store *store,
+                                        const char *alias,
+                                        const char *transaction_id) SCEP_MUST_CHECK;
+/*
+ * Sets status, failInfo and reason (NULL clears) of a request. ISSUED is only
+ * reached through scep_store_issue (SCEP_EINVAL here).
+ */
+SCEP_EXPORT int scep_store_request_update(scep_store *store, int64_t id,
+                                          scep_store_request_status status, int fail_info,
+                                          const char *reason) SCEP_MUST_CHECK;
+/* Requests with `status` (0: any), oldest first, at most `limit` (0: SCEP_STORE_MAX_LIST). */
+SCEP_EXPORT int scep_store_request_list(scep_store_request **out, size_t *out_count,
+                                        scep_store *store, scep_store_request_status status,
+                                        size_t limit) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_request_free(scep_store_request *req);
+SCEP_EXPORT void scep_store_request_list_free(scep_store_request *list, size_t count);
+
+/* ---- certificates ------------------------------------------------------------ */
+
+typedef enum scep_store_cert_status {
+    SCEP_CERT_VALID = 1,
+    SCEP_CERT_REVOKED = 2
+} scep_store_cert_status;
+
+#define SCEP_STORE_NO_REASON (-1)
+
+typedef struct scep_store_cert {
+    int64_t id;
+    const char *ca_name;
+    /*
+     * Upper-case hex without leading zeros; input in any case and with
+     * leading zeros is normalised so the UNIQUE(ca, serial) constraint sees
+     * one spelling per number.
+     */
+    const char *serial;
+    const char *subject;
+    const char *issuer;
+    int64_t not_before;
+    int64_t not_after;
+    const unsigned char *der;
+    size_t der_len;
+    scep_store_cert_status status; /* ignored on input: always VALID */
+    int64_t revoked_at;            /* 0 unless REVOKED */
+    int revocation_reason;         /* CRLReason (RFC 5280 §5.3.1) or SCEP_STORE_NO_REASON */
+    const char *username;          /* end entity, may be NULL */
+    const char *transaction_id;    /* may be NULL */
+    int64_t created_at;
+} scep_store_cert;
+
+typedef struct scep_store_cert_filter {
+    const char *ca_name;           /* NULL: any CA */
+    scep_store_cert_status status; /* 0: any */
+    size_t limit;                  /* 0: SCEP_STORE_MAX_LIST */
+    size_t offset;
+} scep_store_cert_filter;
+
+typedef struct scep_store_revoked {
+    const char *serial;
+    int64_t revoked_at;
+    int reason; /* CRLReason or SCEP_STORE_NO_REASON */
+} scep_store_revoked;
+
+/* Stores a certificate outside an issuance (import). SCEP_EEXISTS on a duplicate serial. */
+SCEP_EXPORT int scep_store_cert_add(scep_store *store, const scep_store_cert *cert) SCEP_MUST_CHECK;
+SCEP_EXPORT int scep_store_cert_get(scep_store_cert **out, scep_store *store, const char *ca_name,
+                                    const char *serial) SCEP_MUST_CHECK;
+/* Certificates by id order. `filter` may be NULL. */
+SCEP_EXPORT int scep_store_cert_list(scep_store_cert **out, size_t *out_count, scep_store *store,
+                                     const scep_store_cert_filter *filter) SCEP_MUST_CHECK;
+/* Marks a certificate revoked; SCEP_ESTATE when it already is. `revoked_at` 0 means now. */
+SCEP_EXPORT int scep_store_cert_revoke(scep_store *store, const char *ca_name, const char *serial,
+                                       int64_t revoked_at, int reason) SCEP_MUST_CHECK;
+/* Every revoked certificate of a CA, for its CRL. */
+SCEP_EXPORT int scep_store_cert_list_revoked(scep_store_revoked **out, size_t *out_count,
+                                             scep_store *store,
+                                             const char *ca_name) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_cert_free(scep_store_cert *cert);
+SCEP_EXPORT void scep_store_cert_list_free(scep_store_cert *list, size_t count);
+SCEP_EXPORT void scep_store_revoked_list_free(scep_store_revoked *list, size_t count);
+
+/* ---- the atomic issuance step ------------------------------------------------- */
+
+typedef struct scep_store_issuance {
+    /*
+     * The certificate row to insert (required). Its status is ignored (VALID);
+     * a NULL username or transaction_id is taken from `username` and from the
+     * request row.
+     */
+    const scep_store_cert *cert;
+    int64_t request_id;   /* request to mark ISSUED (must be PENDING); 0: none */
+    const char *username; /* end entity to consume (must be NEW); NULL in RA mode */
+    const char *actor;    /* for the audit event, e.g. the client address; NULL: "scepd" */
+    const char *alias;    /* for the audit event; NULL: the request's alias */
+} scep_store_issuance;
+
+/*
+ * In one write transaction: checks the end entity is NEW and the request is
+ * PENDING, inserts the certificate, marks the request ISSUED with the serial,
+ * sets the end entity GENERATED, appends an audit event, commits. All or
+ * nothing. Of concurrent issuances for one end entity (or one request),
+ * exactly one succeeds; the others get SCEP_ESTATE. A serial already used by
+ * the CA is SCEP_EEXISTS: draw a new serial and call again.
+ */
+SCEP_EXPORT int scep_store_issue(scep_store *store,
+                                 const scep_store_issuance *issuance) SCEP_MUST_CHECK;
+
+/* ---- one-time challenges ------------------------------------------------------- */
+
+/*
+ * Stores SHA-256(challenge) for `alias`, valid until `expires_at`.
+ * `subject_pattern` (may be NULL) is kept for the caller to check the CSR
+ * subject. Challenges must be high-entropy random strings (the hash is not
+ * salted so that it can be looked up). SCEP_EEXISTS when already stored.
+ */
+SCEP_EXPORT int scep_store_challenge_add(scep_store *store, const char *alias,
+                                         const char *challenge, int64_t expires_at,
+                                         const char *subject_pattern) SCEP_MUST_CHECK;
+/*
+ * Atomically: the challenge exists for `alias`, is not expired and unused;
+ * then marks it used. SCEP_EDENIED when unknown, for another alias or
+ * expired; SCEP_ESTATE when already used. On success `*out_subject_pattern`
+ * (when `out_subject_pattern` is not NULL) is the stored pattern or NULL.
+ */
+SCEP_EXPORT int scep_store_challenge_consume(char **out_subject_pattern, scep_store *store,
+                                             const char *alias,
+                                             const char *challenge) SCEP_MUST_CHECK;
+/* Deletes challenges whose expiry has passed; `*out_count` (may be NULL) is how many. */
+SCEP_EXPORT int scep_store_challenge_purge_expired(size_t *out_count,
+                                                   scep_store *store) SCEP_MUST_CHECK;
+
+/* ---- audit trail ------------------------------------------------------------------ */
+
+/* An audit event. `detail` must never hold secrets (passwords, challenges, keys). */
+typedef struct scep_store_audit_event {
+    int64_t id;
+    int64_t time; /* 0 on input: now */
+    const char *actor;
+    const char *action;
+    const char *alias;          /* may be NULL */
+    const char *transaction_id; /* may be NULL */
+    const char *outcome;
+    const char *detail; /* may be NULL */
+} scep_store_audit_event;
+
+SCEP_EXPORT int scep_store_audit_append(scep_store *store,
+                                        const scep_store_audit_event *event) SCEP_MUST_CHECK;
+/* The most recent events first, at most `limit` (0: SCEP_STORE_MAX_LIST). */
+SCEP_EXPORT int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count,
+                                      scep_store *store, size_t limit) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_audit_list_free(scep_store_audit_event *list, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCEP_STORE_H */

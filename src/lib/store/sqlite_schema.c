@@ -1,0 +1,174 @@
+/*
+ * SQLite schema migrations. Migration i (0-based) takes the database from
+ * PRAGMA user_version i to i + 1. Entries are never edited once released:
+ * a change to the data model is a new entry appended to the array.
+ */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+
+static const char *const sqlite_migrations[] = {
+    /* 1: the initial data model (docs/store.md). */
+    "CREATE TABLE cas ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  cert_pem TEXT NOT NULL,"
+    "  key_ref TEXT NOT NULL,"
+    "  chain_pem TEXT,"
+    "  next_cert_pem TEXT,"
+    "  crl_number INTEGER NOT NULL DEFAULT 0 CHECK (crl_number >= 0),"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE aliases ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE alias_settings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alias TEXT NOT NULL REFERENCES aliases(name) ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  UNIQUE (alias, key)"
+    ");"
+    "CREATE TABLE end_entities ("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  subject_dn TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('NEW', 'GENERATED', 'REVOKED', 'DISABLED')),"
+    "  profile TEXT,"
+    "  ca_name TEXT NOT NULL REFERENCES cas(name),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alias TEXT NOT NULL,"
+    "  transaction_id TEXT NOT NULL,"
+    "  message_type INTEGER NOT NULL,"
+    "  csr_der BLOB,"
+    "  signer_cert_der BLOB,"
+    "  public_key_sha256 BLOB NOT NULL CHECK (length(public_key_sha256) = 32),"
+    "  status TEXT NOT NULL CHECK (status IN ('PENDING', 'ISSUED', 'REJECTED', 'FAILED')),"
+    "  fail_info INTEGER,"
+    "  reason TEXT,"
+    "  client_addr TEXT,"
+    "  ca_name TEXT,"
+    "  cert_serial TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (alias, transaction_id)"
+    ");"
+    "CREATE INDEX requests_by_status ON requests(status, id);"
+    "CREATE TABLE certificates ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ca_name TEXT NOT NULL REFERENCES cas(name),"
+    "  serial TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  not_after INTEGER NOT NULL,"
+    "  der BLOB NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('VALID', 'REVOKED')),"
+    "  revoked_at INTEGER,"
+    "  revocation_reason INTEGER,"
+    "  username TEXT,"
+    "  transaction_id TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (ca_name, serial)"
+    ");"
+    "CREATE INDEX certificates_by_status ON certificates(ca_name, status);"
+    "CREATE TABLE challenges ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alias TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  subject_pattern TEXT,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX challenges_by_expiry ON challenges(expires_at);"
+    "CREATE TABLE audit_events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  alias TEXT,"
+    "  transaction_id TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT"
+    ");"
+    "CREATE INDEX audit_events_by_time ON audit_events(time);",
+};
+
+_Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==
+                   SCEP_STORE_SCHEMA_VERSION,
+               "one SQLite migration per schema version");
+
+static int read_user_version(int *out, struct sqlite_store *s)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return scep_sqlite_fail(s, src, "reading the schema version");
+    src = sqlite3_step(st);
+    ENSURE(src == SQLITE_ROW, SCEP_ESTORE, "reading the schema version: %s", sqlite3_errmsg(s->db));
+    *out = sqlite3_column_int(st, 0);
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scep_sqlite_schema_version(int *out, scep_store *store)
+{
+    return read_user_version(out, (struct sqlite_store *)store);
+}
+
+static int check_not_newer(int version)
+{
+    if (version > SCEP_STORE_SCHEMA_VERSION || version < 0)
+        return scep_fail(SCEP_ECONFIG,
+                         "the database has schema version %d but this scepd supports at most %d: "
+                         "it was written by a newer scepd; upgrade scepd or use a backup",
+                         version, SCEP_STORE_SCHEMA_VERSION);
+    return SCEP_OK;
+}
+
+int scep_sqlite_migrate(struct sqlite_store *s)
+{
+    int rc = SCEP_OK;
+    int version = 0;
+    int in_tx = 0;
+    char *errmsg = NULL;
+
+    GUARD(read_user_version(&version, s));
+    GUARD(check_not_newer(version));
+    if (version == SCEP_STORE_SCHEMA_VERSION)
+        return SCEP_OK;
+
+    GUARD(scep_sqlite_begin(s));
+    in_tx = 1;
+    /* Another connection may have migrated while we waited for the lock. */
+    GUARD(read_user_version(&version, s));
+    GUARD(check_not_newer(version));
+    for (int v = version; v < SCEP_STORE_SCHEMA_VERSION; v++) {
+        int src = sqlite3_exec(s->db, sqlite_migrations[v], NULL, NULL, &errmsg);
+        ENSURE(src == SQLITE_OK, SCEP_ESTORE, "schema migration %d failed: %s", v + 1,
+               errmsg != NULL ? errmsg : sqlite3_errstr(src));
+    }
+    char pragma[64];
+    int n = snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCEP_STORE_SCHEMA_VERSION);
+    ENSURE(n > 0 && (size_t)n < sizeof(pragma), SCEP_ESTORE, "schema version pragma");
+    int src = sqlite3_exec(s->db, pragma, NULL, NULL, &errmsg);
+    ENSURE(src == SQLITE_OK, SCEP_ESTORE, "setting the schema version: %s",
+           errmsg != NULL ? errmsg : sqlite3_errstr(src));
+    GUARD(scep_sqlite_commit(s));
+    in_tx = 0;
+cleanup:
+    sqlite3_free(errmsg);
+    if (in_tx)
+        scep_sqlite_rollback(s);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/*
+ * The store's backend interface. scep_store (store.c) validates arguments,
+ * hashes secrets and normalises serials, then dispatches through `ops`; a
+ * backend only moves rows. A backend struct embeds `struct scep_store` as its
+ * first member.
+ *
+ * Contract for backends: a record out-parameter (`scep_store_ca *out`, ...)
+ * points to a zeroed struct the backend fills with OPENSSL_malloc'd copies;
+ * on failure the frontend clears it. List functions return an OPENSSL_malloc'd
+ * array. Uniqueness violations are SCEP_EEXISTS, missing rows SCEP_ENOTFOUND,
+ * wrong states SCEP_ESTATE, anything else from the database SCEP_ESTORE.
+ */
+#ifndef SCEP_STORE_INTERNAL_H
+#define SCEP_STORE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "scep/store.h"
+
+#define SCEP_STORE_HASH_LEN 32 /* SHA-256 of a challenge */
+
+/*
+ * The schema version this library writes. Every backend numbers its migrations
+ * the same way so that a version means the same data model everywhere.
+ */
+#define SCEP_STORE_SCHEMA_VERSION 1
+
+struct scep_store_ops {
+    const char *name;
+    void (*close)(scep_store *store);
+    int (*schema_version)(int *out, scep_store *store);
+
+    int (*ca_add)(scep_store *store, const scep_store_ca *ca);
+    int (*ca_get)(scep_store_ca *out, scep_store *store, const char *name);
+    int (*ca_list)(scep_store_ca **out, size_t *out_count, scep_store *store);
+    int (*ca_set_next_cert)(scep_store *store, const char *name, const char *pem);
+    int (*ca_next_crl_number)(int64_t *out, scep_store *store, const char *name);
+
+    int (*alias_add)(scep_store *store, const char *alias);
+    int (*alias_remove)(scep_store *store, const char *alias);
+    int (*alias_list)(char ***out, size_t *out_count, scep_store *store);
+    int (*alias_setting_set)(scep_store *store, const char *alias, const char *key,
+                             const char *value);
+    int (*alias_setting_get)(char **out, scep_store *store, const char *alias, const char *key);
+    int (*alias_setting_list)(scep_store_setting **out, size_t *out_count, scep_store *store,
+                              const char *alias);
+    int (*alias_setting_remove)(scep_store *store, const char *alias, const char *key);
+
+    int (*ee_add)(scep_store *store, const scep_store_end_entity *ee, const char *password_hash);
+    /* `out_password_hash` may be NULL. */
+    int (*ee_get)(scep_store_end_entity *out, char **out_password_hash, scep_store *store,
+                  const char *username);
+    int (*ee_list)(scep_store_end_entity **out, size_t *out_count, scep_store *store);
+    int (*ee_set_status)(scep_store *store, const char *username, scep_store_ee_status status);
+    int (*ee_reset)(scep_store *store, const char *username, const char *password_hash);
+    int (*ee_remove)(scep_store *store, const char *username);
+
+    /* `issuance->cert->serial` is already normalised. */
+    int (*issue)(scep_store *store, const scep_store_issuance *issuance, int64_t now);
+
+    int (*request_get_or_insert)(scep_store_request *out, int *out_created, scep_store *store,
+                                 const scep_store_request *req, int64_t now);
+    int (*request_get)(scep_store_request *out, scep_store *store, int64_t id);
+    int (*request_find)(scep_store_request *out, scep_store *store, const char *alias,
+                        const char *transaction_id);
+    int (*request_update)(scep_store *store, int64_t id, scep_store_request_status status,
+                          int fail_info, const char *reason, int64_t now);
+    int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
+                        scep_store_request_status status, size_t limit);
+
+    int (*cert_add)(scep_store *store, const scep_store_cert *cert, int64_t now);
+    int (*cert_get)(scep_store_cert *out, scep_store *store, const char *ca_name,
+                    const char *serial);
+    int (*cert_list)(scep_store_cert **out, size_t *out_count, scep_store *store,
+                     const scep_store_cert_filter *filter);
+    int (*cert_revoke)(scep_store *store, const char *ca_name, const char *serial,
+                       int64_t revoked_at, int reason);
+    int (*cert_list_revoked)(scep_store_revoked **out, size_t *out_count, scep_store *store,
+                             const char *ca_name);
+
+    int (*challenge_add)(scep_store *store, const char *alias,
+                         const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t expires_at,
+                         const char *subject_pattern, int64_t now);
+    /* Compares the stored hash with CRYPTO_memcmp before consuming. */
+    int (*challenge_consume)(char **out_subject_pattern, scep_store *store, const char *alias,
+                             const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now);
+    int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
+
+    int (*audit_append)(scep_store *store, const scep_store_audit_event *event);
+    int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                      size_t limit);
+};
+
+struct scep_store {
+    const struct scep_store_ops *ops;
+    uint32_t password_iterations;
+};
+
+/* Backend constructors, looked up by URL scheme in store.c. `location` follows "scheme:". */
+int scep_store_sqlite_open(scep_store **out, const char *location);
+
+/* Record helpers shared by the frontend and backends (store.c). */
+void scep_store_ca_clear(scep_store_ca *ca);
+void scep_store_ee_clear(scep_store_end_entity *ee);
+void scep_store_request_clear(scep_store_request *req);
+void scep_store_cert_clear(scep_store_cert *cert);
+void scep_store_audit_clear(scep_store_audit_event *event);
+void scep_store_setting_clear(scep_store_setting *setting);
+void scep_store_revoked_clear(scep_store_revoked *revoked);
+/* Frees a const-qualified string or blob owned by a record. */
+void scep_store_release(const void *p);
+
+/* Password hashing (password.c). */
+int scep_store_password_hash(char **out, const char *password, uint32_t iterations);
+/* 0 when `password` matches `encoded`; SCEP_EDENIED otherwise. */
+int scep_store_password_verify(const char *encoded, const char *password);
+/* Spends the time of one verification with `iterations`, for unknown users. */
+void scep_store_password_dummy(const char *password, uint32_t iterations);
+
+#endif /* SCEP_STORE_INTERNAL_H */

@@ -1,0 +1,1113 @@
+#include "test_support.h"
+
+#include "scep/store.h"
+#include "store/sqlite_internal.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * Every test gets a fresh database file in its own temporary directory and one
+ * open connection to it. Only the tests that look at SQLite itself (PRAGMAs,
+ * raw rows) reach below the public API.
+ */
+struct fixture {
+    char *dir;
+    char path[4096];
+    char url[4200];
+    scep_store *store;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->dir = test_tmpdir();
+    int n = snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+    assert_true(n > 0 && (size_t)n < sizeof(f->path));
+    n = snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
+    assert_true(n > 0 && (size_t)n < sizeof(f->url));
+    assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    scep_store_close(f->store);
+    test_rmdir(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A raw SQLite connection to the fixture's file, for looking under the API. */
+static sqlite3 *raw_open(const struct fixture *f)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The first column of the first row as text, copied into `buf`. */
+static const char *raw_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *text = sqlite3_column_text(st, 0);
+    assert_non_null(text);
+    int n = snprintf(buf, size, "%s", (const char *)text);
+    assert_true(n >= 0 && (size_t)n < size);
+    sqlite3_finalize(st);
+    return buf;
+}
+
+static void add_ca(scep_store *store, const char *name)
+{
+    scep_store_ca ca = {
+        .name = name,
+        .cert_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        .key_ref = "/etc/scepd/ca.key",
+    };
+    assert_int_equal(scep_store_ca_add(store, &ca), SCEP_OK);
+}
+
+static void add_ee(scep_store *store, const char *username, const char *password)
+{
+    scep_store_end_entity ee = {
+        .username = username,
+        .subject_dn = "CN=router1,O=Example",
+        .profile = "router",
+        .ca_name = "ca1",
+    };
+    assert_int_equal(scep_store_ee_add(store, &ee, password), SCEP_OK);
+}
+
+static const unsigned char fake_der[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+
+static scep_store_cert make_cert(const char *ca_name, const char *serial)
+{
+    scep_store_cert cert = {
+        .ca_name = ca_name,
+        .serial = serial,
+        .subject = "CN=router1,O=Example",
+        .issuer = "CN=Test CA",
+        .not_before = 1700000000,
+        .not_after = 1800000000,
+        .der = fake_der,
+        .der_len = sizeof(fake_der),
+        .transaction_id = "TID-1",
+    };
+    return cert;
+}
+
+static int64_t add_request(scep_store *store, const char *alias, const char *transaction_id,
+                           unsigned char key_byte)
+{
+    scep_store_request req = {
+        .alias = alias,
+        .transaction_id = transaction_id,
+        .message_type = 19,
+        .csr_der = fake_der,
+        .csr_der_len = sizeof(fake_der),
+        .fail_info = SCEP_STORE_NO_FAIL_INFO,
+        .client_addr = "192.0.2.1",
+    };
+    memset(req.public_key_sha256, key_byte, sizeof(req.public_key_sha256));
+    scep_store_request *row = NULL;
+    int created = 0;
+    assert_int_equal(scep_store_request_get_or_insert(&row, &created, store, &req), SCEP_OK);
+    int64_t id = row->id;
+    scep_store_request_free(row);
+    return id;
+}
+
+/* ---- connection, schema, PRAGMAs -------------------------------------------- */
+
+static void migrations_create_the_schema(void **state)
+{
+    struct fixture *f = *state;
+    int version = 0;
+    assert_int_equal(scep_store_schema_version(&version, f->store), SCEP_OK);
+    assert_int_equal(version, scep_store_schema_version_supported());
+    assert_true(version >= 1);
+    assert_string_equal(scep_store_backend(f->store), "sqlite");
+
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), version);
+    static const char *const tables[] = {"cas",          "aliases",     "alias_settings",
+                                         "end_entities", "requests",    "certificates",
+                                         "challenges",   "audit_events"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'",
+                 tables[i]);
+        assert_int_equal(raw_int(db, sql), 1);
+    }
+    sqlite3_close(db);
+}
+
+static void reopen_is_a_no_op(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_close(f->store);
+    f->store = NULL;
+
+    sqlite3 *db = raw_open(f);
+    int64_t objects = raw_int(db, "SELECT count(*) FROM sqlite_master");
+    sqlite3_close(db);
+
+    assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
+    scep_store *second = NULL;
+    assert_int_equal(scep_store_open(&second, f->url), SCEP_OK);
+    int version = 0;
+    assert_int_equal(scep_store_schema_version(&version, second), SCEP_OK);
+    assert_int_equal(version, scep_store_schema_version_supported());
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, second, "ca1"), SCEP_OK);
+    scep_store_ca_free(ca);
+    scep_store_close(second);
+
+    db = raw_open(f);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master"), objects);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM cas"), 1);
+    sqlite3_close(db);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    scep_store_close(f->store);
+    f->store = NULL;
+    sqlite3 *db = raw_open(f);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+             scep_store_schema_version_supported() + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, f->url), SCEP_ECONFIG);
+    assert_null(store);
+    assert_non_null(strstr(scep_error_message(), "newer"));
+}
+
+static void url_scheme_selects_the_backend(void **state)
+{
+    struct fixture *f = *state;
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, "postgres://localhost/scep"), SCEP_ECONFIG);
+    assert_null(store);
+    assert_int_equal(scep_store_open(&store, "/no/scheme.db"), SCEP_ECONFIG);
+    assert_int_equal(scep_store_open(&store, "sqlite:"), SCEP_ECONFIG);
+
+    char url[4300];
+    snprintf(url, sizeof(url), "sqlite://%s", f->path);
+    assert_int_equal(scep_store_open(&store, url), SCEP_OK);
+    scep_store_close(store);
+}
+
+static void pragmas_are_in_effect(void **state)
+{
+    struct fixture *f = *state;
+    struct sqlite_store *s = (struct sqlite_store *)f->store;
+    char buf[32];
+    assert_string_equal(raw_text(s->db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+    assert_int_equal(raw_int(s->db, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(raw_int(s->db, "PRAGMA synchronous"), 2); /* FULL */
+    assert_int_equal(raw_int(s->db, "PRAGMA busy_timeout"), SCEP_SQLITE_BUSY_TIMEOUT_MS);
+
+    /* WAL is a property of the file: a new connection sees it too. */
+    sqlite3 *db = raw_open(f);
+    assert_string_equal(raw_text(db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+    sqlite3_close(db);
+
+    /* Foreign keys are enforced: an end entity needs an existing CA. */
+    scep_store_end_entity ee = {.username = "u", .subject_dn = "CN=u", .ca_name = "nope"};
+    assert_int_equal(scep_store_ee_add(f->store, &ee, "pw"), SCEP_ENOTFOUND);
+}
+
+/* ---- CAs and aliases -------------------------------------------------------- */
+
+static void ca_crud(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_ca ca2 = {
+        .name = "ca2", .cert_pem = "PEM2", .key_ref = "pkcs11:token=ca2", .chain_pem = "CHAIN"};
+    assert_int_equal(scep_store_ca_add(f->store, &ca2), SCEP_OK);
+    assert_int_equal(scep_store_ca_add(f->store, &ca2), SCEP_EEXISTS);
+
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_string_equal(ca->name, "ca2");
+    assert_string_equal(ca->cert_pem, "PEM2");
+    assert_string_equal(ca->key_ref, "pkcs11:token=ca2");
+    assert_string_equal(ca->chain_pem, "CHAIN");
+    assert_null(ca->next_cert_pem);
+    assert_int_equal(ca->crl_number, 0);
+    assert_true(ca->created_at > 0);
+    scep_store_ca_free(ca);
+    ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "missing"), SCEP_ENOTFOUND);
+    assert_null(ca);
+
+    assert_int_equal(scep_store_ca_set_next_cert(f->store, "ca2", "NEXT"), SCEP_OK);
+    assert_int_equal(scep_store_ca_set_next_cert(f->store, "missing", "NEXT"), SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_string_equal(ca->next_cert_pem, "NEXT");
+    scep_store_ca_free(ca);
+    assert_int_equal(scep_store_ca_set_next_cert(f->store, "ca2", NULL), SCEP_OK);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_null(ca->next_cert_pem);
+    scep_store_ca_free(ca);
+
+    int64_t crl = 0;
+    assert_int_equal(scep_store_ca_next_crl_number(&crl, f->store, "ca2"), SCEP_OK);
+    assert_int_equal(crl, 1);
+    assert_int_equal(scep_store_ca_next_crl_number(&crl, f->store, "ca2"), SCEP_OK);
+    assert_int_equal(crl, 2);
+    assert_int_equal(scep_store_ca_next_crl_number(&crl, f->store, "ca1"), SCEP_OK);
+    assert_int_equal(crl, 1);
+    assert_int_equal(scep_store_ca_next_crl_number(&crl, f->store, "missing"), SCEP_ENOTFOUND);
+
+    scep_store_ca *list = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_ca_list(&list, &count, f->store), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(list[0].name, "ca1");
+    assert_string_equal(list[1].name, "ca2");
+    assert_int_equal(list[1].crl_number, 2);
+    scep_store_ca_list_free(list, count);
+
+    scep_store_ca bad = {.name = "", .cert_pem = "x", .key_ref = "y"};
+    assert_int_equal(scep_store_ca_add(f->store, &bad), SCEP_EINVAL);
+}
+
+static void alias_settings_crud(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(scep_store_alias_add(f->store, "routers"), SCEP_OK);
+    assert_int_equal(scep_store_alias_add(f->store, "routers"), SCEP_EEXISTS);
+    /* Setting a key creates a missing alias. */
+    assert_int_equal(scep_store_alias_setting_set(f->store, "mdm", "operationmode", "ra"), SCEP_OK);
+    assert_int_equal(scep_store_alias_setting_set(f->store, "routers", "operationmode", "ca"),
+                     SCEP_OK);
+    assert_int_equal(scep_store_alias_setting_set(f->store, "routers", "includeca", "true"),
+                     SCEP_OK);
+    assert_int_equal(scep_store_alias_setting_set(f->store, "routers", "includeca", "false"),
+                     SCEP_OK);
+
+    char *value = NULL;
+    assert_int_equal(scep_store_alias_setting_get(&value, f->store, "routers", "includeca"),
+                     SCEP_OK);
+    assert_string_equal(value, "false");
+    scep_store_string_free(value);
+    assert_int_equal(scep_store_alias_setting_get(&value, f->store, "routers", "nope"),
+                     SCEP_ENOTFOUND);
+    assert_null(value);
+
+    scep_store_setting *settings = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_alias_setting_list(&settings, &count, f->store, "routers"),
+                     SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(settings[0].key, "includeca");
+    assert_string_equal(settings[0].value, "false");
+    assert_string_equal(settings[1].key, "operationmode");
+    assert_string_equal(settings[1].value, "ca");
+    scep_store_setting_list_free(settings, count);
+
+    char **aliases = NULL;
+    assert_int_equal(scep_store_alias_list(&aliases, &count, f->store), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(aliases[0], "mdm");
+    assert_string_equal(aliases[1], "routers");
+    scep_store_string_list_free(aliases, count);
+
+    assert_int_equal(scep_store_alias_setting_remove(f->store, "routers", "includeca"), SCEP_OK);
+    assert_int_equal(scep_store_alias_setting_remove(f->store, "routers", "includeca"),
+                     SCEP_ENOTFOUND);
+
+    /* Removing an alias removes its settings (ON DELETE CASCADE). */
+    assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_OK);
+    assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_ENOTFOUND);
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM alias_settings WHERE alias = 'routers'"), 0);
+    sqlite3_close(db);
+}
+
+/* ---- end entities and passwords --------------------------------------------------- */
+
+static void end_entity_crud(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    add_ee(f->store, "router1", "s3cret-enrol");
+    add_ee(f->store, "router2", "other");
+
+    scep_store_end_entity dup = {.username = "router1", .subject_dn = "CN=x", .ca_name = "ca1"};
+    assert_int_equal(scep_store_ee_add(f->store, &dup, "pw"), SCEP_EEXISTS);
+
+    scep_store_end_entity *ee = NULL;
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "router1"), SCEP_OK);
+    assert_string_equal(ee->username, "router1");
+    assert_string_equal(ee->subject_dn, "CN=router1,O=Example");
+    assert_string_equal(ee->profile, "router");
+    assert_string_equal(ee->ca_name, "ca1");
+    assert_int_equal(ee->status, SCEP_EE_NEW);
+    scep_store_ee_free(ee);
+    ee = NULL;
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "nobody"), SCEP_ENOTFOUND);
+
+    assert_int_equal(scep_store_ee_set_status(f->store, "router2", SCEP_EE_DISABLED), SCEP_OK);
+    assert_int_equal(scep_store_ee_set_status(f->store, "nobody", SCEP_EE_DISABLED),
+                     SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_ee_set_status(f->store, "router2", (scep_store_ee_status)99),
+                     SCEP_EINVAL);
+
+    scep_store_end_entity *list = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_ee_list(&list, &count, f->store), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(list[0].username, "router1");
+    assert_int_equal(list[1].status, SCEP_EE_DISABLED);
+    scep_store_ee_list_free(list, count);
+
+    assert_int_equal(scep_store_ee_remove(f->store, "router2"), SCEP_OK);
+    assert_int_equal(scep_store_ee_remove(f->store, "router2"), SCEP_ENOTFOUND);
+}
+
+static void passwords_are_hashed_and_verified(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    add_ee(f->store, "router1", "s3cret-enrol");
+    add_ee(f->store, "router2", "s3cret-enrol");
+
+    scep_store_end_entity *ee = NULL;
+    assert_int_equal(scep_store_ee_verify_password(&ee, f->store, "router1", "s3cret-enrol"),
+                     SCEP_OK);
+    assert_non_null(ee);
+    assert_string_equal(ee->username, "router1");
+    scep_store_ee_free(ee);
+    ee = NULL;
+    assert_int_equal(scep_store_ee_verify_password(&ee, f->store, "router1", "s3cret-enroL"),
+                     SCEP_EDENIED);
+    assert_null(ee);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "router1", ""), SCEP_EDENIED);
+    /* An unknown user is indistinguishable from a wrong password. */
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "nobody", "s3cret-enrol"),
+                     SCEP_EDENIED);
+
+    sqlite3 *db = raw_open(f);
+    char h1[256];
+    char h2[256];
+    raw_text(db, "SELECT password_hash FROM end_entities WHERE username = 'router1'", h1,
+             sizeof(h1));
+    raw_text(db, "SELECT password_hash FROM end_entities WHERE username = 'router2'", h2,
+             sizeof(h2));
+    assert_null(strstr(h1, "s3cret"));
+    assert_true(strncmp(h1, "pbkdf2-sha256$10000$", 20) == 0);
+    /* A per-record salt: the same password hashes differently. */
+    assert_string_not_equal(h1, h2);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM end_entities WHERE "
+                                 "instr(password_hash, 's3cret') > 0"),
+                     0);
+
+    /* Reset: back to NEW with a new password; the old one stops working. */
+    assert_int_equal(scep_store_ee_set_status(f->store, "router1", SCEP_EE_GENERATED), SCEP_OK);
+    assert_int_equal(scep_store_set_password_iterations(f->store, 2000), SCEP_OK);
+    assert_int_equal(scep_store_ee_reset(f->store, "router1", "new-code"), SCEP_OK);
+    assert_int_equal(scep_store_ee_reset(f->store, "nobody", "new-code"), SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_ee_verify_password(&ee, f->store, "router1", "new-code"), SCEP_OK);
+    assert_int_equal(ee->status, SCEP_EE_NEW);
+    scep_store_ee_free(ee);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "router1", "s3cret-enrol"),
+                     SCEP_EDENIED);
+    raw_text(db, "SELECT password_hash FROM end_entities WHERE username = 'router1'", h1,
+             sizeof(h1));
+    assert_true(strncmp(h1, "pbkdf2-sha256$2000$", 19) == 0);
+    /* Hashes made with another iteration count still verify. */
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "router2", "s3cret-enrol"),
+                     SCEP_OK);
+
+    /* A tampered hash is a storage error, never a match. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE end_entities SET password_hash = 'md5$abc' "
+                                  "WHERE username = 'router2'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "router2", "s3cret-enrol"),
+                     SCEP_ESTORE);
+    sqlite3_close(db);
+
+    assert_int_equal(scep_store_set_password_iterations(f->store, 10), SCEP_EINVAL);
+    assert_int_equal(scep_store_set_password_iterations(f->store, 0xffffffffu), SCEP_EINVAL);
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static void request_insert_or_get_returns_the_existing_row(void **state)
+{
+    struct fixture *f = *state;
+    scep_store_request req = {
+        .alias = "routers",
+        .transaction_id = "ABCDEF0123",
+        .message_type = 19,
+        .csr_der = fake_der,
+        .csr_der_len = sizeof(fake_der),
+        .signer_cert_der = fake_der,
+        .signer_cert_der_len = 3,
+        .fail_info = SCEP_STORE_NO_FAIL_INFO,
+        .client_addr = "192.0.2.7",
+    };
+    memset(req.public_key_sha256, 0xAA, sizeof(req.public_key_sha256));
+
+    scep_store_request *first = NULL;
+    int created = 0;
+    assert_int_equal(scep_store_request_get_or_insert(&first, &created, f->store, &req), SCEP_OK);
+    assert_int_equal(created, 1);
+    assert_int_equal(first->status, SCEP_REQ_PENDING);
+    assert_int_equal(first->message_type, 19);
+    assert_int_equal(first->csr_der_len, sizeof(fake_der));
+    assert_memory_equal(first->csr_der, fake_der, sizeof(fake_der));
+    assert_int_equal(first->signer_cert_der_len, 3);
+    assert_int_equal(first->fail_info, SCEP_STORE_NO_FAIL_INFO);
+    assert_string_equal(first->client_addr, "192.0.2.7");
+    assert_null(first->cert_serial);
+
+    /* A retransmission (here even with another key) gets the stored row back. */
+    scep_store_request again = req;
+    memset(again.public_key_sha256, 0xBB, sizeof(again.public_key_sha256));
+    again.csr_der_len = 2;
+    scep_store_request *second = NULL;
+    assert_int_equal(scep_store_request_get_or_insert(&second, &created, f->store, &again),
+                     SCEP_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(second->id, first->id);
+    assert_int_equal(second->csr_der_len, sizeof(fake_der));
+    assert_int_equal(second->public_key_sha256[0], 0xAA);
+    scep_store_request_free(second);
+
+    /* The same transactionID on another alias is another transaction. */
+    again.alias = "mdm";
+    assert_int_equal(scep_store_request_get_or_insert(&second, &created, f->store, &again),
+                     SCEP_OK);
+    assert_int_equal(created, 1);
+    assert_true(second->id != first->id);
+    scep_store_request_free(second);
+
+    assert_int_equal(scep_store_request_update(f->store, first->id, SCEP_REQ_REJECTED,
+                                               SCEP_FAIL_BAD_REQUEST, "policy says no"),
+                     SCEP_OK);
+    assert_int_equal(scep_store_request_update(f->store, first->id, SCEP_REQ_ISSUED,
+                                               SCEP_STORE_NO_FAIL_INFO, NULL),
+                     SCEP_EINVAL);
+    assert_int_equal(
+        scep_store_request_update(f->store, 99999, SCEP_REQ_FAILED, SCEP_STORE_NO_FAIL_INFO, NULL),
+        SCEP_ENOTFOUND);
+
+    scep_store_request *got = NULL;
+    assert_int_equal(scep_store_request_get(&got, f->store, first->id), SCEP_OK);
+    assert_int_equal(got->status, SCEP_REQ_REJECTED);
+    assert_int_equal(got->fail_info, SCEP_FAIL_BAD_REQUEST);
+    assert_string_equal(got->reason, "policy says no");
+    scep_store_request_free(got);
+    assert_int_equal(scep_store_request_find(&got, f->store, "routers", "ABCDEF0123"), SCEP_OK);
+    assert_int_equal(got->id, first->id);
+    scep_store_request_free(got);
+    assert_int_equal(scep_store_request_find(&got, f->store, "routers", "nope"), SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_request_get(&got, f->store, 424242), SCEP_ENOTFOUND);
+
+    scep_store_request *list = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_request_list(&list, &count, f->store, SCEP_REQ_PENDING, 0),
+                     SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].alias, "mdm");
+    scep_store_request_list_free(list, count);
+    assert_int_equal(scep_store_request_list(&list, &count, f->store, SCEP_REQ_REJECTED, 0),
+                     SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(list[0].id, first->id);
+    scep_store_request_list_free(list, count);
+    assert_int_equal(scep_store_request_list(&list, &count, f->store, 0, 1), SCEP_OK);
+    assert_int_equal(count, 1);
+    scep_store_request_list_free(list, count);
+    scep_store_request_free(first);
+}
+
+/* ---- certificates ----------------------------------------------------------------------- */
+
+static void duplicate_serial_is_refused_by_the_constraint(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    add_ca(f->store, "ca2");
+    scep_store_cert cert = make_cert("ca1", "0a1b2c");
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    /* The same number spelt differently is the same serial. */
+    cert.serial = "A1B2C";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EEXISTS);
+    cert.serial = "000a1b2c";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EEXISTS);
+    /* Serials are unique per CA. */
+    cert.ca_name = "ca2";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    cert.ca_name = "missing";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_ENOTFOUND);
+
+    cert.ca_name = "ca1";
+    cert.serial = "xyz";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+    cert.serial = "000";
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+    cert.serial = "112233445566778899AABBCCDDEEFF0011223344FF"; /* 21 octets */
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+
+    /* The constraint itself, below the API's normalisation. */
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO certificates (ca_name, serial, subject, issuer, "
+                                  "not_before, not_after, der, status, created_at) VALUES "
+                                  "('ca1', 'A1B2C', 's', 'i', 0, 0, x'30', 'VALID', 0)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "a1b2c"), SCEP_OK);
+    assert_string_equal(got->serial, "A1B2C");
+    assert_string_equal(got->ca_name, "ca1");
+    assert_string_equal(got->subject, "CN=router1,O=Example");
+    assert_string_equal(got->issuer, "CN=Test CA");
+    assert_int_equal(got->not_before, 1700000000);
+    assert_int_equal(got->not_after, 1800000000);
+    assert_int_equal(got->der_len, sizeof(fake_der));
+    assert_memory_equal(got->der, fake_der, sizeof(fake_der));
+    assert_int_equal(got->status, SCEP_CERT_VALID);
+    assert_int_equal(got->revocation_reason, SCEP_STORE_NO_REASON);
+    assert_string_equal(got->transaction_id, "TID-1");
+    scep_store_cert_free(got);
+    got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "ff"), SCEP_ENOTFOUND);
+
+    scep_store_cert *list = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, NULL), SCEP_OK);
+    assert_int_equal(count, 2);
+    scep_store_cert_list_free(list, count);
+    scep_store_cert_filter filter = {.ca_name = "ca2"};
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].ca_name, "ca2");
+    scep_store_cert_list_free(list, count);
+}
+
+static void revocations_are_listed_for_the_crl(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    add_ca(f->store, "ca2");
+    const char *serials[] = {"01", "02", "03"};
+    for (size_t i = 0; i < 3; i++) {
+        scep_store_cert cert = make_cert("ca1", serials[i]);
+        assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    }
+    scep_store_cert other = make_cert("ca2", "02");
+    assert_int_equal(scep_store_cert_add(f->store, &other), SCEP_OK);
+
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "02", 1750000000, 1), SCEP_OK);
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "3", 0, SCEP_STORE_NO_REASON),
+                     SCEP_OK);
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "02", 0, 1), SCEP_ESTATE);
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "77", 0, 1), SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "01", 0, 7), SCEP_EINVAL);
+
+    scep_store_revoked *revoked = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_cert_list_revoked(&revoked, &count, f->store, "ca1"), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(revoked[0].serial, "2");
+    assert_int_equal(revoked[0].revoked_at, 1750000000);
+    assert_int_equal(revoked[0].reason, 1);
+    assert_string_equal(revoked[1].serial, "3");
+    assert_true(revoked[1].revoked_at >= (int64_t)time(NULL) - 60);
+    assert_int_equal(revoked[1].reason, SCEP_STORE_NO_REASON);
+    scep_store_revoked_list_free(revoked, count);
+
+    assert_int_equal(scep_store_cert_list_revoked(&revoked, &count, f->store, "ca2"), SCEP_OK);
+    assert_int_equal(count, 0);
+    scep_store_revoked_list_free(revoked, count);
+
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "2"), SCEP_OK);
+    assert_int_equal(got->status, SCEP_CERT_REVOKED);
+    assert_int_equal(got->revocation_reason, 1);
+    scep_store_cert_free(got);
+
+    scep_store_cert *list = NULL;
+    scep_store_cert_filter filter = {.ca_name = "ca1", .status = SCEP_CERT_VALID};
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].serial, "1");
+    scep_store_cert_list_free(list, count);
+}
+
+/* ---- the atomic issuance step ----------------------------------------------------------- */
+
+static void issuance_in_ca_mode_is_all_or_nothing(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    add_ee(f->store, "router1", "code");
+    add_ee(f->store, "router2", "code");
+    int64_t req1 = add_request(f->store, "routers", "TID-1", 1);
+    int64_t req2 = add_request(f->store, "routers", "TID-2", 2);
+
+    scep_store_cert cert = make_cert("ca1", "1001");
+    scep_store_issuance issuance = {.cert = &cert,
+                                    .request_id = req1,
+                                    .username = "router1",
+                                    .actor = "192.0.2.1",
+                                    .alias = "routers"};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+
+    scep_store_request *req = NULL;
+    assert_int_equal(scep_store_request_get(&req, f->store, req1), SCEP_OK);
+    assert_int_equal(req->status, SCEP_REQ_ISSUED);
+    assert_string_equal(req->cert_serial, "1001");
+    assert_string_equal(req->ca_name, "ca1");
+    scep_store_request_free(req);
+    scep_store_end_entity *ee = NULL;
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "router1"), SCEP_OK);
+    assert_int_equal(ee->status, SCEP_EE_GENERATED);
+    scep_store_ee_free(ee);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "1001"), SCEP_OK);
+    assert_string_equal(got->username, "router1");
+    scep_store_cert_free(got);
+
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 10), SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(events[0].action, "issue");
+    assert_string_equal(events[0].outcome, "success");
+    assert_string_equal(events[0].actor, "192.0.2.1");
+    assert_string_equal(events[0].alias, "routers");
+    assert_string_equal(events[0].transaction_id, "TID-1");
+    assert_non_null(strstr(events[0].detail, "serial=1001"));
+    scep_store_audit_list_free(events, count);
+
+    /* One-time use: the end entity is GENERATED now. */
+    cert.serial = "1002";
+    issuance.request_id = req2;
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);
+    /* ... and nothing of the failed attempt was kept. */
+    assert_int_equal(scep_store_request_get(&req, f->store, req2), SCEP_OK);
+    assert_int_equal(req->status, SCEP_REQ_PENDING);
+    scep_store_request_free(req);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "1002"), SCEP_ENOTFOUND);
+
+    /* A serial collision is SCEP_EEXISTS and rolls back the whole step. */
+    cert.serial = "1001";
+    issuance.username = "router2";
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_EEXISTS);
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "router2"), SCEP_OK);
+    assert_int_equal(ee->status, SCEP_EE_NEW);
+    scep_store_ee_free(ee);
+    assert_int_equal(scep_store_request_get(&req, f->store, req2), SCEP_OK);
+    assert_int_equal(req->status, SCEP_REQ_PENDING);
+    scep_store_request_free(req);
+    /* The retry with a fresh serial succeeds. */
+    cert.serial = "1003";
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+
+    issuance.username = "nobody";
+    issuance.request_id = 0;
+    cert.serial = "1004";
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ENOTFOUND);
+
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 0), SCEP_OK);
+    assert_int_equal(count, 2);
+    scep_store_audit_list_free(events, count);
+}
+
+static void issuance_in_ra_mode_needs_no_end_entity(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    int64_t req1 = add_request(f->store, "mdm", "TID-RA", 3);
+    scep_store_cert cert = make_cert("ca1", "2001");
+    cert.transaction_id = NULL;
+    scep_store_issuance issuance = {.cert = &cert, .request_id = req1};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    /* The request supplies the transactionID and alias the caller left out. */
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "2001"), SCEP_OK);
+    assert_string_equal(got->transaction_id, "TID-RA");
+    scep_store_cert_free(got);
+    scep_store_audit_event *events = NULL;
+    size_t n_events = 0;
+    assert_int_equal(scep_store_audit_list(&events, &n_events, f->store, 1), SCEP_OK);
+    assert_int_equal(n_events, 1);
+    assert_string_equal(events[0].alias, "mdm");
+    assert_string_equal(events[0].transaction_id, "TID-RA");
+    assert_string_equal(events[0].actor, "scepd");
+    scep_store_audit_list_free(events, n_events);
+    /* The request was answered: a second issuance for it is refused. */
+    cert.serial = "2002";
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);
+    /* An ISSUED request cannot be turned into a failure afterwards. */
+    assert_int_equal(
+        scep_store_request_update(f->store, req1, SCEP_REQ_FAILED, SCEP_FAIL_BAD_REQUEST, NULL),
+        SCEP_ESTATE);
+    issuance.request_id = 4242;
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ENOTFOUND);
+
+    scep_store_cert *list = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, NULL), SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_null(list[0].username);
+    scep_store_cert_list_free(list, count);
+}
+
+#define RACERS 8
+#define ROUNDS 4
+
+struct racer {
+    const char *url;
+    const char *username;
+    pthread_barrier_t *barrier;
+    int index;
+    int round;
+    int result;
+};
+
+static void *race_issue(void *arg)
+{
+    struct racer *r = arg;
+    scep_store *store = NULL;
+    r->result = scep_store_open(&store, r->url);
+    pthread_barrier_wait(r->barrier);
+    if (r->result != SCEP_OK)
+        return NULL;
+    char serial[32];
+    snprintf(serial, sizeof(serial), "%X%02X", r->round + 1, r->index + 1);
+    scep_store_cert cert = make_cert("ca1", serial);
+    scep_store_issuance issuance = {.cert = &cert, .username = r->username, .actor = "racer"};
+    r->result = scep_store_issue(store, &issuance);
+    scep_store_close(store);
+    return NULL;
+}
+
+static void one_time_use_holds_under_concurrency(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    for (int round = 0; round < ROUNDS; round++) {
+        char username[32];
+        snprintf(username, sizeof(username), "device%d", round);
+        add_ee(f->store, username, "code");
+
+        pthread_barrier_t barrier;
+        assert_int_equal(pthread_barrier_init(&barrier, NULL, RACERS), 0);
+        struct racer racers[RACERS];
+        pthread_t threads[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            racers[i] = (struct racer){.url = f->url,
+                                       .username = username,
+                                       .barrier = &barrier,
+                                       .index = i,
+                                       .round = round,
+                                       .result = 1};
+            assert_int_equal(pthread_create(&threads[i], NULL, race_issue, &racers[i]), 0);
+        }
+        int won = 0;
+        int lost = 0;
+        for (int i = 0; i < RACERS; i++) {
+            assert_int_equal(pthread_join(threads[i], NULL), 0);
+            if (racers[i].result == SCEP_OK)
+                won++;
+            else if (racers[i].result == SCEP_ESTATE)
+                lost++;
+            else
+                fail_msg("racer %d: unexpected %s", i, scep_error_name(racers[i].result));
+        }
+        pthread_barrier_destroy(&barrier);
+        assert_int_equal(won, 1);
+        assert_int_equal(lost, RACERS - 1);
+
+        sqlite3 *db = raw_open(f);
+        char sql[160];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM certificates WHERE username = '%s'",
+                 username);
+        assert_int_equal(raw_int(db, sql), 1);
+        sqlite3_close(db);
+    }
+}
+
+struct opener {
+    const char *url;
+    const char *challenge;
+    pthread_barrier_t *barrier;
+    int result;
+};
+
+/* Opens a connection at the barrier; consumes `challenge` when given. */
+static void *race_open(void *arg)
+{
+    struct opener *o = arg;
+    scep_store *store = NULL;
+    pthread_barrier_wait(o->barrier);
+    o->result = scep_store_open(&store, o->url);
+    if (o->result == SCEP_OK && o->challenge != NULL)
+        o->result = scep_store_challenge_consume(NULL, store, "mdm", o->challenge);
+    scep_store_close(store);
+    return NULL;
+}
+
+static void run_openers(struct opener *openers, int n)
+{
+    pthread_barrier_t barrier;
+    pthread_t threads[RACERS];
+    assert_true(n <= RACERS);
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, (unsigned)n), 0);
+    for (int i = 0; i < n; i++) {
+        openers[i].barrier = &barrier;
+        assert_int_equal(pthread_create(&threads[i], NULL, race_open, &openers[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&barrier);
+}
+
+static void concurrent_first_open_migrates_once(void **state)
+{
+    struct fixture *f = *state;
+    char url[4300];
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    struct opener openers[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        openers[i] = (struct opener){.url = url, .result = 1};
+    run_openers(openers, RACERS);
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(openers[i].result, SCEP_OK);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), scep_store_schema_version_supported());
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'cas'"), 1);
+    sqlite3_close(db);
+}
+
+static void challenge_race_has_one_winner(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(scep_store_challenge_add(f->store, "mdm", "race-challenge",
+                                              (int64_t)time(NULL) + 600, NULL),
+                     SCEP_OK);
+    struct opener openers[RACERS];
+    for (int i = 0; i < RACERS; i++)
+        openers[i] = (struct opener){.url = f->url, .challenge = "race-challenge", .result = 1};
+    run_openers(openers, RACERS);
+    int won = 0;
+    for (int i = 0; i < RACERS; i++) {
+        if (openers[i].result == SCEP_OK)
+            won++;
+        else
+            assert_int_equal(openers[i].result, SCEP_ESTATE);
+    }
+    assert_int_equal(won, 1);
+}
+
+/* ---- challenges and audit ------------------------------------------------------------- */
+
+static void challenge_is_consumed_once(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(
+        scep_store_challenge_add(f->store, "mdm", "Zq3-random-challenge", now + 600, "CN=dev*"),
+        SCEP_OK);
+    assert_int_equal(
+        scep_store_challenge_add(f->store, "mdm", "Zq3-random-challenge", now + 600, NULL),
+        SCEP_EEXISTS);
+    assert_int_equal(scep_store_challenge_add(f->store, "mdm", "old-challenge", now - 1, NULL),
+                     SCEP_OK);
+
+    /* Only the hash is stored. */
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM challenges WHERE "
+                                 "instr(CAST(hash AS TEXT), 'Zq3') > 0 OR length(hash) <> 32"),
+                     0);
+
+    char *pattern = NULL;
+    assert_int_equal(
+        scep_store_challenge_consume(&pattern, f->store, "routers", "Zq3-random-challenge"),
+        SCEP_EDENIED);
+    assert_null(pattern);
+    assert_int_equal(scep_store_challenge_consume(&pattern, f->store, "mdm", "wrong"),
+                     SCEP_EDENIED);
+    assert_int_equal(
+        scep_store_challenge_consume(&pattern, f->store, "mdm", "Zq3-random-challenge"), SCEP_OK);
+    assert_non_null(pattern);
+    assert_string_equal(pattern, "CN=dev*");
+    scep_store_string_free(pattern);
+    pattern = NULL;
+    assert_int_equal(scep_store_challenge_consume(NULL, f->store, "mdm", "Zq3-random-challenge"),
+                     SCEP_ESTATE);
+    assert_int_equal(scep_store_challenge_consume(NULL, f->store, "mdm", "old-challenge"),
+                     SCEP_EDENIED);
+    assert_non_null(strstr(scep_error_message(), "expired"));
+
+    size_t purged = 0;
+    assert_int_equal(scep_store_challenge_purge_expired(&purged, f->store), SCEP_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM challenges"), 1);
+    sqlite3_close(db);
+}
+
+static void audit_lists_most_recent_first(void **state)
+{
+    struct fixture *f = *state;
+    scep_store_audit_event ev = {.time = 1000,
+                                 .actor = "scepctl",
+                                 .action = "ee.add",
+                                 .outcome = "success",
+                                 .detail = "username=router1"};
+    assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_OK);
+    ev.time = 2000;
+    ev.action = "ee.reset";
+    ev.alias = "routers";
+    ev.transaction_id = "TID-9";
+    assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_OK);
+    ev.time = 0; /* now */
+    ev.action = "revoke";
+    ev.detail = NULL;
+    assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_OK);
+    ev.actor = NULL;
+    assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_EINVAL);
+
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 2), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(events[0].action, "revoke");
+    assert_true(events[0].time > 2000);
+    assert_null(events[0].detail);
+    assert_string_equal(events[1].action, "ee.reset");
+    assert_string_equal(events[1].alias, "routers");
+    assert_string_equal(events[1].transaction_id, "TID-9");
+    assert_string_equal(events[1].detail, "username=router1");
+    scep_store_audit_list_free(events, count);
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 0), SCEP_OK);
+    assert_int_equal(count, 3);
+    assert_null(events[2].alias);
+    scep_store_audit_list_free(events, count);
+}
+
+static void null_arguments_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, NULL), SCEP_EINVAL);
+    assert_int_equal(scep_store_open(NULL, f->url), SCEP_EINVAL);
+    scep_store_close(NULL);
+    assert_int_equal(scep_store_ca_add(f->store, NULL), SCEP_EINVAL);
+    assert_int_equal(scep_store_issue(f->store, NULL), SCEP_EINVAL);
+    scep_store_issuance empty = {0};
+    assert_int_equal(scep_store_issue(f->store, &empty), SCEP_EINVAL);
+    scep_store_ca_free(NULL);
+    scep_store_ee_free(NULL);
+    scep_store_request_free(NULL);
+    scep_store_cert_free(NULL);
+    scep_store_cert_list_free(NULL, 0);
+    scep_store_string_list_free(NULL, 0);
+}
+
+static void oversized_input_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *big = malloc(SCEP_STORE_MAX_TEXT + 2);
+    assert_non_null(big);
+    memset(big, 'a', SCEP_STORE_MAX_TEXT + 1);
+    big[SCEP_STORE_MAX_TEXT + 1] = '\0';
+    assert_int_equal(scep_store_alias_setting_set(f->store, "mdm", "k", big), SCEP_ETOOBIG);
+    big[SCEP_STORE_MAX_TEXT] = '\0'; /* exactly at the limit */
+    assert_int_equal(scep_store_alias_setting_set(f->store, "mdm", "k", big), SCEP_OK);
+    free(big);
+
+    add_ca(f->store, "ca1");
+    scep_store_cert cert = make_cert("ca1", "01");
+    cert.der_len = SCEP_STORE_MAX_BLOB + 1;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_ETOOBIG);
+    cert.der = NULL;
+    cert.der_len = 0;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+    cert = make_cert("ca1", "01");
+    cert.not_before = cert.not_after + 1;
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
+
+    char *long_password = malloc(2000);
+    assert_non_null(long_password);
+    memset(long_password, 'p', 1999);
+    long_password[1999] = '\0';
+    scep_store_end_entity ee = {.username = "u", .subject_dn = "CN=u", .ca_name = "ca1"};
+    assert_int_equal(scep_store_ee_add(f->store, &ee, long_password), SCEP_ETOOBIG);
+    free(long_password);
+}
+
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        STORE_TEST(migrations_create_the_schema),
+        STORE_TEST(reopen_is_a_no_op),
+        STORE_TEST(newer_schema_is_refused),
+        STORE_TEST(url_scheme_selects_the_backend),
+        STORE_TEST(pragmas_are_in_effect),
+        STORE_TEST(ca_crud),
+        STORE_TEST(alias_settings_crud),
+        STORE_TEST(end_entity_crud),
+        STORE_TEST(passwords_are_hashed_and_verified),
+        STORE_TEST(request_insert_or_get_returns_the_existing_row),
+        STORE_TEST(duplicate_serial_is_refused_by_the_constraint),
+        STORE_TEST(revocations_are_listed_for_the_crl),
+        STORE_TEST(issuance_in_ca_mode_is_all_or_nothing),
+        STORE_TEST(issuance_in_ra_mode_needs_no_end_entity),
+        STORE_TEST(one_time_use_holds_under_concurrency),
+        STORE_TEST(concurrent_first_open_migrates_once),
+        STORE_TEST(challenge_race_has_one_winner),
+        STORE_TEST(challenge_is_consumed_once),
+        STORE_TEST(audit_lists_most_recent_first),
+        STORE_TEST(null_arguments_are_refused),
+        STORE_TEST(oversized_input_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
