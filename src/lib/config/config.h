@@ -74,7 +74,7 @@
     X(endentityprofile, "endentityprofile", STRING, NULL, 0, 256, NULL, NONE, 0,                   \
       "End entity profile for CA mode")                                                            \
     X(ra_authpwd, "ra.authPwd", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,             \
-      "RA mode shared secret the challengePassword must match (unset: any)")                       \
+      "RA mode shared secret that the challengePassword must match")                               \
     X(ra_defaultca, "ra.defaultCA", STRING, NULL, 0, 256, NULL, NONE, 0,                           \
       "CA that issues in RA mode")                                                                 \
     X(ra_certificateprofile, "ra.certificateProfile", STRING, "ENDUSER", 1, 256, NULL, NONE, 0,    \
