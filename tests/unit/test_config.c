@@ -147,7 +147,7 @@ static void format_round_trips(void **state)
                                "request_timeout = 1800s\n"
                                "legacy_algorithms = yes\n"
                                "state_dir = \\  leading blank and back\\\\slash\n"
-                               "x.ra.authPwd = pw\n"
+                               "x.ra.authPwd = pw with trailing blank\\ \n"
                                "x.usernamefield = serialnumber , cn\n"
                                "x.legacy = on\n"
                                "x.ra.namegenerationprefix = \\u00e9t\\u00E9-\n";
@@ -163,7 +163,7 @@ static void format_round_trips(void **state)
                              "state_dir = \\  leading blank and back\\\\slash\n"
                              "legacy_algorithms = true\n"
                              "\n# alias x\n"
-                             "x.ra.authPwd = pw\n"
+                             "x.ra.authPwd = pw with trailing blank\\ \n"
                              "x.ra.namegenerationprefix = \xc3\xa9t\xc3\xa9-\n"
                              "x.usernamefield = serialNumber, CN\n"
                              "x.legacy = true\n");
@@ -180,7 +180,8 @@ static void format_round_trips(void **state)
     assert_non_null(strstr(full, "\nthreads = 0\n"));
     assert_non_null(strstr(full, "\nx.ra.authPwd = ********\n"));
     assert_non_null(strstr(full, "\nx.pendingexpiry = 7d\n"));
-    assert_null(strstr(full, "= pw\n"));
+    assert_null(strstr(full, "= pw"));
+    assert_string_equal(scep_config_alias(again, "x")->ra_authpwd, "pw with trailing blank ");
     scep_config *defaults = parse_ok(full);
     assert_int_equal(scep_config_global_values(defaults)->max_body, 2048);
 
@@ -271,7 +272,7 @@ static void duration_parser_bounds(void **state)
         assert_int_equal(scep_config_parse_duration(&v, good[i].text, 1, max), 0);
         assert_int_equal(v, good[i].seconds);
     }
-    const char *bad[] = {"0s", "366d", "1w", "s", "", "-1s", "1h30m", "1.5h", "1 h"};
+    const char *bad[] = {"0s", "366d", "1w", "s", "", "-1s", "1h30m", "1.5h", "1 h", "1S2"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(scep_config_parse_duration(&v, bad[i], 1, max), SCEP_ECONFIG);
     assert_int_equal(scep_config_parse_duration(&v, "0s", 60, max), SCEP_ECONFIG);

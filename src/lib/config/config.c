@@ -1135,11 +1135,11 @@ int scep_config_foreach(const scep_config *cfg, const char *alias, unsigned flag
     return 0;
 }
 
-/* Escapes what the reader would otherwise change: backslashes and leading blanks. */
+/* Escapes what the reader would otherwise change: backslashes, leading and trailing blanks. */
 static void put_escaped(struct sbuf *sb, const char *s)
 {
     for (const char *p = s; *p != '\0'; p++) {
-        if (*p == '\\' || (p == s && is_blank(*p)))
+        if (*p == '\\' || ((p == s || p[1] == '\0') && is_blank(*p)))
             sb_add(sb, "\\", 1);
         sb_add(sb, p, 1);
     }

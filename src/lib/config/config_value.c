@@ -7,6 +7,7 @@
 #include "util/error_internal.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -110,8 +111,7 @@ static bool parse_scaled(long long *out, const char *text, const long long *fact
     if (*end != '\0') {
         const char *hit = NULL;
         for (const char *s = suffixes; *s != '\0'; s++)
-            if (*s != ' ' && (*end == *s || *end == (char)(*s + ('a' - 'A')) ||
-                              *end == (char)(*s - ('a' - 'A'))))
+            if (*s != ' ' && tolower((unsigned char)*end) == tolower((unsigned char)*s))
                 hit = s;
         if (hit == NULL || end[1] != '\0')
             return false;
