@@ -1,0 +1,314 @@
+/*
+ * scepd/scepctl configuration: one properties file holding scepd's global keys
+ * and per-alias keys named like EJBCA's SCEP aliases (`ALIAS.operationmode`).
+ *
+ * The two X-macro tables below are the single source of truth: they generate
+ * the typed structs scepd reads (`cfg->global.threads`), the table that the
+ * parser, validation, `scepctl alias show` and docs/configuration.md use.
+ *
+ * Columns: X(field, name, type, default, min, max, allowed, check, flags, description)
+ *   field    C member name in the generated struct
+ *   name     key as written in the file (alias keys get an `ALIAS.` prefix)
+ *   type     STRING BOOL INT SIZE DURATION ENUM LIST
+ *   default  default value as text, or NULL for "unset"
+ *   min/max  INT: value bounds; SIZE: bytes; DURATION: seconds; LIST: item count;
+ *            STRING: length. 0/0 means no bound for STRING.
+ *   allowed  ENUM (and LIST items): "a|b|c", matched case-insensitively, stored as
+ *            the index; NULL otherwise
+ *   check    extra syntax check: NONE, LISTEN (host:port), DATABASE (URL)
+ *   flags    SCEP_CONFIG_SECRET: masked in `show` output, wiped on free
+ *
+ * Descriptions are one line and must not contain a newline.
+ */
+#ifndef SCEP_CONFIG_H
+#define SCEP_CONFIG_H
+
+#include "scep/common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCEP_CONFIG_SECRET 1u
+
+#define SCEP_CONFIG_KIB  (1024LL)
+#define SCEP_CONFIG_MIB  (1024LL * 1024LL)
+#define SCEP_CONFIG_MIN  (60LL)
+#define SCEP_CONFIG_HOUR (3600LL)
+#define SCEP_CONFIG_DAY  (86400LL)
+
+/* clang-format off */
+#define SCEP_CONFIG_GLOBAL_SETTINGS(X)                                                             \
+    X(listen, "listen", LIST, "127.0.0.1:8080", 1, 16, NULL, LISTEN, 0,                            \
+      "Addresses to listen on, comma-separated: IPv4:port, [IPv6]:port or name:port")              \
+    X(database, "database", STRING, "sqlite:/var/lib/scepd/scepd.db", 0, 4096, NULL, DATABASE, 0,  \
+      "Database: sqlite:PATH or postgresql://user@host/db (libpq URL)")                            \
+    X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
+      "HTTP worker threads; 0 means one per CPU core")                                             \
+    X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
+      "Largest accepted request body (POST PKIOperation or GET message)")                          \
+    X(connection_timeout, "connection_timeout", DURATION, "30s", 1, SCEP_CONFIG_HOUR, NULL, NONE,  \
+      0, "Idle time after which a client connection is closed")                                    \
+    X(request_timeout, "request_timeout", DURATION, "60s", 1, SCEP_CONFIG_HOUR, NULL, NONE, 0,     \
+      "Longest time one request may take, from first byte to response")                            \
+    X(log_level, "log_level", ENUM, "info", 0, 0, "error|warn|info|debug", NONE, 0,                \
+      "Least severe log level written")                                                            \
+    X(state_dir, "state_dir", STRING, "/var/lib/scepd", 1, 4096, NULL, NONE, 0,                    \
+      "Directory for keys and state files")                                                        \
+    X(pid_file, "pid_file", STRING, NULL, 0, 4096, NULL, NONE, 0,                                  \
+      "Write the daemon's process id to this file (unset: no pid file)")                           \
+    X(legacy_algorithms, "legacy_algorithms", BOOL, "false", 0, 0, NULL, NONE, 0,                  \
+      "Allow MD5, single DES and SHA-1 replies at all; each alias must still enable `legacy`")
+
+#define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
+    X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \
+      "ca: requests are authorised by end entities; ra: by the RA shared secret")                  \
+    X(includeca, "includeca", BOOL, "true", 0, 0, NULL, NONE, 0,                                   \
+      "Include the CA certificate after the issued certificate in CertRep")                        \
+    X(includeroot, "includeroot", BOOL, "false", 0, 0, NULL, NONE, 0,                              \
+      "Include the root certificate in GetCACert (after the certificate to encrypt to)")           \
+    X(defaultca, "defaultca", STRING, NULL, 0, 256, NULL, NONE, 0,                                 \
+      "CA used when the request's CA identifier is unknown (CA mode)")                             \
+    X(certificateprofile, "certificateprofile", STRING, "ENDUSER", 1, 256, NULL, NONE, 0,          \
+      "Certificate profile for CA mode")                                                           \
+    X(endentityprofile, "endentityprofile", STRING, NULL, 0, 256, NULL, NONE, 0,                   \
+      "End entity profile for CA mode")                                                            \
+    X(ra_authpwd, "ra.authPwd", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,             \
+      "RA mode shared secret that the challengePassword must match")                               \
+    X(ra_defaultca, "ra.defaultCA", STRING, NULL, 0, 256, NULL, NONE, 0,                           \
+      "CA that issues in RA mode")                                                                 \
+    X(ra_certificateprofile, "ra.certificateProfile", STRING, "ENDUSER", 1, 256, NULL, NONE, 0,    \
+      "Certificate profile for RA mode")                                                           \
+    X(ra_endentityprofile, "ra.endEntityProfile", STRING, NULL, 0, 256, NULL, NONE, 0,             \
+      "End entity profile for RA mode (EJBCA also writes ra.entityProfile)")                       \
+    X(ra_namegenerationscheme, "ra.namegenerationscheme", ENUM, "DN", 0, 0,                        \
+      "DN|RANDOM|FIXED|USERNAME", NONE, 0,                                                         \
+      "How RA mode derives the end entity username")                                               \
+    X(ra_namegenerationparameters, "ra.namegenerationparameters", STRING, "CN", 0, 256, NULL,      \
+      NONE, 0, "Parameter of the scheme: DN parts (CN;O) for DN, the name for FIXED")              \
+    X(ra_namegenerationprefix, "ra.namegenerationprefix", STRING, NULL, 0, 256, NULL, NONE, 0,     \
+      "Text put before generated usernames")                                                       \
+    X(ra_namegenerationpostfix, "ra.namegenerationpostfix", STRING, NULL, 0, 256, NULL, NONE, 0,   \
+      "Text put after generated usernames")                                                        \
+    X(clientcertificaterenewal, "clientCertificateRenewal", BOOL, "false", 0, 0, NULL, NONE, 0,    \
+      "Accept renewal requests signed by a certificate this CA issued")                            \
+    X(allowclientcertificaterenewawitholdkey, "allowClientCertificateRenewaWithOldKey", BOOL,      \
+      "false", 0, 0, NULL, NONE, 0, "Let a renewal reuse the old key pair (EJBCA's spelling)")     \
+    X(approval, "approval", ENUM, "auto", 0, 0, "auto|manual", NONE, 0,                            \
+      "auto: issue at once; manual: answer PENDING until an operator approves")                    \
+    X(usernamefield, "usernamefield", LIST, "CN", 1, 8,                                            \
+      "CN|serialNumber|UID|emailAddress|unstructuredName|unstructuredAddress|OU|O|DC", NONE, 0,    \
+      "Subject RDNs to take the CA mode username from, first present wins")                        \
+    X(legacy, "legacy", BOOL, "false", 0, 0, NULL, NONE, 0,                                        \
+      "Allow MD5, single DES and SHA-1 replies for old clients (needs legacy_algorithms)")         \
+    X(pendingexpiry, "pendingexpiry", DURATION, "7d", SCEP_CONFIG_MIN, 365 * SCEP_CONFIG_DAY,      \
+      NULL, NONE, 0, "How long a PENDING request waits for approval before it is rejected")
+/* clang-format on */
+
+/* Index of each allowed value; order matches the `allowed` column above. */
+enum scep_config_log_level {
+    SCEP_LOG_ERROR = 0,
+    SCEP_LOG_WARN = 1,
+    SCEP_LOG_INFO = 2,
+    SCEP_LOG_DEBUG = 3
+};
+enum scep_alias_operationmode { SCEP_ALIAS_MODE_CA = 0, SCEP_ALIAS_MODE_RA = 1 };
+enum scep_alias_namegenerationscheme {
+    SCEP_ALIAS_NAME_DN = 0,
+    SCEP_ALIAS_NAME_RANDOM = 1,
+    SCEP_ALIAS_NAME_FIXED = 2,
+    SCEP_ALIAS_NAME_USERNAME = 3
+};
+enum scep_alias_approval { SCEP_ALIAS_APPROVAL_AUTO = 0, SCEP_ALIAS_APPROVAL_MANUAL = 1 };
+
+/* A LIST value: `count` owned strings (for LIST with `allowed`, the canonical names). */
+struct scep_config_list {
+    size_t count;
+    char **items;
+};
+
+/* C type of each setting type. STRING is NULL when unset. */
+#define SCEP_CONFIG_CTYPE_STRING   char *
+#define SCEP_CONFIG_CTYPE_BOOL     bool
+#define SCEP_CONFIG_CTYPE_INT      long long
+#define SCEP_CONFIG_CTYPE_SIZE     long long /* bytes */
+#define SCEP_CONFIG_CTYPE_DURATION long long /* seconds */
+#define SCEP_CONFIG_CTYPE_ENUM     int       /* index into `allowed` */
+#define SCEP_CONFIG_CTYPE_LIST     struct scep_config_list
+
+#define SCEP_CONFIG_FIELD_(field, name, type, def, min, max, allowed, check, flags, desc)          \
+    SCEP_CONFIG_CTYPE_##type field;
+
+/* Effective global values (defaults applied). */
+struct scep_config_global {
+    SCEP_CONFIG_GLOBAL_SETTINGS(SCEP_CONFIG_FIELD_)
+};
+
+/* Effective values of one alias (defaults applied). */
+struct scep_config_alias_settings {
+    SCEP_CONFIG_ALIAS_SETTINGS(SCEP_CONFIG_FIELD_)
+};
+
+enum scep_config_type {
+    SCEP_CONFIG_TYPE_STRING,
+    SCEP_CONFIG_TYPE_BOOL,
+    SCEP_CONFIG_TYPE_INT,
+    SCEP_CONFIG_TYPE_SIZE,
+    SCEP_CONFIG_TYPE_DURATION,
+    SCEP_CONFIG_TYPE_ENUM,
+    SCEP_CONFIG_TYPE_LIST
+};
+enum scep_config_check {
+    SCEP_CONFIG_CHECK_NONE,
+    SCEP_CONFIG_CHECK_LISTEN,
+    SCEP_CONFIG_CHECK_DATABASE
+};
+enum scep_config_scope { SCEP_CONFIG_SCOPE_GLOBAL, SCEP_CONFIG_SCOPE_ALIAS };
+
+/* One row of the settings table. */
+struct scep_config_setting {
+    const char *name;
+    enum scep_config_scope scope;
+    enum scep_config_type type;
+    const char *default_value; /* NULL: unset */
+    long long min, max;
+    const char *allowed; /* "a|b|c" or NULL */
+    enum scep_config_check check;
+    unsigned flags;
+    const char *description;
+    size_t offset; /* of the field in scep_config_global / scep_config_alias_settings */
+};
+
+/* The settings table of one scope; *out_count receives its length. Never NULL. */
+const struct scep_config_setting *scep_config_settings(enum scep_config_scope scope,
+                                                       size_t *out_count);
+
+/* The row for `name` (case-insensitive) in `scope`, or NULL. */
+const struct scep_config_setting *scep_config_setting_find(enum scep_config_scope scope,
+                                                           const char *name);
+
+/*
+ * EJBCA alias keys that appear in real exports. A synonym is stored as the key
+ * it names; an ignored key is accepted with a warning (scepd has no such
+ * feature). Any other unknown key is an error.
+ */
+struct scep_config_ejbca_key {
+    const char *name;
+    const char *synonym_of; /* NULL: ignored */
+};
+const struct scep_config_ejbca_key *scep_config_ejbca_keys(size_t *out_count);
+
+/* Longest alias name; alias names are [A-Za-z0-9_-]+. */
+#define SCEP_CONFIG_ALIAS_NAME_MAX 64
+/* Limits of what the reader accepts. */
+#define SCEP_CONFIG_FILE_MAX    (1024 * 1024)
+#define SCEP_CONFIG_LINE_MAX    (64 * 1024)
+#define SCEP_CONFIG_ALIASES_MAX 4096
+
+typedef struct scep_config scep_config;
+
+/* A config holding every default and no alias. Free with scep_config_free. */
+SCEP_MUST_CHECK int scep_config_new(scep_config **out);
+void scep_config_free(scep_config *cfg);
+
+/*
+ * Parses the properties file at `path` into a new config (*out, caller's).
+ * Errors are SCEP_ECONFIG ("PATH:LINE: KEY: what is wrong"), SCEP_EIO or
+ * SCEP_ETOOBIG. Warnings (ignored EJBCA keys) are kept in the config.
+ */
+SCEP_MUST_CHECK int scep_config_load(scep_config **out, const char *path);
+
+/* As scep_config_load for text in memory; `name` is used in messages. */
+SCEP_MUST_CHECK int scep_config_parse(scep_config **out, const char *name, const char *text,
+                                      size_t len);
+
+/*
+ * Reads an EJBCA SCEP alias export (Java .properties, `ALIAS.key=value`) and
+ * stores one alias in `cfg`, replacing an alias of the same name.
+ * `alias` NULL: the file must hold exactly one alias, stored under its name.
+ * `alias` set: its keys are taken when the file has that alias; otherwise the
+ * file must hold exactly one alias, which is stored under `alias`.
+ * Keys of other aliases and keys without an alias are skipped. On error `cfg`
+ * is unchanged.
+ */
+SCEP_MUST_CHECK int scep_config_import_alias_file(scep_config *cfg, const char *path,
+                                                  const char *alias);
+SCEP_MUST_CHECK int scep_config_import_alias_text(scep_config *cfg, const char *name,
+                                                  const char *text, size_t len, const char *alias);
+
+/* Effective global values, borrowed from cfg. */
+const struct scep_config_global *scep_config_global_values(const scep_config *cfg);
+
+/* Aliases in file order: count, name of the i-th, and lookup by exact name. */
+size_t scep_config_alias_count(const scep_config *cfg);
+const char *scep_config_alias_name(const scep_config *cfg, size_t index);
+/* The alias's effective values, borrowed from cfg; NULL when there is no such alias. */
+const struct scep_config_alias_settings *scep_config_alias(const scep_config *cfg,
+                                                           const char *alias);
+
+/* Adds an alias with default values (SCEP_EEXISTS if present, SCEP_ECONFIG if badly named). */
+SCEP_MUST_CHECK int scep_config_alias_add(scep_config *cfg, const char *alias);
+/* Removes an alias (SCEP_ENOTFOUND when absent). */
+SCEP_MUST_CHECK int scep_config_alias_remove(scep_config *cfg, const char *alias);
+
+/*
+ * Sets one key (global when `alias` is NULL) after validating `value`, as
+ * `scepctl alias set ALIAS KEY=VALUE` does. An empty value restores the
+ * default. SCEP_ECONFIG names the key; SCEP_ENOTFOUND for a missing alias.
+ */
+SCEP_MUST_CHECK int scep_config_set(scep_config *cfg, const char *alias, const char *key,
+                                    const char *value);
+
+/* Warnings collected while parsing/importing ("file:line: key: ..."); borrowed. */
+size_t scep_config_warning_count(const scep_config *cfg);
+const char *scep_config_warning(const scep_config *cfg, size_t index);
+
+/* Flags of scep_config_foreach and scep_config_format. */
+#define SCEP_CONFIG_SHOW_SECRETS  1u /* foreach: pass secrets instead of "********" */
+#define SCEP_CONFIG_WITH_DEFAULTS 2u /* format: also write keys left at their default */
+#define SCEP_CONFIG_MASK_SECRETS  4u /* format: write secrets as "********" */
+
+/*
+ * Calls `cb` for every setting of one scope (global when `alias` is NULL) in
+ * table order, with its effective value as text (NULL when unset) and whether
+ * it was set explicitly. Secrets are masked unless SCEP_CONFIG_SHOW_SECRETS.
+ * Stops and returns cb's value when it is non-zero.
+ */
+typedef int (*scep_config_foreach_cb)(const struct scep_config_setting *setting, const char *value,
+                                      bool is_set, void *payload);
+SCEP_MUST_CHECK int scep_config_foreach(const scep_config *cfg, const char *alias, unsigned flags,
+                                        scep_config_foreach_cb cb, void *payload);
+
+/*
+ * Writes cfg back as a properties file that scep_config_parse reads to the same
+ * values (*out: caller's, free()): global keys, then each alias's keys. Only
+ * keys set explicitly unless SCEP_CONFIG_WITH_DEFAULTS; secrets in clear unless
+ * SCEP_CONFIG_MASK_SECRETS.
+ */
+SCEP_MUST_CHECK int scep_config_format(const scep_config *cfg, unsigned flags, char **out);
+
+/* The settings reference in Markdown (*out: caller's, free()). */
+SCEP_MUST_CHECK int scep_config_markdown(char **out);
+
+/* ---- value parsers (all return 0 or SCEP_ECONFIG with "expected ..., got \"...\"") ---- */
+
+SCEP_MUST_CHECK int scep_config_parse_bool(bool *out, const char *text);
+SCEP_MUST_CHECK int scep_config_parse_int(long long *out, const char *text, long long min,
+                                          long long max);
+/* "512", "64K", "1M", "1G" (powers of 1024, suffix case-insensitive). */
+SCEP_MUST_CHECK int scep_config_parse_size(long long *out, const char *text, long long min,
+                                           long long max);
+/* "90" or "90s", "10m", "1h", "7d"; result in seconds. */
+SCEP_MUST_CHECK int scep_config_parse_duration(long long *out, const char *text, long long min,
+                                               long long max);
+
+/* A parsed `listen` entry. */
+struct scep_listen_addr {
+    char host[256]; /* without brackets; "" is never produced */
+    uint16_t port;  /* 0: any free port (tests) */
+    int family;     /* AF_INET, AF_INET6, or AF_UNSPEC for a host name */
+};
+/* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "localhost:8080". */
+SCEP_MUST_CHECK int scep_config_parse_listen(struct scep_listen_addr *out, const char *text);
+
+#endif /* SCEP_CONFIG_H */
