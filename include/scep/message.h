@@ -59,6 +59,10 @@ typedef enum scep_cipher {
 } scep_cipher;
 
 #define SCEP_NONCE_LEN 16
+/* Nonces read from peers may be 8 to 64 octets: old Go clients send 8 (RFC 8894 says 16);
+ * they are echoed back exactly. */
+#define SCEP_NONCE_MIN 8
+#define SCEP_NONCE_MAX 64
 /* Longest transactionID accepted; real clients send 32 to 64 characters. */
 #define SCEP_TRANSACTION_ID_MAX 256
 /* Default largest pkiMessage accepted by the parser. */
@@ -124,7 +128,8 @@ SCEP_EXPORT int scep_request_build(unsigned char **out, size_t *out_len, char **
 typedef struct scep_reply {
     scep_pki_status status;
     const char *transaction_id;           /* copied from the request */
-    const unsigned char *recipient_nonce; /* the request's senderNonce (16 octets) */
+    const unsigned char *recipient_nonce; /* the request's senderNonce */
+    size_t recipient_nonce_len;           /* its length; 0 means SCEP_NONCE_LEN */
     const unsigned char *sender_nonce;    /* NULL draws a random one */
     X509 *signer_cert;                    /* CA or RA signing certificate */
     EVP_PKEY *signer_key;
@@ -202,8 +207,10 @@ scep_pkimessage_check_reply(const scep_pkimessage *reply, const char *transactio
 SCEP_EXPORT scep_message_type scep_pkimessage_type(const scep_pkimessage *msg);
 SCEP_EXPORT const char *scep_pkimessage_transaction_id(const scep_pkimessage *msg);
 SCEP_EXPORT const unsigned char *scep_pkimessage_sender_nonce(const scep_pkimessage *msg);
+SCEP_EXPORT size_t scep_pkimessage_sender_nonce_len(const scep_pkimessage *msg);
 /* NULL when the message carries no recipientNonce. */
 SCEP_EXPORT const unsigned char *scep_pkimessage_recipient_nonce(const scep_pkimessage *msg);
+SCEP_EXPORT size_t scep_pkimessage_recipient_nonce_len(const scep_pkimessage *msg);
 /* CertRep only: status, and for FAILURE the failInfo and optional failInfoText (or NULL). */
 SCEP_EXPORT scep_pki_status scep_pkimessage_status(const scep_pkimessage *msg);
 SCEP_EXPORT scep_fail_info scep_pkimessage_fail_info(const scep_pkimessage *msg);

@@ -10,7 +10,7 @@
 #   CIPHER   an `openssl cms -encrypt` cipher option without the dash: aes256, des3,
 #            aes128, camellia256...
 #   PADDING  pkcs1 | oaep (RSA key transport)
-#   DEFECT   none (default) | mtype-utf8 | no-tid | nonce8 | bad-digest
+#   DEFECT   none (default) | mtype-utf8 | no-tid | nonce4 | bad-digest
 # Environment: SCEP_TID (transactionID), SCEP_NONCE (senderNonce, 32 hex digits).
 #
 # How: `openssl cms -encrypt` makes the EnvelopedData; the signed attributes
@@ -51,7 +51,7 @@ else
 fi
 mtype="PRINTABLESTRING:$type"
 [ "$defect" = mtype-utf8 ] && mtype="UTF8String:$type"
-[ "$defect" = nonce8 ] && nonce=$(printf '%s' "$nonce" | cut -c1-16)
+[ "$defect" = nonce4 ] && nonce=$(printf '%s' "$nonce" | cut -c1-8)
 {
     echo "asn1=SET:attrs"
     echo "[attrs]"

@@ -512,7 +512,7 @@ static void openssl_built_defects_are_rejected(void **state)
                     SCEP_FAIL_BAD_REQUEST);
     expect_rejected(fx, "transactionID missing", "aes256", "no-tid", SCEP_EATTR,
                     SCEP_FAIL_BAD_REQUEST);
-    expect_rejected(fx, "8-octet senderNonce", "aes256", "nonce8", SCEP_EATTR,
+    expect_rejected(fx, "4-octet senderNonce", "aes256", "nonce4", SCEP_EATTR,
                     SCEP_FAIL_BAD_REQUEST);
     /* RFC 5652 §5.4: messageDigest must match the content. */
     expect_rejected(fx, "wrong messageDigest", "aes256", "bad-digest", SCEP_EBADSIG,

@@ -106,7 +106,8 @@ int scep_attrs_add(CMS_SignerInfo *si, const scep_signed_attrs *attrs)
     if ((rc = add_attr(si, SCEP_ATTR_SENDER_NONCE, attrs->sender_nonce, SCEP_NONCE_LEN)) < 0)
         return rc;
     if (attrs->recipient_nonce != NULL &&
-        (rc = add_attr(si, SCEP_ATTR_RECIPIENT_NONCE, attrs->recipient_nonce, SCEP_NONCE_LEN)) < 0)
+        (rc = add_attr(si, SCEP_ATTR_RECIPIENT_NONCE, attrs->recipient_nonce,
+                       (int)attrs->recipient_nonce_len)) < 0)
         return rc;
     if (attrs->has_status) {
         if ((rc = add_number(si, SCEP_ATTR_PKI_STATUS, (int)attrs->status)) < 0)
@@ -172,12 +173,16 @@ static int read_number(int *out, const ASN1_STRING *s, const char *name)
     return SCEP_OK;
 }
 
-static int read_nonce(unsigned char out[SCEP_NONCE_LEN], const ASN1_STRING *s, const char *name)
+/* RFC 8894 §3.2.1.5 says 16 octets; 8 to 64 are accepted from peers and echoed as sent. */
+static int read_nonce(unsigned char out[SCEP_NONCE_MAX], size_t *out_len, const ASN1_STRING *s,
+                      const char *name)
 {
-    if (ASN1_STRING_length(s) != SCEP_NONCE_LEN)
-        return scep_fail(SCEP_EATTR, "%s must be %d octets, got %d", name, SCEP_NONCE_LEN,
-                         ASN1_STRING_length(s));
-    memcpy(out, ASN1_STRING_get0_data(s), SCEP_NONCE_LEN);
+    int len = ASN1_STRING_length(s);
+    if (len < SCEP_NONCE_MIN || len > SCEP_NONCE_MAX)
+        return scep_fail(SCEP_EATTR, "%s must be %d to %d octets (16 expected), got %d", name,
+                         SCEP_NONCE_MIN, SCEP_NONCE_MAX, len);
+    memcpy(out, ASN1_STRING_get0_data(s), (size_t)len);
+    *out_len = (size_t)len;
     return SCEP_OK;
 }
 
@@ -235,7 +240,7 @@ int scep_attrs_read(scep_pkimessage *msg, CMS_SignerInfo *si)
     if ((rc = get_attr(&s, si, SCEP_ATTR_SENDER_NONCE)) < 0)
         return rc;
     if (s != NULL) {
-        if ((rc = read_nonce(msg->sender_nonce, s, "senderNonce")) < 0)
+        if ((rc = read_nonce(msg->sender_nonce, &msg->sender_nonce_len, s, "senderNonce")) < 0)
             return rc;
         msg->has_sender_nonce = 1;
     } else if (msg->type != SCEP_MSG_CERTREP) {
@@ -245,7 +250,8 @@ int scep_attrs_read(scep_pkimessage *msg, CMS_SignerInfo *si)
     if ((rc = get_attr(&s, si, SCEP_ATTR_RECIPIENT_NONCE)) < 0)
         return rc;
     if (s != NULL) {
-        if ((rc = read_nonce(msg->recipient_nonce, s, "recipientNonce")) < 0)
+        if ((rc = read_nonce(msg->recipient_nonce, &msg->recipient_nonce_len, s,
+                             "recipientNonce")) < 0)
             return rc;
         msg->has_recipient_nonce = 1;
     }

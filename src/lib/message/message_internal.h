@@ -13,8 +13,10 @@
 struct scep_pkimessage {
     scep_message_type type;
     char *transaction_id;
-    unsigned char sender_nonce[SCEP_NONCE_LEN];
-    unsigned char recipient_nonce[SCEP_NONCE_LEN];
+    unsigned char sender_nonce[SCEP_NONCE_MAX];
+    size_t sender_nonce_len;
+    unsigned char recipient_nonce[SCEP_NONCE_MAX];
+    size_t recipient_nonce_len;
     int has_sender_nonce;
     int has_recipient_nonce;
     scep_pki_status status;
@@ -68,6 +70,7 @@ typedef struct scep_signed_attrs {
     const char *transaction_id;
     const unsigned char *sender_nonce;
     const unsigned char *recipient_nonce; /* NULL: omitted */
+    size_t recipient_nonce_len;
     int has_status;
     scep_pki_status status;
     scep_fail_info fail_info;

@@ -318,7 +318,8 @@ int scep_pkimessage_check_reply(const scep_pkimessage *reply, const char *transa
     /* RFC 8894 §3.2.1.5: the reply MUST echo our senderNonce. */
     if (!reply->has_recipient_nonce)
         return scep_fail(SCEP_ENONCE, "reply has no recipientNonce");
-    if (CRYPTO_memcmp(reply->recipient_nonce, sender_nonce, SCEP_NONCE_LEN) != 0)
+    if (reply->recipient_nonce_len != SCEP_NONCE_LEN ||
+        CRYPTO_memcmp(reply->recipient_nonce, sender_nonce, SCEP_NONCE_LEN) != 0)
         return scep_fail(SCEP_ENONCE, "reply recipientNonce does not match our senderNonce");
     return SCEP_OK;
 }
@@ -418,6 +419,10 @@ int scep_reply_build(unsigned char **out, size_t *out_len, const scep_reply *rep
            "output and reply are required");
     ENSURE(reply->recipient_nonce != NULL, SCEP_EINVAL,
            "recipientNonce (the request's senderNonce) is required");
+    size_t recipient_nonce_len =
+        reply->recipient_nonce_len ? reply->recipient_nonce_len : SCEP_NONCE_LEN;
+    ENSURE(recipient_nonce_len >= SCEP_NONCE_MIN && recipient_nonce_len <= SCEP_NONCE_MAX,
+           SCEP_EINVAL, "recipientNonce must be %d to %d octets", SCEP_NONCE_MIN, SCEP_NONCE_MAX);
     ENSURE(reply->status == SCEP_STATUS_SUCCESS || reply->status == SCEP_STATUS_FAILURE ||
                reply->status == SCEP_STATUS_PENDING,
            SCEP_EINVAL, "unknown pkiStatus %d", (int)reply->status);
@@ -441,6 +446,7 @@ int scep_reply_build(unsigned char **out, size_t *out_len, const scep_reply *rep
         .transaction_id = reply->transaction_id,
         .sender_nonce = nonce,
         .recipient_nonce = reply->recipient_nonce,
+        .recipient_nonce_len = recipient_nonce_len,
         .has_status = 1,
         .status = reply->status,
         .fail_info = reply->fail_info,
@@ -476,6 +482,16 @@ const unsigned char *scep_pkimessage_sender_nonce(const scep_pkimessage *msg)
 const unsigned char *scep_pkimessage_recipient_nonce(const scep_pkimessage *msg)
 {
     return msg->has_recipient_nonce ? msg->recipient_nonce : NULL;
+}
+
+size_t scep_pkimessage_sender_nonce_len(const scep_pkimessage *msg)
+{
+    return msg->has_sender_nonce ? msg->sender_nonce_len : 0;
+}
+
+size_t scep_pkimessage_recipient_nonce_len(const scep_pkimessage *msg)
+{
+    return msg->has_recipient_nonce ? msg->recipient_nonce_len : 0;
 }
 
 scep_pki_status scep_pkimessage_status(const scep_pkimessage *msg)
