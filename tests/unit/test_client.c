@@ -559,17 +559,13 @@ static void test_ra_split(void **state)
 
     /* Enrollment through the RA: encrypted to the enc cert, reply signed by the sig cert. */
     srv.ra_bundle = bundle;
-    srv.ra_cert = sig; /* signs replies */
-    srv.ra_key = sig_key;
     reset(FAKE_OK, "AES\nSHA-256\nPOSTPKIOperation\n");
-    scep_client *client = fake_client(NULL);
     scep_result *res = NULL;
-    /* The fake decrypts with CA or sig key only: swap in the enc pair for decryption. */
+    /* The fake signs replies with the pair it decrypts with; with the encryption-only RA
+     * (no digitalSignature) that reply must be refused. */
     srv.ra_cert = enc;
     srv.ra_key = enc_key;
-    scep_client_free(client);
-    client = fake_client(NULL);
-    /* The reply is then signed by the enc cert, which lacks digitalSignature: refused. */
+    scep_client *client = fake_client(NULL);
     assert_int_equal(enroll_with(client, &res, rsa_key, "via-ra"), SCEP_EVERIFY);
     scep_client_free(client);
     srv.ra_bundle = NULL;
