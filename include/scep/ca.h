@@ -36,8 +36,8 @@ extern "C" {
 
 /*
  * Parses a distinguished name in one of two forms:
- *  - OpenSSL's "/CN=Demo CA/O=Example": RDNs in encoding order (most significant last
- *    as written, i.e. exactly the order given);
+ *  - OpenSSL's "/CN=Demo CA/O=Example": RDNs encoded exactly in the order written
+ *    (so "/C=DE/O=Example/CN=Demo CA" puts the most significant RDN first);
  *  - RFC 4514's "CN=Demo CA,O=Example": most specific RDN first, so the encoded
  *    sequence is reversed (O=Example, then CN=Demo CA), as LDAP and EJBCA write it.
  * The form is chosen by the first character ('/' or not). '+' joins attributes into

@@ -27,6 +27,7 @@ int scep_pki_read_file(unsigned char **out, size_t *out_len, int fd, const char 
     int own_fd = -1;
     unsigned char *buf = NULL;
     size_t used = 0;
+    size_t cap = 0;
     struct stat st;
 
     *out = NULL;
@@ -41,25 +42,26 @@ int scep_pki_read_file(unsigned char **out, size_t *out_len, int fd, const char 
     ENSURE(st.st_size >= 0 && (size_t)st.st_size <= max, SCEP_ETOOBIG,
            "%s is larger than %zu bytes", path, max);
 
-    /* One byte more than the limit lets a file that grew since fstat be noticed. */
-    buf = OPENSSL_malloc(max + 1);
+    /* One byte more than fstat's size lets a file that grew meanwhile be noticed. */
+    cap = (size_t)st.st_size + 1;
+    buf = OPENSSL_malloc(cap);
     ENSURE_ALLOC(buf);
     for (;;) {
-        ssize_t n = read(fd, buf + used, max + 1 - used);
+        ssize_t n = read(fd, buf + used, cap - used);
         if (n < 0 && errno == EINTR)
             continue;
         ENSURE(n >= 0, SCEP_EIO, "cannot read %s: %s", path, strerror(errno));
         if (n == 0)
             break;
         used += (size_t)n;
-        ENSURE(used <= max, SCEP_ETOOBIG, "%s is larger than %zu bytes", path, max);
+        ENSURE(used < cap, SCEP_EIO, "%s changed while it was read", path);
     }
     *out = buf;
     *out_len = used;
     buf = NULL;
 
 cleanup:
-    OPENSSL_clear_free(buf, max + 1);
+    OPENSSL_clear_free(buf, cap);
     if (own_fd >= 0)
         close(own_fd);
     return rc;
@@ -454,7 +456,8 @@ int scep_key_save(const char *path, const EVP_PKEY *key, const char *passphrase)
     int created = 0;
 
     ENSURE(path != NULL && key != NULL, SCEP_EINVAL, "scep_key_save: NULL argument");
-    bio = BIO_new(BIO_s_mem());
+    /* A secure-memory BIO wipes every buffer it drops while growing, not just the last. */
+    bio = BIO_new(BIO_s_secmem());
     ENSURE_ALLOC(bio);
     if (passphrase != NULL)
         ENSURE_OSSL(PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), passphrase,
