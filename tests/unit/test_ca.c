@@ -198,6 +198,9 @@ static void serials_are_positive_and_bounded(void **state)
         assert_int_equal(scep_serial_new(&serial, hex), 0);
         assert_int_equal(ASN1_STRING_type(serial), V_ASN1_INTEGER);
         assert_true(ASN1_STRING_length(serial) <= SCEP_SERIAL_MAX_OCTETS);
+        /* DER: tag, length, at most 16 content octets (top bit clear: no sign octet). */
+        int der_len = i2d_ASN1_INTEGER(serial, NULL);
+        assert_true(der_len > 2 && der_len <= 2 + SCEP_SERIAL_RANDOM_OCTETS);
         assert_int_equal(scep_serial_check(serial), 0);
         assert_int_equal(scep_serial_to_hex(hex2, serial), 0);
         assert_string_equal(hex, hex2);
@@ -383,6 +386,7 @@ static void key_file_readable_by_others_is_refused(void **state)
     const char *pass_path = in_dir(dir, "pass.txt");
     write_text(pass_path, "unused\n", 0644);
     assert_int_equal(scep_ca_load(&ca, NULL, cert_path, key_path, pass_path), SCEP_EPERM);
+    assert_non_null(strstr(scep_error_message(), "passphrase file"));
     assert_non_null(strstr(scep_error_message(), "pass.txt"));
     assert_int_equal(chmod(pass_path, 0600), 0);
     assert_int_equal(scep_ca_load(&ca, NULL, cert_path, key_path, pass_path), 0);
@@ -555,9 +559,10 @@ static void issue_rsa_and_ec_requests(void **state)
         assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), keys[i]), 1);
         assert_int_equal(X509_NAME_cmp(X509_get_subject_name(cert), X509_REQ_get_subject_name(csr)),
                          0);
-        /* notBefore is backdated by the profile's 5 minutes. */
-        time_t soon = time(NULL) - 240;
-        assert_true(X509_cmp_time(X509_get0_notBefore(cert), &soon) < 0);
+        /* The fixture CA is brand new: backdating stops at its notBefore. */
+        assert_int_equal(
+            ASN1_TIME_compare(X509_get0_notBefore(cert), X509_get0_notBefore(scep_ca_cert(fx.ca))),
+            0);
         assert_verifies(cert, "leaf.pem");
         X509_free(cert);
         X509_REQ_free(csr);
@@ -845,6 +850,17 @@ static void issue_never_outlives_the_ca(void **state)
     assert_int_equal(scep_ca_issue(&cert, ca, &profile, &request), 0);
     assert_int_equal(
         ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(scep_ca_cert(ca))), 0);
+    /* Without a CA limit in the way, notBefore is backdated by the profile's 5 minutes. */
+    assert_int_equal(
+        ASN1_TIME_compare(X509_get0_notBefore(cert), X509_get0_notBefore(scep_ca_cert(ca))), 0);
+    X509_free(cert);
+    cert = NULL;
+    request.now = time(NULL) + 86400L;
+    assert_int_equal(scep_ca_issue(&cert, ca, &profile, &request), 0);
+    time_t expected = request.now - 300;
+    ASN1_TIME *want = ASN1_TIME_set(NULL, expected);
+    assert_int_equal(ASN1_TIME_compare(X509_get0_notBefore(cert), want), 0);
+    ASN1_TIME_free(want);
     X509_free(cert);
     cert = NULL;
     request.now = time(NULL) + 11 * 86400L; /* after the CA expired */

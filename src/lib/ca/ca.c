@@ -253,13 +253,13 @@ cleanup:
 
 /* Reads a file through an fd that has passed scep_key_file_check(), or plainly. */
 static int read_secret(unsigned char **out, size_t *out_len, const char *path, size_t max,
-                       int check_perms)
+                       int check_perms, const char *what)
 {
     int rc = SCEP_OK;
     int fd = -1;
 
     if (check_perms)
-        GUARD(scep_pki_open_checked(&fd, path));
+        GUARD(scep_pki_open_checked(&fd, path, what));
     GUARD(scep_pki_read_file(out, out_len, fd, path, max));
 
 cleanup:
@@ -289,13 +289,15 @@ static int ca_from_files(scep_ca **out, unsigned *out_warnings, const char *cert
     cert = sk_X509_shift(certs);
 
     if (passphrase_path != NULL) {
-        GUARD(read_secret(&data, &data_len, passphrase_path, SCEP_PASSPHRASE_MAX + 2, check_perms));
+        GUARD(read_secret(&data, &data_len, passphrase_path, SCEP_PASSPHRASE_MAX + 2, check_perms,
+                          "passphrase file"));
         GUARD(scep_pki_decode_passphrase(&passphrase, &passphrase_len, data, data_len,
                                          passphrase_path));
         OPENSSL_clear_free(data, data_len);
         data = NULL;
     }
-    GUARD(read_secret(&data, &data_len, key_path, SCEP_PKI_FILE_MAX, check_perms));
+    GUARD(read_secret(&data, &data_len, key_path, SCEP_PKI_FILE_MAX, check_perms,
+                      "private key file"));
     GUARD(scep_pki_decode_key(&key, data, data_len, key_path, passphrase));
     GUARD(scep_ca_new(out, out_warnings, cert, key, certs));
 

@@ -29,8 +29,11 @@ struct scep_ca {
 int scep_pki_read_file(unsigned char **out, size_t *out_len, int fd, const char *path,
                        size_t max) SCEP_MUST_CHECK;
 
-/* Opens a key (or passphrase) file and applies scep_key_file_check() to the open file. */
-int scep_pki_open_checked(int *out_fd, const char *path) SCEP_MUST_CHECK;
+/*
+ * Opens a key or passphrase file and applies scep_key_file_check()'s rules to the
+ * open file; `what` ("private key file") names it in messages.
+ */
+int scep_pki_open_checked(int *out_fd, const char *path, const char *what) SCEP_MUST_CHECK;
 
 /* Decoders over bytes; `what` names the source in messages. */
 int scep_pki_decode_key(EVP_PKEY **out, const unsigned char *data, size_t len, const char *what,

@@ -260,10 +260,16 @@ static int set_validity(X509 *cert, X509 *ca_cert, const scep_profile *profile, 
     time_t now_copy = now;
     if (X509_cmp_time(ca_not_after, &now_copy) <= 0)
         return scep_fail(SCEP_ESTATE, "the CA certificate has expired");
-    const time_t not_before = now - (time_t)profile->backdate_seconds;
+    time_t not_before = now - (time_t)profile->backdate_seconds;
     time_t not_after = now + (time_t)profile->validity_days * SECONDS_PER_DAY;
-    if (ASN1_TIME_set(X509_getm_notBefore(cert), not_before) == NULL)
+    /* Backdating stops at the CA's own notBefore: strict clients check nesting. */
+    const ASN1_TIME *ca_not_before = X509_get0_notBefore(ca_cert);
+    if (X509_cmp_time(ca_not_before, &not_before) > 0) {
+        if (X509_set1_notBefore(cert, ca_not_before) != 1)
+            return scep_fail_ossl(SCEP_ECRYPTO, "notBefore");
+    } else if (ASN1_TIME_set(X509_getm_notBefore(cert), not_before) == NULL) {
         return scep_fail_ossl(SCEP_ECRYPTO, "notBefore");
+    }
     /* Never outlive the issuer: a chain is only valid while every certificate is. */
     if (X509_cmp_time(ca_not_after, &not_after) < 0) {
         if (X509_set1_notAfter(cert, ca_not_after) != 1)

@@ -67,35 +67,34 @@ cleanup:
     return rc;
 }
 
-static int check_key_stat(const struct stat *st, const char *path)
+static int check_key_stat(const struct stat *st, const char *path, const char *what)
 {
     if (!S_ISREG(st->st_mode))
-        return scep_fail(SCEP_EINVAL, "private key file %s is not a regular file", path);
+        return scep_fail(SCEP_EINVAL, "%s %s is not a regular file", what, path);
     if ((st->st_mode & 077) != 0)
         return scep_fail(SCEP_EPERM,
-                         "private key file %s has mode %04o: it must not be accessible by group "
-                         "or others (chmod 600)",
-                         path, (unsigned)(st->st_mode & 07777));
+                         "%s %s has mode %04o: it must not be accessible by group or others "
+                         "(chmod 600)",
+                         what, path, (unsigned)(st->st_mode & 07777));
     if (st->st_uid != geteuid())
-        return scep_fail(SCEP_EPERM,
-                         "private key file %s is owned by uid %lu, not by the effective uid %lu",
-                         path, (unsigned long)st->st_uid, (unsigned long)geteuid());
+        return scep_fail(SCEP_EPERM, "%s %s is owned by uid %lu, not by the effective uid %lu",
+                         what, path, (unsigned long)st->st_uid, (unsigned long)geteuid());
     return SCEP_OK;
 }
 
-int scep_pki_open_checked(int *out_fd, const char *path)
+int scep_pki_open_checked(int *out_fd, const char *path, const char *what)
 {
     int rc = SCEP_OK;
     int fd = -1;
     struct stat st;
 
     *out_fd = -1;
-    ENSURE(path != NULL, SCEP_EINVAL, "no private key file given");
+    ENSURE(path != NULL, SCEP_EINVAL, "no %s given", what);
     /* Checked on the open file, so the file read is the file checked. */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    ENSURE(fd >= 0, SCEP_EIO, "cannot open private key file %s: %s", path, strerror(errno));
+    ENSURE(fd >= 0, SCEP_EIO, "cannot open %s %s: %s", what, path, strerror(errno));
     ENSURE(fstat(fd, &st) == 0, SCEP_EIO, "cannot stat %s: %s", path, strerror(errno));
-    GUARD(check_key_stat(&st, path));
+    GUARD(check_key_stat(&st, path, what));
     *out_fd = fd;
     fd = -1;
 
@@ -108,7 +107,7 @@ cleanup:
 int scep_key_file_check(const char *path)
 {
     int fd = -1;
-    int rc = scep_pki_open_checked(&fd, path);
+    int rc = scep_pki_open_checked(&fd, path, "private key file");
     if (fd >= 0)
         close(fd);
     return rc;
