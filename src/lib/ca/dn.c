@@ -1,0 +1,225 @@
+/*
+ * Distinguished-name strings: OpenSSL's "/CN=a/O=b" (encoding order) and
+ * RFC 4514's "CN=a,O=b" (most specific first, i.e. reversed encoding order).
+ */
+#include "ca/ca_internal.h"
+#include "util/error_internal.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/bio.h>
+#include <openssl/objects.h>
+
+#define DN_TYPE_MAX 64
+
+struct dn_ava {
+    char type[DN_TYPE_MAX];
+    size_t value_off; /* into the shared value buffer */
+    size_t value_len;
+    int new_rdn; /* first attribute of its RDN */
+};
+
+/* Attribute names accepted case-insensitively, mapped to OpenSSL's short names. */
+static const struct {
+    const char *alias;
+    const char *name;
+} dn_aliases[] = {
+    {"CN", "CN"},
+    {"C", "C"},
+    {"L", "L"},
+    {"ST", "ST"},
+    {"S", "ST"},
+    {"O", "O"},
+    {"OU", "OU"},
+    {"DC", "DC"},
+    {"UID", "UID"},
+    {"E", "emailAddress"},
+    {"EMAIL", "emailAddress"},
+    {"EMAILADDRESS", "emailAddress"},
+    {"SERIALNUMBER", "serialNumber"},
+    {"STREET", "street"},
+    {"T", "title"},
+    {"TITLE", "title"},
+    {"GN", "GN"},
+    {"GIVENNAME", "GN"},
+    {"SN", "SN"},
+    {"SURNAME", "SN"},
+    {"INITIALS", "initials"},
+    {"PSEUDONYM", "pseudonym"},
+    {"POSTALCODE", "postalCode"},
+    {"NAME", "name"},
+    {"DNQUALIFIER", "dnQualifier"},
+    {"ORGANIZATIONIDENTIFIER", "organizationIdentifier"},
+};
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static ASN1_OBJECT *dn_type_object(const char *type)
+{
+    for (size_t i = 0; i < sizeof(dn_aliases) / sizeof(dn_aliases[0]); i++)
+        if (strcasecmp(type, dn_aliases[i].alias) == 0)
+            return OBJ_txt2obj(dn_aliases[i].name, 0);
+    return OBJ_txt2obj(type, 0);
+}
+
+int scep_dn_parse(X509_NAME **out, const char *dn)
+{
+    int rc = SCEP_OK;
+    X509_NAME *name = NULL;
+    ASN1_OBJECT *obj = NULL;
+    unsigned char *values = NULL;
+    struct dn_ava avas[SCEP_DN_MAX_VALUES];
+    size_t n_avas = 0;
+    size_t used = 0;
+
+    ENSURE(out != NULL && dn != NULL, SCEP_EINVAL, "scep_dn_parse: NULL argument");
+    *out = NULL;
+    size_t dn_len = strlen(dn);
+    ENSURE(dn_len <= SCEP_DN_MAX, SCEP_ETOOBIG, "DN longer than %d characters", SCEP_DN_MAX);
+
+    const int slash_form = dn[0] == '/';
+    const char sep = slash_form ? '/' : ',';
+    const char *p = dn + (slash_form ? 1 : 0);
+    while (*p == ' ')
+        p++;
+    ENSURE(*p != '\0', SCEP_EINVAL, "empty DN \"%s\"", dn);
+
+    values = OPENSSL_malloc(dn_len + 1);
+    ENSURE_ALLOC(values);
+
+    int new_rdn = 1;
+    for (;;) {
+        ENSURE(n_avas < SCEP_DN_MAX_VALUES, SCEP_ETOOBIG, "DN has more than %d attributes",
+               SCEP_DN_MAX_VALUES);
+        struct dn_ava *ava = &avas[n_avas];
+
+        /* type: up to '=' */
+        while (*p == ' ')
+            p++;
+        const char *type_start = p;
+        while (*p != '\0' && *p != '=' && *p != sep && *p != '+')
+            p++;
+        ENSURE(*p == '=', SCEP_EINVAL, "DN \"%s\": attribute \"%.*s\" has no '='", dn,
+               (int)(p - type_start), type_start);
+        size_t type_len = (size_t)(p - type_start);
+        while (type_len > 0 && type_start[type_len - 1] == ' ')
+            type_len--;
+        ENSURE(type_len > 0 && type_len < DN_TYPE_MAX, SCEP_EINVAL,
+               "DN \"%s\": empty or too long attribute type", dn);
+        memcpy(ava->type, type_start, type_len);
+        ava->type[type_len] = '\0';
+        p++; /* '=' */
+
+        /* value: up to an unescaped separator or '+'; unescaped spaces at the ends dropped */
+        while (*p == ' ')
+            p++;
+        ava->value_off = used;
+        size_t keep = used; /* end of the value without trailing unescaped spaces */
+        while (*p != '\0' && *p != sep && *p != '+') {
+            if (*p == '\\') {
+                p++;
+                ENSURE(*p != '\0', SCEP_EINVAL, "DN \"%s\": '\\' at the end", dn);
+                int hi = hexval((unsigned char)p[0]);
+                int lo = hi >= 0 ? hexval((unsigned char)p[1]) : -1;
+                if (hi >= 0 && lo >= 0) { /* RFC 4514 §2.4 \XX */
+                    values[used++] = (unsigned char)(hi << 4 | lo);
+                    p += 2;
+                } else {
+                    values[used++] = (unsigned char)*p++;
+                }
+                keep = used;
+            } else {
+                values[used++] = (unsigned char)*p++;
+                if (values[used - 1] != ' ')
+                    keep = used;
+            }
+        }
+        used = keep;
+        ava->value_len = used - ava->value_off;
+        ENSURE(ava->value_len > 0, SCEP_EINVAL, "DN \"%s\": attribute %s has an empty value", dn,
+               ava->type);
+        ava->new_rdn = new_rdn;
+        n_avas++;
+
+        if (*p == '\0')
+            break;
+        new_rdn = *p != '+';
+        p++;
+        if (slash_form && *p == '\0')
+            break; /* a trailing '/' is harmless */
+    }
+
+    name = X509_NAME_new();
+    ENSURE_ALLOC(name);
+
+    /* Visit RDNs in encoding order: as written for '/', reversed for RFC 4514. */
+    size_t starts[SCEP_DN_MAX_VALUES];
+    size_t n_rdns = 0;
+    for (size_t i = 0; i < n_avas; i++)
+        if (avas[i].new_rdn)
+            starts[n_rdns++] = i;
+    for (size_t r = 0; r < n_rdns; r++) {
+        size_t rdn = slash_form ? r : n_rdns - 1 - r;
+        size_t end = rdn + 1 < n_rdns ? starts[rdn + 1] : n_avas;
+        for (size_t i = starts[rdn]; i < end; i++) {
+            obj = dn_type_object(avas[i].type);
+            ENSURE(obj != NULL, SCEP_EINVAL, "DN \"%s\": unknown attribute type \"%s\"", dn,
+                   avas[i].type);
+            ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(
+                            name, obj, MBSTRING_UTF8, values + avas[i].value_off,
+                            (int)avas[i].value_len, -1, i == starts[rdn] ? 0 : -1) == 1,
+                        SCEP_EINVAL, "DN \"%s\": bad value for %s", dn, avas[i].type);
+            ASN1_OBJECT_free(obj);
+            obj = NULL;
+        }
+    }
+    *out = name;
+    name = NULL;
+
+cleanup:
+    ASN1_OBJECT_free(obj);
+    OPENSSL_free(values);
+    X509_NAME_free(name);
+    return rc;
+}
+
+int scep_dn_format(char **out, const X509_NAME *name)
+{
+    int rc = SCEP_OK;
+    BIO *bio = NULL;
+    char *str = NULL;
+
+    ENSURE(out != NULL && name != NULL, SCEP_EINVAL, "scep_dn_format: NULL argument");
+    *out = NULL;
+    bio = BIO_new(BIO_s_mem());
+    ENSURE_ALLOC(bio);
+    /* RFC 4514 escaping, but UTF-8 kept as is rather than \XX-escaped. */
+    ENSURE_OSSL(X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0,
+                SCEP_ECRYPTO, "cannot format name");
+    char *data = NULL;
+    long len = BIO_get_mem_data(bio, &data);
+    ENSURE(len >= 0, SCEP_ENOMEM, "out of memory");
+    str = OPENSSL_malloc((size_t)len + 1);
+    ENSURE_ALLOC(str);
+    if (len > 0)
+        memcpy(str, data, (size_t)len);
+    str[len] = '\0';
+    *out = str;
+    str = NULL;
+
+cleanup:
+    OPENSSL_free(str);
+    BIO_free(bio);
+    return rc;
+}
