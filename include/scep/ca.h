@@ -135,17 +135,6 @@ SCEP_EXPORT int scep_key_save(const char *path, const EVP_PKEY *key,
  */
 SCEP_EXPORT int scep_key_file_check(const char *path) SCEP_MUST_CHECK;
 
-/* ---- Fingerprints -------------------------------------------------------------------------- */
-
-typedef enum scep_fingerprint_alg { SCEP_FP_SHA1 = 1, SCEP_FP_SHA256 = 2 } scep_fingerprint_alg;
-
-/* "AB:CD:..." for SHA-256: 32 octets * 3 characters, the last ':' becoming the NUL. */
-#define SCEP_FINGERPRINT_MAX (32 * 3)
-
-/* Upper-case hex with colons of the digest of the certificate's DER encoding. */
-SCEP_EXPORT int scep_cert_fingerprint(char out[SCEP_FINGERPRINT_MAX], const X509 *cert,
-                                      scep_fingerprint_alg alg) SCEP_MUST_CHECK;
-
 /* ---- The CA object ------------------------------------------------------------------------- */
 
 /*

@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "scep/caps.h"
+#include "scep/fingerprint.h"
 #include "scep/common.h"
 #include "scep/error.h"
 #include "scep/message.h"
@@ -76,13 +77,6 @@ typedef int (*scep_transport_fn)(scep_http_response *out, const scep_http_reques
 SCEP_EXPORT int scep_client_record_error(int code, const char *message);
 
 /* ---- CA verification ----------------------------------------------------------------------- */
-
-typedef enum scep_fingerprint_alg {
-    SCEP_FINGERPRINT_MD5 = 1,
-    SCEP_FINGERPRINT_SHA1,
-    SCEP_FINGERPRINT_SHA256,
-    SCEP_FINGERPRINT_SHA512
-} scep_fingerprint_alg;
 
 /*
  * Decides whether the CA certificate a server sent is the right one (for
@@ -253,16 +247,8 @@ SCEP_EXPORT const char *scep_pending_transaction_id(const scep_pending *pending)
 
 /* ---- Helpers ------------------------------------------------------------------------------- */
 
-/* Upper-case hex fingerprint with ':' between octets. Caller frees with OPENSSL_free. */
-SCEP_EXPORT int scep_cert_fingerprint(char **out, X509 *cert,
-                                      scep_fingerprint_alg alg) SCEP_MUST_CHECK;
-/* "md5", "sha1", "sha-256", "SHA512"... case-insensitive. */
-SCEP_EXPORT int scep_fingerprint_alg_from_name(scep_fingerprint_alg *out,
-                                               const char *name) SCEP_MUST_CHECK;
 /* Whether `cert` has fingerprint `hex` (colons/spaces ignored, any case). 0 yes, SCEP_EVERIFY no.
  */
-SCEP_EXPORT int scep_cert_check_fingerprint(X509 *cert, const char *hex,
-                                            scep_fingerprint_alg alg) SCEP_MUST_CHECK;
 
 #ifdef __cplusplus
 }

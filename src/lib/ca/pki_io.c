@@ -487,33 +487,3 @@ cleanup:
     BIO_free(bio);
     return rc;
 }
-
-/* ---- fingerprints ---- */
-
-int scep_cert_fingerprint(char out[SCEP_FINGERPRINT_MAX], const X509 *cert,
-                          scep_fingerprint_alg alg)
-{
-    int rc = SCEP_OK;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    static const char hex[] = "0123456789ABCDEF";
-
-    ENSURE(out != NULL && cert != NULL, SCEP_EINVAL, "scep_cert_fingerprint: NULL argument");
-    out[0] = '\0';
-    ENSURE(alg == SCEP_FP_SHA1 || alg == SCEP_FP_SHA256, SCEP_EINVAL,
-           "unknown fingerprint algorithm %d", (int)alg);
-    ENSURE_OSSL(X509_digest(cert, alg == SCEP_FP_SHA1 ? EVP_sha1() : EVP_sha256(), md, &md_len) ==
-                    1,
-                SCEP_ECRYPTO, "certificate digest");
-    ENSURE(md_len > 0 && (size_t)md_len * 3 <= SCEP_FINGERPRINT_MAX, SCEP_ECRYPTO,
-           "unexpected digest length %u", md_len);
-    for (unsigned i = 0; i < md_len; i++) {
-        out[3 * i] = hex[md[i] >> 4];
-        out[3 * i + 1] = hex[md[i] & 0xf];
-        out[3 * i + 2] = ':';
-    }
-    out[3 * md_len - 1] = '\0';
-
-cleanup:
-    return rc;
-}
