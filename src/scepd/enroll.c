@@ -1,0 +1,548 @@
+/*
+ * PKCSReq in CA mode (EJBCA semantics): the end entity named by the CSR's
+ * subject authorises the request with its one-time enrollment code; the
+ * certificate is committed to the store, together with the end entity's
+ * move to GENERATED, before the CertRep leaves. Also CertPoll, GetCert and
+ * GetCRL, which read what enrollment stored.
+ */
+#include "scepd/enroll.h"
+#include "scepd/log.h"
+#include "scepd/profiles.h"
+#include "util/error_internal.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SERIAL_ATTEMPTS 5
+#define CHALLENGE_MAX   1024
+#define USERNAME_MAX    256
+
+static const struct {
+    const char *field;
+    int nid;
+} username_fields[] = {
+    {"CN", NID_commonName},
+    {"serialNumber", NID_serialNumber},
+    {"UID", NID_userId},
+    {"emailAddress", NID_pkcs9_emailAddress},
+    {"unstructuredName", NID_pkcs9_unstructuredName},
+    {"unstructuredAddress", NID_pkcs9_unstructuredAddress},
+    {"OU", NID_organizationalUnitName},
+    {"O", NID_organizationName},
+    {"DC", NID_domainComponent},
+};
+
+static int entry_text(char *out, size_t out_size, const X509_NAME *name, int nid)
+{
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (idx < 0)
+        return -1;
+    ASN1_STRING *value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    unsigned char *utf8 = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, value);
+    if (len <= 0 || (size_t)len >= out_size || memchr(utf8, '\0', (size_t)len) != NULL) {
+        OPENSSL_free(utf8);
+        return -1;
+    }
+    memcpy(out, utf8, (size_t)len);
+    out[len] = '\0';
+    OPENSSL_free(utf8);
+    return 0;
+}
+
+int scepd_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
+                                const struct scep_config_list *fields)
+{
+    /* INTEROP 4: Cisco puts its identity in serialNumber, so the field list is configurable. */
+    for (size_t i = 0; i < fields->count; i++)
+        for (size_t k = 0; k < sizeof(username_fields) / sizeof(username_fields[0]); k++)
+            if (strcasecmp(fields->items[i], username_fields[k].field) == 0 &&
+                entry_text(out, out_size, subject, username_fields[k].nid) == 0)
+                return 0;
+    return -1;
+}
+
+static int challenge_password(char *out, size_t out_size, X509_REQ *csr)
+{
+    int idx = X509_REQ_get_attr_by_NID(csr, NID_pkcs9_challengePassword, -1);
+    if (idx < 0)
+        return -1;
+    ASN1_TYPE *value = X509_ATTRIBUTE_get0_type(X509_REQ_get_attr(csr, idx), 0);
+    if (value == NULL || value->type == V_ASN1_BOOLEAN || value->type == V_ASN1_NULL ||
+        value->type == V_ASN1_OBJECT)
+        return -1;
+    unsigned char *utf8 = NULL;
+    int len = ASN1_STRING_to_UTF8(&utf8, value->value.asn1_string);
+    if (len <= 0 || (size_t)len >= out_size || memchr(utf8, '\0', (size_t)len) != NULL) {
+        OPENSSL_clear_free(utf8, len > 0 ? (size_t)len : 0);
+        return -1;
+    }
+    memcpy(out, utf8, (size_t)len);
+    out[len] = '\0';
+    OPENSSL_clear_free(utf8, (size_t)len);
+    return 0;
+}
+
+static int spki_sha256(unsigned char out[32], X509_REQ *csr)
+{
+    unsigned char *spki = NULL;
+    int len = i2d_PUBKEY(X509_REQ_get0_pubkey(csr), &spki);
+    if (len <= 0)
+        return scep_fail_ossl(SCEP_EMALFORMED, "the request's public key cannot be encoded");
+    unsigned int digest_len = 0;
+    int ok = EVP_Digest(spki, (size_t)len, out, &digest_len, EVP_sha256(), NULL);
+    OPENSSL_free(spki);
+    return ok == 1 ? SCEP_OK : scep_fail_ossl(SCEP_ECRYPTO, "SHA-256");
+}
+
+static int64_t asn1_time_to_unix(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+static int der_of(unsigned char **out, size_t *out_len, int (*encode)(void *, unsigned char **),
+                  void *object)
+{
+    unsigned char *der = NULL;
+    int len = encode(object, &der);
+    if (len <= 0)
+        return scep_fail_ossl(SCEP_ECRYPTO, "cannot encode");
+    *out = der;
+    *out_len = (size_t)len;
+    return SCEP_OK;
+}
+
+static int encode_req(void *req, unsigned char **out)
+{
+    return i2d_X509_REQ(req, out);
+}
+
+static int encode_cert(void *cert, unsigned char **out)
+{
+    return i2d_X509(cert, out);
+}
+
+/* The issued certificate first, then the CA chain when includeca (INTEROP 15). */
+static int success_certs(STACK_OF(X509) * *out, const struct scepd_op *op, X509 *issued)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    if (certs == NULL || sk_X509_push(certs, issued) <= 0) {
+        sk_X509_free(certs);
+        return scep_fail(SCEP_ENOMEM, "out of memory");
+    }
+    if (op->alias->settings->includeca)
+        for (int i = 0; i < sk_X509_num(op->alias->reply_chain); i++)
+            sk_X509_push(certs, sk_X509_value(op->alias->reply_chain, i));
+    *out = certs;
+    return SCEP_OK;
+}
+
+static void reply_with_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert)
+{
+    STACK_OF(X509) *certs = NULL;
+    if (success_certs(&certs, op, cert) < 0) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "internal error");
+        return;
+    }
+    struct scepd_outcome outcome = {.status = SCEP_STATUS_SUCCESS, .certs = certs};
+    scepd_reply(op, msg, &outcome);
+    sk_X509_free(certs);
+}
+
+/* Answers from a stored certificate row (retransmission, CertPoll, GetCert). */
+static void reply_with_stored_cert(struct scepd_op *op, const scep_pkimessage *msg,
+                                   scep_store *store, const char *ca_name, const char *serial)
+{
+    scep_store_cert *row = NULL;
+    X509 *cert = NULL;
+    if (scep_store_cert_get(&row, store, ca_name, serial) < 0 ||
+        scep_cert_decode(&cert, row->der, row->der_len) < 0) {
+        scepd_op_detail(op, "stored certificate %s unavailable: %s", serial, scep_error_message());
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_CERT_ID, "certificate not found");
+    } else {
+        reply_with_cert(op, msg, cert);
+    }
+    X509_free(cert);
+    scep_store_cert_free(row);
+}
+
+static void audit(scep_store *store, const struct scepd_op *op, const char *action,
+                  const char *outcome, const char *detail)
+{
+    scep_store_audit_event event = {
+        .actor = op->http->client_addr,
+        .action = action,
+        .alias = op->alias->name,
+        .transaction_id = op->transaction_id,
+        .outcome = outcome,
+        .detail = detail,
+    };
+    if (scep_store_audit_append(store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+}
+
+/* Refuses the request: records why, and answers FAILURE. */
+static void refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
+                   int64_t request_id, scep_fail_info fail_info, const char *text,
+                   const char *log_reason)
+{
+    scepd_op_detail(op, "%s", log_reason);
+    if (store != NULL) {
+        if (request_id > 0 &&
+            scep_store_request_update(store, request_id, SCEP_REQ_FAILED, (int)fail_info, text) < 0)
+            scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"", scep_error_message());
+        audit(store, op, "enroll", "refused", log_reason);
+    }
+    scepd_reply_failure(op, msg, fail_info, text);
+}
+
+static int fill_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
+                         unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
+                         const char *username, const char *transaction_id)
+{
+    int rc;
+    if ((rc = scep_serial_to_hex(serial_hex, X509_get0_serialNumber(cert))) < 0)
+        return rc;
+    if ((rc = scep_dn_format(subject, X509_get_subject_name(cert))) < 0)
+        return rc;
+    if ((rc = scep_dn_format(issuer, X509_get_issuer_name(cert))) < 0)
+        return rc;
+    if ((rc = der_of(der, der_len, encode_cert, cert)) < 0)
+        return rc;
+    memset(row, 0, sizeof(*row));
+    row->ca_name = ca_name;
+    row->serial = serial_hex;
+    row->subject = *subject;
+    row->issuer = *issuer;
+    row->not_before = asn1_time_to_unix(X509_get0_notBefore(cert));
+    row->not_after = asn1_time_to_unix(X509_get0_notAfter(cert));
+    row->der = *der;
+    row->der_len = *der_len;
+    row->revocation_reason = SCEP_STORE_NO_REASON;
+    row->username = username;
+    row->transaction_id = transaction_id;
+    return SCEP_OK;
+}
+
+/*
+ * Issues and commits: a fresh serial each attempt, since the database's
+ * UNIQUE constraint is what guarantees serials are never reused.
+ */
+static int issue_and_store(X509 **out, scep_store *store, const scep_ca *ca, const char *ca_name,
+                           const scep_profile *profile, X509_REQ *csr, const X509_NAME *subject,
+                           int64_t request_id, const char *username, const struct scepd_op *op)
+{
+    int rc = SCEP_EEXISTS;
+    for (int attempt = 0; attempt < SERIAL_ATTEMPTS && rc == SCEP_EEXISTS; attempt++) {
+        X509 *cert = NULL;
+        char serial_hex[SCEP_SERIAL_HEX_MAX];
+        char *subject_text = NULL, *issuer_text = NULL;
+        unsigned char *der = NULL;
+        size_t der_len = 0;
+        scep_store_cert row;
+        scep_issue_request request = {.csr = csr, .subject = subject};
+        rc = scep_ca_issue(&cert, ca, profile, &request);
+        if (rc == SCEP_OK)
+            rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, &der_len, cert,
+                               ca_name, username, op->transaction_id);
+        if (rc == SCEP_OK) {
+            scep_store_issuance issuance = {
+                .cert = &row,
+                .request_id = request_id,
+                .username = username,
+                .actor = op->http->client_addr,
+                .alias = op->alias->name,
+            };
+            rc = scep_store_issue(store, &issuance);
+        }
+        OPENSSL_free(subject_text);
+        OPENSSL_free(issuer_text);
+        OPENSSL_free(der);
+        if (rc == SCEP_OK) {
+            *out = cert;
+            return SCEP_OK;
+        }
+        X509_free(cert);
+    }
+    return rc;
+}
+
+/* A retransmission (same alias and transactionID) gets the stored answer (DESIGN §4). */
+static int answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
+                                 const scep_store_request *row, const unsigned char key_hash[32])
+{
+    if (CRYPTO_memcmp(row->public_key_sha256, key_hash, 32) != 0) {
+        scepd_op_detail(op, "transactionID reused with a different public key");
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST,
+                            "this transactionID belongs to another key");
+        return 1;
+    }
+    if (row->status == SCEP_REQ_ISSUED && row->cert_serial != NULL) {
+        scepd_op_detail(op, "retransmission: stored certificate %s sent again", row->cert_serial);
+        reply_with_stored_cert(op, msg, store, row->ca_name, row->cert_serial);
+        return 1;
+    }
+    return 0;
+}
+
+static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
+{
+    X509_REQ *csr = scep_pkimessage_csr(msg);
+    unsigned char key_hash[32];
+    char username[USERNAME_MAX];
+    char challenge[CHALLENGE_MAX];
+    unsigned char *csr_der = NULL, *signer_der = NULL;
+    size_t csr_der_len = 0, signer_der_len = 0;
+    scep_store_request *row = NULL;
+    scep_store_end_entity *ee = NULL;
+    X509_NAME *registered_dn = NULL;
+    X509 *issued = NULL;
+    int created = 0;
+    char reason[384];
+
+    if (spki_sha256(key_hash, csr) < 0 || der_of(&csr_der, &csr_der_len, encode_req, csr) < 0 ||
+        der_of(&signer_der, &signer_der_len, encode_cert, scep_pkimessage_signer_cert(msg)) < 0) {
+        refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the request cannot be read",
+               scep_error_message());
+        goto done;
+    }
+    scep_store_request request = {
+        .alias = op->alias->name,
+        .transaction_id = scep_pkimessage_transaction_id(msg),
+        .message_type = (int)scep_pkimessage_type(msg),
+        .csr_der = csr_der,
+        .csr_der_len = csr_der_len,
+        .signer_cert_der = signer_der,
+        .signer_cert_der_len = signer_der_len,
+        .status = SCEP_REQ_PENDING,
+        .fail_info = SCEP_STORE_NO_FAIL_INFO,
+        .client_addr = op->http->client_addr,
+    };
+    memcpy(request.public_key_sha256, key_hash, sizeof(key_hash));
+    if (scep_store_request_get_or_insert(&row, &created, store, &request) < 0) {
+        refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
+               scep_error_message());
+        goto done;
+    }
+    if (!created) {
+        if (answer_retransmission(op, msg, store, row, key_hash))
+            goto done;
+        /* A refused or interrupted attempt may be retried (after an operator reset). */
+        if (row->status != SCEP_REQ_PENDING &&
+            scep_store_request_update(store, row->id, SCEP_REQ_PENDING, SCEP_STORE_NO_FAIL_INFO,
+                                      NULL) < 0) {
+            refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
+                   scep_error_message());
+            goto done;
+        }
+    }
+
+    if (scepd_username_from_subject(username, sizeof(username), X509_REQ_get_subject_name(csr),
+                                    &op->alias->settings->usernamefield) < 0) {
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "the request's subject names no end entity",
+               "subject has none of the usernamefield RDNs");
+        goto done;
+    }
+    if (challenge_password(challenge, sizeof(challenge), csr) < 0) {
+        snprintf(reason, sizeof(reason), "user %s: no challengePassword in the request", username);
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "the request has no challengePassword", reason);
+        goto done;
+    }
+    int rc = scep_store_ee_verify_password(&ee, store, username, challenge);
+    OPENSSL_cleanse(challenge, sizeof(challenge));
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "user %s: %s", username,
+                 rc == SCEP_EDENIED ? "unknown user or wrong challenge password"
+                                    : scep_error_message());
+        /* One text for both, so the answer does not reveal which usernames exist. */
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: unknown end entity or wrong challenge password", reason);
+        goto done;
+    }
+    if (ee->status != SCEP_EE_NEW) {
+        snprintf(reason, sizeof(reason), "user %s: status is not NEW (code already used)",
+                 username);
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: this enrollment code was already used; ask for a reset",
+               reason);
+        goto done;
+    }
+
+    scep_profile profile = op->alias->profile;
+    if (ee->profile != NULL && ee->profile[0] != '\0' &&
+        scepd_profile_named(&profile, ee->profile) < 0) {
+        snprintf(reason, sizeof(reason), "user %s: unknown certificate profile %s", username,
+                 ee->profile);
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: the end entity's profile is not configured", reason);
+        goto done;
+    }
+    const struct scepd_ca *ca = op->alias->ca;
+    if (ee->ca_name != NULL && strcmp(ee->ca_name, ca->name) != 0) {
+        snprintf(reason, sizeof(reason), "user %s belongs to CA %s, alias serves %s", username,
+                 ee->ca_name, ca->name);
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: the end entity belongs to another CA", reason);
+        goto done;
+    }
+    if (profile.subject_source == SCEP_SUBJECT_FROM_DN &&
+        (ee->subject_dn == NULL || scep_dn_parse(&registered_dn, ee->subject_dn) < 0)) {
+        snprintf(reason, sizeof(reason), "user %s: no usable registered DN", username);
+        refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: the end entity has no subject DN", reason);
+        goto done;
+    }
+
+    rc = issue_and_store(&issued, store, ca->ca, ca->name, &profile, csr, registered_dn, row->id,
+                         username, op);
+    if (rc == SCEP_ESTATE) {
+        snprintf(reason, sizeof(reason), "user %s: lost the race for the enrollment code",
+                 username);
+        refuse(op, msg, store, 0, SCEP_FAIL_BAD_REQUEST,
+               "enrollment refused: this enrollment code was already used; ask for a reset",
+               reason);
+        goto done;
+    }
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "user %s: %s", username, scep_error_message());
+        refuse(op, msg, store, row->id, scep_error_fail_info(rc),
+               rc == SCEP_EPOLICY || rc == SCEP_EBADALG ? scep_error_message()
+                                                        : "the certificate could not be issued",
+               reason);
+        goto done;
+    }
+    char serial_hex[SCEP_SERIAL_HEX_MAX];
+    if (scep_serial_to_hex(serial_hex, X509_get0_serialNumber(issued)) < 0)
+        serial_hex[0] = '\0';
+    scepd_op_detail(op, "user %s issued serial %s", username, serial_hex);
+    reply_with_cert(op, msg, issued);
+
+done:
+    X509_free(issued);
+    X509_NAME_free(registered_dn);
+    scep_store_ee_free(ee);
+    scep_store_request_free(row);
+    OPENSSL_free(csr_der);
+    OPENSSL_free(signer_der);
+}
+
+void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
+{
+    scep_store *store = NULL;
+    if (scep_pkimessage_type(msg) == SCEP_MSG_RENEWALREQ) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "renewal is not enabled on this alias");
+        return;
+    }
+    if (scepd_server_store(&store, op->server) < 0) {
+        refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the server's store is unavailable",
+               scep_error_message());
+        return;
+    }
+    enroll_ca_mode(op, msg, store);
+}
+
+void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
+{
+    scep_store *store = NULL;
+    scep_store_request *row = NULL;
+    /* RFC 8894 §3.3.3: the transaction is identified by its transactionID. */
+    if (scepd_server_store(&store, op->server) < 0 ||
+        scep_store_request_find(&row, store, op->alias->name, scep_pkimessage_transaction_id(msg)) <
+            0) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_CERT_ID, "no such transaction");
+        return;
+    }
+    if (row->status == SCEP_REQ_ISSUED && row->cert_serial != NULL) {
+        reply_with_stored_cert(op, msg, store, row->ca_name, row->cert_serial);
+    } else if (row->status == SCEP_REQ_PENDING) {
+        struct scepd_outcome outcome = {.status = SCEP_STATUS_PENDING};
+        scepd_reply(op, msg, &outcome);
+    } else {
+        scepd_reply_failure(
+            op, msg, row->fail_info >= 0 ? (scep_fail_info)row->fail_info : SCEP_FAIL_BAD_REQUEST,
+            row->reason ? row->reason : "the request was refused");
+    }
+    scep_store_request_free(row);
+}
+
+/* Which of our CAs an IssuerAndSerialNumber's issuer names. */
+static const struct scepd_ca *ca_by_issuer(const struct scepd_op *op, const X509_NAME *issuer)
+{
+    const struct scepd_ca *ca = op->alias->ca;
+    if (issuer != NULL && X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(ca->ca))) == 0)
+        return ca;
+    return NULL;
+}
+
+void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg)
+{
+    scep_store *store = NULL;
+    char serial_hex[SCEP_SERIAL_HEX_MAX];
+    const struct scepd_ca *ca = ca_by_issuer(op, scep_pkimessage_issuer(msg));
+    if (ca == NULL || scep_serial_to_hex(serial_hex, scep_pkimessage_serial(msg)) < 0 ||
+        scepd_server_store(&store, op->server) < 0) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_CERT_ID,
+                            "no certificate with that issuer and serial number");
+        return;
+    }
+    reply_with_stored_cert(op, msg, store, ca->name, serial_hex);
+}
+
+void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg)
+{
+    scep_store *store = NULL;
+    scep_store_revoked *revoked = NULL;
+    size_t count = 0;
+    scep_crl_entry *entries = NULL;
+    ASN1_INTEGER **serials = NULL;
+    X509_CRL *crl = NULL;
+    int64_t number = 0;
+
+    const struct scepd_ca *ca = ca_by_issuer(op, scep_pkimessage_issuer(msg));
+    if (ca == NULL) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_CERT_ID, "not a CA this alias serves");
+        return;
+    }
+    if (scepd_server_store(&store, op->server) < 0 ||
+        scep_store_cert_list_revoked(&revoked, &count, store, ca->name) < 0 ||
+        scep_store_ca_next_crl_number(&number, store, ca->name) < 0)
+        goto fail;
+    entries = calloc(count ? count : 1, sizeof(*entries));
+    serials = calloc(count ? count : 1, sizeof(*serials));
+    if (entries == NULL || serials == NULL)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        if (scep_serial_from_hex(&serials[i], revoked[i].serial) < 0)
+            goto fail;
+        entries[i].serial = serials[i];
+        entries[i].revocation_time = (time_t)revoked[i].revoked_at;
+        entries[i].reason = revoked[i].reason >= 0 ? (scep_crl_reason)revoked[i].reason
+                                                   : SCEP_CRL_REASON_UNSPECIFIED;
+    }
+    scep_crl_params params = {.crl_number = (uint64_t)number};
+    if (scep_ca_crl(&crl, ca->ca, entries, count, &params) < 0)
+        goto fail;
+    struct scepd_outcome outcome = {.status = SCEP_STATUS_SUCCESS, .crl = crl};
+    scepd_reply(op, msg, &outcome);
+    goto done;
+
+fail:
+    scepd_op_detail(op, "CRL: %s", scep_error_message());
+    scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "the CRL could not be produced");
+done:
+    X509_CRL_free(crl);
+    for (size_t i = 0; serials != NULL && i < count; i++)
+        ASN1_INTEGER_free(serials[i]);
+    free(serials);
+    free(entries);
+    scep_store_revoked_list_free(revoked, count);
+}

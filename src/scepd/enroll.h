@@ -1,0 +1,36 @@
+/*
+ * The messageType handlers of PKIOperation and the CertRep they answer with.
+ */
+#ifndef SCEPD_ENROLL_H
+#define SCEPD_ENROLL_H
+
+#include "scepd/ops.h"
+
+/* What to answer: status, and certificates/CRL or failInfo + text. */
+struct scepd_outcome {
+    scep_pki_status status;
+    STACK_OF(X509) * certs;
+    X509_CRL *crl;
+    scep_fail_info fail_info;
+    const char *fail_info_text;
+};
+
+/* Builds, signs and encrypts the CertRep for `request` into the HTTP response. */
+int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
+                const struct scepd_outcome *outcome);
+int scepd_reply_failure(struct scepd_op *op, const scep_pkimessage *request,
+                        scep_fail_info fail_info, const char *text);
+
+/* PKCSReq and RenewalReq. */
+void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg);
+/* CertPoll (GetCertInitial). */
+void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg);
+/* GetCert and GetCRL. */
+void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg);
+void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg);
+
+/* The username a CSR's subject gives under the alias's usernamefield list. */
+int scepd_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
+                                const struct scep_config_list *fields);
+
+#endif

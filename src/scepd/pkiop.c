@@ -1,0 +1,179 @@
+/*
+ * PKIOperation (RFC 8894 §4.3-4.6): decode, verify, decrypt, dispatch by
+ * messageType, and answer. Once a request verifies, every refusal is a
+ * signed CertRep FAILURE, never an HTTP error (INTEROP 12).
+ */
+#include "scepd/enroll.h"
+#include "scepd/log.h"
+#include "scepd/ops.h"
+#include "util/error_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The request's digest and cipher, unless they are legacy and the alias does not allow it. */
+static scep_digest reply_digest(const struct scepd_op *op, scep_digest requested)
+{
+    if ((requested == SCEP_DIGEST_MD5 || requested == SCEP_DIGEST_SHA1) && !op->alias->legacy)
+        return SCEP_DIGEST_SHA256;
+    return requested;
+}
+
+static scep_cipher reply_cipher(const struct scepd_op *op, scep_cipher requested)
+{
+    if (requested == SCEP_CIPHER_DES && !op->alias->legacy)
+        return SCEP_CIPHER_AES128;
+    return requested;
+}
+
+int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
+                const struct scepd_outcome *outcome)
+{
+    int rc = SCEP_OK;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    const struct scepd_ca *ca = op->alias->ca;
+    scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
+
+    scep_reply reply = {
+        .status = outcome->status,
+        .transaction_id = scep_pkimessage_transaction_id(request),
+        .recipient_nonce = scep_pkimessage_sender_nonce(request),
+        .signer_cert = scep_ca_cert(ca->ca),
+        .signer_key = scep_ca_key(ca->ca),
+        .digest = reply_digest(op, scep_pkimessage_digest(request)),
+        .recipient_cert = scep_pkimessage_signer_cert(request),
+        .cipher =
+            reply_cipher(op, scep_pkimessage_has_envelope(request) ? scep_pkimessage_cipher(request)
+                                                                   : SCEP_CIPHER_AES128),
+        .certs = outcome->certs,
+        .crl = outcome->crl,
+        .fail_info = outcome->fail_info,
+        .fail_info_text = outcome->fail_info_text,
+    };
+    rc = scep_reply_build(&der, &len, &reply, &options);
+    if (rc < 0) {
+        scepd_op_text(op, 500, "error", "cannot build the CertRep: %s", scep_error_message());
+        return rc;
+    }
+    rc = scepd_op_body(op, 200, "application/x-pki-message", der, len);
+    OPENSSL_free(der);
+    op->outcome = outcome->status == SCEP_STATUS_SUCCESS   ? "success"
+                  : outcome->status == SCEP_STATUS_PENDING ? "pending"
+                                                           : "failure";
+    if (outcome->status == SCEP_STATUS_FAILURE) {
+        op->fail_info = (int)outcome->fail_info;
+        if (op->detail[0] == '\0')
+            scepd_op_detail(op, "%s", outcome->fail_info_text ? outcome->fail_info_text : "");
+    }
+    return rc;
+}
+
+int scepd_reply_failure(struct scepd_op *op, const scep_pkimessage *request,
+                        scep_fail_info fail_info, const char *text)
+{
+    struct scepd_outcome outcome = {
+        .status = SCEP_STATUS_FAILURE,
+        .fail_info = fail_info,
+        .fail_info_text = text,
+    };
+    return scepd_reply(op, request, &outcome);
+}
+
+/* The raw pkiMessage: the POST body (borrowed), or the GET message= base64 (decoded into *decoded).
+ */
+static int request_bytes(const unsigned char **out, size_t *out_len, unsigned char **decoded,
+                         struct scepd_op *op, size_t max_size)
+{
+    const struct scepd_http_request *http = op->http;
+    if (strcmp(http->method, "POST") == 0) {
+        if (http->body_len == 0)
+            return scep_fail(SCEP_EMALFORMED, "empty POST body");
+        *out = http->body;
+        *out_len = http->body_len;
+        return SCEP_OK;
+    }
+    if (http->message == NULL)
+        return scep_fail(SCEP_EMALFORMED, "the message parameter is missing");
+    int rc = scep_base64_decode_lenient(decoded, out_len, http->message, strlen(http->message),
+                                        max_size);
+    *out = *decoded;
+    return rc;
+}
+
+typedef void (*message_handler)(struct scepd_op *op, scep_pkimessage *msg);
+
+static const struct {
+    scep_message_type type;
+    message_handler handler;
+} message_handlers[] = {
+    {SCEP_MSG_PKCSREQ, scepd_enroll},     {SCEP_MSG_RENEWALREQ, scepd_enroll},
+    {SCEP_MSG_CERTPOLL, scepd_cert_poll}, {SCEP_MSG_GETCERT, scepd_get_cert},
+    {SCEP_MSG_GETCRL, scepd_get_crl},
+};
+
+void scepd_op_pki_operation(struct scepd_op *op)
+{
+    const unsigned char *der = NULL;
+    unsigned char *decoded = NULL;
+    size_t der_len = 0;
+    scep_pkimessage *msg = NULL;
+    const struct scep_config_global *global = scep_config_global_values(op->generation->config);
+    size_t max_size = (size_t)global->max_body;
+    scep_message_options options = {
+        .max_size = max_size,
+        .flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0,
+    };
+
+    int rc = request_bytes(&der, &der_len, &decoded, op, max_size);
+    if (rc < 0) {
+        scepd_op_text(op, rc == SCEP_ETOOBIG ? 413 : 400, "bad_message", "%s",
+                      scep_error_message());
+        goto done;
+    }
+
+    rc = scep_pkimessage_parse(&msg, der, der_len, NULL, NULL, &options);
+    if (rc < 0) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "%s", scep_error_message());
+        /* A request we cannot verify still gets a SCEP answer when it can be
+         * addressed (RFC 8894 §3.3.2.2); otherwise it is not SCEP at all. */
+        if (scep_pkimessage_peek(&msg, der, der_len, &options) == SCEP_OK) {
+            snprintf(op->transaction_id, sizeof(op->transaction_id), "%s",
+                     scep_pkimessage_transaction_id(msg));
+            op->message_type = scep_message_type_name(scep_pkimessage_type(msg));
+            scepd_op_detail(op, "%s", reason);
+            scepd_reply_failure(op, msg, scep_error_fail_info(rc), reason);
+        } else {
+            scepd_op_text(op, 400, "bad_message", "not a valid SCEP pkiMessage: %s", reason);
+        }
+        goto done;
+    }
+    snprintf(op->transaction_id, sizeof(op->transaction_id), "%s",
+             scep_pkimessage_transaction_id(msg));
+    op->message_type = scep_message_type_name(scep_pkimessage_type(msg));
+
+    if (scep_pkimessage_type(msg) == SCEP_MSG_CERTREP) {
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "a CertRep is not a request");
+        goto done;
+    }
+    X509 *cert = scep_ca_cert(op->alias->ca->ca);
+    EVP_PKEY *key = scep_ca_key(op->alias->ca->ca);
+    rc = scep_pkimessage_decrypt(msg, &cert, &key, 1, &options);
+    if (rc < 0) {
+        scepd_op_detail(op, "%s", scep_error_message());
+        scepd_reply_failure(op, msg, scep_error_fail_info(rc), scep_error_message());
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof(message_handlers) / sizeof(message_handlers[0]); i++) {
+        if (message_handlers[i].type == scep_pkimessage_type(msg)) {
+            message_handlers[i].handler(op, msg);
+            goto done;
+        }
+    }
+    scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "unsupported messageType");
+
+done:
+    scep_pkimessage_free(msg);
+    OPENSSL_free(decoded);
+}

@@ -1,0 +1,377 @@
+#include "scepd/server.h"
+#include "scepd/log.h"
+#include "scepd/profiles.h"
+#include "util/error_internal.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void close_thread_store(void *store)
+{
+    scep_store_close(store);
+}
+
+int scepd_server_store(scep_store **out, struct scepd_server *server)
+{
+    scep_store *store = pthread_getspecific(server->store_key);
+    if (store == NULL) {
+        int rc = scep_store_open(&store, server->database);
+        if (rc < 0)
+            return rc;
+        if (pthread_setspecific(server->store_key, store) != 0) {
+            scep_store_close(store);
+            return scep_fail(SCEP_ENOMEM, "cannot keep the store connection");
+        }
+    }
+    *out = store;
+    return SCEP_OK;
+}
+
+static int pem_to_cert(X509 **out, const char *pem, const char *what)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    if (bio == NULL)
+        return scep_fail(SCEP_ENOMEM, "out of memory");
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (cert == NULL)
+        return scep_fail_ossl(SCEP_ESTORE, "%s: stored certificate is not PEM", what);
+    *out = cert;
+    return SCEP_OK;
+}
+
+static int pem_to_chain(STACK_OF(X509) * *out, const char *pem)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    if (chain == NULL)
+        return scep_fail(SCEP_ENOMEM, "out of memory");
+    if (pem != NULL && pem[0] != '\0') {
+        BIO *bio = BIO_new_mem_buf(pem, -1);
+        X509 *cert;
+        while (bio != NULL && (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+            sk_X509_push(chain, cert);
+        BIO_free(bio);
+        ERR_clear_error();
+    }
+    *out = chain;
+    return SCEP_OK;
+}
+
+/* A key reference is a file path, optionally written "file:PATH". */
+static const char *key_path(const char *key_ref)
+{
+    return strncmp(key_ref, "file:", 5) == 0 ? key_ref + 5 : key_ref;
+}
+
+static int load_ca(struct scepd_ca *out, const scep_store_ca *row)
+{
+    int rc = SCEP_OK;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    STACK_OF(X509) *chain = NULL;
+    const char *path = key_path(row->key_ref);
+
+    /* The CA key must be 0600 and ours: refuse to serve with it otherwise. */
+    GUARD(scep_key_file_check(path));
+    GUARD(scep_key_load(&key, path, NULL));
+    GUARD(pem_to_cert(&cert, row->cert_pem, row->name));
+    GUARD(pem_to_chain(&chain, row->chain_pem));
+    GUARD(scep_ca_new(&out->ca, &out->warnings, cert, key, chain));
+    out->name = strdup(row->name);
+    ENSURE_ALLOC(out->name);
+
+cleanup:
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+static void warn_ca(const struct scepd_ca *ca)
+{
+    for (unsigned bit = 1; bit != 0 && bit <= ca->warnings; bit <<= 1)
+        if (ca->warnings & bit)
+            scepd_log(SCEPD_LOG_WARN, "event=ca_warning ca=%s warning=\"%s\"", ca->name,
+                      scep_ca_warning_text(bit));
+}
+
+static int load_cas(struct scepd_server *server)
+{
+    int rc = SCEP_OK;
+    scep_store *store = NULL;
+    scep_store_ca *rows = NULL;
+    size_t count = 0;
+
+    GUARD(scepd_server_store(&store, server));
+    GUARD(scep_store_ca_list(&rows, &count, store));
+    server->cas = calloc(count ? count : 1, sizeof(*server->cas));
+    ENSURE_ALLOC(server->cas);
+    for (size_t i = 0; i < count; i++) {
+        rc = load_ca(&server->cas[i], &rows[i]);
+        if (rc < 0) {
+            rc = scep_fail(rc, "CA %s: %s", rows[i].name, scep_error_message());
+            goto cleanup;
+        }
+        server->ca_count++;
+        warn_ca(&server->cas[i]);
+    }
+
+cleanup:
+    scep_store_ca_list_free(rows, count);
+    return rc;
+}
+
+static const struct scepd_ca *find_ca(const struct scepd_server *server, const char *name)
+{
+    for (size_t i = 0; i < server->ca_count; i++)
+        if (strcmp(server->cas[i].name, name) == 0)
+            return &server->cas[i];
+    return NULL;
+}
+
+static int is_self_signed(X509 *cert)
+{
+    return X509_check_issued(cert, cert) == X509_V_OK;
+}
+
+/*
+ * GetCACert (RFC 8894 §4.2.1): a CA without intermediates is one DER
+ * certificate; otherwise a certs-only bundle, the CA first (the certificate to
+ * encrypt to, INTEROP 14), the root only when the alias asks for it.
+ */
+static int build_ca_cert_reply(struct scepd_alias *alias)
+{
+    int rc = SCEP_OK;
+    STACK_OF(X509) *bundle = sk_X509_new_null();
+    ENSURE_ALLOC(bundle);
+    X509 *ca_cert = scep_ca_cert(alias->ca->ca);
+    STACK_OF(X509) *chain = scep_ca_chain(alias->ca->ca);
+    sk_X509_push(bundle, ca_cert);
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *cert = sk_X509_value(chain, i);
+        if (is_self_signed(cert) && !alias->settings->includeroot)
+            continue;
+        sk_X509_push(bundle, cert);
+    }
+    if (sk_X509_num(bundle) == 1) {
+        unsigned char *der = NULL;
+        int len = i2d_X509(ca_cert, &der);
+        ENSURE_OSSL(len > 0, SCEP_ECRYPTO, "cannot encode the CA certificate");
+        alias->ca_cert = der;
+        alias->ca_cert_len = (size_t)len;
+        alias->ca_cert_type = "application/x-x509-ca-cert";
+    } else {
+        GUARD(scep_certs_only_build(&alias->ca_cert, &alias->ca_cert_len, bundle, NULL));
+        alias->ca_cert_type = "application/x-x509-ca-ra-cert";
+    }
+
+    /* What follows the issued certificate in a CertRep when includeca is on (INTEROP 15). */
+    alias->reply_chain = sk_X509_new_null();
+    ENSURE_ALLOC(alias->reply_chain);
+    sk_X509_push(alias->reply_chain, ca_cert);
+    for (int i = 0; i < sk_X509_num(chain); i++)
+        sk_X509_push(alias->reply_chain, sk_X509_value(chain, i));
+
+cleanup:
+    sk_X509_free(bundle);
+    return rc;
+}
+
+static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *server,
+                         const struct scep_config_global *global, const char *name,
+                         const struct scep_config_alias_settings *settings)
+{
+    int ra = settings->operationmode == SCEP_ALIAS_MODE_RA;
+    const char *ca_name = ra ? settings->ra_defaultca : settings->defaultca;
+    const char *profile = ra ? settings->ra_certificateprofile : settings->certificateprofile;
+
+    snprintf(alias->name, sizeof(alias->name), "%s", name);
+    alias->settings = settings;
+    if (ra)
+        return scep_fail(SCEP_ECONFIG,
+                         "alias %s: operationmode = ra is not available in this version; use ca",
+                         name);
+    if (ca_name != NULL) {
+        alias->ca = find_ca(server, ca_name);
+        if (alias->ca == NULL)
+            return scep_fail(SCEP_ECONFIG,
+                             "alias %s: CA \"%s\" is not in the store (see scepctl ca list)", name,
+                             ca_name);
+    } else if (server->ca_count == 1) {
+        alias->ca = &server->cas[0];
+    } else {
+        return scep_fail(SCEP_ECONFIG,
+                         server->ca_count == 0
+                             ? "alias %s: there is no CA yet (create one with scepctl ca init)"
+                             : "alias %s: several CAs exist; set %s.defaultca",
+                         name, name);
+    }
+    if (scepd_profile_named(&alias->profile, profile) < 0)
+        return scep_fail(SCEP_ECONFIG, "alias %s: unknown certificate profile \"%s\" (known: %s)",
+                         name, profile, scepd_profile_names());
+    alias->legacy = global->legacy_algorithms && settings->legacy;
+
+    /* INTEROP 16: list only what this alias does. SHA-384 is for strongSwan. */
+    alias->caps = SCEP_CAP_AES | SCEP_CAP_DES3 | SCEP_CAP_POST_PKI_OPERATION | SCEP_CAP_SHA1 |
+                  SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
+    if (settings->clientcertificaterenewal)
+        alias->caps |= SCEP_CAP_RENEWAL;
+    return build_ca_cert_reply(alias);
+}
+
+static void generation_free(struct scepd_generation *generation)
+{
+    while (generation != NULL) {
+        struct scepd_generation *previous = generation->previous;
+        for (size_t i = 0; i < generation->alias_count; i++) {
+            OPENSSL_free(generation->aliases[i].ca_cert);
+            sk_X509_free(generation->aliases[i].reply_chain);
+        }
+        free(generation->aliases);
+        scep_config_free(generation->config);
+        free(generation);
+        generation = previous;
+    }
+}
+
+static int load_generation(struct scepd_generation **out, struct scepd_server *server,
+                           scep_config *config)
+{
+    int rc = SCEP_OK;
+    struct scepd_generation *generation = calloc(1, sizeof(*generation));
+    ENSURE_ALLOC(generation);
+    generation->config = config;
+    const struct scep_config_global *global = scep_config_global_values(config);
+
+    /* The default alias "scep" exists even when the file does not mention it. */
+    if (scep_config_alias(config, SCEPD_DEFAULT_ALIAS) == NULL)
+        GUARD(scep_config_alias_add(config, SCEPD_DEFAULT_ALIAS));
+    size_t count = scep_config_alias_count(config);
+    generation->aliases = calloc(count, sizeof(*generation->aliases));
+    ENSURE_ALLOC(generation->aliases);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = scep_config_alias_name(config, i);
+        GUARD(resolve_alias(&generation->aliases[i], server, global, name,
+                            scep_config_alias(config, name)));
+        generation->alias_count++;
+    }
+    *out = generation;
+    generation = NULL;
+
+cleanup:
+    if (generation != NULL) {
+        generation->config = NULL; /* the caller still owns it on failure */
+        generation_free(generation);
+    }
+    return rc;
+}
+
+const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *generation,
+                                                 const char *name)
+{
+    for (size_t i = 0; i < generation->alias_count; i++)
+        if (strcmp(generation->aliases[i].name, name) == 0)
+            return &generation->aliases[i];
+    return NULL;
+}
+
+static void apply_log_level(const scep_config *config)
+{
+    scepd_log_set_level((enum scepd_log_level)scep_config_global_values(config)->log_level);
+}
+
+int scepd_server_init(struct scepd_server *server, const char *config_path)
+{
+    int rc = SCEP_OK;
+    scep_config *config = NULL;
+    struct scepd_generation *generation = NULL;
+
+    memset(server, 0, sizeof(*server));
+    pthread_mutex_init(&server->reload_lock, NULL);
+    ENSURE(pthread_key_create(&server->store_key, close_thread_store) == 0, SCEP_ENOMEM,
+           "cannot create thread-local storage");
+    server->config_path = strdup(config_path);
+    ENSURE_ALLOC(server->config_path);
+    GUARD(scep_config_load(&config, config_path));
+    for (size_t i = 0; i < scep_config_warning_count(config); i++)
+        scepd_log(SCEPD_LOG_WARN, "event=config_warning detail=\"%s\"",
+                  scep_config_warning(config, i));
+    apply_log_level(config);
+    server->database = strdup(scep_config_global_values(config)->database);
+    ENSURE_ALLOC(server->database);
+    GUARD(load_cas(server));
+    GUARD(load_generation(&generation, server, config));
+    config = NULL;
+    atomic_store(&server->generation, generation);
+
+cleanup:
+    scep_config_free(config);
+    return rc;
+}
+
+int scepd_server_reload(struct scepd_server *server)
+{
+    int rc = SCEP_OK;
+    scep_config *config = NULL;
+    struct scepd_generation *generation = NULL;
+
+    pthread_mutex_lock(&server->reload_lock);
+    GUARD(scep_config_load(&config, server->config_path));
+    GUARD(load_generation(&generation, server, config));
+    config = NULL;
+    apply_log_level(generation->config);
+    /* Requests that started under the old generation keep using it; it is
+     * retired, not freed, until exit. */
+    generation->previous = atomic_load(&server->generation);
+    atomic_store(&server->generation, generation);
+    scepd_log(SCEPD_LOG_INFO, "event=reload aliases=%zu", generation->alias_count);
+
+cleanup:
+    pthread_mutex_unlock(&server->reload_lock);
+    scep_config_free(config);
+    return rc;
+}
+
+int scepd_server_start(struct scepd_server *server)
+{
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    struct scepd_http_options options = {
+        .listen = (const char *const *)global->listen.items,
+        .listen_count = global->listen.count,
+        .threads = (unsigned)global->threads,
+        .max_body = (size_t)global->max_body,
+        .connection_timeout = (unsigned)global->connection_timeout,
+    };
+    int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < global->listen.count; i++)
+        scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
+                  scepd_http_port(server->http, i));
+    return SCEP_OK;
+}
+
+void scepd_server_free(struct scepd_server *server)
+{
+    scepd_http_stop(server->http, 10);
+    server->http = NULL;
+    generation_free(atomic_load(&server->generation));
+    for (size_t i = 0; i < server->ca_count; i++) {
+        scep_ca_free(server->cas[i].ca);
+        free(server->cas[i].name);
+    }
+    free(server->cas);
+    scep_store *store = pthread_getspecific(server->store_key);
+    scep_store_close(store);
+    pthread_setspecific(server->store_key, NULL);
+    pthread_key_delete(server->store_key);
+    pthread_mutex_destroy(&server->reload_lock);
+    free(server->database);
+    free(server->config_path);
+    memset(server, 0, sizeof(*server));
+}

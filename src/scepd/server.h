@@ -1,0 +1,76 @@
+/*
+ * scepd's state: one struct created in main() and passed down. CAs and
+ * aliases are loaded once and then read-only; a reload (SIGHUP) builds a new
+ * generation and swaps a pointer, so request handling takes no lock.
+ */
+#ifndef SCEPD_SERVER_H
+#define SCEPD_SERVER_H
+
+#include "config/config.h"
+#include "scep/ca.h"
+#include "scep/caps.h"
+#include "scep/message.h"
+#include "scep/store.h"
+#include "scepd/http.h"
+#include "scepd/route.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct scepd_ca {
+    char *name;
+    scep_ca *ca;
+    unsigned warnings;
+};
+
+struct scepd_alias {
+    char name[SCEPD_ALIAS_MAX + 1];
+    const struct scep_config_alias_settings *settings; /* borrowed from the generation's config */
+    const struct scepd_ca *ca;                         /* issuing CA */
+    scep_profile profile;
+    int legacy;             /* MD5, single DES, SHA-1 replies allowed */
+    scep_caps caps;         /* what GetCACaps answers */
+    unsigned char *ca_cert; /* the GetCACert body, built once */
+    size_t ca_cert_len;
+    const char *ca_cert_type;
+    STACK_OF(X509) * reply_chain; /* CA (and chain) sent after the issued certificate */
+};
+
+struct scepd_generation {
+    scep_config *config;
+    struct scepd_alias *aliases;
+    size_t alias_count;
+    struct scepd_generation *previous; /* retired generations, freed at exit */
+};
+
+struct scepd_server {
+    char *config_path;
+    char *database;
+    struct scepd_ca *cas;
+    size_t ca_count;
+    _Atomic(struct scepd_generation *) generation;
+    pthread_mutex_t reload_lock; /* serialises reloads only, never requests */
+    pthread_key_t store_key;     /* one store connection per worker thread */
+    struct scepd_http *http;
+};
+
+/* Reads the config, opens the store, loads every CA and alias. */
+int scepd_server_init(struct scepd_server *server, const char *config_path);
+/* Re-reads the config file and swaps the aliases in; in-flight requests keep theirs. */
+int scepd_server_reload(struct scepd_server *server);
+/* Starts the HTTP listeners from the config. */
+int scepd_server_start(struct scepd_server *server);
+/* Stops listening, lets in-flight requests finish, frees everything. */
+void scepd_server_free(struct scepd_server *server);
+
+/* This thread's store connection, opened on first use. */
+int scepd_server_store(scep_store **out, struct scepd_server *server);
+
+const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *generation,
+                                                 const char *name);
+
+/* The HTTP handler: routing and the operation table. */
+void scepd_handle(void *payload, const struct scepd_http_request *request,
+                  struct scepd_http_response *response);
+
+#endif
