@@ -402,6 +402,40 @@ static void key_file_readable_by_others_is_refused(void **state)
     free(dir);
 }
 
+static void key_save_encrypted_round_trip(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    const char *key_path = in_dir(dir, "enc.key");
+    assert_int_equal(scep_key_save(key_path, scep_ca_key(fx.ca), "pass phrase"), 0);
+    struct stat st;
+    assert_int_equal(stat(key_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(test_system("grep -q 'ENCRYPTED PRIVATE KEY' '%s'", key_path), 0);
+    EVP_PKEY *key = NULL;
+    assert_int_equal(scep_key_load(&key, key_path, "pass phrase"), 0);
+    assert_int_equal(EVP_PKEY_eq(key, scep_ca_key(fx.ca)), 1);
+    EVP_PKEY_free(key);
+    key = NULL;
+    assert_int_equal(scep_key_load(&key, key_path, "wrong"), SCEP_EDECRYPT);
+    assert_int_equal(scep_key_load(&key, key_path, NULL), SCEP_EINVAL);
+    assert_null(key);
+    assert_int_equal(scep_key_save(key_path, scep_ca_key(fx.ca), NULL), SCEP_EEXISTS);
+
+    /* Passphrase files: first line only, CR LF stripped; empty refused. */
+    const char *pass_path = in_dir(dir, "pass.txt");
+    write_text(pass_path, "pass phrase\r\nignored\n", 0600);
+    char *pass = NULL;
+    size_t pass_len = 0;
+    assert_int_equal(scep_passphrase_load(&pass, &pass_len, pass_path), 0);
+    assert_string_equal(pass, "pass phrase");
+    OPENSSL_clear_free(pass, pass_len);
+    write_text(pass_path, "\nsecond\n", 0600);
+    assert_int_equal(scep_passphrase_load(&pass, &pass_len, pass_path), SCEP_EINVAL);
+    test_rmdir(dir);
+    free(dir);
+}
+
 /* ---- importing an intermediate CA with an encrypted key ---- */
 
 static const char openssl_cnf[] = "[req]\n"
@@ -1012,6 +1046,7 @@ int main(void)
         cmocka_unit_test(create_ca_writes_key_0600_and_a_valid_root),
         cmocka_unit_test(create_ec_ca_and_reject_bad_options),
         cmocka_unit_test(key_file_readable_by_others_is_refused),
+        cmocka_unit_test(key_save_encrypted_round_trip),
         cmocka_unit_test(import_intermediate_with_encrypted_key),
         cmocka_unit_test(issue_rsa_and_ec_requests),
         cmocka_unit_test(issue_refuses_keys_outside_the_profile),
