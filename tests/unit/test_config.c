@@ -44,7 +44,7 @@ static void defaults_come_from_the_table(void **state)
     assert_int_equal(g->max_body, 1024 * 1024);
     assert_int_equal(g->connection_timeout, 30);
     assert_int_equal(g->request_timeout, 60);
-    assert_int_equal(g->log_level, SCEP_LOG_INFO);
+    assert_int_equal(g->log_level, SCEP_CONFIG_LOG_INFO);
     assert_null(g->pid_file);
     assert_false(g->legacy_algorithms);
 
@@ -80,10 +80,10 @@ static void enum_constants_match_allowed_order(void **state)
     static const struct {
         const char *key, *value;
         int expect;
-    } global_cases[] = {{"log_level", "error", SCEP_LOG_ERROR},
-                        {"log_level", "warn", SCEP_LOG_WARN},
-                        {"log_level", "info", SCEP_LOG_INFO},
-                        {"log_level", "DEBUG", SCEP_LOG_DEBUG}};
+    } global_cases[] = {{"log_level", "error", SCEP_CONFIG_LOG_ERROR},
+                        {"log_level", "warn", SCEP_CONFIG_LOG_WARN},
+                        {"log_level", "info", SCEP_CONFIG_LOG_INFO},
+                        {"log_level", "DEBUG", SCEP_CONFIG_LOG_DEBUG}};
     for (size_t i = 0; i < sizeof(global_cases) / sizeof(global_cases[0]); i++) {
         assert_int_equal(scep_config_set(cfg, NULL, global_cases[i].key, global_cases[i].value), 0);
         assert_int_equal(g->log_level, global_cases[i].expect);
@@ -391,7 +391,7 @@ static void alias_keys_are_case_insensitive(void **state)
     assert_false(a->includeca);
     assert_true(a->allowclientcertificaterenewawitholdkey);
     assert_string_equal(a->ra_endentityprofile, "EEP");
-    assert_int_equal(scep_config_global_values(cfg)->log_level, SCEP_LOG_DEBUG);
+    assert_int_equal(scep_config_global_values(cfg)->log_level, SCEP_CONFIG_LOG_DEBUG);
     scep_config_free(cfg);
     /* The same key in two spellings is still the same key. */
     parse_fails("a.includeca = true\na.IncludeCA = false\n", SCEP_ECONFIG,

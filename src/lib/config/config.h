@@ -107,10 +107,10 @@
 
 /* Index of each allowed value; order matches the `allowed` column above. */
 enum scep_config_log_level {
-    SCEP_LOG_ERROR = 0,
-    SCEP_LOG_WARN = 1,
-    SCEP_LOG_INFO = 2,
-    SCEP_LOG_DEBUG = 3
+    SCEP_CONFIG_LOG_ERROR = 0,
+    SCEP_CONFIG_LOG_WARN = 1,
+    SCEP_CONFIG_LOG_INFO = 2,
+    SCEP_CONFIG_LOG_DEBUG = 3
 };
 enum scep_alias_operationmode { SCEP_ALIAS_MODE_CA = 0, SCEP_ALIAS_MODE_RA = 1 };
 enum scep_alias_namegenerationscheme {

@@ -249,6 +249,12 @@ int scep_pkimessage_peek(scep_pkimessage **out, const unsigned char *der, size_t
     CMS_SignerInfo *si = sk_CMS_SignerInfo_value(signers, 0);
     msg = OPENSSL_zalloc(sizeof(*msg));
     ENSURE_ALLOC(msg);
+    /* The digest the requester used, if we know it at all; else SHA-256. */
+    X509_ALGOR *digest_alg = NULL;
+    CMS_SignerInfo_get0_algs(si, NULL, NULL, &digest_alg, NULL);
+    if (digest_alg == NULL ||
+        scep_digest_from_nid(&msg->digest, OBJ_obj2nid(digest_alg->algorithm), 1) < 0)
+        msg->digest = SCEP_DIGEST_SHA256;
     certs = CMS_get1_certs(cms);
     X509 *signer = find_signer(si, certs);
     ENSURE(signer != NULL, SCEP_ENOSIGNER, "the signer certificate is not in the message");
