@@ -55,7 +55,7 @@ static void defaults_come_from_the_table(void **state)
     assert_non_null(a);
     assert_int_equal(a->operationmode, SCEP_ALIAS_MODE_CA);
     assert_true(a->includeca);
-    assert_false(a->includeroot);
+    assert_true(a->includeroot);
     assert_string_equal(a->certificateprofile, "ENDUSER");
     assert_string_equal(a->ra_certificateprofile, "ENDUSER");
     assert_int_equal(a->ra_namegenerationscheme, SCEP_ALIAS_NAME_DN);

@@ -48,7 +48,7 @@ static const struct scep_config_setting alias_settings[] = {SCEP_CONFIG_ALIAS_SE
 static const struct scep_config_ejbca_key ejbca_keys[] = {
     {"ra.entityProfile", "ra.endEntityProfile"},
     {"ra.createOrEditUser", NULL},
-    {"returnCaChainInGetCaCert", NULL},
+    {"returnCaChainInGetCaCert", "includeroot"},
     {"useIntune", NULL},
     {"intuneAadAppId", NULL},
     {"intuneAadUseKeyBinding", NULL},

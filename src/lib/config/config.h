@@ -65,8 +65,8 @@
       "ca: requests are authorised by end entities; ra: by the RA shared secret")                  \
     X(includeca, "includeca", BOOL, "true", 0, 0, NULL, NONE, 0,                                   \
       "Include the CA certificate after the issued certificate in CertRep")                        \
-    X(includeroot, "includeroot", BOOL, "false", 0, 0, NULL, NONE, 0,                              \
-      "Include the root certificate in GetCACert (after the certificate to encrypt to)")           \
+    X(includeroot, "includeroot", BOOL, "true", 0, 0, NULL, NONE, 0,                               \
+      "GetCACert of a CA under a root: send the chain up to the root (RFC 8894 4.2.1.2)")         \
     X(defaultca, "defaultca", STRING, NULL, 0, 256, NULL, NONE, 0,                                 \
       "CA used when the request's CA identifier is unknown (CA mode)")                             \
     X(certificateprofile, "certificateprofile", STRING, "ENDUSER", 1, 256, NULL, NONE, 0,          \
