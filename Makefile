@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build build test test-sanitize format check clean fuzz
+.PHONY: all deps deps-build build run test test-sanitize format check clean fuzz
 
 all: build
 
@@ -17,6 +17,9 @@ deps-build:
 build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
+
+run: deps build
+	scripts/run-demo.sh
 
 test: deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

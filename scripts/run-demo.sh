@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make run`: a demo CA and scepd serving SCEP on 127.0.0.1:8080 with the embedded SQLite
+# store, all under ./state (created on first run, reused afterwards). Prints the URL and
+# ready-to-paste enrollment commands, then runs scepd in the foreground (Ctrl-C stops it).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$top/build}
+state=${STATE_DIR:-$top/state}
+port=${PORT:-8080}
+scepd=$build/scepd
+scepctl=$build/scepctl
+conf=$state/scepd.conf
+
+mkdir -p "$state"
+chmod 700 "$state"
+if [ ! -f "$conf" ]; then
+  cat >"$conf" <<CONF
+# scepd demo configuration (see docs/configuration.md)
+listen = 127.0.0.1:$port
+database = sqlite:$state/scepd.db
+state_dir = $state
+log_level = info
+legacy_algorithms = true
+
+# The default alias "scep" (/scep/pkiclient.exe) uses modern algorithms only.
+# Alias "mdm" (/scep/mdm/pkiclient.exe) also speaks single DES and SHA-1, because
+# micromdm's scepclient 2.1.0 sends nothing else.
+mdm.legacy = true
+mdm.certificateprofile = DEVICE
+CONF
+  chmod 600 "$conf"
+fi
+ctl() { "$scepctl" --config "$conf" "$@"; }
+
+if ! ctl ca list 2>/dev/null | grep -q '^demo\b'; then
+  ctl ca init --name demo --subject "CN=scepd demo CA,O=scepd" --key rsa:3072 --days 3650
+fi
+
+# A fresh one-time enrollment code for the demo device at every start.
+code=$(openssl rand -hex 8)
+if ctl ee show --username demo-device >/dev/null 2>&1; then
+  ctl ee reset --username demo-device --password "$code" >/dev/null
+else
+  ctl ee add --username demo-device --password "$code" --dn "CN=demo-device" >/dev/null
+fi
+
+url=http://127.0.0.1:$port/scep/pkiclient.exe
+cat <<MSG
+
+scepd demo
+  SCEP URL (default alias):  $url
+  SCEP URL (alias mdm):      http://127.0.0.1:$port/scep/mdm/pkiclient.exe
+  CA certificate:            $state/cas/demo/ca.pem
+  End entity:                demo-device, one-time enrollment code $code
+
+Enroll with micromdm's scepclient (Debian package "scep"), in another terminal:
+  mkdir -p /tmp/demo-device && cd /tmp/demo-device && \\
+  scepclient -server-url http://127.0.0.1:$port/scep/mdm/pkiclient.exe \\
+    -cn demo-device -challenge $code -private-key key.pem -certificate cert.pem
+  openssl verify -CAfile $state/cas/demo/ca.pem /tmp/demo-device/cert.pem
+
+or with this project's client:
+  $build/scep enroll -u $url -c $state/cas/demo/ca.pem \\
+    -k /tmp/demo-device.key --key-type rsa:2048 --subject CN=demo-device \\
+    --challenge $code -l /tmp/demo-device.pem
+
+The code works once; 'make run' again prints a new one. Register more devices with
+  $scepctl --config $conf ee add --username NAME --password CODE --dn CN=NAME
+Stop the server with Ctrl-C.
+
+MSG
+exec "$scepd" --config "$conf"
