@@ -210,6 +210,7 @@ static int run(struct scepctl *ctx, int argc, char **argv)
             group = groups[g];
     if (group == NULL)
         return scepctl_usage(ctx, "unknown group \"%s\" (ca, ee, cert, alias, audit)", argv[i]);
+    ctx->group_name = group->name;
     i++;
     if (i >= argc) {
         group_help(ctx->err, group);
@@ -226,6 +227,7 @@ static int run(struct scepctl *ctx, int argc, char **argv)
             command = &group->commands[c];
     if (command == NULL)
         return scepctl_usage(ctx, "%s: unknown command \"%s\"", group->name, argv[i]);
+    ctx->command_name = command->name;
     i++;
 
     struct scepctl_args args;

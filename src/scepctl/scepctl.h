@@ -41,6 +41,8 @@ struct scepctl {
     char *resolved_config;   /* the path actually used (symlinks resolved) */
     scep_config *config;
     scep_store *store;
+    const char *group_name; /* for the --help hint of usage errors, once known */
+    const char *command_name;
 };
 
 /* An option of one command; `arg` NULL means a flag without value. */

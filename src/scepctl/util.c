@@ -66,7 +66,9 @@ int scepctl_usage(struct scepctl *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vmessage(ctx, "", fmt, ap, false);
     va_end(ap);
-    fprintf(ctx->err, "Try 'scepctl --help'.\n");
+    fprintf(ctx->err, "Try 'scepctl%s%s%s%s --help'.\n", ctx->group_name ? " " : "",
+            ctx->group_name ? ctx->group_name : "", ctx->command_name ? " " : "",
+            ctx->command_name ? ctx->command_name : "");
     return SCEPCTL_EXIT_USAGE;
 }
 
