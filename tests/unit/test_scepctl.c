@@ -175,12 +175,16 @@ static void test_cert_list_and_show(void **state)
                            .der_len = (size_t)der_len,
                            .username = "dev1"};
     assert_int_equal(scep_store_cert_add(store, &row), SCEP_OK);
+    /* The store spells serials without leading zeros; scep_serial_to_hex keeps whole octets. */
+    const char *listed = serial;
+    while (*listed == '0')
+        listed++;
 
     assert_int_equal(run(f, "cert", "list", NULL), SCEPCTL_EXIT_OK);
-    assert_non_null(strstr(f->out, serial));
+    assert_non_null(strstr(f->out, listed));
     assert_non_null(strstr(f->out, "\tvalid\t"));
     assert_int_equal(run(f, "cert", "list", "--status", "revoked", NULL), SCEPCTL_EXIT_OK);
-    assert_null(strstr(f->out, serial));
+    assert_null(strstr(f->out, listed));
 
     /* Lower case with colons finds the same serial, without --ca. */
     char typed[3 * SCEP_SERIAL_HEX_MAX] = "";
@@ -200,7 +204,7 @@ static void test_cert_list_and_show(void **state)
                      SCEPCTL_EXIT_OK);
     assert_non_null(strstr(f->out, "Status:       revoked"));
     assert_int_equal(run(f, "cert", "list", "--status", "revoked", NULL), SCEPCTL_EXIT_OK);
-    assert_non_null(strstr(f->out, serial));
+    assert_non_null(strstr(f->out, listed));
     assert_int_equal(run(f, "cert", "show", "--serial", "zz", NULL), SCEPCTL_EXIT_ERROR);
 
     OPENSSL_free(der);
