@@ -7,7 +7,7 @@
  */
 #include "scepd/enroll.h"
 #include "scepd/log.h"
-#include "scepd/profiles.h"
+#include "ca/profiles.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -379,7 +379,7 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
 
     scep_profile profile = op->alias->profile;
     if (ee->profile != NULL && ee->profile[0] != '\0' &&
-        scepd_profile_named(&profile, ee->profile) < 0) {
+        scep_profile_named(&profile, ee->profile) < 0) {
         snprintf(reason, sizeof(reason), "user %s: unknown certificate profile %s", username,
                  ee->profile);
         refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,

@@ -1,6 +1,6 @@
 #include "scepd/server.h"
 #include "scepd/log.h"
-#include "scepd/profiles.h"
+#include "ca/profiles.h"
 #include "util/error_internal.h"
 
 #include <openssl/err.h>
@@ -210,9 +210,9 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                              : "alias %s: several CAs exist; set %s.defaultca",
                          name, name);
     }
-    if (scepd_profile_named(&alias->profile, profile) < 0)
+    if (scep_profile_named(&alias->profile, profile) < 0)
         return scep_fail(SCEP_ECONFIG, "alias %s: unknown certificate profile \"%s\" (known: %s)",
-                         name, profile, scepd_profile_names());
+                         name, profile, scep_profile_names());
     alias->legacy = global->legacy_algorithms && settings->legacy;
 
     /* INTEROP 16: list only what this alias does. SHA-384 is for strongSwan. */

@@ -1,4 +1,5 @@
-#include "scepd/profiles.h"
+#include "ca/profiles.h"
+#include "util/error_internal.h"
 
 #include <strings.h>
 
@@ -25,7 +26,7 @@ static const struct named_profile profiles[] = {
     {"REGISTERED", 365, "digitalSignature,keyEncipherment", "clientAuth", SCEP_SUBJECT_FROM_DN},
 };
 
-int scepd_profile_named(scep_profile *out, const char *name)
+int scep_profile_named(scep_profile *out, const char *name)
 {
     for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
         if (strcasecmp(name, profiles[i].name) != 0)
@@ -38,10 +39,11 @@ int scepd_profile_named(scep_profile *out, const char *name)
         out->copy_san_types = SCEP_SAN_ALL;
         return 0;
     }
-    return -1;
+    return scep_fail(SCEP_ENOTFOUND, "unknown certificate profile \"%s\" (known: %s)", name,
+                     scep_profile_names());
 }
 
-const char *scepd_profile_names(void)
+const char *scep_profile_names(void)
 {
     return "ENDUSER, DEVICE, SERVER, IPSEC, REGISTERED";
 }

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# scepctl end to end: every command against a fresh config and SQLite store, and
+# `scepd --check` on the result, which proves scepctl writes what scepd reads.
+# usage: scepctl.sh SCEPCTL SCEPD TESTS_DIR
+set -euo pipefail
+scepctl_bin=$1
+scepd_bin=$2
+tests_dir=$3
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+conf=$dir/scepd.conf
+cat >"$conf" <<EOF
+# written by tests/integration/scepctl.sh
+database = sqlite:$dir/scepd.db
+state_dir = $dir/state
+pid_file = $dir/scepd.pid
+EOF
+chmod 640 "$conf"
+
+failures=0
+step=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# expect CODE CMD...: runs scepctl with the config, output in $dir/out and $dir/err.
+expect() {
+  local want=$1; shift
+  step=$((step + 1))
+  local got=0
+  "$scepctl_bin" --config "$conf" "$@" >"$dir/out" 2>"$dir/err" || got=$?
+  if [ "$got" != "$want" ]; then
+    fail "scepctl $* exited $got, expected $want"
+    sed 's/^/  out: /' "$dir/out" >&2; sed 's/^/  err: /' "$dir/err" >&2
+  fi
+}
+contains() { grep -qF -- "$2" "$dir/$1" || fail "step $step: $1 lacks \"$2\": $(head -c 400 "$dir/$1")"; }
+lacks() { ! grep -qF -- "$2" "$dir/$1" || fail "step $step: $1 contains \"$2\""; }
+
+# ---- help and usage ------------------------------------------------------------------------
+"$scepctl_bin" --help >"$dir/out" || fail "scepctl --help"
+contains out "usage: scepctl"
+for group in ca ee cert alias audit; do
+  "$scepctl_bin" "$group" --help >"$dir/out" || fail "scepctl $group --help"
+  contains out "commands:"
+done
+for cmd in "ca init" "ca import" "ca list" "ca show" "ee add" "ee list" "ee show" "ee reset" \
+           "ee remove" "cert list" "cert show" "alias list" "alias show" "alias set" \
+           "alias remove" "alias upload" "audit list"; do
+  # shellcheck disable=SC2086
+  "$scepctl_bin" $cmd --help >"$dir/out" || fail "scepctl $cmd --help exited non-zero"
+  contains out "usage: scepctl [--config FILE] $cmd"
+done
+rc=0; "$scepctl_bin" --config "$conf" ca frobnicate >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "unknown command exited $rc, expected 2"
+rc=0; "$scepctl_bin" --config "$conf" frobnicate list >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "unknown group exited $rc, expected 2"
+expect 2 ca init --name X
+contains err "--subject DN is required"
+expect 2 ee list --bogus
+contains err "scepctl: ee list: unknown option --bogus"
+# Without --config the default is used only when it exists.
+if [ ! -e /etc/scepd/scepd.conf ]; then
+  rc=0; "$scepctl_bin" ca list >/dev/null 2>"$dir/err" || rc=$?
+  [ "$rc" = 2 ] || fail "missing default config exited $rc, expected 2"
+  contains err "pass --config FILE"
+fi
+
+# ---- ca ---------------------------------------------------------------------------------------
+expect 0 cert list
+expect 0 ca init --name Demo --subject "CN=Demo CA,O=Example" --key rsa:2048 --days 30
+contains out "SHA-256:"
+contains out "SHA-1:"
+contains out "CN=Demo CA,O=Example"
+key=$dir/state/cas/Demo/ca.key
+cert=$dir/state/cas/Demo/ca.pem
+[ "$(stat -c %a "$key")" = 600 ] || fail "key mode is $(stat -c %a "$key"), expected 600"
+[ "$(stat -c %a "$dir/state/cas/Demo")" = 700 ] || fail "CA directory is not 0700"
+openssl verify -CAfile "$cert" "$cert" >/dev/null || fail "openssl verify of the CA certificate"
+text=$(openssl x509 -in "$cert" -noout -text)
+for usage in "Digital Signature" "Key Encipherment" "Certificate Sign"; do
+  grep -q "$usage" <<<"$text" || fail "keyUsage lacks $usage"
+done
+fp=$(openssl x509 -in "$cert" -noout -fingerprint -sha256 | cut -d= -f2)
+expect 1 ca init --name Demo --subject "CN=Again"
+contains err "already exists"
+[ "$(stat -c %s "$key")" -gt 0 ] || fail "the existing key was touched"
+expect 0 ca list
+contains out "Demo"
+contains out "$fp"
+expect 0 ca show --name Demo
+contains out "$fp"
+contains out "BEGIN CERTIFICATE"
+contains out "Issuer:       CN=Demo CA,O=Example"
+expect 1 ca show --name Nope
+contains err "no CA Nope"
+
+# ca import: an existing CA whose keyUsage lacks digitalSignature and keyEncipherment.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/old.key" -out "$dir/old.pem" -days 30 \
+  -subj "/CN=Old CA" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+expect 0 ca import --name Old --cert "$dir/old.pem" --key "$dir/old.key"
+contains err "warning:"
+contains err "digitalSignature"
+[ "$(stat -c %a "$dir/state/cas/Old/ca.key")" = 600 ] || fail "imported key is not 0600"
+expect 2 ca import --name Bad --cert "$dir/old.pem" --key "$dir/old.key" --passin pass:x
+
+# ---- ee ---------------------------------------------------------------------------------------
+expect 2 ee add --username dev1 --password pw1 --dn "CN=dev1"
+contains err "pass --ca NAME"
+expect 0 ee add --username dev1 --password s3cretpw --dn "CN=dev1,O=Example" --ca Demo --profile DEVICE
+lacks out "s3cretpw"
+expect 2 ee add --username dev2 --password pw --dn "CN=dev2" --ca Demo --profile NOSUCH
+contains err "unknown profile"
+expect 0 ee add --username dev2 --generate-password --dn "CN=dev2" --ca Demo
+contains out "Password: "
+expect 1 ee add --username dev1 --password other --dn "CN=dev1" --ca Demo
+step=$((step + 1))
+echo "from-stdin" | "$scepctl_bin" -c "$conf" ee add --username dev3 --password - --dn CN=dev3 \
+  --ca Demo >"$dir/out" 2>&1 || fail "ee add --password -"
+lacks out "from-stdin"
+expect 0 ee list
+contains out "dev1"
+contains out "dev3"
+expect 0 ee show --username dev1
+contains out "DEVICE"
+contains out "NEW"
+lacks out "s3cretpw"
+expect 0 ee reset --username dev1 --generate-password
+contains out "Password: "
+expect 2 ee reset --username dev1
+expect 0 ee remove --username dev3
+expect 1 ee show --username dev3
+contains err "no end entity dev3"
+
+# ---- cert -------------------------------------------------------------------------------------
+expect 0 cert list --ca Demo --status valid
+expect 2 cert list --status bogus
+expect 1 cert show --serial 0A1B --ca Demo
+
+# ---- alias ------------------------------------------------------------------------------------
+expect 0 alias list
+contains out "scep (implicit)"
+expect 0 alias set mdm approval=manual ra.authPwd=Top5ecret defaultca=Demo certificateprofile=DEVICE
+contains out "kill -HUP \$(cat $dir/scepd.pid)"
+[ "$(stat -c %a "$conf")" = 640 ] || fail "alias set changed the config mode"
+grep -q "^mdm.ra.authPwd = Top5ecret" "$conf" || fail "the secret is not kept in the file"
+expect 0 alias show mdm
+contains out "********"
+lacks out "Top5ecret"
+contains out "DEVICE"
+expect 1 alias set mdm threads=4
+expect 1 alias set mdm certificateprofile=NOSUCH
+contains err "unknown certificate profile"
+grep -q "certificateprofile = DEVICE" "$conf" || fail "a refused change was written"
+expect 0 alias set scep defaultca=Demo
+expect 0 alias set ra1 operationmode=ra
+contains err "ra.authPwd is empty"
+expect 0 alias show ra1
+contains err "ra.authPwd is empty"
+expect 0 alias remove ra1
+expect 1 alias show ra1
+# The file must still parse, and scepd must load every CA and alias from it.
+"$scepd_bin" --config "$conf" --check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
+contains out "2 CA(s) and 2 alias(es)"
+expect 0 alias upload --alias routers --file "$tests_dir/data/ejbca-scep-alias.properties"
+contains err "useIntune"
+contains err "ManagementCA"
+expect 0 alias show routers
+contains out "-router"
+lacks out "foo123"
+grep -qF 'routers.ra.authPwd = foo123=bar:baz' "$conf" || fail "uploaded secret not in the file"
+expect 0 alias remove routers
+expect 0 alias remove mdm
+expect 1 alias remove mdm
+"$scepd_bin" --config "$conf" --check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
+
+# ---- audit ------------------------------------------------------------------------------------
+expect 0 audit list --limit 100
+contains out "ee_add"
+lacks out "s3cretpw"
+
+echo "$step steps, $failures failures"
+[ "$failures" = 0 ]
