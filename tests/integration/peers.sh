@@ -229,6 +229,15 @@ peer_strongswan_enroll() {
     peer_strongswan_getca "$url" "$dir" || return 1
   fi
   enc=$dir/ca.pem sig=$dir/ca.pem
+  # With a chain, pki --scepca writes the root as ca.pem and the CA under it as
+  # ca-1.pem: the issuing CA (the one not self-signed) decrypts and signs.
+  local f
+  for f in "$dir"/ca-*.pem; do
+    [ -s "$f" ] || continue
+    if [ "$(openssl x509 -in "$f" -noout -subject)" != "subject=$(openssl x509 -in "$f" -noout -issuer | sed 's/^issuer=//')" ]; then
+      enc=$f sig=$f
+    fi
+  done
   if [ -s "$dir/ra.pem" ]; then enc=$dir/ra.pem sig=$dir/ra.pem; fi
   local extra=()
   [ "$enc" != "$dir/ca.pem" ] && extra=(--cacert "$dir/ca.pem")

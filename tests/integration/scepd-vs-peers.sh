@@ -150,7 +150,7 @@ mkdir -p "$work/ss-ok"
 timeout 60 pki --gen --type rsa --size 2048 --outform pem >"$work/ss-ok/key.pem" 2>/dev/null
 timeout "$PEER_TIMEOUT" pki --scep --url "$URL" --in "$work/ss-ok/key.pem" --dn "CN=ss-ok" \
   --san ss-ok.example.com --san 192.0.2.7 --password code-ss-ok --cacert "$work/pki/root.pem" \
-  --cacert-enc "$work/ss-ca/ca.pem" --cacert-sig "$work/ss-ca/ca.pem" --outform pem \
+  --cacert-enc "$work/pki/issuing.pem" --cacert-sig "$work/pki/issuing.pem" --outform pem \
   >"$work/ss-ok/cert.pem" 2>"$work/ss-ok/strongswan.log"
 check "strongSwan enrolls (AES, SHA-256)" verify_cert "$work/ss-ok/cert.pem" ss-ok
 check "strongSwan: SANs from the request are in the certificate" \
