@@ -260,7 +260,7 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
         flags, (uint16_t)port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
         /* HTTP/1.0 clients without Host and odd requests from devices are served. */
         MHD_OPTION_STRICT_FOR_CLIENT, -1, MHD_OPTION_END);
     freeaddrinfo(addrs);
