@@ -33,6 +33,10 @@ static void last_error_keeps_message_and_openssl_reason(void **state)
     assert_int_equal(scep_error_code(), SCEP_EINVAL);
     assert_string_equal(scep_error_message(), "bad value 7");
 
+    /* Wrapping the previous message in context must not garble it. */
+    assert_int_equal(scep_fail(SCEP_EIO, "CA demo: %s", scep_error_message()), SCEP_EIO);
+    assert_string_equal(scep_error_message(), "CA demo: bad value 7");
+
     /* Provoke an OpenSSL error and check its reason is appended. */
     assert_null(EVP_get_digestbyname("no-such-digest"));
     EVP_MD *md = EVP_MD_fetch(NULL, "no-such-digest", NULL);

@@ -86,12 +86,16 @@ void scep_error_clear(void)
     last_error.message[0] = '\0';
 }
 
+/* Formats into a local buffer first: callers may pass scep_error_message() itself
+ * as an argument, to wrap the previous error in context. */
 SCEP_PRINTF(2, 0) static void record(int code, const char *fmt, va_list ap)
 {
-    last_error.code = code;
-    int n = vsnprintf(last_error.message, sizeof(last_error.message), fmt, ap);
+    char message[SCEP_ERROR_MESSAGE_MAX];
+    int n = vsnprintf(message, sizeof(message), fmt, ap);
     if (n < 0)
-        last_error.message[0] = '\0';
+        message[0] = '\0';
+    last_error.code = code;
+    memcpy(last_error.message, message, sizeof(message));
 }
 
 int scep_fail_at(const char *file, int line, int code, const char *fmt, ...)
