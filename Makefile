@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build build run test test-sanitize format check clean fuzz
+.PHONY: all deps deps-build build run test test-sanitize test-tsan format check clean fuzz
 
 all: build
 
@@ -30,6 +30,15 @@ test-sanitize: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS) -LE static
 
+# The multi-threaded tests (client shared by threads, concurrent enrollment, store races)
+# under ThreadSanitizer.
+TSAN_TESTS = test_client test_scepd test_store
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSCEP_TSAN=ON $(CMAKE_ARGS)
+	cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
+	  -R '^unit\.($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSCEP_FUZZ=ON $(CMAKE_ARGS)
 	cmake --build build-fuzz -j $(JOBS)
@@ -42,4 +51,4 @@ check: deps-build
 	scripts/check-banned.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz build-tsan
