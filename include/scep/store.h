@@ -324,12 +324,21 @@ typedef struct scep_store_issuance {
     const char *username; /* end entity to consume (must be NEW); NULL in RA mode */
     const char *actor;    /* for the audit event, e.g. the client address; NULL: "scepd" */
     const char *alias;    /* for the audit event; NULL: the request's alias */
+    /*
+     * Renewal: a certificate of the same CA to revoke in the same transaction
+     * (the one being replaced, reason superseded). NULL: none. It must be VALID:
+     * SCEP_ESTATE when it is already revoked (then nothing is issued), so of
+     * two concurrent renewals of one certificate only one succeeds.
+     */
+    const char *revoke_serial;
+    int revoke_reason; /* CRLReason (RFC 5280 §5.3.1) or SCEP_STORE_NO_REASON */
 } scep_store_issuance;
 
 /*
  * In one write transaction: checks the end entity is NEW and the request is
  * PENDING, inserts the certificate, marks the request ISSUED with the serial,
- * sets the end entity GENERATED, appends an audit event, commits. All or
+ * sets the end entity GENERATED, revokes `revoke_serial` when set (with a
+ * second audit event), appends an audit event, commits. All or
  * nothing. Of concurrent issuances for one end entity (or one request),
  * exactly one succeeds; the others get SCEP_ESTATE. A serial already used by
  * the CA is SCEP_EEXISTS: draw a new serial and call again.

@@ -7,6 +7,7 @@
  */
 #include "scepd/enroll.h"
 #include "scepd/log.h"
+#include "scepd/renew.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -438,15 +439,14 @@ done:
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
 {
     scep_store *store = NULL;
-    if (scep_pkimessage_type(msg) == SCEP_MSG_RENEWALREQ) {
-        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "renewal is not enabled on this alias");
-        return;
-    }
     if (scepd_server_store(&store, op->server) < 0) {
         refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the server's store is unavailable",
                scep_error_message());
         return;
     }
+    /* RenewalReq, or a PKCSReq signed by a certificate of ours (INTEROP 5, 6): renew.c. */
+    if (scepd_renew(op, msg, store))
+        return;
     enroll_ca_mode(op, msg, store);
 }
 
@@ -545,4 +545,46 @@ done:
     free(serials);
     free(entries);
     scep_store_revoked_list_free(revoked, count);
+}
+
+/* ---- shared with renew.c (renew.h) ---------------------------------------------------- */
+
+void scepd_enroll_refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
+                         int64_t request_id, scep_fail_info fail_info, const char *text,
+                         const char *log_reason)
+{
+    refuse(op, msg, store, request_id, fail_info, text, log_reason);
+}
+
+int scepd_enroll_key_hash(unsigned char out[32], X509_REQ *csr)
+{
+    return spki_sha256(out, csr);
+}
+
+int scepd_enroll_has_challenge(X509_REQ *csr)
+{
+    char challenge[CHALLENGE_MAX];
+    int present = challenge_password(challenge, sizeof(challenge), csr) == 0;
+    OPENSSL_cleanse(challenge, sizeof(challenge));
+    return present;
+}
+
+int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg,
+                                       scep_store *store, const scep_store_request *row,
+                                       const unsigned char key_hash[32])
+{
+    return answer_retransmission(op, msg, store, row, key_hash);
+}
+
+void scepd_enroll_reply_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert)
+{
+    reply_with_cert(op, msg, cert);
+}
+
+int scepd_enroll_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
+                          unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
+                          const char *username, const char *transaction_id)
+{
+    return fill_cert_row(row, serial_hex, subject, issuer, der, der_len, cert, ca_name, username,
+                         transaction_id);
 }

@@ -794,6 +794,67 @@ static void issuance_in_ra_mode_needs_no_end_entity(void **state)
     scep_store_cert_list_free(list, count);
 }
 
+/* Renewal: the replaced certificate is revoked (superseded) in the issuing transaction. */
+static void issuance_can_revoke_the_replaced_certificate(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_cert old = make_cert("ca1", "0A01");
+    old.username = "router1";
+    assert_int_equal(scep_store_cert_add(f->store, &old), SCEP_OK);
+    int64_t req1 = add_request(f->store, "routers", "TID-R1", 1);
+    int64_t req2 = add_request(f->store, "routers", "TID-R2", 2);
+
+    scep_store_cert fresh = make_cert("ca1", "0A02");
+    fresh.username = "router1";
+    scep_store_issuance issuance = {.cert = &fresh,
+                                    .request_id = req1,
+                                    .revoke_serial = "a01",
+                                    .revoke_reason = 4,
+                                    .alias = "routers"};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "A01"), SCEP_OK);
+    assert_int_equal(got->status, SCEP_CERT_REVOKED);
+    assert_int_equal(got->revocation_reason, 4);
+    assert_true(got->revoked_at > 0);
+    scep_store_cert_free(got);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "A02"), SCEP_OK);
+    assert_int_equal(got->status, SCEP_CERT_VALID);
+    scep_store_cert_free(got);
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 10), SCEP_OK);
+    assert_int_equal(count, 2);
+    int revoke_events = 0;
+    for (size_t i = 0; i < count; i++)
+        revoke_events += strcmp(events[i].action, "revoke") == 0 &&
+                         strstr(events[i].detail, "replaced_by=A02") != NULL;
+    assert_int_equal(revoke_events, 1);
+    scep_store_audit_list_free(events, count);
+
+    /* A second renewal of the same (now revoked) certificate: nothing is issued. */
+    fresh.serial = "0A03";
+    issuance.request_id = req2;
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "A03"), SCEP_ENOTFOUND);
+    scep_store_request *req = NULL;
+    assert_int_equal(scep_store_request_get(&req, f->store, req2), SCEP_OK);
+    assert_int_equal(req->status, SCEP_REQ_PENDING);
+    scep_store_request_free(req);
+    /* A missing certificate to revoke is SCEP_ENOTFOUND, also all or nothing. */
+    issuance.revoke_serial = "BEEF";
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ENOTFOUND);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "A03"), SCEP_ENOTFOUND);
+    /* Bad input. */
+    issuance.revoke_serial = "A01";
+    issuance.revoke_reason = 7;
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_EINVAL);
+    issuance.revoke_serial = "0A03";
+    issuance.revoke_reason = 4;
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_EINVAL);
+}
+
 #define RACERS 8
 #define ROUNDS 4
 
@@ -1101,6 +1162,7 @@ int main(void)
         STORE_TEST(revocations_are_listed_for_the_crl),
         STORE_TEST(issuance_in_ca_mode_is_all_or_nothing),
         STORE_TEST(issuance_in_ra_mode_needs_no_end_entity),
+        STORE_TEST(issuance_can_revoke_the_replaced_certificate),
         STORE_TEST(one_time_use_holds_under_concurrency),
         STORE_TEST(concurrent_first_open_migrates_once),
         STORE_TEST(challenge_race_has_one_winner),

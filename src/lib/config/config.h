@@ -94,6 +94,12 @@
       "Accept renewal requests signed by a certificate this CA issued")                            \
     X(allowclientcertificaterenewawitholdkey, "allowClientCertificateRenewaWithOldKey", BOOL,      \
       "false", 0, 0, NULL, NONE, 0, "Let a renewal reuse the old key pair (EJBCA's spelling)")     \
+    X(renewal_afterhalflife, "renewal.afterHalfLife", BOOL, "true", 0, 0, NULL, NONE, 0,          \
+      "Refuse a renewal until half of the old certificate's validity has passed")                  \
+    X(renewal_revokeold, "renewal.revokeOld", BOOL, "false", 0, 0, NULL, NONE, 0,                  \
+      "Revoke the renewed certificate (reason superseded) when its successor is issued")           \
+    X(renewal_samesubject, "renewal.sameSubject", BOOL, "true", 0, 0, NULL, NONE, 0,               \
+      "Refuse a renewal whose CSR subject differs from the old certificate's subject")             \
     X(approval, "approval", ENUM, "auto", 0, 0, "auto|manual", NONE, 0,                            \
       "auto: issue at once; manual: answer PENDING until an operator approves")                    \
     X(usernamefield, "usernamefield", LIST, "CN", 1, 8,                                            \

@@ -1182,6 +1182,46 @@ cleanup:
 /* ---- the atomic issuance step
  * ---------------------------------------------------------------------- */
 
+/* Inside sqlite_issue's transaction: revokes the certificate a renewal replaces. */
+static int revoke_replaced(struct sqlite_store *s, const scep_store_issuance *issuance,
+                           const char *transaction_id, const char *alias, int64_t now)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *check = NULL;
+    char detail[256];
+    const char *ca_name = issuance->cert->ca_name;
+    GUARD(stmt_get(&st, s, ST_CERT_REVOKE));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(bind_text(s, st, 2, issuance->revoke_serial));
+    GUARD(bind_int(s, st, 3, now));
+    GUARD(bind_opt_int(s, st, 4, issuance->revoke_reason, SCEP_STORE_NO_REASON));
+    GUARD(step_done(s, st, "revoking the replaced certificate"));
+    if (sqlite3_changes(s->db) == 0) {
+        GUARD(stmt_get(&check, s, ST_CERT_STATUS));
+        GUARD(bind_text(s, check, 1, ca_name));
+        GUARD(bind_text(s, check, 2, issuance->revoke_serial));
+        GUARD(explain_no_change(s, check, "certificate"));
+    }
+    int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s reason=%d replaced_by=%s", ca_name,
+                     issuance->revoke_serial, issuance->revoke_reason, issuance->cert->serial);
+    ENSURE(n > 0, SCEP_EINVAL, "audit detail");
+    scep_store_audit_event event = {
+        .time = now,
+        .actor = issuance->actor != NULL ? issuance->actor : "scepd",
+        .action = "revoke",
+        .alias = alias,
+        .transaction_id = transaction_id,
+        .outcome = "success",
+        .detail = detail,
+    };
+    GUARD(insert_audit(s, &event));
+cleanup:
+    stmt_done(st);
+    stmt_done(check);
+    return rc;
+}
+
 static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, int64_t now)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
@@ -1241,6 +1281,9 @@ static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, 
     if (row_cert.transaction_id == NULL)
         row_cert.transaction_id = request_transaction_id;
     GUARD(insert_cert(s, &row_cert, now));
+    if (issuance->revoke_serial != NULL)
+        GUARD(revoke_replaced(s, issuance, row_cert.transaction_id,
+                              issuance->alias != NULL ? issuance->alias : request_alias, now));
 
     int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s subject=%.300s", cert->ca_name,
                      cert->serial, cert->subject);

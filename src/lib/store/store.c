@@ -840,12 +840,24 @@ int scep_store_issue(scep_store *store, const scep_store_issuance *issuance)
     GUARD(check_text(issuance->actor, 0, "actor"));
     GUARD(check_text(issuance->alias, 0, "alias"));
     ENSURE(issuance->request_id >= 0, SCEP_EINVAL, "store: negative request id");
+    char revoke_serial[SCEP_STORE_MAX_SERIAL_HEX + 1];
+    if (issuance->revoke_serial != NULL) {
+        GUARD(normalize_serial(revoke_serial, issuance->revoke_serial));
+        ENSURE(issuance->revoke_reason == SCEP_STORE_NO_REASON ||
+                   (issuance->revoke_reason >= 0 && issuance->revoke_reason <= 10 &&
+                    issuance->revoke_reason != 7),
+               SCEP_EINVAL, "store: invalid CRL reason %d", issuance->revoke_reason);
+        ENSURE(strcmp(revoke_serial, serial) != 0, SCEP_EINVAL,
+               "store: an issuance cannot revoke its own certificate");
+    }
     scep_store_cert cert = *issuance->cert;
     cert.serial = serial;
     if (cert.username == NULL)
         cert.username = issuance->username;
     scep_store_issuance normalized = *issuance;
     normalized.cert = &cert;
+    if (issuance->revoke_serial != NULL)
+        normalized.revoke_serial = revoke_serial;
     GUARD(store->ops->issue(store, &normalized, now_seconds()));
 cleanup:
     return rc;
