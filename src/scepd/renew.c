@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -159,6 +160,59 @@ static int issue_renewal(X509 **out, scep_store *store, const struct scepd_op *o
         X509_free(cert);
     }
     return rc;
+}
+
+static unsigned san_flag(const GENERAL_NAME *name)
+{
+    switch (name->type) {
+    case GEN_DNS:
+        return SCEP_SAN_DNS;
+    case GEN_IPADD:
+        return SCEP_SAN_IP;
+    case GEN_EMAIL:
+        return SCEP_SAN_EMAIL;
+    case GEN_URI:
+        return SCEP_SAN_URI;
+    case GEN_OTHERNAME:
+        return SCEP_SAN_UPN;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * A renewal keeps the names the CA already vouched for: a subjectAltName the profile
+ * would copy from the CSR must already be in the old certificate. Returns 1 and the
+ * first new name's type when the CSR adds one.
+ */
+static int csr_adds_names(const char **out_type, X509_REQ *csr, X509 *old_cert,
+                          unsigned copied_types)
+{
+    int adds = 0;
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    GENERAL_NAMES *requested = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+    GENERAL_NAMES *existing = X509_get_ext_d2i(old_cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; requested != NULL && i < sk_GENERAL_NAME_num(requested) && !adds; i++) {
+        GENERAL_NAME *name = sk_GENERAL_NAME_value(requested, i);
+        if ((san_flag(name) & copied_types) == 0)
+            continue;
+        int found = 0;
+        for (int j = 0; existing != NULL && j < sk_GENERAL_NAME_num(existing) && !found; j++)
+            found = GENERAL_NAME_cmp(name, sk_GENERAL_NAME_value(existing, j)) == 0;
+        if (!found) {
+            adds = 1;
+            *out_type = name->type == GEN_DNS     ? "DNS name"
+                        : name->type == GEN_IPADD ? "IP address"
+                        : name->type == GEN_EMAIL ? "email address"
+                        : name->type == GEN_URI   ? "URI"
+                                                  : "otherName";
+        }
+    }
+    GENERAL_NAMES_free(requested);
+    GENERAL_NAMES_free(existing);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return adds;
 }
 
 int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
@@ -331,6 +385,16 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
         subject = registered_dn;
     }
     profile.subject_source = SCEP_SUBJECT_FROM_DN;
+    const char *new_name = NULL;
+    if (csr_adds_names(&new_name, csr, signer, profile.copy_san_types)) {
+        snprintf(reason, sizeof(reason), "user %s: CSR adds a subjectAltName (%s)", username,
+                 new_name);
+        scepd_enroll_refuse(op, msg, store, row->id, SCEP_FAIL_BAD_REQUEST,
+                            "renewal refused: the request adds a subjectAltName the old "
+                            "certificate does not have",
+                            reason);
+        goto done;
+    }
 
     int rc = issue_renewal(&issued, store, op, &profile, csr, subject, row->id, username,
                            settings->renewal_revokeold ? old->serial : NULL);

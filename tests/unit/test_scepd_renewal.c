@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,7 @@ static int setup(void **state)
     static const char *const users[] = {
         "r-rr:x",  "r-pk:x",  "r-early:x",       "r-revoked:x", "r-foreign:foreign-code",
         "r-key:x", "r-off:x", "r-off2:off-code", "r-revold:x",  "r-subject:x",
+        "r-san:x",
     };
     scepd_fixture_start(&fx, users, sizeof(users) / sizeof(users[0]),
                         "renew.clientCertificateRenewal = true\n"
@@ -403,6 +405,42 @@ static void renewal_keeps_the_subject(void **state)
     EVP_PKEY_free(new_key);
 }
 
+/* A renewal cannot add names the CA never vouched for. */
+static void renewal_cannot_add_subject_alt_names(void **state)
+{
+    (void)state;
+    EVP_PKEY *old_key = test_rsa_key(2048);
+    EVP_PKEY *new_key = test_rsa_key(2048);
+    X509 *old = old_cert(ca, "r-san", old_key, 20);
+    X509_REQ *csr = test_csr(new_key, "r-san", NULL);
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    X509_EXTENSION *san =
+        X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:attacker.example.com");
+    assert_non_null(san);
+    sk_X509_EXTENSION_push(exts, san);
+    assert_int_equal(X509_REQ_add_extensions(csr, exts), 1);
+    assert_true(X509_REQ_sign(csr, new_key, EVP_sha256()) > 0);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+
+    scep_client *client = client_for("renew", SCEP_RENEWAL_RENEWALREQ);
+    scep_enroll_request request = {
+        .csr = csr, .key = new_key, .existing_cert = old, .existing_key = old_key};
+    scep_result *result = NULL;
+    assert_int_equal(scep_client_enroll(client, &result, &request), SCEP_OK);
+    assert_failure(result, "adds a subjectAltName");
+    scep_result_free(result);
+    scep_client_free(client);
+
+    /* Without the extra name the same renewal goes through. */
+    result = renew("renew", SCEP_RENEWAL_RENEWALREQ, old, old_key, new_key, "r-san", NULL);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    X509_free(old);
+    EVP_PKEY_free(old_key);
+    EVP_PKEY_free(new_key);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -416,6 +454,7 @@ int main(void)
         cmocka_unit_test(renewal_off_refuses_unless_enrolling_with_a_code),
         cmocka_unit_test(revoke_old_supersedes_the_renewed_certificate),
         cmocka_unit_test(renewal_keeps_the_subject),
+        cmocka_unit_test(renewal_cannot_add_subject_alt_names),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
