@@ -6,6 +6,7 @@
  * GetCRL, which read what enrollment stored.
  */
 #include "scepd/enroll.h"
+#include "scepd/enroll_shared.h"
 #include "scepd/log.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
@@ -447,7 +448,10 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
                scep_error_message());
         return;
     }
-    enroll_ca_mode(op, msg, store);
+    if (op->alias->settings->operationmode == SCEP_ALIAS_MODE_RA)
+        scepd_enroll_ra(op, msg, store);
+    else
+        enroll_ca_mode(op, msg, store);
 }
 
 void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
@@ -545,4 +549,43 @@ done:
     free(serials);
     free(entries);
     scep_store_revoked_list_free(revoked, count);
+}
+
+/* ---- shared with RA mode (ra.c, enroll_shared.h) ---- */
+
+int scepd_enroll_challenge_password(char *out, size_t out_size, X509_REQ *csr)
+{
+    return challenge_password(out, out_size, csr);
+}
+
+int scepd_enroll_key_hash(unsigned char out[32], X509_REQ *csr)
+{
+    return spki_sha256(out, csr);
+}
+
+void scepd_enroll_refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
+                         int64_t request_id, scep_fail_info fail_info, const char *text,
+                         const char *log_reason)
+{
+    refuse(op, msg, store, request_id, fail_info, text, log_reason);
+}
+
+int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg,
+                                       scep_store *store, const scep_store_request *row,
+                                       const unsigned char key_hash[32])
+{
+    return answer_retransmission(op, msg, store, row, key_hash);
+}
+
+void scepd_enroll_reply_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert)
+{
+    reply_with_cert(op, msg, cert);
+}
+
+int scepd_enroll_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
+                          unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
+                          const char *username, const char *transaction_id)
+{
+    return fill_cert_row(row, serial_hex, subject, issuer, der, der_len, cert, ca_name, username,
+                         transaction_id);
 }
