@@ -78,7 +78,7 @@ static enum ra_authorisation authorise(const struct scepd_op *op, scep_store *st
         } else {
             /* Unknown, expired or another alias's: the store's message says which. */
             snprintf(reason, reason_size, "%s%s", secret_used ? "wrong RA shared secret; " : "",
-                     rc == SCEP_EDENIED ? scep_error_message() : "challenge lookup failed");
+                     scep_error_message());
         }
     }
     OPENSSL_cleanse(challenge, sizeof(challenge));
