@@ -41,7 +41,7 @@ void scepd_enroll_ra(struct scepd_op *op, scep_pkimessage *msg, scep_store *stor
  * ';'-separated DN parts in ra.namegenerationparameters that the subject has),
  * RANDOM (12 random alphanumerics), FIXED (the parameter itself), USERNAME (the
  * CN as it is); then ra.namegenerationprefix and postfix, in which "${RANDOM}"
- * becomes 10 random alphanumerics. SCEP_EINVAL when no name results.
+ * becomes 12 random alphanumerics. SCEP_EINVAL when no name results.
  */
 int scepd_ra_username(char *out, size_t out_size, const X509_NAME *subject,
                       const struct scep_config_alias_settings *settings);

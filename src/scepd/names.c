@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define RANDOM_NAME_LEN    12 /* RANDOM scheme */
-#define RANDOM_AFFIX_LEN   10 /* "${RANDOM}" in a prefix or postfix */
+#define RANDOM_AFFIX_LEN   12 /* "${RANDOM}" in a prefix or postfix (EJBCA: 12) */
 #define DN_PART_NAME_MAX   64
 #define RANDOM_PLACEHOLDER "${RANDOM}"
 

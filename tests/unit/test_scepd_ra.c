@@ -28,6 +28,9 @@ static const char ra_config[] = "ra.operationmode = ra\n"
                                 "ocn.operationmode = ra\n"
                                 "ocn.ra.authPwd = pw\n"
                                 "ocn.ra.namegenerationparameters = O;CN\n"
+                                "cno.operationmode = ra\n"
+                                "cno.ra.authPwd = pw\n"
+                                "cno.ra.namegenerationparameters = CN;O\n"
                                 "rnd.operationmode = ra\n"
                                 "rnd.ra.authPwd = pw\n"
                                 "rnd.ra.namegenerationscheme = RANDOM\n"
@@ -229,6 +232,13 @@ static void username_generation_schemes(void **state)
     name = enrolled_username("ocn", "CN=gamma", "pw");
     assert_string_equal(name, "gamma");
     free(name);
+    /* EJBCA's UsernameGenerator: "CN;O" is the CN, or the O when there is no CN. */
+    name = enrolled_username("cno", "CN=eps,O=EpsOrg", "pw");
+    assert_string_equal(name, "eps");
+    free(name);
+    name = enrolled_username("cno", "O=OnlyOrg", "pw");
+    assert_string_equal(name, "OnlyOrg");
+    free(name);
     assert_failure_text("cn", "O=NoCommonName", "pw", "gives no end entity name");
 
     char *r1 = enrolled_username("rnd", "CN=same", "pw");
@@ -388,9 +398,9 @@ static void username_generator_edges(void **state)
     assert_int_equal(scep_dn_parse(&subject, "CN=dev"), SCEP_OK);
     char out[SCEPD_RA_USERNAME_MAX + 1];
     assert_int_equal(scepd_ra_username(out, sizeof(out), subject, settings), SCEP_OK);
-    assert_int_equal(strlen(out), 1 + 10 + 1 + 3);
+    assert_int_equal(strlen(out), 1 + 12 + 1 + 3);
     assert_int_equal(out[0], 'x');
-    assert_string_equal(out + 11, "-dev");
+    assert_string_equal(out + 13, "-dev");
     char tiny[8];
     assert_int_equal(scepd_ra_username(tiny, sizeof(tiny), subject, settings), SCEP_ETOOBIG);
     X509_NAME_free(subject);
