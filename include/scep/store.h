@@ -346,6 +346,36 @@ typedef struct scep_store_issuance {
 SCEP_EXPORT int scep_store_issue(scep_store *store,
                                  const scep_store_issuance *issuance) SCEP_MUST_CHECK;
 
+/* ---- RA mode issuance ------------------------------------------------------------- */
+
+/* What RA mode does when the generated username already holds a valid certificate. */
+typedef enum scep_store_ra_existing {
+    SCEP_STORE_RA_REISSUE = 0, /* issue another certificate (EJBCA's behaviour) */
+    SCEP_STORE_RA_REFUSE = 1   /* SCEP_EDENIED */
+} scep_store_ra_existing;
+
+/* The end entity RA mode creates (or reuses) for one request. */
+typedef struct scep_store_ra_entity {
+    const char *username;   /* the generated username (required) */
+    const char *subject_dn; /* recorded on the end entity, e.g. the CSR subject (required) */
+    const char *profile;    /* certificate profile name; may be NULL */
+    const char *ca_name;    /* the issuing CA (required) */
+    scep_store_ra_existing on_existing;
+} scep_store_ra_entity;
+
+/*
+ * RA mode's issuance, in one write transaction: creates the end entity
+ * `ra->username` (status NEW, no usable password: CA mode cannot enroll it
+ * until `ee reset`) or, when it exists, records `ra`'s DN, profile and CA on
+ * it and sets it NEW; then does everything scep_store_issue does with
+ * `issuance->username` = `ra->username` (which must be NULL or equal). All or
+ * nothing. SCEP_EDENIED, with nothing written, when the existing end entity is
+ * DISABLED or when `on_existing` is SCEP_STORE_RA_REFUSE and it holds a VALID,
+ * unexpired certificate. Other errors as scep_store_issue.
+ */
+SCEP_EXPORT int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
+                                    const scep_store_ra_entity *ra) SCEP_MUST_CHECK;
+
 /* ---- one-time challenges ------------------------------------------------------- */
 
 /*

@@ -34,6 +34,7 @@ static int find_alias(struct scepctl *ctx, const char *alias,
 static bool ra_without_secret(const struct scep_config_alias_settings *settings)
 {
     return settings->operationmode == SCEP_ALIAS_MODE_RA &&
+           settings->ra_onetimechallenges != SCEP_ALIAS_CHALLENGES_REQUIRE &&
            (settings->ra_authpwd == NULL || settings->ra_authpwd[0] == '\0');
 }
 
@@ -119,8 +120,8 @@ static int alias_show(struct scepctl *ctx, const struct scepctl_args *args)
         return scepctl_fail(ctx, "alias %s", alias);
     if (ra_without_secret(settings))
         scepctl_warn(ctx,
-                     "alias %s: operationmode = ra but ra.authPwd is empty: scepd cannot "
-                     "authorise any request",
+                     "alias %s: operationmode = ra but ra.authPwd is empty: scepd issues to "
+                     "any request (EJBCA semantics)",
                      alias);
     return 0;
 }

@@ -6,6 +6,7 @@
  * GetCRL, which read what enrollment stored.
  */
 #include "scepd/enroll.h"
+#include "scepd/enroll_shared.h"
 #include "scepd/log.h"
 #include "scepd/renew.h"
 #include "ca/profiles.h"
@@ -447,7 +448,10 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
     /* RenewalReq, or a PKCSReq signed by a certificate of ours (INTEROP 5, 6): renew.c. */
     if (scepd_renew(op, msg, store))
         return;
-    enroll_ca_mode(op, msg, store);
+    if (op->alias->settings->operationmode == SCEP_ALIAS_MODE_RA)
+        scepd_enroll_ra(op, msg, store);
+    else
+        enroll_ca_mode(op, msg, store);
 }
 
 void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
@@ -547,13 +551,18 @@ done:
     scep_store_revoked_list_free(revoked, count);
 }
 
-/* ---- shared with renew.c (renew.h) ---------------------------------------------------- */
+/* ---- shared with renew.c (renew.h) and RA mode (ra.c, enroll_shared.h) ---------------- */
 
 void scepd_enroll_refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
                          int64_t request_id, scep_fail_info fail_info, const char *text,
                          const char *log_reason)
 {
     refuse(op, msg, store, request_id, fail_info, text, log_reason);
+}
+
+int scepd_enroll_challenge_password(char *out, size_t out_size, X509_REQ *csr)
+{
+    return challenge_password(out, out_size, csr);
 }
 
 int scepd_enroll_key_hash(unsigned char out[32], X509_REQ *csr)

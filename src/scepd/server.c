@@ -191,10 +191,12 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
 
     snprintf(alias->name, sizeof(alias->name), "%s", name);
     alias->settings = settings;
-    if (ra)
-        return scep_fail(SCEP_ECONFIG,
-                         "alias %s: operationmode = ra is not available in this version; use ca",
-                         name);
+    if (ra && settings->ra_onetimechallenges != SCEP_ALIAS_CHALLENGES_REQUIRE &&
+        (settings->ra_authpwd == NULL || settings->ra_authpwd[0] == '\0'))
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=config_warning detail=\"alias %s: operationmode = ra without "
+                  "ra.authPwd: any request is issued\"",
+                  name);
     if (ca_name != NULL) {
         alias->ca = find_ca(server, ca_name);
         if (alias->ca == NULL)

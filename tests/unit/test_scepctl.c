@@ -213,6 +213,66 @@ static void test_cert_list_and_show(void **state)
     scep_store_close(store);
 }
 
+/* challenge new/purge: 128 random bits printed once, only the hash stored, for one alias. */
+static void test_challenge_commands(void **state)
+{
+    struct fixture *f = *state;
+    FILE *file = fopen(f->conf, "a");
+    assert_non_null(file);
+    fprintf(file, "ndes.operationmode = ra\nndes.ra.onetimechallenges = require\n"
+                  "camode.operationmode = ca\n");
+    assert_int_equal(fclose(file), 0);
+
+    assert_int_equal(run(f, "challenge", "new", NULL), SCEPCTL_EXIT_USAGE);
+    assert_int_equal(run(f, "challenge", "new", "--alias", "ndes", "--ttl", "0", NULL),
+                     SCEPCTL_EXIT_USAGE);
+    assert_int_equal(run(f, "challenge", "new", "--alias", "ndes", "--ttl", "31d", NULL),
+                     SCEPCTL_EXIT_USAGE);
+    assert_int_equal(run(f, "challenge", "new", "--alias", "nosuch", NULL), SCEPCTL_EXIT_ERROR);
+    assert_non_null(strstr(f->err, "no alias nosuch"));
+    assert_int_equal(run(f, "challenge", "new", "--alias", "camode", NULL), SCEPCTL_EXIT_OK);
+    assert_non_null(strstr(f->err, "operationmode is not ra"));
+
+    assert_int_equal(run(f, "challenge", "new", "--alias", "ndes", "--ttl", "10m",
+                         "--subject-pattern", "CN=kiosk-*", NULL),
+                     SCEPCTL_EXIT_OK);
+    char challenge[64];
+    assert_int_equal(strlen(f->out), 33);
+    assert_int_equal(f->out[32], '\n');
+    memcpy(challenge, f->out, 32);
+    challenge[32] = '\0';
+    for (size_t i = 0; i < 32; i++)
+        assert_non_null(strchr("0123456789abcdef", challenge[i]));
+    assert_non_null(strstr(f->err, "CN=kiosk-*"));
+    assert_int_equal(run(f, "challenge", "new", "--alias", "ndes", NULL), SCEPCTL_EXIT_OK);
+    assert_int_not_equal(strncmp(f->out, challenge, 32), 0);
+
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, f->url), SCEP_OK);
+    /* Valid for its alias only, once, with the pattern it was made with. */
+    assert_int_equal(scep_store_challenge_consume(NULL, store, "camode", challenge), SCEP_EDENIED);
+    char *pattern = NULL;
+    assert_int_equal(scep_store_challenge_consume(&pattern, store, "ndes", challenge), SCEP_OK);
+    assert_string_equal(pattern, "CN=kiosk-*");
+    OPENSSL_free(pattern);
+    assert_int_equal(scep_store_challenge_consume(NULL, store, "ndes", challenge), SCEP_ESTATE);
+    /* The audit trail names the alias, never the challenge. */
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, store, 0), SCEP_OK);
+    size_t news = 0;
+    for (size_t i = 0; i < count; i++) {
+        news += strcmp(events[i].action, "challenge_new") == 0;
+        assert_null(events[i].detail != NULL ? strstr(events[i].detail, challenge) : NULL);
+    }
+    assert_int_equal(news, 3);
+    scep_store_audit_list_free(events, count);
+    assert_int_equal(scep_store_challenge_add(store, "ndes", "old-one", 1, NULL), SCEP_OK);
+    scep_store_close(store);
+    assert_int_equal(run(f, "challenge", "purge", NULL), SCEPCTL_EXIT_OK);
+    assert_string_equal(f->out, "1 expired challenge removed\n");
+}
+
 #define SCEPCTL_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -222,6 +282,7 @@ int main(void)
         SCEPCTL_TEST(test_password_options),
         cmocka_unit_test(test_generated_passwords_differ),
         SCEPCTL_TEST(test_cert_list_and_show),
+        SCEPCTL_TEST(test_challenge_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

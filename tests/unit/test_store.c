@@ -855,6 +855,72 @@ static void issuance_can_revoke_the_replaced_certificate(void **state)
     assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_EINVAL);
 }
 
+/* RA mode: the end entity is created inside the issuance, reused, or refused by policy. */
+static void ra_issuance_creates_or_reuses_the_end_entity(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_ra_entity ra = {
+        .username = "ra-dev", .subject_dn = "CN=ra-dev,O=Example", .ca_name = "ca1"};
+    scep_store_cert cert = make_cert("ca1", "3001");
+    cert.transaction_id = NULL;
+    scep_store_issuance issuance = {.cert = &cert,
+                                    .request_id = add_request(f->store, "ra", "T1", 1)};
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_OK);
+    scep_store_end_entity *ee = NULL;
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "ra-dev"), SCEP_OK);
+    assert_int_equal(ee->status, SCEP_EE_GENERATED);
+    assert_string_equal(ee->subject_dn, "CN=ra-dev,O=Example");
+    scep_store_ee_free(ee);
+    /* No password works for an RA-created end entity. */
+    assert_int_not_equal(scep_store_ee_verify_password(NULL, f->store, "ra-dev", "!"), SCEP_OK);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "3001"), SCEP_OK);
+    assert_string_equal(got->username, "ra-dev");
+    scep_store_cert_free(got);
+
+    /* Reissue (the default): a second certificate for the same username. */
+    ra.subject_dn = "CN=ra-dev,O=Other";
+    cert.serial = "3002";
+    issuance.request_id = add_request(f->store, "ra", "T2", 2);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_OK);
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "ra-dev"), SCEP_OK);
+    assert_string_equal(ee->subject_dn, "CN=ra-dev,O=Other");
+    scep_store_ee_free(ee);
+
+    /* Refuse: nothing is written, the request stays PENDING. */
+    ra.on_existing = SCEP_STORE_RA_REFUSE;
+    cert.serial = "3003";
+    issuance.request_id = add_request(f->store, "ra", "T3", 3);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EDENIED);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "3003"), SCEP_ENOTFOUND);
+    scep_store_request *req = NULL;
+    assert_int_equal(scep_store_request_get(&req, f->store, issuance.request_id), SCEP_OK);
+    assert_int_equal(req->status, SCEP_REQ_PENDING);
+    scep_store_request_free(req);
+
+    /* Once the certificates are revoked, refuse lets the username enroll again. */
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "3001", 0, 1), SCEP_OK);
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "3002", 0, 1), SCEP_OK);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_OK);
+
+    /* A DISABLED end entity is never reused. */
+    assert_int_equal(scep_store_ee_set_status(f->store, "ra-dev", SCEP_EE_DISABLED), SCEP_OK);
+    ra.on_existing = SCEP_STORE_RA_REISSUE;
+    cert.serial = "3004";
+    issuance.request_id = add_request(f->store, "ra", "T4", 4);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EDENIED);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "3004"), SCEP_ENOTFOUND);
+
+    /* Bad arguments. */
+    issuance.username = "someone-else";
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EINVAL);
+    issuance.username = NULL;
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, NULL), SCEP_EINVAL);
+    ra.username = "";
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EINVAL);
+}
+
 #define RACERS 8
 #define ROUNDS 4
 
@@ -1163,6 +1229,7 @@ int main(void)
         STORE_TEST(issuance_in_ca_mode_is_all_or_nothing),
         STORE_TEST(issuance_in_ra_mode_needs_no_end_entity),
         STORE_TEST(issuance_can_revoke_the_replaced_certificate),
+        STORE_TEST(ra_issuance_creates_or_reuses_the_end_entity),
         STORE_TEST(one_time_use_holds_under_concurrency),
         STORE_TEST(concurrent_first_open_migrates_once),
         STORE_TEST(challenge_race_has_one_winner),

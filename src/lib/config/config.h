@@ -90,6 +90,10 @@
       "Text put before generated usernames")                                                       \
     X(ra_namegenerationpostfix, "ra.namegenerationpostfix", STRING, NULL, 0, 256, NULL, NONE, 0,   \
       "Text put after generated usernames")                                                        \
+    X(ra_onexisting, "ra.onexisting", ENUM, "reissue", 0, 0, "reissue|refuse", NONE, 0,            \
+      "RA mode, generated username already holds a valid certificate: reissue (EJBCA) or refuse")  \
+    X(ra_onetimechallenges, "ra.onetimechallenges", ENUM, "accept", 0, 0, "off|accept|require",    \
+      NONE, 0, "RA mode one-time challenges (scepctl challenge new): off, accept, require")        \
     X(clientcertificaterenewal, "clientCertificateRenewal", BOOL, "false", 0, 0, NULL, NONE, 0,    \
       "Accept renewal requests signed by a certificate this CA issued")                            \
     X(allowclientcertificaterenewawitholdkey, "allowClientCertificateRenewaWithOldKey", BOOL,      \
@@ -124,6 +128,12 @@ enum scep_alias_namegenerationscheme {
     SCEP_ALIAS_NAME_RANDOM = 1,
     SCEP_ALIAS_NAME_FIXED = 2,
     SCEP_ALIAS_NAME_USERNAME = 3
+};
+enum scep_alias_ra_onexisting { SCEP_ALIAS_RA_REISSUE = 0, SCEP_ALIAS_RA_REFUSE = 1 };
+enum scep_alias_ra_onetimechallenges {
+    SCEP_ALIAS_CHALLENGES_OFF = 0,
+    SCEP_ALIAS_CHALLENGES_ACCEPT = 1,
+    SCEP_ALIAS_CHALLENGES_REQUIRE = 2
 };
 enum scep_alias_approval { SCEP_ALIAS_APPROVAL_AUTO = 0, SCEP_ALIAS_APPROVAL_MANUAL = 1 };
 

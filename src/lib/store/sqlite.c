@@ -67,6 +67,8 @@ enum stmt_id {
     ST_CH_PURGE,
     ST_AUDIT_ADD,
     ST_AUDIT_LIST,
+    ST_EE_RA_UPSERT,
+    ST_CERT_VALID_FOR_USER,
     ST_COUNT
 };
 
@@ -144,6 +146,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events "
                       "ORDER BY time DESC, id DESC LIMIT ?1",
+    /* RA mode: '!' is no PBKDF2 encoding, so no password ever matches until `ee reset`. */
+    [ST_EE_RA_UPSERT] = "INSERT INTO end_entities (username, password_hash, subject_dn, status, "
+                        "profile, ca_name, created_at, updated_at) "
+                        "VALUES (?1, '!', ?2, 'NEW', ?3, ?4, ?5, ?5) "
+                        "ON CONFLICT (username) DO UPDATE SET subject_dn = excluded.subject_dn, "
+                        "status = 'NEW', profile = excluded.profile, ca_name = excluded.ca_name, "
+                        "updated_at = excluded.updated_at "
+                        "WHERE end_entities.status <> 'DISABLED'",
+    [ST_CERT_VALID_FOR_USER] = "SELECT serial FROM certificates WHERE username = ?1 AND "
+                               "status = 'VALID' AND not_after > ?2 LIMIT 1",
 };
 
 /* ---- status names (stored as text so the database reads on its own) ----------- */
@@ -1222,9 +1234,42 @@ cleanup:
     return rc;
 }
 
-static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, int64_t now)
+/*
+ * RA mode, inside the issuance transaction: the end entity is created, or
+ * updated and set NEW, so that the consume step below moves it to GENERATED
+ * exactly as in CA mode.
+ */
+static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity *ra, int64_t now)
 {
-    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    if (ra->on_existing == SCEP_STORE_RA_REFUSE) {
+        GUARD(stmt_get(&st, s, ST_CERT_VALID_FOR_USER));
+        GUARD(bind_text(s, st, 1, ra->username));
+        GUARD(bind_int(s, st, 2, now));
+        int row = step_row(s, st, "looking up the end entity's certificates");
+        GUARD(row);
+        ENSURE(row == 0, SCEP_EDENIED, "end entity %s already holds a valid certificate",
+               ra->username);
+        stmt_done(st);
+        st = NULL;
+    }
+    GUARD(stmt_get(&st, s, ST_EE_RA_UPSERT));
+    GUARD(bind_text(s, st, 1, ra->username));
+    GUARD(bind_text(s, st, 2, ra->subject_dn));
+    GUARD(bind_text(s, st, 3, ra->profile));
+    GUARD(bind_text(s, st, 4, ra->ca_name));
+    GUARD(bind_int(s, st, 5, now));
+    GUARD(step_done(s, st, "creating the RA end entity"));
+    ENSURE(sqlite3_changes(s->db) == 1, SCEP_EDENIED, "end entity %s is DISABLED", ra->username);
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int issue_in_transaction(struct sqlite_store *s, const scep_store_ra_entity *ra,
+                                const scep_store_issuance *issuance, int64_t now)
+{
     const scep_store_cert *cert = issuance->cert;
     int rc = SCEP_OK;
     int in_tx = 0;
@@ -1241,6 +1286,8 @@ static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, 
      */
     GUARD(scep_sqlite_begin(s));
     in_tx = 1;
+    if (ra != NULL)
+        GUARD(ra_entity_prepare(s, ra, now));
 
     if (issuance->username != NULL) {
         GUARD(stmt_get(&st, s, ST_EE_CONSUME));
@@ -1308,6 +1355,17 @@ cleanup:
     scep_store_release(request_alias);
     scep_store_release(request_transaction_id);
     return rc;
+}
+
+static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, int64_t now)
+{
+    return issue_in_transaction((struct sqlite_store *)store, NULL, issuance, now);
+}
+
+static int sqlite_issue_ra(scep_store *store, const scep_store_issuance *issuance,
+                           const scep_store_ra_entity *ra, int64_t now)
+{
+    return issue_in_transaction((struct sqlite_store *)store, ra, issuance, now);
 }
 
 /* ---- challenges
@@ -1423,6 +1481,7 @@ static const struct scep_store_ops sqlite_ops = {
     .ee_reset = sqlite_ee_reset,
     .ee_remove = sqlite_ee_remove,
     .issue = sqlite_issue,
+    .issue_ra = sqlite_issue_ra,
     .request_get_or_insert = sqlite_request_get_or_insert,
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,

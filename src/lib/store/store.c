@@ -863,6 +863,38 @@ cleanup:
     return rc;
 }
 
+int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
+                        const scep_store_ra_entity *ra)
+{
+    int rc = SCEP_OK;
+    char serial[SCEP_STORE_MAX_SERIAL_HEX + 1];
+    ENSURE(store != NULL && issuance != NULL && issuance->cert != NULL && ra != NULL, SCEP_EINVAL,
+           "store: NULL argument");
+    GUARD(check_cert(issuance->cert));
+    GUARD(normalize_serial(serial, issuance->cert->serial));
+    GUARD(check_text(ra->username, 1, "username"));
+    GUARD(check_text(ra->subject_dn, 1, "subject DN"));
+    GUARD(check_text(ra->profile, 0, "profile"));
+    GUARD(check_text(ra->ca_name, 1, "CA name"));
+    ENSURE(ra->on_existing == SCEP_STORE_RA_REISSUE || ra->on_existing == SCEP_STORE_RA_REFUSE,
+           SCEP_EINVAL, "store: bad on_existing policy");
+    ENSURE(issuance->username == NULL || strcmp(issuance->username, ra->username) == 0, SCEP_EINVAL,
+           "store: RA issuance names two end entities");
+    GUARD(check_text(issuance->actor, 0, "actor"));
+    GUARD(check_text(issuance->alias, 0, "alias"));
+    ENSURE(issuance->request_id >= 0, SCEP_EINVAL, "store: negative request id");
+    scep_store_cert cert = *issuance->cert;
+    cert.serial = serial;
+    if (cert.username == NULL)
+        cert.username = ra->username;
+    scep_store_issuance normalized = *issuance;
+    normalized.cert = &cert;
+    normalized.username = ra->username;
+    GUARD(store->ops->issue_ra(store, &normalized, ra, now_seconds()));
+cleanup:
+    return rc;
+}
+
 /* ---- challenges --------------------------------------------------------------------- */
 
 static int challenge_hash(unsigned char hash[SCEP_STORE_HASH_LEN], const char *challenge)

@@ -57,6 +57,9 @@ struct scep_store_ops {
 
     /* `issuance->cert->serial` is already normalised. */
     int (*issue)(scep_store *store, const scep_store_issuance *issuance, int64_t now);
+    /* As issue, after creating or updating the RA end entity in the same transaction. */
+    int (*issue_ra)(scep_store *store, const scep_store_issuance *issuance,
+                    const scep_store_ra_entity *ra, int64_t now);
 
     int (*request_get_or_insert)(scep_store_request *out, int *out_created, scep_store *store,
                                  const scep_store_request *req, int64_t now);

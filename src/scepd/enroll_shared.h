@@ -1,0 +1,52 @@
+/*
+ * What CA mode's enrollment (enroll.c) lends to RA mode (ra.c) and renewal
+ * (renew.c): reading the CSR's challengePassword, refusing with a signed
+ * FAILURE, answering a retransmission from the store, and the certificate row
+ * of an issuance.
+ * RA mode's own entry point and its username generation (names.c).
+ */
+#ifndef SCEPD_ENROLL_SHARED_H
+#define SCEPD_ENROLL_SHARED_H
+
+#include "scepd/enroll.h"
+
+/* The CSR's challengePassword as UTF-8; -1 when absent or unreadable. Caller wipes `out`. */
+int scepd_enroll_challenge_password(char *out, size_t out_size, X509_REQ *csr);
+/* 1 when the CSR carries a readable challengePassword (its value is wiped at once). */
+int scepd_enroll_has_challenge(X509_REQ *csr);
+/* SHA-256 of the CSR's SubjectPublicKeyInfo (the retransmission key). */
+int scepd_enroll_key_hash(unsigned char out[32], X509_REQ *csr);
+/* Records the refusal (request row, audit) and answers FAILURE with `text`. */
+void scepd_enroll_refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
+                         int64_t request_id, scep_fail_info fail_info, const char *text,
+                         const char *log_reason);
+/* 1 when `row` answered the request (stored certificate, or a reused transactionID). */
+int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg,
+                                       scep_store *store, const scep_store_request *row,
+                                       const unsigned char key_hash[32]);
+/* SUCCESS with `cert` (and the CA chain when includeca). */
+void scepd_enroll_reply_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert);
+/* Fills the store row of an issued certificate; `subject`, `issuer`, `der` are OPENSSL_free'd
+ * by the caller. */
+int scepd_enroll_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
+                          unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
+                          const char *username, const char *transaction_id);
+
+/* PKCSReq on an alias with operationmode = ra (ra.c). */
+void scepd_enroll_ra(struct scepd_op *op, scep_pkimessage *msg, scep_store *store);
+
+/* Longest generated RA username. */
+#define SCEPD_RA_USERNAME_MAX 256
+
+/*
+ * The end entity username RA mode generates for `subject` under the alias's
+ * ra.namegeneration* settings (names.c), EJBCA's way: DN (the first of the
+ * ';'-separated DN parts in ra.namegenerationparameters that the subject has),
+ * RANDOM (12 random alphanumerics), FIXED (the parameter itself), USERNAME (the
+ * CN as it is); then ra.namegenerationprefix and postfix, in which "${RANDOM}"
+ * becomes 12 random alphanumerics. SCEP_EINVAL when no name results.
+ */
+int scepd_ra_username(char *out, size_t out_size, const X509_NAME *subject,
+                      const struct scep_config_alias_settings *settings);
+
+#endif
