@@ -315,6 +315,13 @@ typedef struct scep_issue_request {
     scep_serial_cb serial_cb;
     void *serial_payload;
     time_t now; /* issuance time; 0 means time(NULL) */
+    /*
+     * A dNSName added to the subjectAltName whatever the profile copies (Cisco PIX/IOS
+     * put their host name in the subject's unstructuredName only); NULL: none. Letters,
+     * digits, '-', '.', '_' and '*' only (SCEP_EPOLICY otherwise); skipped when the CSR
+     * already asks for it.
+     */
+    const char *extra_dns_name;
 } scep_issue_request;
 
 /*

@@ -85,6 +85,13 @@ typedef struct scep_store_ca {
     const char *next_cert_pem; /* may be NULL; set during a rollover (GetNextCACert) */
     int64_t crl_number;        /* the last CRL number handed out; 0 before the first CRL */
     int64_t created_at;
+    /*
+     * Rollover (RFC 8894 §4.7), schema version 2: where the next certificate's key lives
+     * (NULL: the next certificate is only announced, never used), and from when the next
+     * certificate replaces `cert_pem` (unix seconds; 0: not scheduled).
+     */
+    const char *next_key_ref;
+    int64_t next_activate_at;
 } scep_store_ca;
 
 /* Adds a CA (id, crl_number and created_at are ignored). SCEP_EEXISTS on a duplicate name. */
@@ -93,9 +100,20 @@ SCEP_EXPORT int scep_store_ca_get(scep_store_ca **out, scep_store *store,
                                   const char *name) SCEP_MUST_CHECK;
 SCEP_EXPORT int scep_store_ca_list(scep_store_ca **out, size_t *out_count,
                                    scep_store *store) SCEP_MUST_CHECK;
-/* Sets (or with NULL clears) the CA's next certificate. */
+/*
+ * Sets (or with NULL clears) the CA's next certificate. Clears the next key reference
+ * and activation time: a certificate set this way is only announced (GetNextCACert).
+ */
 SCEP_EXPORT int scep_store_ca_set_next_cert(scep_store *store, const char *name,
                                             const char *next_cert_pem) SCEP_MUST_CHECK;
+/*
+ * Records a scheduled rollover: the next certificate, its key reference and the time
+ * (unix seconds, > 0) from which it replaces the current certificate. All three or
+ * (next_cert_pem NULL) none: NULL clears the rollover. SCEP_ENOTFOUND for an unknown CA.
+ */
+SCEP_EXPORT int scep_store_ca_set_next(scep_store *store, const char *name,
+                                       const char *next_cert_pem, const char *next_key_ref,
+                                       int64_t next_activate_at) SCEP_MUST_CHECK;
 /* Atomically increments the CA's CRL number and returns the new value. */
 SCEP_EXPORT int scep_store_ca_next_crl_number(int64_t *out, scep_store *store,
                                               const char *name) SCEP_MUST_CHECK;

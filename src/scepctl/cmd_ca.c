@@ -362,8 +362,18 @@ static const struct scepctl_command commands[] = {
      0, 0, 0, ca_list},
     {"show", "show --name NAME", "Show a CA: summary, fingerprints and the certificate as PEM.",
      NULL, name_option, 1, 0, 0, ca_show},
+    {"rollover",
+     "rollover --name NAME [--activate-at TIME] [--key TYPE] [--days N] | [--cert FILE --key "
+     "FILE] | [--cancel]",
+     "Schedule a CA certificate rollover: a next certificate with a new key (RFC 8894 4.7).",
+     "A self-signed root gets a new self-signed certificate with the same subject. A\n"
+     "subordinate CA cannot be signed by scepctl: give the certificate its parent issued\n"
+     "for a new key with --cert and --key. The key is saved 0600 as\n"
+     "STATE_DIR/cas/NAME/next.key. scepd loads it on start or SIGHUP, announces the\n"
+     "certificate with GetNextCACert and issues with it from the activation time on.",
+     scepctl_ca_rollover_options, SCEPCTL_CA_ROLLOVER_OPTIONS, 0, 0, scepctl_ca_rollover},
 };
 
-const struct scepctl_group scepctl_group_ca = {"ca",
-                                               "Certificate authorities: init, import, list, show.",
-                                               commands, sizeof(commands) / sizeof(commands[0])};
+const struct scepctl_group scepctl_group_ca = {
+    "ca", "Certificate authorities: init, import, list, show, rollover.", commands,
+    sizeof(commands) / sizeof(commands[0])};

@@ -84,6 +84,10 @@ extern const struct scepctl_group scepctl_group_cert;
 extern const struct scepctl_group scepctl_group_alias;
 extern const struct scepctl_group scepctl_group_audit;
 extern const struct scepctl_group scepctl_group_challenge;
+/* `ca rollover` (cmd_ca_rollover.c), listed in the ca group's table. */
+#define SCEPCTL_CA_ROLLOVER_OPTIONS 6
+extern const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTIONS];
+int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args);
 
 /* ---- scepctl.c ---- */
 /* The whole program; returns the exit code. Output goes to `out` and `err`. */

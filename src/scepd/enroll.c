@@ -9,6 +9,7 @@
 #include "scepd/enroll_shared.h"
 #include "scepd/log.h"
 #include "scepd/renew.h"
+#include "scepd/rollover.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -139,9 +140,16 @@ static int success_certs(STACK_OF(X509) * *out, const struct scepd_op *op, X509 
         sk_X509_free(certs);
         return scep_fail(SCEP_ENOMEM, "out of memory");
     }
-    if (op->alias->settings->includeca)
+    /* During a rollover, the CA certificate that signed `issued` (rollover.c). */
+    const scep_ca *issuer = scepd_ca_issuer_of(op, op->ca, issued);
+    if (op->alias->settings->includeca && issuer != NULL) {
+        sk_X509_push(certs, scep_ca_cert(issuer));
+        for (int i = 0; i < sk_X509_num(scep_ca_chain(issuer)); i++)
+            sk_X509_push(certs, sk_X509_value(scep_ca_chain(issuer), i));
+    } else if (op->alias->settings->includeca) {
         for (int i = 0; i < sk_X509_num(op->alias->reply_chain); i++)
             sk_X509_push(certs, sk_X509_value(op->alias->reply_chain, i));
+    }
     *out = certs;
     return SCEP_OK;
 }
@@ -239,7 +247,8 @@ static int fill_cert_row(scep_store_cert *row, char *serial_hex, char **subject,
  */
 static int issue_and_store(X509 **out, scep_store *store, const scep_ca *ca, const char *ca_name,
                            const scep_profile *profile, X509_REQ *csr, const X509_NAME *subject,
-                           int64_t request_id, const char *username, const struct scepd_op *op)
+                           int64_t request_id, const char *username, const struct scepd_op *op,
+                           const char *extra_dns_name)
 {
     int rc = SCEP_EEXISTS;
     for (int attempt = 0; attempt < SERIAL_ATTEMPTS && rc == SCEP_EEXISTS; attempt++) {
@@ -249,7 +258,8 @@ static int issue_and_store(X509 **out, scep_store *store, const scep_ca *ca, con
         unsigned char *der = NULL;
         size_t der_len = 0;
         scep_store_cert row;
-        scep_issue_request request = {.csr = csr, .subject = subject};
+        scep_issue_request request = {
+            .csr = csr, .subject = subject, .extra_dns_name = extra_dns_name};
         rc = scep_ca_issue(&cert, ca, profile, &request);
         if (rc == SCEP_OK)
             rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, &der_len, cert,
@@ -388,7 +398,7 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
                "enrollment refused: the end entity's profile is not configured", reason);
         goto done;
     }
-    const struct scepd_ca *ca = op->alias->ca;
+    const struct scepd_ca *ca = op->ca; /* the CA the client encrypted to (caid.c) */
     if (ee->ca_name != NULL && strcmp(ee->ca_name, ca->name) != 0) {
         snprintf(reason, sizeof(reason), "user %s belongs to CA %s, alias serves %s", username,
                  ee->ca_name, ca->name);
@@ -404,8 +414,13 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
         goto done;
     }
 
-    rc = issue_and_store(&issued, store, ca->ca, ca->name, &profile, csr, registered_dn, row->id,
-                         username, op);
+    char pix_name[SCEPD_DNS_NAME_MAX];
+    const char *extra_dns_name = NULL;
+    if (op->alias->settings->sanfromunstructuredname &&
+        scepd_dns_name_from_unstructured_name(pix_name, sizeof(pix_name), csr) == 0)
+        extra_dns_name = pix_name;
+    rc = issue_and_store(&issued, store, scepd_ca_active(op, ca), ca->name, &profile, csr,
+                         registered_dn, row->id, username, op, extra_dns_name);
     if (rc == SCEP_ESTATE) {
         snprintf(reason, sizeof(reason), "user %s: lost the race for the enrollment code",
                  username);
@@ -481,7 +496,7 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
 /* Which of our CAs an IssuerAndSerialNumber's issuer names. */
 static const struct scepd_ca *ca_by_issuer(const struct scepd_op *op, const X509_NAME *issuer)
 {
-    const struct scepd_ca *ca = op->alias->ca;
+    const struct scepd_ca *ca = op->ca != NULL ? op->ca : op->alias->ca;
     if (issuer != NULL && X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(ca->ca))) == 0)
         return ca;
     return NULL;

@@ -3,6 +3,7 @@
  */
 #include "scepd/ops.h"
 #include "scepd/log.h"
+#include "scepd/rollover.h"
 #include "util/error_internal.h"
 
 #include <stdarg.h>
@@ -62,7 +63,13 @@ static void op_get_ca_caps(struct scepd_op *op)
 {
     char *text = NULL;
     size_t len = 0;
-    if (scep_caps_format(&text, &len, op->alias->caps) < 0) {
+    if (scepd_caid_select(op) < 0)
+        return;
+    scep_caps caps = op->alias->caps;
+    /* INTEROP 16: GetNextCACert only while a next certificate is announced. */
+    if (scepd_ca_announced_next(op, op->ca) != NULL)
+        caps |= SCEP_CAP_GET_NEXT_CA_CERT;
+    if (scep_caps_format(&text, &len, caps) < 0) {
         scepd_op_text(op, 500, "error", "cannot format capabilities");
         return;
     }
@@ -72,12 +79,27 @@ static void op_get_ca_caps(struct scepd_op *op)
     OPENSSL_free(text);
 }
 
-/* The `message=` CA identifier is ignored: an unknown one falls back to the
- * alias's CA (INTEROP 3), and every alias serves one CA. */
+/* The `message=` CA identifier picks one of the alias's CAs (caid.c); after a
+ * rollover's activation the next certificate is the CA certificate. */
 static void op_get_ca_cert(struct scepd_op *op)
 {
-    (void)scepd_op_body(op, 200, op->alias->ca_cert_type, op->alias->ca_cert,
-                        op->alias->ca_cert_len);
+    unsigned char *der = NULL;
+    size_t len = 0;
+    const char *type = NULL;
+    if (scepd_caid_select(op) < 0)
+        return;
+    const scep_ca *active = scepd_ca_active(op, op->ca);
+    if (active == op->alias->ca->ca) {
+        (void)scepd_op_body(op, 200, op->alias->ca_cert_type, op->alias->ca_cert,
+                            op->alias->ca_cert_len);
+    } else if (scepd_ca_cert_body(&der, &len, &type, active, op->alias->settings->includeroot) <
+               0) {
+        scepd_op_text(op, 500, "error", "cannot build the CA certificate reply");
+        return;
+    } else {
+        (void)scepd_op_body(op, 200, type, der, len);
+        OPENSSL_free(der);
+    }
     op->outcome = "ok";
 }
 
@@ -86,18 +108,22 @@ static void op_get_ca_cert_chain(struct scepd_op *op)
 {
     unsigned char *der = NULL;
     size_t len = 0;
-    if (scep_certs_only_build(&der, &len, op->alias->reply_chain, NULL) < 0) {
+    if (scepd_caid_select(op) < 0)
+        return;
+    const scep_ca *active = scepd_ca_active(op, op->ca);
+    STACK_OF(X509) *chain = X509_chain_up_ref(scep_ca_chain(active));
+    int rc = chain != NULL && sk_X509_insert(chain, scep_ca_cert(active), 0) > 0 ? 0 : -1;
+    if (rc == 0)
+        X509_up_ref(scep_ca_cert(active));
+    if (rc < 0 || scep_certs_only_build(&der, &len, chain, NULL) < 0) {
+        sk_X509_pop_free(chain, X509_free);
         scepd_op_text(op, 500, "error", "cannot build the chain");
         return;
     }
+    sk_X509_pop_free(chain, X509_free);
     (void)scepd_op_body(op, 200, "application/x-x509-ca-ra-cert-chain", der, len);
     op->outcome = "ok";
     OPENSSL_free(der);
-}
-
-static void op_get_next_ca_cert(struct scepd_op *op)
-{
-    scepd_op_text(op, 404, "no_next_ca", "alias %s has no next CA certificate", op->alias->name);
 }
 
 static const struct {
@@ -107,7 +133,7 @@ static const struct {
     {"GetCACaps", op_get_ca_caps},
     {"GetCACert", op_get_ca_cert},
     {"GetCACertChain", op_get_ca_cert_chain},
-    {"GetNextCACert", op_get_next_ca_cert},
+    {"GetNextCACert", scepd_op_get_next_ca_cert},
     {"PKIOperation", scepd_op_pki_operation},
 };
 
@@ -138,6 +164,7 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
         .http = request,
         .response = response,
         .fail_info = -1,
+        .now = time(NULL),
     };
     clock_gettime(CLOCK_MONOTONIC, &op.start);
     op.generation = atomic_load(&op.server->generation);

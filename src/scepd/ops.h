@@ -16,6 +16,11 @@ struct scepd_op {
     const struct scepd_http_request *http;
     struct scepd_http_response *response;
     struct timespec start;
+    time_t now; /* wall clock at the start: decides which CA certificate is active */
+    /* The CA the request addresses (CA identifier, or the key that opened the envelope),
+     * and for PKIOperation the certificate and key the client encrypted to (caid.c). */
+    const struct scepd_ca *ca;
+    const scep_ca *recipient;
     /* For the log line. */
     const char *operation;
     const char *message_type;

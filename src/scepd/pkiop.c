@@ -6,6 +6,7 @@
 #include "scepd/enroll.h"
 #include "scepd/log.h"
 #include "scepd/ops.h"
+#include "scepd/rollover.h"
 #include "util/error_internal.h"
 
 #include <stdlib.h>
@@ -32,7 +33,7 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     int rc = SCEP_OK;
     unsigned char *der = NULL;
     size_t len = 0;
-    const struct scepd_ca *ca = op->alias->ca;
+    const scep_ca *signer = scepd_op_signer(op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 
     scep_reply reply = {
@@ -40,8 +41,8 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
         .transaction_id = scep_pkimessage_transaction_id(request),
         .recipient_nonce = scep_pkimessage_sender_nonce(request),
         .recipient_nonce_len = scep_pkimessage_sender_nonce_len(request),
-        .signer_cert = scep_ca_cert(ca->ca),
-        .signer_key = scep_ca_key(ca->ca),
+        .signer_cert = scep_ca_cert(signer),
+        .signer_key = scep_ca_key(signer),
         .digest = reply_digest(op, scep_pkimessage_digest(request)),
         .recipient_cert = scep_pkimessage_signer_cert(request),
         .cipher =
@@ -158,9 +159,7 @@ void scepd_op_pki_operation(struct scepd_op *op)
         scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "a CertRep is not a request");
         goto done;
     }
-    X509 *cert = scep_ca_cert(op->alias->ca->ca);
-    EVP_PKEY *key = scep_ca_key(op->alias->ca->ca);
-    rc = scep_pkimessage_decrypt(msg, &cert, &key, 1, &options);
+    rc = scepd_caid_decrypt(op, msg, &options);
     if (rc < 0) {
         scepd_op_detail(op, "%s", scep_error_message());
         scepd_reply_failure(op, msg, scep_error_fail_info(rc), scep_error_message());

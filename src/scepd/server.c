@@ -1,5 +1,6 @@
 #include "scepd/server.h"
 #include "scepd/log.h"
+#include "scepd/rollover.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -222,6 +223,9 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
     if (settings->clientcertificaterenewal)
         alias->caps |= SCEP_CAP_RENEWAL;
+    int rc = scepd_caid_resolve(alias, server);
+    if (rc < 0)
+        return rc;
     return build_ca_cert_reply(alias);
 }
 
@@ -234,6 +238,7 @@ static void generation_free(struct scepd_generation *generation)
             sk_X509_free(generation->aliases[i].reply_chain);
         }
         free(generation->aliases);
+        scepd_rollover_free(generation);
         scep_config_free(generation->config);
         free(generation);
         generation = previous;
@@ -261,6 +266,7 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
                             scep_config_alias(config, name)));
         generation->alias_count++;
     }
+    GUARD(scepd_rollover_load(generation, server));
     *out = generation;
     generation = NULL;
 

@@ -19,9 +19,12 @@
 
 struct scepd_ca {
     char *name;
-    scep_ca *ca;
+    scep_ca *ca; /* the store's current certificate and key; during a rollover, the old one */
     unsigned warnings;
 };
+
+/* Most CAs one alias serves: its own and `ALIAS.cas` (caid.c). */
+#define SCEPD_ALIAS_CAS_MAX 17
 
 struct scepd_alias {
     char name[SCEPD_ALIAS_MAX + 1];
@@ -34,12 +37,20 @@ struct scepd_alias {
     size_t ca_cert_len;
     const char *ca_cert_type;
     STACK_OF(X509) * reply_chain; /* CA (and chain) sent after the issued certificate */
+    /* CAs selectable by CA identifier, alias's own first (caid.c). */
+    const struct scepd_ca *cas[SCEPD_ALIAS_CAS_MAX];
+    size_t ca_count;
 };
+
+struct scepd_rollover; /* rollover.c */
 
 struct scepd_generation {
     scep_config *config;
     struct scepd_alias *aliases;
     size_t alias_count;
+    /* Each CA's scheduled rollover, read from the store with the generation (rollover.c). */
+    struct scepd_rollover *rollovers;
+    size_t rollover_count;
     struct scepd_generation *previous; /* retired generations, freed at exit */
 };
 

@@ -31,6 +31,13 @@ scep_store *scepd_fixture_store(const struct scepd_fixture *fx)
 void scepd_fixture_start(struct scepd_fixture *fx, const char *const *users, size_t user_count,
                          const char *extra_config)
 {
+    scepd_fixture_start_prepared(fx, users, user_count, extra_config, NULL);
+}
+
+void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *users,
+                                  size_t user_count, const char *extra_config,
+                                  void (*prepare)(struct scepd_fixture *fx, scep_store *store))
+{
     memset(fx, 0, sizeof(*fx));
     fx->dir = test_tmpdir();
     char cert_path[512], key_path[512];
@@ -64,6 +71,8 @@ void scepd_fixture_start(struct scepd_fixture *fx, const char *const *users, siz
         scep_store_end_entity ee = {.username = username, .subject_dn = dn, .ca_name = "demo"};
         assert_int_equal(scep_store_ee_add(store, &ee, colon + 1), SCEP_OK);
     }
+    if (prepare != NULL)
+        prepare(fx, store);
     scep_store_close(store);
     free(pem);
 

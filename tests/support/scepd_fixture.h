@@ -21,6 +21,11 @@ struct scepd_fixture {
  * `extra_config` is appended to the config file (may be NULL). */
 void scepd_fixture_start(struct scepd_fixture *fx, const char *const *users, size_t user_count,
                          const char *extra_config);
+/* As scepd_fixture_start; `prepare` (may be NULL) runs on the store before scepd starts,
+ * e.g. to add CAs or schedule a rollover. */
+void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *users,
+                                  size_t user_count, const char *extra_config,
+                                  void (*prepare)(struct scepd_fixture *fx, scep_store *store));
 void scepd_fixture_stop(struct scepd_fixture *fx);
 
 /* A store connection to the fixture's database (caller closes). */

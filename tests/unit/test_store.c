@@ -211,6 +211,33 @@ static void newer_schema_is_refused(void **state)
     assert_non_null(strstr(scep_error_message(), "newer"));
 }
 
+/* A version 1 database (before rollover columns) migrates to the current schema, rows kept. */
+static void version_1_database_migrates(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "old1");
+    scep_store_close(f->store);
+    f->store = NULL;
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE cas DROP COLUMN next_key_ref;"
+                                  "ALTER TABLE cas DROP COLUMN next_activate_at;"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
+    int version = 0;
+    assert_int_equal(scep_store_schema_version(&version, f->store), SCEP_OK);
+    assert_int_equal(version, 2);
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "old1"), SCEP_OK);
+    assert_null(ca->next_key_ref);
+    assert_int_equal(ca->next_activate_at, 0);
+    scep_store_ca_free(ca);
+}
+
 static void url_scheme_selects_the_backend(void **state)
 {
     struct fixture *f = *state;
@@ -279,6 +306,31 @@ static void ca_crud(void **state)
     assert_int_equal(scep_store_ca_set_next_cert(f->store, "ca2", NULL), SCEP_OK);
     assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
     assert_null(ca->next_cert_pem);
+    scep_store_ca_free(ca);
+
+    /* A scheduled rollover: certificate, key reference and activation time together. */
+    assert_int_equal(scep_store_ca_set_next(f->store, "ca2", "NEXT2", "/keys/next.key", 1900000000),
+                     SCEP_OK);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_string_equal(ca->next_cert_pem, "NEXT2");
+    assert_string_equal(ca->next_key_ref, "/keys/next.key");
+    assert_int_equal(ca->next_activate_at, 1900000000);
+    scep_store_ca_free(ca);
+    assert_int_equal(scep_store_ca_set_next(f->store, "ca2", "NEXT2", NULL, 1900000000),
+                     SCEP_EINVAL);
+    assert_int_equal(scep_store_ca_set_next(f->store, "ca2", "NEXT2", "/k", 0), SCEP_EINVAL);
+    assert_int_equal(scep_store_ca_set_next(f->store, "missing", "N", "/k", 1), SCEP_ENOTFOUND);
+    /* The older setter announces a certificate only: no key, no activation. */
+    assert_int_equal(scep_store_ca_set_next_cert(f->store, "ca2", "NEXT3"), SCEP_OK);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_string_equal(ca->next_cert_pem, "NEXT3");
+    assert_null(ca->next_key_ref);
+    assert_int_equal(ca->next_activate_at, 0);
+    scep_store_ca_free(ca);
+    assert_int_equal(scep_store_ca_set_next(f->store, "ca2", NULL, NULL, 0), SCEP_OK);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca2"), SCEP_OK);
+    assert_null(ca->next_cert_pem);
+    assert_null(ca->next_key_ref);
     scep_store_ca_free(ca);
 
     int64_t crl = 0;
@@ -1232,6 +1284,7 @@ int main(void)
         STORE_TEST(ra_issuance_creates_or_reuses_the_end_entity),
         STORE_TEST(one_time_use_holds_under_concurrency),
         STORE_TEST(concurrent_first_open_migrates_once),
+        STORE_TEST(version_1_database_migrates),
         STORE_TEST(challenge_race_has_one_winner),
         STORE_TEST(challenge_is_consumed_once),
         STORE_TEST(audit_lists_most_recent_first),

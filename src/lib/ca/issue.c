@@ -8,6 +8,7 @@
 #include "util/error_internal.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
@@ -231,6 +232,44 @@ cleanup:
     return rc;
 }
 
+/* Appends `dns` as a dNSName unless `*sans` already holds it. */
+static int add_dns_name(GENERAL_NAMES **sans, const char *dns)
+{
+    int rc = SCEP_OK;
+    GENERAL_NAME *gn = NULL;
+    ASN1_IA5STRING *ia5 = NULL;
+    size_t len = strnlen(dns, 254);
+    ENSURE(len > 0 && len < 254 &&
+               strspn(dns, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                           "0123456789-._*") == len,
+           SCEP_EPOLICY, "the host name \"%.64s\" is not a usable dNSName", dns);
+    for (int i = 0; *sans != NULL && i < sk_GENERAL_NAME_num(*sans); i++) {
+        const GENERAL_NAME *have = sk_GENERAL_NAME_value(*sans, i);
+        if (have->type == GEN_DNS && (size_t)ASN1_STRING_length(have->d.dNSName) == len &&
+            strncasecmp((const char *)ASN1_STRING_get0_data(have->d.dNSName), dns, len) == 0)
+            return SCEP_OK;
+    }
+    if (*sans == NULL) {
+        *sans = GENERAL_NAMES_new();
+        ENSURE_ALLOC(*sans);
+    }
+    ENSURE(sk_GENERAL_NAME_num(*sans) < ISSUE_MAX_SANS, SCEP_EPOLICY,
+           "request has more than %d subjectAltName entries", ISSUE_MAX_SANS);
+    ia5 = ASN1_IA5STRING_new();
+    gn = GENERAL_NAME_new();
+    ENSURE_ALLOC(ia5);
+    ENSURE_ALLOC(gn);
+    ENSURE_OSSL(ASN1_STRING_set(ia5, dns, (int)len) == 1, SCEP_ENOMEM, "out of memory");
+    GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+    ia5 = NULL;
+    ENSURE(sk_GENERAL_NAME_push(*sans, gn) > 0, SCEP_ENOMEM, "out of memory");
+    gn = NULL;
+cleanup:
+    ASN1_IA5STRING_free(ia5);
+    GENERAL_NAME_free(gn);
+    return rc;
+}
+
 static int pick_serial(ASN1_INTEGER **out, const scep_issue_request *request)
 {
     *out = NULL;
@@ -312,6 +351,8 @@ int scep_ca_issue(X509 **out, const scep_ca *ca, const scep_profile *profile,
         subject = X509_REQ_get_subject_name(request->csr);
     }
     GUARD(collect_sans(&sans, request->csr, profile->copy_san_types));
+    if (request->extra_dns_name != NULL)
+        GUARD(add_dns_name(&sans, request->extra_dns_name));
     const int empty_subject = subject == NULL || X509_NAME_entry_count(subject) == 0;
     ENSURE(!empty_subject || sans != NULL, SCEP_EPOLICY,
            "request has an empty subject and no allowed subjectAltName");

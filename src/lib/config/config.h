@@ -112,7 +112,13 @@
     X(legacy, "legacy", BOOL, "false", 0, 0, NULL, NONE, 0,                                        \
       "Allow MD5, single DES and SHA-1 replies for old clients (needs legacy_algorithms)")         \
     X(pendingexpiry, "pendingexpiry", DURATION, "7d", SCEP_CONFIG_MIN, 365 * SCEP_CONFIG_DAY,      \
-      NULL, NONE, 0, "How long a PENDING request waits for approval before it is rejected")
+      NULL, NONE, 0, "How long a PENDING request waits for approval before it is rejected")    \
+    X(cas, "cas", LIST, NULL, 0, 16, NULL, NONE, 0,                                                \
+      "More CAs this alias serves, picked by the CA identifier (message=) case-insensitively")     \
+    X(strictcaid, "strictcaid", BOOL, "false", 0, 0, NULL, NONE, 0,                                \
+      "Answer 404 to an unknown CA identifier instead of using the alias's CA (INTEROP 3)")        \
+    X(sanfromunstructuredname, "sanfromunstructuredname", BOOL, "false", 0, 0, NULL, NONE, 0,      \
+      "Add a dNSName SAN from the CSR subject's unstructuredName (Cisco PIX/IOS)")
 /* clang-format on */
 
 /* Index of each allowed value; order matches the `allowed` column above. */

@@ -13,7 +13,10 @@
 
 /* ---- statements ---------------------------------------------------------- */
 
-#define CA_COLS "id, name, cert_pem, key_ref, chain_pem, next_cert_pem, crl_number, created_at"
+#define CA_COLS                                                                                    \
+    "id, name, cert_pem, key_ref, chain_pem, next_cert_pem, crl_number, created_at, "              \
+    "next_key_ref, "                                                                               \
+    "next_activate_at"
 #define EE_COLS "id, username, subject_dn, status, profile, ca_name, created_at, updated_at"
 #define REQ_COLS                                                                                   \
     "id, alias, transaction_id, message_type, csr_der, signer_cert_der, public_key_sha256, "       \
@@ -82,7 +85,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "crl_number, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
     [ST_CA_GET] = "SELECT " CA_COLS " FROM cas WHERE name = ?1",
     [ST_CA_LIST] = "SELECT " CA_COLS " FROM cas ORDER BY name",
-    [ST_CA_SET_NEXT] = "UPDATE cas SET next_cert_pem = ?2 WHERE name = ?1",
+    [ST_CA_SET_NEXT] = "UPDATE cas SET next_cert_pem = ?2, next_key_ref = ?3, "
+                       "next_activate_at = ?4 WHERE name = ?1",
     [ST_CA_NEXT_CRL] = "UPDATE cas SET crl_number = crl_number + 1 WHERE name = ?1 "
                        "RETURNING crl_number",
     [ST_ALIAS_ADD] = "INSERT INTO aliases (name, created_at) VALUES (?1, ?2)",
@@ -361,6 +365,8 @@ static int read_ca(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&ca->next_cert_pem, st, 5));
     ca->crl_number = sqlite3_column_int64(st, 6);
     ca->created_at = sqlite3_column_int64(st, 7);
+    GUARD(col_text(&ca->next_key_ref, st, 8));
+    ca->next_activate_at = sqlite3_column_int64(st, 9);
 cleanup:
     return rc;
 }
@@ -657,7 +663,8 @@ cleanup:
     return rc;
 }
 
-static int sqlite_ca_set_next_cert(scep_store *store, const char *name, const char *pem)
+static int sqlite_ca_set_next_cert(scep_store *store, const char *name, const char *pem,
+                                   const char *key_ref, int64_t activate_at)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
@@ -665,6 +672,8 @@ static int sqlite_ca_set_next_cert(scep_store *store, const char *name, const ch
     GUARD(stmt_get(&st, s, ST_CA_SET_NEXT));
     GUARD(bind_text(s, st, 1, name));
     GUARD(bind_text(s, st, 2, pem));
+    GUARD(bind_text(s, st, 3, key_ref));
+    GUARD(bind_int(s, st, 4, activate_at));
     GUARD(expect_one_change(s, st, "CA"));
 cleanup:
     stmt_done(st);

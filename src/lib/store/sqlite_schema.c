@@ -100,6 +100,9 @@ static const char *const sqlite_migrations[] = {
     "  detail TEXT"
     ");"
     "CREATE INDEX audit_events_by_time ON audit_events(time);",
+    /* 2: CA rollover (RFC 8894 §4.7): the next certificate's key and activation time. */
+    "ALTER TABLE cas ADD COLUMN next_key_ref TEXT;"
+    "ALTER TABLE cas ADD COLUMN next_activate_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==

@@ -173,6 +173,7 @@ void scep_store_ca_clear(scep_store_ca *ca)
     scep_store_release(ca->key_ref);
     scep_store_release(ca->chain_pem);
     scep_store_release(ca->next_cert_pem);
+    scep_store_release(ca->next_key_ref);
     memset(ca, 0, sizeof(*ca));
 }
 
@@ -393,7 +394,25 @@ int scep_store_ca_set_next_cert(scep_store *store, const char *name, const char 
     ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(check_text(name, 1, "CA name"));
     GUARD(check_text(next_cert_pem, 0, "CA next certificate"));
-    GUARD(store->ops->ca_set_next_cert(store, name, next_cert_pem));
+    GUARD(store->ops->ca_set_next_cert(store, name, next_cert_pem, NULL, 0));
+cleanup:
+    return rc;
+}
+
+int scep_store_ca_set_next(scep_store *store, const char *name, const char *next_cert_pem,
+                           const char *next_key_ref, int64_t next_activate_at)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(check_text(name, 1, "CA name"));
+    if (next_cert_pem == NULL) {
+        GUARD(store->ops->ca_set_next_cert(store, name, NULL, NULL, 0));
+        goto cleanup;
+    }
+    GUARD(check_text(next_cert_pem, 1, "CA next certificate"));
+    GUARD(check_text(next_key_ref, 1, "CA next key reference"));
+    ENSURE(next_activate_at > 0, SCEP_EINVAL, "store: the rollover needs an activation time");
+    GUARD(store->ops->ca_set_next_cert(store, name, next_cert_pem, next_key_ref, next_activate_at));
 cleanup:
     return rc;
 }

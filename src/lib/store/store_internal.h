@@ -23,7 +23,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 1
+#define SCEP_STORE_SCHEMA_VERSION 2
 
 struct scep_store_ops {
     const char *name;
@@ -33,7 +33,9 @@ struct scep_store_ops {
     int (*ca_add)(scep_store *store, const scep_store_ca *ca);
     int (*ca_get)(scep_store_ca *out, scep_store *store, const char *name);
     int (*ca_list)(scep_store_ca **out, size_t *out_count, scep_store *store);
-    int (*ca_set_next_cert)(scep_store *store, const char *name, const char *pem);
+    /* `key_ref` NULL and `activate_at` 0 when only a certificate is announced. */
+    int (*ca_set_next_cert)(scep_store *store, const char *name, const char *pem,
+                            const char *key_ref, int64_t activate_at);
     int (*ca_next_crl_number)(int64_t *out, scep_store *store, const char *name);
 
     int (*alias_add)(scep_store *store, const char *alias);
