@@ -100,6 +100,18 @@ static const char *const sqlite_migrations[] = {
     "  detail TEXT"
     ");"
     "CREATE INDEX audit_events_by_time ON audit_events(time);",
+    /* 2: stored CRLs, the newest SCEP_STORE_CRL_HISTORY per CA (docs/store.md). */
+    "CREATE TABLE crls ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ca_name TEXT NOT NULL REFERENCES cas(name),"
+    "  crl_number INTEGER NOT NULL CHECK (crl_number > 0),"
+    "  this_update INTEGER NOT NULL,"
+    "  next_update INTEGER NOT NULL CHECK (next_update > this_update),"
+    "  revoked_count INTEGER NOT NULL CHECK (revoked_count >= 0),"
+    "  der BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (ca_name, crl_number)"
+    ");",
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==
