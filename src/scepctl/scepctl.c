@@ -11,7 +11,7 @@
 
 static const struct scepctl_group *const groups[] = {
     &scepctl_group_ca,    &scepctl_group_ee,    &scepctl_group_cert,
-    &scepctl_group_alias, &scepctl_group_audit,
+    &scepctl_group_alias, &scepctl_group_audit, &scepctl_group_crl,
 };
 #define GROUP_COUNT (sizeof(groups) / sizeof(groups[0]))
 
