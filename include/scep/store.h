@@ -329,6 +329,63 @@ SCEP_EXPORT void scep_store_cert_free(scep_store_cert *cert);
 SCEP_EXPORT void scep_store_cert_list_free(scep_store_cert *list, size_t count);
 SCEP_EXPORT void scep_store_revoked_list_free(scep_store_revoked *list, size_t count);
 
+/* ---- stored CRLs ---------------------------------------------------------------- */
+
+/*
+ * Newest CRLs kept per CA; older ones are deleted when a new one is stored, so
+ * a busy CA's table stays bounded (each CRL lists every revocation).
+ */
+#define SCEP_STORE_CRL_HISTORY 16
+
+/* One signed CRL of a CA (RFC 5280 §5), as served by GetCRL and /crl/NAME.crl. */
+typedef struct scep_store_crl {
+    int64_t id;
+    const char *ca_name;
+    int64_t crl_number;    /* cRLNumber (RFC 5280 §5.2.3) */
+    int64_t this_update;   /* thisUpdate, unix seconds */
+    int64_t next_update;   /* nextUpdate, unix seconds */
+    int64_t revoked_count; /* revoked certificates of the CA when it was built */
+    const unsigned char *der;
+    size_t der_len;
+    int64_t created_at;
+} scep_store_crl;
+
+/* The CA's newest stored CRL (highest number); SCEP_ENOTFOUND when none yet. */
+SCEP_EXPORT int scep_store_crl_get(scep_store_crl **out, scep_store *store,
+                                   const char *ca_name) SCEP_MUST_CHECK;
+/* How many of the CA's certificates are revoked (to tell whether a CRL is out of date). */
+SCEP_EXPORT int scep_store_cert_count_revoked(int64_t *out, scep_store *store,
+                                              const char *ca_name) SCEP_MUST_CHECK;
+
+/*
+ * Decides whether `latest` (NULL when the CA has no CRL yet) may still be served,
+ * given the CA's current number of revoked certificates: 1 yes, 0 no.
+ */
+typedef int (*scep_store_crl_fresh_cb)(const scep_store_crl *latest, int64_t revoked_count,
+                                       void *payload);
+/*
+ * Signs a CRL. On input `crl->ca_name` and `crl->crl_number` are set; the callback
+ * sets this_update, next_update, and `der` to an OPENSSL_malloc'd encoding that the
+ * store owns from then on (also on failure). Returns 0 or a negative SCEP_E* code.
+ */
+typedef int (*scep_store_crl_sign_cb)(scep_store_crl *crl, const scep_store_revoked *revoked,
+                                      size_t revoked_count, void *payload);
+
+/*
+ * In one write transaction: reads the CA's newest CRL and revocations; when `fresh`
+ * (NULL: never) says the newest may still be served, returns it with
+ * `*out_generated` 0. Otherwise takes the next CRL number
+ * (scep_store_ca_next_crl_number), lets `sign` build the CRL over the revocations,
+ * stores it, deletes CRLs beyond SCEP_STORE_CRL_HISTORY, commits, and returns the
+ * new one with `*out_generated` 1. Of concurrent callers that find the newest CRL
+ * stale, the first generates; the others wait for its commit, find the new CRL
+ * fresh and return it. `out_generated` may be NULL. SCEP_ENOTFOUND for an unknown CA.
+ */
+SCEP_EXPORT int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store *store,
+                                       const char *ca_name, scep_store_crl_fresh_cb fresh,
+                                       scep_store_crl_sign_cb sign, void *payload) SCEP_MUST_CHECK;
+SCEP_EXPORT void scep_store_crl_free(scep_store_crl *crl);
+
 /* ---- the atomic issuance step ------------------------------------------------- */
 
 typedef struct scep_store_issuance {

@@ -1,6 +1,6 @@
 /*
  * scepctl cert: the certificates scepd issued (or that were imported), and
- * scepctl audit: the audit trail. Both only read the store.
+ * scepctl audit: the audit trail. Only `cert revoke` (cmd_crl.c) writes.
  */
 #include "scepctl/scepctl.h"
 
@@ -185,9 +185,13 @@ static const struct scepctl_command cert_commands[] = {
     {"show", "show --serial HEX [--ca NAME]",
      "Show a certificate: subject, issuer, serial, validity, SANs, fingerprints and PEM.", NULL,
      show_options, sizeof(show_options) / sizeof(show_options[0]), 0, 0, cert_show},
+    {"revoke", "revoke --serial HEX --reason REASON [--ca NAME]",
+     "Revoke a certificate, mark its end entity REVOKED, and regenerate the CA's CRL.",
+     scepctl_cert_revoke_details, scepctl_cert_revoke_options, SCEPCTL_CERT_REVOKE_OPTION_COUNT, 0,
+     0, scepctl_cert_revoke},
 };
 
-const struct scepctl_group scepctl_group_cert = {"cert", "Issued certificates: list, show.",
+const struct scepctl_group scepctl_group_cert = {"cert", "Issued certificates: list, show, revoke.",
                                                  cert_commands,
                                                  sizeof(cert_commands) / sizeof(cert_commands[0])};
 

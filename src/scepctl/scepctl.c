@@ -10,8 +10,8 @@
 #include "scep/error.h"
 
 static const struct scepctl_group *const groups[] = {
-    &scepctl_group_ca,    &scepctl_group_ee,    &scepctl_group_cert,
-    &scepctl_group_alias, &scepctl_group_audit, &scepctl_group_challenge,
+    &scepctl_group_ca,    &scepctl_group_ee,        &scepctl_group_cert, &scepctl_group_alias,
+    &scepctl_group_audit, &scepctl_group_challenge, &scepctl_group_crl,
 };
 #define GROUP_COUNT (sizeof(groups) / sizeof(groups[0]))
 

@@ -88,6 +88,12 @@ extern const struct scepctl_group scepctl_group_challenge;
 #define SCEPCTL_CA_ROLLOVER_OPTIONS 6
 extern const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTIONS];
 int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args);
+extern const struct scepctl_group scepctl_group_crl;
+/* `cert revoke` (cmd_crl.c, beside the CRL it regenerates), listed in cmd_cert.c's table. */
+#define SCEPCTL_CERT_REVOKE_OPTION_COUNT 3
+extern const struct scepctl_option scepctl_cert_revoke_options[SCEPCTL_CERT_REVOKE_OPTION_COUNT];
+extern const char scepctl_cert_revoke_details[];
+int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args);
 
 /* ---- scepctl.c ---- */
 /* The whole program; returns the exit code. Output goes to `out` and `err`. */

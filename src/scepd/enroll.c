@@ -2,11 +2,12 @@
  * PKCSReq in CA mode (EJBCA semantics): the end entity named by the CSR's
  * subject authorises the request with its one-time enrollment code; the
  * certificate is committed to the store, together with the end entity's
- * move to GENERATED, before the CertRep leaves. Also CertPoll, GetCert and
- * GetCRL, which read what enrollment stored.
+ * move to GENERATED, before the CertRep leaves. Also CertPoll and GetCert,
+ * which read what enrollment stored (GetCRL is in crl.c).
  */
 #include "scepd/enroll.h"
 #include "scepd/enroll_shared.h"
+#include "scepd/crl.h"
 #include "scepd/log.h"
 #include "scepd/renew.h"
 #include "scepd/rollover.h"
@@ -398,6 +399,8 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
                "enrollment refused: the end entity's profile is not configured", reason);
         goto done;
     }
+    char crl_dp[SCEPD_CRL_DP_MAX];
+    scepd_crl_profile_dp(&profile, crl_dp, sizeof(crl_dp), op);
     const struct scepd_ca *ca = op->ca; /* the CA the client encrypted to (caid.c) */
     if (ee->ca_name != NULL && strcmp(ee->ca_name, ca->name) != 0) {
         snprintf(reason, sizeof(reason), "user %s belongs to CA %s, alias serves %s", username,
@@ -514,56 +517,6 @@ void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg)
         return;
     }
     reply_with_stored_cert(op, msg, store, ca->name, serial_hex);
-}
-
-void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg)
-{
-    scep_store *store = NULL;
-    scep_store_revoked *revoked = NULL;
-    size_t count = 0;
-    scep_crl_entry *entries = NULL;
-    ASN1_INTEGER **serials = NULL;
-    X509_CRL *crl = NULL;
-    int64_t number = 0;
-
-    const struct scepd_ca *ca = ca_by_issuer(op, scep_pkimessage_issuer(msg));
-    if (ca == NULL) {
-        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_CERT_ID, "not a CA this alias serves");
-        return;
-    }
-    if (scepd_server_store(&store, op->server) < 0 ||
-        scep_store_cert_list_revoked(&revoked, &count, store, ca->name) < 0 ||
-        scep_store_ca_next_crl_number(&number, store, ca->name) < 0)
-        goto fail;
-    entries = calloc(count ? count : 1, sizeof(*entries));
-    serials = calloc(count ? count : 1, sizeof(*serials));
-    if (entries == NULL || serials == NULL)
-        goto fail;
-    for (size_t i = 0; i < count; i++) {
-        if (scep_serial_from_hex(&serials[i], revoked[i].serial) < 0)
-            goto fail;
-        entries[i].serial = serials[i];
-        entries[i].revocation_time = (time_t)revoked[i].revoked_at;
-        entries[i].reason = revoked[i].reason >= 0 ? (scep_crl_reason)revoked[i].reason
-                                                   : SCEP_CRL_REASON_UNSPECIFIED;
-    }
-    scep_crl_params params = {.crl_number = (uint64_t)number};
-    if (scep_ca_crl(&crl, ca->ca, entries, count, &params) < 0)
-        goto fail;
-    struct scepd_outcome outcome = {.status = SCEP_STATUS_SUCCESS, .crl = crl};
-    scepd_reply(op, msg, &outcome);
-    goto done;
-
-fail:
-    scepd_op_detail(op, "CRL: %s", scep_error_message());
-    scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "the CRL could not be produced");
-done:
-    X509_CRL_free(crl);
-    for (size_t i = 0; serials != NULL && i < count; i++)
-        ASN1_INTEGER_free(serials[i]);
-    free(serials);
-    free(entries);
-    scep_store_revoked_list_free(revoked, count);
 }
 
 /* ---- shared with renew.c (renew.h) and RA mode (ra.c, enroll_shared.h) ---------------- */

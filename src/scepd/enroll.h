@@ -25,7 +25,7 @@ int scepd_reply_failure(struct scepd_op *op, const scep_pkimessage *request,
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg);
 /* CertPoll (GetCertInitial). */
 void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg);
-/* GetCert and GetCRL. */
+/* GetCert (enroll.c) and GetCRL (crl.c). */
 void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg);
 void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg);
 

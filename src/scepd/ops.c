@@ -2,6 +2,7 @@
  * The HTTP handler: alias routing, then the operation table (RFC 8894 §4).
  */
 #include "scepd/ops.h"
+#include "scepd/crl.h"
 #include "scepd/log.h"
 #include "scepd/rollover.h"
 #include "util/error_internal.h"
@@ -169,6 +170,8 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
     clock_gettime(CLOCK_MONOTONIC, &op.start);
     op.generation = atomic_load(&op.server->generation);
 
+    if (scepd_crl_http(&op))
+        goto done;
     char alias_name[SCEPD_ALIAS_MAX + 1];
     if (scepd_route_alias(alias_name, sizeof(alias_name), request->path) < 0) {
         scepd_op_text(&op, 404, "not_found", "no SCEP service at this path");

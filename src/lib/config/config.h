@@ -58,7 +58,13 @@
     X(pid_file, "pid_file", STRING, NULL, 0, 4096, NULL, NONE, 0,                                  \
       "Write the daemon's process id to this file (unset: no pid file)")                           \
     X(legacy_algorithms, "legacy_algorithms", BOOL, "false", 0, 0, NULL, NONE, 0,                  \
-      "Allow MD5, single DES and SHA-1 replies at all; each alias must still enable `legacy`")
+      "Allow MD5, single DES and SHA-1 replies at all; each alias must still enable `legacy`")     \
+    X(crl_validity, "crl_validity", DURATION, "7d", SCEP_CONFIG_HOUR, 365 * SCEP_CONFIG_DAY, NULL, \
+      NONE, 0, "CRL lifetime: nextUpdate is thisUpdate plus this")                                 \
+    X(crl_regenerate_before, "crl_regenerate_before", DURATION, "1d", 0, 365 * SCEP_CONFIG_DAY,    \
+      NULL, NONE, 0, "Replace the stored CRL this long before its nextUpdate (capped at half)")    \
+    X(crl_base_url, "crl_base_url", STRING, NULL, 0, 2048, NULL, NONE, 0,                          \
+      "Put a CRL distribution point BASE/CA.crl in issued certificates (unset: none)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \

@@ -25,6 +25,7 @@
     "id, ca_name, serial, subject, issuer, not_before, not_after, der, status, revoked_at, "       \
     "revocation_reason, username, transaction_id, created_at"
 #define AUDIT_COLS "id, time, actor, action, alias, transaction_id, outcome, detail"
+#define CRL_COLS   "id, ca_name, crl_number, this_update, next_update, revoked_count, der, created_at"
 
 enum stmt_id {
     ST_BEGIN,
@@ -64,6 +65,10 @@ enum stmt_id {
     ST_CERT_LIST,
     ST_CERT_REVOKE,
     ST_CERT_REVOKED,
+    ST_CERT_COUNT_REVOKED,
+    ST_CRL_GET,
+    ST_CRL_ADD,
+    ST_CRL_PRUNE,
     ST_CH_ADD,
     ST_CH_FIND,
     ST_CH_USE,
@@ -140,6 +145,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "WHERE ca_name = ?1 AND serial = ?2 AND status = 'VALID'",
     [ST_CERT_REVOKED] = "SELECT serial, revoked_at, revocation_reason FROM certificates "
                         "WHERE ca_name = ?1 AND status = 'REVOKED' ORDER BY id",
+    [ST_CERT_COUNT_REVOKED] = "SELECT count(*) FROM certificates "
+                              "WHERE ca_name = ?1 AND status = 'REVOKED'",
+    [ST_CRL_GET] = "SELECT " CRL_COLS " FROM crls WHERE ca_name = ?1 "
+                   "ORDER BY crl_number DESC LIMIT 1",
+    [ST_CRL_ADD] = "INSERT INTO crls (ca_name, crl_number, this_update, next_update, "
+                   "revoked_count, der, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_CRL_PRUNE] = "DELETE FROM crls WHERE ca_name = ?1 AND crl_number NOT IN "
+                     "(SELECT crl_number FROM crls WHERE ca_name = ?1 "
+                     "ORDER BY crl_number DESC LIMIT ?2)",
     [ST_CH_ADD] = "INSERT INTO challenges (alias, hash, subject_pattern, expires_at, created_at) "
                   "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_CH_FIND] = "SELECT id, alias, hash, subject_pattern, expires_at, used_at "
@@ -444,6 +458,22 @@ static int read_revoked(void *elem, sqlite3_stmt *st)
     revoked->revoked_at = sqlite3_column_int64(st, 1);
     revoked->reason = col_opt_int(st, 2, SCEP_STORE_NO_REASON);
     return col_text(&revoked->serial, st, 0);
+}
+
+static int read_crl(void *elem, sqlite3_stmt *st)
+{
+    int rc = SCEP_OK;
+    scep_store_crl *crl = elem;
+    crl->id = sqlite3_column_int64(st, 0);
+    GUARD(col_text(&crl->ca_name, st, 1));
+    crl->crl_number = sqlite3_column_int64(st, 2);
+    crl->this_update = sqlite3_column_int64(st, 3);
+    crl->next_update = sqlite3_column_int64(st, 4);
+    crl->revoked_count = sqlite3_column_int64(st, 5);
+    GUARD(col_blob(&crl->der, &crl->der_len, st, 6));
+    crl->created_at = sqlite3_column_int64(st, 7);
+cleanup:
+    return rc;
 }
 
 static int read_setting(void *elem, sqlite3_stmt *st)
@@ -1157,6 +1187,119 @@ cleanup:
     return rc;
 }
 
+static int sqlite_cert_count_revoked(int64_t *out, scep_store *store, const char *ca_name)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CERT_COUNT_REVOKED));
+    GUARD(bind_text(s, st, 1, ca_name));
+    int row = step_row(s, st, "counting revoked certificates");
+    GUARD(row);
+    ENSURE(row == 1, SCEP_ESTORE, "counting revoked certificates: no result");
+    *out = sqlite3_column_int64(st, 0);
+    rc = SCEP_OK;
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+/* ---- stored CRLs ---------------------------------------------------------------------------- */
+
+static int sqlite_crl_get(scep_store_crl *out, scep_store *store, const char *ca_name)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CRL_GET));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(fetch_one(out, s, st, read_crl, "CRL"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int insert_crl(struct sqlite_store *s, scep_store_crl *crl, int64_t now)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CRL_ADD));
+    GUARD(bind_text(s, st, 1, crl->ca_name));
+    GUARD(bind_int(s, st, 2, crl->crl_number));
+    GUARD(bind_int(s, st, 3, crl->this_update));
+    GUARD(bind_int(s, st, 4, crl->next_update));
+    GUARD(bind_int(s, st, 5, crl->revoked_count));
+    GUARD(bind_blob(s, st, 6, crl->der, crl->der_len));
+    GUARD(bind_int(s, st, 7, now));
+    GUARD(step_done(s, st, "storing a CRL"));
+    crl->id = sqlite3_last_insert_rowid(s->db);
+    crl->created_at = now;
+    stmt_done(st);
+    st = NULL;
+    GUARD(stmt_get(&st, s, ST_CRL_PRUNE));
+    GUARD(bind_text(s, st, 1, crl->ca_name));
+    GUARD(bind_int(s, st, 2, SCEP_STORE_CRL_HISTORY));
+    GUARD(step_done(s, st, "deleting old CRLs"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_crl_publish(scep_store_crl *out, int *out_generated, scep_store *store,
+                              const char *ca_name, scep_store_crl_fresh_cb fresh,
+                              scep_store_crl_sign_cb sign, void *payload, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int have_latest = 0;
+    int64_t revoked_count = 0;
+    scep_store_revoked *revoked = NULL;
+    size_t count = 0;
+
+    /*
+     * BEGIN IMMEDIATE before reading the newest CRL: of two connections that
+     * both found it stale, the second waits here, then sees the first's CRL.
+     */
+    GUARD(scep_sqlite_begin(s));
+    in_tx = 1;
+    rc = sqlite_crl_get(out, store, ca_name);
+    if (rc == SCEP_ENOTFOUND) {
+        scep_store_crl_clear(out);
+        rc = SCEP_OK;
+    } else {
+        GUARD(rc);
+        have_latest = 1;
+    }
+    GUARD(sqlite_cert_count_revoked(&revoked_count, store, ca_name));
+    if (fresh != NULL && fresh(have_latest ? out : NULL, revoked_count, payload)) {
+        *out_generated = 0;
+        GUARD(scep_sqlite_commit(s));
+        in_tx = 0;
+        goto cleanup;
+    }
+    scep_store_crl_clear(out);
+    GUARD(sqlite_ca_next_crl_number(&out->crl_number, store, ca_name));
+    GUARD(sqlite_cert_list_revoked(&revoked, &count, store, ca_name));
+    out->ca_name = OPENSSL_strdup(ca_name);
+    ENSURE_ALLOC(out->ca_name);
+    out->revoked_count = (int64_t)count;
+    GUARD(sign(out, revoked, count, payload));
+    ENSURE(out->der != NULL && out->der_len > 0 && out->der_len <= SCEP_STORE_MAX_BLOB, SCEP_EINVAL,
+           "store: the signed CRL is empty or larger than %u bytes", SCEP_STORE_MAX_BLOB);
+    ENSURE(out->next_update > out->this_update, SCEP_EINVAL,
+           "store: CRL nextUpdate is not after thisUpdate");
+    GUARD(insert_crl(s, out, now));
+    GUARD(scep_sqlite_commit(s));
+    in_tx = 0;
+    *out_generated = 1;
+cleanup:
+    if (in_tx)
+        scep_sqlite_rollback(s);
+    scep_store_revoked_list_free(revoked, count);
+    return rc;
+}
+
 /* ---- audit
  * --------------------------------------------------------------------------------------- */
 
@@ -1501,6 +1644,9 @@ static const struct scep_store_ops sqlite_ops = {
     .cert_list = sqlite_cert_list,
     .cert_revoke = sqlite_cert_revoke,
     .cert_list_revoked = sqlite_cert_list_revoked,
+    .cert_count_revoked = sqlite_cert_count_revoked,
+    .crl_get = sqlite_crl_get,
+    .crl_publish = sqlite_crl_publish,
     .challenge_add = sqlite_challenge_add,
     .challenge_consume = sqlite_challenge_consume,
     .challenge_purge_expired = sqlite_challenge_purge_expired,

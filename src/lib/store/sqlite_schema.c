@@ -103,6 +103,18 @@ static const char *const sqlite_migrations[] = {
     /* 2: CA rollover (RFC 8894 §4.7): the next certificate's key and activation time. */
     "ALTER TABLE cas ADD COLUMN next_key_ref TEXT;"
     "ALTER TABLE cas ADD COLUMN next_activate_at INTEGER NOT NULL DEFAULT 0;",
+    /* 3: stored CRLs, the newest SCEP_STORE_CRL_HISTORY per CA (docs/store.md). */
+    "CREATE TABLE crls ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ca_name TEXT NOT NULL REFERENCES cas(name),"
+    "  crl_number INTEGER NOT NULL CHECK (crl_number > 0),"
+    "  this_update INTEGER NOT NULL,"
+    "  next_update INTEGER NOT NULL CHECK (next_update > this_update),"
+    "  revoked_count INTEGER NOT NULL CHECK (revoked_count >= 0),"
+    "  der BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  UNIQUE (ca_name, crl_number)"
+    ");",
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==

@@ -235,6 +235,21 @@ void scep_store_revoked_clear(scep_store_revoked *revoked)
     memset(revoked, 0, sizeof(*revoked));
 }
 
+void scep_store_crl_clear(scep_store_crl *crl)
+{
+    scep_store_release(crl->ca_name);
+    scep_store_release(crl->der);
+    memset(crl, 0, sizeof(*crl));
+}
+
+void scep_store_crl_free(scep_store_crl *crl)
+{
+    if (crl == NULL)
+        return;
+    scep_store_crl_clear(crl);
+    OPENSSL_free(crl);
+}
+
 void scep_store_ca_free(scep_store_ca *item)
 {
     if (item == NULL)
@@ -842,6 +857,61 @@ int scep_store_cert_list_revoked(scep_store_revoked **out, size_t *out_count, sc
     GUARD(check_text(ca_name, 1, "CA name"));
     GUARD(store->ops->cert_list_revoked(out, out_count, store, ca_name));
 cleanup:
+    return rc;
+}
+
+int scep_store_cert_count_revoked(int64_t *out, scep_store *store, const char *ca_name)
+{
+    int rc = SCEP_OK;
+    ENSURE(out != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out = 0;
+    GUARD(check_text(ca_name, 1, "CA name"));
+    GUARD(store->ops->cert_count_revoked(out, store, ca_name));
+cleanup:
+    return rc;
+}
+
+/* ---- stored CRLs -------------------------------------------------------------------- */
+
+int scep_store_crl_get(scep_store_crl **out, scep_store *store, const char *ca_name)
+{
+    int rc = SCEP_OK;
+    scep_store_crl *crl = NULL;
+    ENSURE(out != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out = NULL;
+    GUARD(check_text(ca_name, 1, "CA name"));
+    crl = OPENSSL_zalloc(sizeof(*crl));
+    ENSURE_ALLOC(crl);
+    GUARD(store->ops->crl_get(crl, store, ca_name));
+    *out = crl;
+    crl = NULL;
+cleanup:
+    scep_store_crl_free(crl);
+    return rc;
+}
+
+int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store *store,
+                           const char *ca_name, scep_store_crl_fresh_cb fresh,
+                           scep_store_crl_sign_cb sign, void *payload)
+{
+    int rc = SCEP_OK;
+    int generated = 0;
+    scep_store_crl *crl = NULL;
+    ENSURE(out != NULL && store != NULL && sign != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out = NULL;
+    if (out_generated != NULL)
+        *out_generated = 0;
+    GUARD(check_text(ca_name, 1, "CA name"));
+    crl = OPENSSL_zalloc(sizeof(*crl));
+    ENSURE_ALLOC(crl);
+    GUARD(store->ops->crl_publish(crl, &generated, store, ca_name, fresh, sign, payload,
+                                  now_seconds()));
+    *out = crl;
+    crl = NULL;
+    if (out_generated != NULL)
+        *out_generated = generated;
+cleanup:
+    scep_store_crl_free(crl);
     return rc;
 }
 

@@ -23,7 +23,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 2
+#define SCEP_STORE_SCHEMA_VERSION 3
 
 struct scep_store_ops {
     const char *name;
@@ -83,6 +83,13 @@ struct scep_store_ops {
     int (*cert_list_revoked)(scep_store_revoked **out, size_t *out_count, scep_store *store,
                              const char *ca_name);
 
+    int (*cert_count_revoked)(int64_t *out, scep_store *store, const char *ca_name);
+    int (*crl_get)(scep_store_crl *out, scep_store *store, const char *ca_name);
+    /* As scep_store_crl_publish; `out` is zeroed, `now` is created_at. */
+    int (*crl_publish)(scep_store_crl *out, int *out_generated, scep_store *store,
+                       const char *ca_name, scep_store_crl_fresh_cb fresh,
+                       scep_store_crl_sign_cb sign, void *payload, int64_t now);
+
     int (*challenge_add)(scep_store *store, const char *alias,
                          const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t expires_at,
                          const char *subject_pattern, int64_t now);
@@ -112,6 +119,7 @@ void scep_store_cert_clear(scep_store_cert *cert);
 void scep_store_audit_clear(scep_store_audit_event *event);
 void scep_store_setting_clear(scep_store_setting *setting);
 void scep_store_revoked_clear(scep_store_revoked *revoked);
+void scep_store_crl_clear(scep_store_crl *crl);
 /* Frees a const-qualified string or blob owned by a record. */
 void scep_store_release(const void *p);
 

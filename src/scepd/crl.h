@@ -1,0 +1,32 @@
+/*
+ * Revocation as scepd serves it: GetCRL (RFC 8894 §3.3.4, §4.6), the CRL over
+ * plain HTTP at /crl/NAME.crl (RFC 8894 §3.3.4 prefers HTTP access), and the
+ * CRL distribution point put into issued certificates. The CRL itself is the
+ * stored one while current, else regenerated on demand (crl/publish.h).
+ */
+#ifndef SCEPD_CRL_H
+#define SCEPD_CRL_H
+
+#include "scepd/ops.h"
+
+#include <stddef.h>
+
+/* Where CRLs are served over HTTP: /crl/NAME.crl (DER) and /crl/NAME.pem. */
+#define SCEPD_CRL_PATH_PREFIX "/crl/"
+/* Room for crl_base_url (at most 2048) + "/" + a CA name + ".crl". */
+#define SCEPD_CRL_DP_MAX 2200
+
+/*
+ * Answers a request under SCEPD_CRL_PATH_PREFIX and returns 1; returns 0
+ * (nothing done) for any other path, which then goes to alias routing.
+ */
+int scepd_crl_http(struct scepd_op *op);
+
+/*
+ * When crl_base_url is set, points `profile` at BASE/CA.crl for the alias's
+ * CA, written into `buf` (which must outlive the issuance); otherwise leaves
+ * the profile's own distribution point alone.
+ */
+void scepd_crl_profile_dp(scep_profile *profile, char *buf, size_t size, const struct scepd_op *op);
+
+#endif
