@@ -361,13 +361,14 @@ int scepd_server_start(struct scepd_server *server)
     for (size_t i = 0; i < global->listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
                   scepd_http_port(server->http, i));
-    return SCEP_OK;
+    return scepd_crl_refresh_start(&server->crl_refresh, server);
 }
 
 void scepd_server_free(struct scepd_server *server)
 {
     scepd_http_stop(server->http, 10);
     server->http = NULL;
+    scepd_crl_refresh_stop(&server->crl_refresh);
     generation_free(atomic_load(&server->generation));
     for (size_t i = 0; i < server->ca_count; i++) {
         scep_ca_free(server->cas[i].ca);

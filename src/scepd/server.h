@@ -11,6 +11,7 @@
 #include "scep/caps.h"
 #include "scep/message.h"
 #include "scep/store.h"
+#include "scepd/crl_refresh.h"
 #include "scepd/http.h"
 #include "scepd/route.h"
 
@@ -63,6 +64,7 @@ struct scepd_server {
     pthread_mutex_t reload_lock; /* serialises reloads only, never requests */
     pthread_key_t store_key;     /* one store connection per worker thread */
     struct scepd_http *http;
+    struct scepd_crl_refresh crl_refresh; /* keeps stored CRLs current (crl_refresh.c) */
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */

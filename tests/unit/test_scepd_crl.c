@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct scepd_fixture fx;
 
@@ -140,6 +141,26 @@ static int scepctl(char *out, size_t out_size, const char *const *words, size_t 
 static void serial_hex(char out[SCEP_SERIAL_HEX_MAX], X509 *cert)
 {
     assert_int_equal(scep_serial_to_hex(out, X509_get0_serialNumber(cert)), SCEP_OK);
+}
+
+/* The refresh thread publishes a CRL at start, before any client asks. */
+static void crl_exists_after_start_without_requests(void **state)
+{
+    (void)state;
+    scep_store *store = scepd_fixture_store(&fx);
+    scep_store_crl *crl = NULL;
+    int found = 0;
+    for (int i = 0; i < 100 && !found; i++) {
+        if (scep_store_crl_get(&crl, store, "demo") == SCEP_OK && crl != NULL)
+            found = 1;
+        else
+            usleep(50 * 1000);
+    }
+    assert_true(found);
+    assert_true(crl->next_update > crl->this_update);
+    assert_true(scepd_crl_refresh_passes(&fx.server.crl_refresh) >= 1);
+    scep_store_crl_free(crl);
+    scep_store_close(store);
 }
 
 static void getcrl_lists_revocations_and_numbers_only_move_on_change(void **state)
@@ -419,6 +440,7 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(crl_exists_after_start_without_requests),
         cmocka_unit_test(getcrl_lists_revocations_and_numbers_only_move_on_change),
         cmocka_unit_test(unknown_issuer_is_bad_cert_id),
         cmocka_unit_test(http_crl_is_the_getcrl_crl),

@@ -1,0 +1,99 @@
+#include "scepd/crl_refresh.h"
+#include "scepd/log.h"
+#include "scepd/server.h"
+#include "crl/publish.h"
+#include "util/error_internal.h"
+
+#include <errno.h>
+#include <time.h>
+
+static void refresh_pass(struct scepd_server *server)
+{
+    scep_store *store = NULL;
+    if (scepd_server_store(&store, server) < 0) {
+        scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed detail=\"%s\"", scep_error_message());
+        return;
+    }
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    struct scep_crl_timing timing = {.validity = global->crl_validity,
+                                     .regenerate_before = global->crl_regenerate_before};
+    for (size_t i = 0; i < server->ca_count; i++) {
+        scep_store_crl *crl = NULL;
+        int generated = 0;
+        if (scep_crl_current(&crl, &generated, store, server->cas[i].name, server->cas[i].ca,
+                             &timing, 0) < 0) {
+            scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed ca=%s detail=\"%s\"",
+                      server->cas[i].name, scep_error_message());
+            continue;
+        }
+        if (generated)
+            scepd_log(
+                SCEPD_LOG_INFO, "event=crl_generated ca=%s crl_number=%lld revoked=%lld by=refresh",
+                server->cas[i].name, (long long)crl->crl_number, (long long)crl->revoked_count);
+        scep_store_crl_free(crl);
+    }
+}
+
+static void *refresh_main(void *arg)
+{
+    struct scepd_crl_refresh *refresh = arg;
+    struct scepd_server *server = refresh->server;
+    pthread_mutex_lock(&refresh->lock);
+    while (!refresh->stopping) {
+        pthread_mutex_unlock(&refresh->lock);
+        refresh_pass(server);
+        pthread_mutex_lock(&refresh->lock);
+        refresh->passes++;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCEPD_CRL_REFRESH_SECONDS;
+        /* Bounded wait; spurious wake-ups only shorten it. */
+        while (!refresh->stopping &&
+               pthread_cond_timedwait(&refresh->wake, &refresh->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&refresh->lock);
+    /* This thread's store connection is closed by the server's thread-key destructor. */
+    return NULL;
+}
+
+int scepd_crl_refresh_start(struct scepd_crl_refresh *refresh, struct scepd_server *server)
+{
+    pthread_mutex_init(&refresh->lock, NULL);
+    pthread_cond_init(&refresh->wake, NULL);
+    refresh->stopping = 0;
+    refresh->passes = 0;
+    refresh->server = server;
+    if (pthread_create(&refresh->thread, NULL, refresh_main, refresh) != 0) {
+        pthread_cond_destroy(&refresh->wake);
+        pthread_mutex_destroy(&refresh->lock);
+        return scep_fail(SCEP_ENOMEM, "cannot start the CRL refresh thread");
+    }
+    refresh->running = 1;
+    return SCEP_OK;
+}
+
+void scepd_crl_refresh_stop(struct scepd_crl_refresh *refresh)
+{
+    if (!refresh->running)
+        return;
+    pthread_mutex_lock(&refresh->lock);
+    refresh->stopping = 1;
+    pthread_cond_signal(&refresh->wake);
+    pthread_mutex_unlock(&refresh->lock);
+    pthread_join(refresh->thread, NULL);
+    pthread_cond_destroy(&refresh->wake);
+    pthread_mutex_destroy(&refresh->lock);
+    refresh->running = 0;
+}
+
+unsigned scepd_crl_refresh_passes(struct scepd_crl_refresh *refresh)
+{
+    if (!refresh->running)
+        return 0;
+    pthread_mutex_lock(&refresh->lock);
+    unsigned passes = refresh->passes;
+    pthread_mutex_unlock(&refresh->lock);
+    return passes;
+}
