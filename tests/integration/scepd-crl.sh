@@ -13,18 +13,8 @@ for tool in openssl curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-work=$(mktemp -d /tmp/scepd-crl.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init crl
 
 cat >"$work/scepd.conf" <<CONF
 listen = 127.0.0.1:0
@@ -41,16 +31,7 @@ for user in dev-1 dev-2; do
 done
 ca=$work/state/cas/rev/ca.pem
 
-"$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-scepd_pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$scepd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/scepd.log"; echo "FAIL: scepd did not start"; exit 1; }
+it_start_scepd || exit 1
 URL=http://127.0.0.1:$port/scep/pkiclient.exe
 CRL_URL=http://127.0.0.1:$port/crl/rev.crl
 
@@ -115,8 +96,4 @@ check "nextUpdate is thisUpdate + crl_validity (3d)" \
 kill -TERM "$scepd_pid"
 wait "$scepd_pid"
 scepd_pid=
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  tail -30 "$work/scepd.log"
-  exit 1
-fi
+it_finish

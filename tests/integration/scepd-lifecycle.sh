@@ -12,18 +12,8 @@ for tool in openssl curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-work=$(mktemp -d /tmp/scepd-life.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init life
 
 cat >"$work/scepd.conf" <<CONF
 listen = 127.0.0.1:0
@@ -50,20 +40,7 @@ chmod 0600 "$key"
 check "scepd --check accepts the configuration once the key is 0600" \
   "$SCEPD" --config "$work/scepd.conf" --check
 
-start_scepd() {
-  : >"$work/scepd.log"
-  "$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-  scepd_pid=$!
-  port=
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-    [ -n "$port" ] && return 0
-    kill -0 "$scepd_pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-start_scepd || { cat "$work/scepd.log"; echo "FAIL: scepd did not start"; exit 1; }
+it_start_scepd || exit 1
 URL=http://127.0.0.1:$port/scep/pkiclient.exe
 
 # ---- our client against scepd ---------------------------------------------------------
@@ -128,8 +105,4 @@ check "SIGTERM: exit 0 and a 'stopped' log line" \
   bash -c "[ $rc -eq 0 ] && grep -q 'event=stopped' '$work/scepd.log'"
 check "no enrollment code in the log" bash -c "! grep -q 'pw-cli' '$work/scepd.log'"
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  tail -30 "$work/scepd.log"
-  exit 1
-fi
+it_finish

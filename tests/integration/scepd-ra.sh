@@ -24,22 +24,8 @@ for tool in scepclient certmonger openssl curl; do
   fi
 done
 
-work=$(mktemp -d /tmp/scepd-ra.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init ra
 
 # ---- a two-tier CA: certmonger needs the chain to verify replies --------------------
 mkdir -p "$work/pki" "$work/state"
@@ -77,20 +63,7 @@ CONF
 ctl ca import --name issuing --cert "$work/pki/chain.pem" --key "$work/pki/issuing.key" \
   >"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca import"; exit 1; }
 
-"$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-scepd_pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$scepd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$port" ]; then
-  cat "$work/scepd.log"
-  echo "FAIL: scepd did not start"
-  exit 1
-fi
+it_start_scepd || exit 1
 base=http://127.0.0.1:$port
 MDM=$base/scep/mdm/pkiclient.exe
 NDES=$base/scep/ndes/pkiclient.exe
@@ -158,10 +131,4 @@ check "scepd warned about nothing it should not" \
 check "neither the RA secret nor a challenge appears in scepd's log" \
   bash -c "! grep -q -e '$SECRET' -e '$challenge' -e '$kiosk_challenge' '$work/scepd.log'"
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  echo "---- scepd log (last 40 lines)"
-  tail -40 "$work/scepd.log"
-  exit 1
-fi
-exit 0
+it_finish

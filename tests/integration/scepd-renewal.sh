@@ -17,18 +17,8 @@ for tool in openssl curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-work=$(mktemp -d /tmp/scepd-renewal.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init renewal
 
 # Aliases: `renew` (no half-life wait, revoke-old), `strict` (defaults: half-life, new key,
 # same subject), `oldkey` (the old key may be reused), `cm` (certmonger), `scep` (renewal off).
@@ -70,16 +60,7 @@ for user in dev-1 dev-2 dev-3 cm-dev; do
 done
 ca=$work/pki/issuing.pem
 
-"$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-scepd_pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$scepd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/scepd.log"; echo "FAIL: scepd did not start"; exit 1; }
+it_start_scepd || exit 1
 url() { echo "http://127.0.0.1:$port/scep/$1/pkiclient.exe"; }
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 same_subject() {
@@ -208,10 +189,4 @@ INNER
     "$work/scepd.log"
 fi
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  tail -40 "$work/scep.log"
-  tail -30 "$work/scepd.log"
-  [ -n "${cmdir:-}" ] && cat "$cmdir/status" 2>/dev/null
-  exit 1
-fi
+it_finish

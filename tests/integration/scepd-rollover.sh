@@ -14,18 +14,8 @@ for tool in openssl curl; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
-work=$(mktemp -d /tmp/scepd-roll.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init roll
 
 cat >"$work/scepd.conf" <<CONF
 listen = 127.0.0.1:0
@@ -40,20 +30,7 @@ for user in before after; do
 done
 old_ca=$work/state/cas/roll/ca.pem
 
-start_scepd() {
-  : >"$work/scepd.log"
-  "$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-  scepd_pid=$!
-  port=
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-    [ -n "$port" ] && return 0
-    kill -0 "$scepd_pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-start_scepd || { cat "$work/scepd.log"; echo "FAIL: scepd did not start"; exit 1; }
+it_start_scepd || exit 1
 URL=http://127.0.0.1:$port/scep/pkiclient.exe
 fp=$(openssl x509 -in "$old_ca" -noout -fingerprint -sha256 | cut -d= -f2)
 
@@ -100,8 +77,4 @@ check "the new certificate does not verify with the old CA" \
 check "the old CA's certificate still verifies with the old CA certificate" \
   bash -c "openssl verify -CAfile '$old_ca' '$work/before.pem' >/dev/null"
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  sed -n '1,200p' "$work/scepd.log"
-  exit 1
-fi
+it_finish

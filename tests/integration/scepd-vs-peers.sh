@@ -23,22 +23,8 @@ for tool in scepclient certmonger pki openssl curl; do
   fi
 done
 
-work=$(mktemp -d /tmp/scepd-peers.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init peers
 
 # ---- a two-tier CA (root -> issuing CA), as enterprises run it; certmonger
 # ---- needs the chain to verify replies (docs/interop-peers.md).
@@ -75,20 +61,7 @@ for user in sc-ok sc-reuse cm-ok cm-reuse ss-ok ss-reuse sc-ejbca cm-ejbca ss-ej
     { cat "$work/ctl.log"; echo "FAIL: scepctl ee add $user"; exit 1; }
 done
 
-"$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-scepd_pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$scepd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$port" ]; then
-  cat "$work/scepd.log"
-  echo "FAIL: scepd did not start"
-  exit 1
-fi
+it_start_scepd || exit 1
 base=http://127.0.0.1:$port
 URL=$base/scep/pkiclient.exe
 MDM=$base/scep/mdm/pkiclient.exe
@@ -173,10 +146,4 @@ check "scepd still serves after all of that" \
 check "no enrollment code appears in scepd's log" \
   bash -c "! grep -q 'code-' '$work/scepd.log'"
 
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  echo "---- scepd log (last 40 lines)"
-  tail -40 "$work/scepd.log"
-  exit 1
-fi
-exit 0
+it_finish

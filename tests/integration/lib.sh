@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Shared by the scepd integration scripts: a work directory removed on exit (kept with
+# KEEP_WORK=1), PASS/FAIL bookkeeping, scepctl on the script's configuration, and scepd
+# started on an ephemeral loopback port. Source it, then call `it_init NAME`.
+#
+# Sets: work (the directory), passed, failed; after it_start_scepd: port, scepd_pid.
+# The configuration file is always $work/scepd.conf and scepd logs to $work/scepd.log.
+
+it_init() { # it_init NAME
+  work=$(mktemp -d "/tmp/scepd-$1.XXXXXX") || exit 1
+  scepd_pid=
+  passed=0
+  failed=0
+  trap it_cleanup EXIT
+}
+
+it_cleanup() {
+  if [ -n "$scepd_pid" ]; then
+    kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
+}
+
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+
+# Starts scepd on $work/scepd.conf and waits (at most 10 s) for its listening line; the
+# port comes from the log because the configuration asks for port 0. Returns 1, after
+# printing the log, when scepd does not come up.
+it_start_scepd() {
+  : >"$work/scepd.log"
+  "$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
+  scepd_pid=$!
+  port=
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
+    [ -n "$port" ] && return 0
+    kill -0 "$scepd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$work/scepd.log"
+  echo "FAIL: scepd did not start"
+  return 1
+}
+
+# Prints the summary line; exits 1 (with the end of scepd's log) when a check failed.
+it_finish() {
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -ne 0 ]; then
+    [ -f "$work/scepd.log" ] && tail -40 "$work/scepd.log"
+    exit 1
+  fi
+  exit 0
+}
