@@ -34,7 +34,7 @@ static void main_help(FILE *out)
                  "\n"
                  "groups:\n");
     for (size_t i = 0; i < GROUP_COUNT; i++)
-        fprintf(out, "  %-8s %s\n", groups[i]->name, groups[i]->summary);
+        fprintf(out, "  %-10s %s\n", groups[i]->name, groups[i]->summary);
     fprintf(out, "\n'scepctl GROUP --help' lists a group's commands; exit codes: 0 success,\n"
                  "1 error, 2 usage error.\n");
 }
@@ -44,7 +44,7 @@ static void group_help(FILE *out, const struct scepctl_group *group)
     fprintf(out, "usage: scepctl [--config FILE] %s COMMAND [OPTIONS]\n\n%s\n\ncommands:\n",
             group->name, group->summary);
     for (size_t i = 0; i < group->command_count; i++)
-        fprintf(out, "  %-8s %s\n", group->commands[i].name, group->commands[i].summary);
+        fprintf(out, "  %-10s %s\n", group->commands[i].name, group->commands[i].summary);
     fprintf(out, "\n'scepctl %s COMMAND --help' describes a command.\n", group->name);
 }
 
