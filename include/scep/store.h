@@ -279,7 +279,8 @@ typedef struct scep_store_cert {
     int64_t id;
     const char *ca_name;
     /*
-     * Upper-case hex without leading zeros; input in any case and with
+     * Upper-case hex in whole octets, as `openssl x509 -serial` prints it (one
+     * leading zero when needed, no more); input in any case and with any
      * leading zeros is normalised so the UNIQUE(ca, serial) constraint sees
      * one spelling per number.
      */

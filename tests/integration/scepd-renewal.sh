@@ -62,8 +62,7 @@ ca=$work/pki/issuing.pem
 
 it_start_scepd || exit 1
 url() { echo "http://127.0.0.1:$port/scep/$1/pkiclient.exe"; }
-# Upper-case hex without leading zeros, as scepd and the store write serials.
-serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | sed "s/^0*//"; }
+serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
 same_subject() {
   [ "$(openssl x509 -in "$1" -noout -subject)" = "$(openssl x509 -in "$2" -noout -subject)" ]
 }

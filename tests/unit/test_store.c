@@ -643,14 +643,14 @@ static void duplicate_serial_is_refused_by_the_constraint(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "INSERT INTO certificates (ca_name, serial, subject, issuer, "
                                   "not_before, not_after, der, status, created_at) VALUES "
-                                  "('ca1', 'A1B2C', 's', 'i', 0, 0, x'30', 'VALID', 0)",
+                                  "('ca1', '0A1B2C', 's', 'i', 0, 0, x'30', 'VALID', 0)",
                                   NULL, NULL, NULL),
                      SQLITE_CONSTRAINT);
     sqlite3_close(db);
 
     scep_store_cert *got = NULL;
     assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "a1b2c"), SCEP_OK);
-    assert_string_equal(got->serial, "A1B2C");
+    assert_string_equal(got->serial, "0A1B2C");
     assert_string_equal(got->ca_name, "ca1");
     assert_string_equal(got->subject, "CN=router1,O=Example");
     assert_string_equal(got->issuer, "CN=Test CA");
@@ -701,10 +701,10 @@ static void revocations_are_listed_for_the_crl(void **state)
     size_t count = 0;
     assert_int_equal(scep_store_cert_list_revoked(&revoked, &count, f->store, "ca1"), SCEP_OK);
     assert_int_equal(count, 2);
-    assert_string_equal(revoked[0].serial, "2");
+    assert_string_equal(revoked[0].serial, "02");
     assert_int_equal(revoked[0].revoked_at, 1750000000);
     assert_int_equal(revoked[0].reason, 1);
-    assert_string_equal(revoked[1].serial, "3");
+    assert_string_equal(revoked[1].serial, "03");
     assert_true(revoked[1].revoked_at >= (int64_t)time(NULL) - 60);
     assert_int_equal(revoked[1].reason, SCEP_STORE_NO_REASON);
     scep_store_revoked_list_free(revoked, count);
@@ -723,7 +723,7 @@ static void revocations_are_listed_for_the_crl(void **state)
     scep_store_cert_filter filter = {.ca_name = "ca1", .status = SCEP_CERT_VALID};
     assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
     assert_int_equal(count, 1);
-    assert_string_equal(list[0].serial, "1");
+    assert_string_equal(list[0].serial, "01");
     scep_store_cert_list_free(list, count);
 }
 
@@ -882,7 +882,7 @@ static void issuance_can_revoke_the_replaced_certificate(void **state)
     int revoke_events = 0;
     for (size_t i = 0; i < count; i++)
         revoke_events += strcmp(events[i].action, "revoke") == 0 &&
-                         strstr(events[i].detail, "replaced_by=A02") != NULL;
+                         strstr(events[i].detail, "replaced_by=0A02") != NULL;
     assert_int_equal(revoke_events, 1);
     scep_store_audit_list_free(events, count);
 

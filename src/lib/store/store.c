@@ -134,6 +134,10 @@ static int normalize_serial(char out[SCEP_STORE_MAX_SERIAL_HEX + 1], const char 
     if (len - start > SCEP_STORE_MAX_SERIAL_HEX)
         return scep_fail(SCEP_EINVAL, "store: serial is longer than 20 octets");
     size_t n = 0;
+    /* OpenSSL's spelling (`openssl x509 -serial`): whole octets, so an odd count of
+     * significant digits gets one leading zero. */
+    if ((len - start) % 2 == 1)
+        out[n++] = '0';
     for (size_t i = start; i < len; i++) {
         unsigned char c = (unsigned char)serial[i];
         if (!isxdigit(c))
