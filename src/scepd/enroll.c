@@ -6,6 +6,7 @@
  * GetCRL, which read what enrollment stored.
  */
 #include "scepd/enroll.h"
+#include "scepd/approval.h"
 #include "scepd/log.h"
 #include "ca/issuance.h"
 #include "ca/profiles.h"
@@ -236,6 +237,8 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
     if (!created) {
         if (answer_retransmission(op, msg, store, row, key_hash))
             goto done;
+        if (scepd_approval_retransmission(op, msg, store, row))
+            goto done;
         /* A refused or interrupted attempt may be retried (after an operator reset). */
         if (row->status != SCEP_REQ_PENDING &&
             scep_store_request_update(store, row->id, SCEP_REQ_PENDING, SCEP_STORE_NO_FAIL_INFO,
@@ -304,6 +307,10 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
         goto done;
     }
 
+    if (scepd_approval_manual(op)) {
+        scepd_approval_hold(op, msg, store, row, username);
+        goto done;
+    }
     rc = issue_and_store(&issued, store, ca->ca, ca->name, &profile, csr, registered_dn, row->id,
                          username, op);
     if (rc == SCEP_ESTATE) {
@@ -366,8 +373,7 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
     if (row->status == SCEP_REQ_ISSUED && row->cert_serial != NULL) {
         reply_with_stored_cert(op, msg, store, row->ca_name, row->cert_serial);
     } else if (row->status == SCEP_REQ_PENDING) {
-        struct scepd_outcome outcome = {.status = SCEP_STATUS_PENDING};
-        scepd_reply(op, msg, &outcome);
+        scepd_approval_answer_pending(op, msg, store, row);
     } else {
         scepd_reply_failure(
             op, msg, row->fail_info >= 0 ? (scep_fail_info)row->fail_info : SCEP_FAIL_BAD_REQUEST,

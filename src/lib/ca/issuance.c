@@ -184,3 +184,21 @@ int scep_ca_issue_stored(X509 **out, scep_store *store, const scep_stored_issue 
     }
     return rc;
 }
+
+int scep_request_held(const scep_store_request *row)
+{
+    return row->status == SCEP_REQ_PENDING && row->reason != NULL &&
+           strcmp(row->reason, SCEP_APPROVAL_HELD) == 0;
+}
+
+int scep_request_pending_expired(const scep_store_request *row, long long pending_expiry,
+                                 int64_t now)
+{
+    return row->status == SCEP_REQ_PENDING && now - row->created_at >= (int64_t)pending_expiry;
+}
+
+int scep_request_was_expired(const scep_store_request *row)
+{
+    return row->status == SCEP_REQ_REJECTED && row->reason != NULL &&
+           strcmp(row->reason, SCEP_APPROVAL_EXPIRED) == 0;
+}

@@ -52,4 +52,21 @@ typedef struct scep_stored_issue {
 SCEP_MUST_CHECK int scep_ca_issue_stored(X509 **out, scep_store *store,
                                          const scep_stored_issue *issue);
 
+/*
+ * Manual approval (alias approval = manual). A request scepd authorised and
+ * holds for an operator is PENDING with this reason; a PENDING row without it
+ * was interrupted before authorisation and is never approvable. One past
+ * pendingexpiry becomes REJECTED with SCEP_APPROVAL_EXPIRED.
+ */
+#define SCEP_APPROVAL_HELD    "awaiting approval"
+#define SCEP_APPROVAL_EXPIRED "expired"
+
+/* Whether `row` is a request held for approval (PENDING with SCEP_APPROVAL_HELD). */
+int scep_request_held(const scep_store_request *row);
+/* Whether a held request's pendingexpiry (seconds) has passed at `now`. */
+int scep_request_pending_expired(const scep_store_request *row, long long pending_expiry,
+                                 int64_t now);
+/* Whether `row` was rejected because its pendingexpiry passed. */
+int scep_request_was_expired(const scep_store_request *row);
+
 #endif /* SCEP_CA_ISSUANCE_H */
