@@ -83,6 +83,7 @@ extern const struct scepctl_group scepctl_group_ee;
 extern const struct scepctl_group scepctl_group_cert;
 extern const struct scepctl_group scepctl_group_alias;
 extern const struct scepctl_group scepctl_group_audit;
+extern const struct scepctl_group scepctl_group_request;
 
 /* ---- scepctl.c ---- */
 /* The whole program; returns the exit code. Output goes to `out` and `err`. */
