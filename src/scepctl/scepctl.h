@@ -94,6 +94,7 @@ extern const struct scepctl_group scepctl_group_crl;
 extern const struct scepctl_option scepctl_cert_revoke_options[SCEPCTL_CERT_REVOKE_OPTION_COUNT];
 extern const char scepctl_cert_revoke_details[];
 int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args);
+extern const struct scepctl_group scepctl_group_request;
 
 /* ---- scepctl.c ---- */
 /* The whole program; returns the exit code. Output goes to `out` and `err`. */

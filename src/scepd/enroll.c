@@ -11,6 +11,8 @@
 #include "scepd/log.h"
 #include "scepd/renew.h"
 #include "scepd/rollover.h"
+#include "scepd/approval.h"
+#include "ca/issuance.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -21,53 +23,13 @@
 #include <strings.h>
 #include <time.h>
 
-#define SERIAL_ATTEMPTS 5
-#define CHALLENGE_MAX   1024
-#define USERNAME_MAX    256
-
-static const struct {
-    const char *field;
-    int nid;
-} username_fields[] = {
-    {"CN", NID_commonName},
-    {"serialNumber", NID_serialNumber},
-    {"UID", NID_userId},
-    {"emailAddress", NID_pkcs9_emailAddress},
-    {"unstructuredName", NID_pkcs9_unstructuredName},
-    {"unstructuredAddress", NID_pkcs9_unstructuredAddress},
-    {"OU", NID_organizationalUnitName},
-    {"O", NID_organizationName},
-    {"DC", NID_domainComponent},
-};
-
-static int entry_text(char *out, size_t out_size, const X509_NAME *name, int nid)
-{
-    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
-    if (idx < 0)
-        return -1;
-    ASN1_STRING *value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    unsigned char *utf8 = NULL;
-    int len = ASN1_STRING_to_UTF8(&utf8, value);
-    if (len <= 0 || (size_t)len >= out_size || memchr(utf8, '\0', (size_t)len) != NULL) {
-        OPENSSL_free(utf8);
-        return -1;
-    }
-    memcpy(out, utf8, (size_t)len);
-    out[len] = '\0';
-    OPENSSL_free(utf8);
-    return 0;
-}
+#define CHALLENGE_MAX 1024
+#define USERNAME_MAX  256
 
 int scepd_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
                                 const struct scep_config_list *fields)
 {
-    /* INTEROP 4: Cisco puts its identity in serialNumber, so the field list is configurable. */
-    for (size_t i = 0; i < fields->count; i++)
-        for (size_t k = 0; k < sizeof(username_fields) / sizeof(username_fields[0]); k++)
-            if (strcasecmp(fields->items[i], username_fields[k].field) == 0 &&
-                entry_text(out, out_size, subject, username_fields[k].nid) == 0)
-                return 0;
-    return -1;
+    return scep_username_from_subject(out, out_size, subject, fields) < 0 ? -1 : 0;
 }
 
 static int challenge_password(char *out, size_t out_size, X509_REQ *csr)
@@ -101,14 +63,6 @@ static int spki_sha256(unsigned char out[32], X509_REQ *csr)
     int ok = EVP_Digest(spki, (size_t)len, out, &digest_len, EVP_sha256(), NULL);
     OPENSSL_free(spki);
     return ok == 1 ? SCEP_OK : scep_fail_ossl(SCEP_ECRYPTO, "SHA-256");
-}
-
-static int64_t asn1_time_to_unix(const ASN1_TIME *t)
-{
-    struct tm tm;
-    if (ASN1_TIME_to_tm(t, &tm) != 1)
-        return 0;
-    return (int64_t)timegm(&tm);
 }
 
 static int der_of(unsigned char **out, size_t *out_len, int (*encode)(void *, unsigned char **),
@@ -214,77 +168,26 @@ static void refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *
     scepd_reply_failure(op, msg, fail_info, text);
 }
 
-static int fill_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
-                         unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
-                         const char *username, const char *transaction_id)
-{
-    int rc;
-    if ((rc = scep_serial_to_hex(serial_hex, X509_get0_serialNumber(cert))) < 0)
-        return rc;
-    if ((rc = scep_dn_format(subject, X509_get_subject_name(cert))) < 0)
-        return rc;
-    if ((rc = scep_dn_format(issuer, X509_get_issuer_name(cert))) < 0)
-        return rc;
-    if ((rc = der_of(der, der_len, encode_cert, cert)) < 0)
-        return rc;
-    memset(row, 0, sizeof(*row));
-    row->ca_name = ca_name;
-    row->serial = serial_hex;
-    row->subject = *subject;
-    row->issuer = *issuer;
-    row->not_before = asn1_time_to_unix(X509_get0_notBefore(cert));
-    row->not_after = asn1_time_to_unix(X509_get0_notAfter(cert));
-    row->der = *der;
-    row->der_len = *der_len;
-    row->revocation_reason = SCEP_STORE_NO_REASON;
-    row->username = username;
-    row->transaction_id = transaction_id;
-    return SCEP_OK;
-}
-
-/*
- * Issues and commits: a fresh serial each attempt, since the database's
- * UNIQUE constraint is what guarantees serials are never reused.
- */
+/* The issuance step scepd shares with scepctl's `request approve` (ca/issuance.c). */
 static int issue_and_store(X509 **out, scep_store *store, const scep_ca *ca, const char *ca_name,
                            const scep_profile *profile, X509_REQ *csr, const X509_NAME *subject,
                            int64_t request_id, const char *username, const struct scepd_op *op,
                            const char *extra_dns_name)
 {
-    int rc = SCEP_EEXISTS;
-    for (int attempt = 0; attempt < SERIAL_ATTEMPTS && rc == SCEP_EEXISTS; attempt++) {
-        X509 *cert = NULL;
-        char serial_hex[SCEP_SERIAL_HEX_MAX];
-        char *subject_text = NULL, *issuer_text = NULL;
-        unsigned char *der = NULL;
-        size_t der_len = 0;
-        scep_store_cert row;
-        scep_issue_request request = {
-            .csr = csr, .subject = subject, .extra_dns_name = extra_dns_name};
-        rc = scep_ca_issue(&cert, ca, profile, &request);
-        if (rc == SCEP_OK)
-            rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, &der_len, cert,
-                               ca_name, username, op->transaction_id);
-        if (rc == SCEP_OK) {
-            scep_store_issuance issuance = {
-                .cert = &row,
-                .request_id = request_id,
-                .username = username,
-                .actor = op->http->client_addr,
-                .alias = op->alias->name,
-            };
-            rc = scep_store_issue(store, &issuance);
-        }
-        OPENSSL_free(subject_text);
-        OPENSSL_free(issuer_text);
-        OPENSSL_free(der);
-        if (rc == SCEP_OK) {
-            *out = cert;
-            return SCEP_OK;
-        }
-        X509_free(cert);
-    }
-    return rc;
+    scep_stored_issue issue = {
+        .ca = ca,
+        .ca_name = ca_name,
+        .profile = profile,
+        .csr = csr,
+        .subject = subject,
+        .request_id = request_id,
+        .username = username,
+        .transaction_id = op->transaction_id,
+        .actor = op->http->client_addr,
+        .alias = op->alias->name,
+        .extra_dns_name = extra_dns_name,
+    };
+    return scep_ca_issue_stored(out, store, &issue);
 }
 
 /* A retransmission (same alias and transactionID) gets the stored answer (DESIGN §4). */
@@ -346,6 +249,8 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
     }
     if (!created) {
         if (answer_retransmission(op, msg, store, row, key_hash))
+            goto done;
+        if (scepd_approval_retransmission(op, msg, store, row))
             goto done;
         /* A refused or interrupted attempt may be retried (after an operator reset). */
         if (row->status != SCEP_REQ_PENDING &&
@@ -417,6 +322,10 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
         goto done;
     }
 
+    if (scepd_approval_manual(op)) {
+        scepd_approval_hold(op, msg, store, row, username);
+        goto done;
+    }
     char pix_name[SCEPD_DNS_NAME_MAX];
     const char *extra_dns_name = NULL;
     if (op->alias->settings->sanfromunstructuredname &&
@@ -486,8 +395,7 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
     if (row->status == SCEP_REQ_ISSUED && row->cert_serial != NULL) {
         reply_with_stored_cert(op, msg, store, row->ca_name, row->cert_serial);
     } else if (row->status == SCEP_REQ_PENDING) {
-        struct scepd_outcome outcome = {.status = SCEP_STATUS_PENDING};
-        scepd_reply(op, msg, &outcome);
+        scepd_approval_answer_pending(op, msg, store, row);
     } else {
         scepd_reply_failure(
             op, msg, row->fail_info >= 0 ? (scep_fail_info)row->fail_info : SCEP_FAIL_BAD_REQUEST,
@@ -556,12 +464,4 @@ int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessag
 void scepd_enroll_reply_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert)
 {
     reply_with_cert(op, msg, cert);
-}
-
-int scepd_enroll_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
-                          unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
-                          const char *username, const char *transaction_id)
-{
-    return fill_cert_row(row, serial_hex, subject, issuer, der, der_len, cert, ca_name, username,
-                         transaction_id);
 }

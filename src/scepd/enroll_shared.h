@@ -1,8 +1,8 @@
 /*
  * What CA mode's enrollment (enroll.c) lends to RA mode (ra.c) and renewal
  * (renew.c): reading the CSR's challengePassword, refusing with a signed
- * FAILURE, answering a retransmission from the store, and the certificate row
- * of an issuance.
+ * FAILURE, and answering a retransmission from the store. Issuing itself is
+ * libscep's scep_ca_issue_stored (ca/issuance.h).
  * RA mode's own entry point and its username generation (names.c).
  */
 #ifndef SCEPD_ENROLL_SHARED_H
@@ -26,11 +26,6 @@ int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessag
                                        const unsigned char key_hash[32]);
 /* SUCCESS with `cert` (and the CA chain when includeca). */
 void scepd_enroll_reply_cert(struct scepd_op *op, const scep_pkimessage *msg, X509 *cert);
-/* Fills the store row of an issued certificate; `subject`, `issuer`, `der` are OPENSSL_free'd
- * by the caller. */
-int scepd_enroll_cert_row(scep_store_cert *row, char *serial_hex, char **subject, char **issuer,
-                          unsigned char **der, size_t *der_len, X509 *cert, const char *ca_name,
-                          const char *username, const char *transaction_id);
 
 /* PKCSReq on an alias with operationmode = ra (ra.c). */
 void scepd_enroll_ra(struct scepd_op *op, scep_pkimessage *msg, scep_store *store);

@@ -7,6 +7,7 @@
  */
 #include "scepd/enroll_shared.h"
 #include "scepd/log.h"
+#include "ca/issuance.h"
 #include "util/error_internal.h"
 
 #include <fnmatch.h>
@@ -15,8 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SERIAL_ATTEMPTS 5
-#define CHALLENGE_MAX   1024
+#define CHALLENGE_MAX 1024
 
 #define TEXT_WRONG_SECRET "enrollment refused: wrong challenge password"
 #define TEXT_SPENT        "enrollment refused: this one-time challenge was already used"
@@ -86,45 +86,26 @@ static enum ra_authorisation authorise(const struct scepd_op *op, scep_store *st
     return result;
 }
 
-/* Issues and commits under the generated username, a fresh serial each attempt. */
+/* Issues and commits under the generated username (a fresh serial on a collision). */
 static int issue_and_store(X509 **out, scep_store *store, const struct scepd_op *op,
                            const scep_profile *profile, X509_REQ *csr, int64_t request_id,
                            const scep_store_ra_entity *ra)
 {
-    int rc = SCEP_EEXISTS;
     const struct scepd_ca *ca = op->alias->ca;
-    for (int attempt = 0; attempt < SERIAL_ATTEMPTS && rc == SCEP_EEXISTS; attempt++) {
-        X509 *cert = NULL;
-        char serial_hex[SCEP_SERIAL_HEX_MAX];
-        char *subject_text = NULL, *issuer_text = NULL;
-        unsigned char *der = NULL;
-        size_t der_len = 0;
-        scep_store_cert row;
-        /* The end entity's DN is the CSR's subject, so either subject source gives it. */
-        scep_issue_request request = {.csr = csr, .subject = X509_REQ_get_subject_name(csr)};
-        rc = scep_ca_issue(&cert, ca->ca, profile, &request);
-        if (rc == SCEP_OK)
-            rc = scepd_enroll_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der,
-                                       &der_len, cert, ca->name, ra->username, op->transaction_id);
-        if (rc == SCEP_OK) {
-            scep_store_issuance issuance = {
-                .cert = &row,
-                .request_id = request_id,
-                .actor = op->http->client_addr,
-                .alias = op->alias->name,
-            };
-            rc = scep_store_issue_ra(store, &issuance, ra);
-        }
-        OPENSSL_free(subject_text);
-        OPENSSL_free(issuer_text);
-        OPENSSL_free(der);
-        if (rc == SCEP_OK) {
-            *out = cert;
-            return SCEP_OK;
-        }
-        X509_free(cert);
-    }
-    return rc;
+    /* The end entity's DN is the CSR's subject, so either subject source gives it. */
+    scep_stored_issue issue = {
+        .ca = ca->ca,
+        .ca_name = ca->name,
+        .profile = profile,
+        .csr = csr,
+        .subject = X509_REQ_get_subject_name(csr),
+        .request_id = request_id,
+        .transaction_id = op->transaction_id,
+        .actor = op->http->client_addr,
+        .alias = op->alias->name,
+        .ra = ra,
+    };
+    return scep_ca_issue_stored(out, store, &issue);
 }
 
 /* Records the transaction; 1 when the request was answered already (or cannot be recorded). */

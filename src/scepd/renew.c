@@ -14,6 +14,7 @@
 #include "scepd/renew.h"
 #include "scepd/log.h"
 #include "ca/profiles.h"
+#include "ca/issuance.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -23,9 +24,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SERIAL_ATTEMPTS 5
-#define REASON_MAX      384
-#define TEXT_MAX        256
+#define REASON_MAX 384
+#define TEXT_MAX   256
 
 static const char renewal_off_text[] = "client certificate renewal is not enabled on this alias";
 
@@ -125,41 +125,23 @@ static int issue_renewal(X509 **out, scep_store *store, const struct scepd_op *o
                          int64_t request_id, const char *username, const char *revoke_serial)
 {
     const struct scepd_ca *ca = op->alias->ca;
-    int rc = SCEP_EEXISTS;
-    for (int attempt = 0; attempt < SERIAL_ATTEMPTS && rc == SCEP_EEXISTS; attempt++) {
-        X509 *cert = NULL;
-        char serial_hex[SCEP_SERIAL_HEX_MAX];
-        char *subject_text = NULL, *issuer_text = NULL;
-        unsigned char *der = NULL;
-        size_t der_len = 0;
-        scep_store_cert row;
-        scep_issue_request request = {.csr = csr, .subject = subject};
-        rc = scep_ca_issue(&cert, ca->ca, profile, &request);
-        if (rc == SCEP_OK)
-            rc = scepd_enroll_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der,
-                                       &der_len, cert, ca->name, username, op->transaction_id);
-        if (rc == SCEP_OK) {
-            /* The end entity is not consumed: a renewal needs no NEW status. */
-            scep_store_issuance issuance = {
-                .cert = &row,
-                .request_id = request_id,
-                .actor = op->http->client_addr,
-                .alias = op->alias->name,
-                .revoke_serial = revoke_serial,
-                .revoke_reason = SCEP_CRL_REASON_SUPERSEDED,
-            };
-            rc = scep_store_issue(store, &issuance);
-        }
-        OPENSSL_free(subject_text);
-        OPENSSL_free(issuer_text);
-        OPENSSL_free(der);
-        if (rc == SCEP_OK) {
-            *out = cert;
-            return SCEP_OK;
-        }
-        X509_free(cert);
-    }
-    return rc;
+    /* The end entity is not consumed (username NULL): a renewal needs no NEW status,
+     * but the certificate row still names it. */
+    scep_stored_issue issue = {
+        .ca = ca->ca,
+        .ca_name = ca->name,
+        .profile = profile,
+        .csr = csr,
+        .subject = subject,
+        .request_id = request_id,
+        .transaction_id = op->transaction_id,
+        .actor = op->http->client_addr,
+        .alias = op->alias->name,
+        .revoke_serial = revoke_serial,
+        .revoke_reason = SCEP_CRL_REASON_SUPERSEDED,
+        .cert_username = username,
+    };
+    return scep_ca_issue_stored(out, store, &issue);
 }
 
 static unsigned san_flag(const GENERAL_NAME *name)

@@ -1,6 +1,7 @@
 #include "scepd/server.h"
 #include "scepd/log.h"
 #include "scepd/rollover.h"
+#include "ca/issuance.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -32,63 +33,14 @@ int scepd_server_store(scep_store **out, struct scepd_server *server)
     return SCEP_OK;
 }
 
-static int pem_to_cert(X509 **out, const char *pem, const char *what)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    if (bio == NULL)
-        return scep_fail(SCEP_ENOMEM, "out of memory");
-    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (cert == NULL)
-        return scep_fail_ossl(SCEP_ESTORE, "%s: stored certificate is not PEM", what);
-    *out = cert;
-    return SCEP_OK;
-}
-
-static int pem_to_chain(STACK_OF(X509) * *out, const char *pem)
-{
-    STACK_OF(X509) *chain = sk_X509_new_null();
-    if (chain == NULL)
-        return scep_fail(SCEP_ENOMEM, "out of memory");
-    if (pem != NULL && pem[0] != '\0') {
-        BIO *bio = BIO_new_mem_buf(pem, -1);
-        X509 *cert;
-        while (bio != NULL && (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-            sk_X509_push(chain, cert);
-        BIO_free(bio);
-        ERR_clear_error();
-    }
-    *out = chain;
-    return SCEP_OK;
-}
-
-/* A key reference is a file path, optionally written "file:PATH". */
-static const char *key_path(const char *key_ref)
-{
-    return strncmp(key_ref, "file:", 5) == 0 ? key_ref + 5 : key_ref;
-}
-
 static int load_ca(struct scepd_ca *out, const scep_store_ca *row)
 {
     int rc = SCEP_OK;
-    X509 *cert = NULL;
-    EVP_PKEY *key = NULL;
-    STACK_OF(X509) *chain = NULL;
-    const char *path = key_path(row->key_ref);
-
-    /* The CA key must be 0600 and ours: refuse to serve with it otherwise. */
-    GUARD(scep_key_file_check(path));
-    GUARD(scep_key_load(&key, path, NULL));
-    GUARD(pem_to_cert(&cert, row->cert_pem, row->name));
-    GUARD(pem_to_chain(&chain, row->chain_pem));
-    GUARD(scep_ca_new(&out->ca, &out->warnings, cert, key, chain));
+    GUARD(scep_ca_load_stored(&out->ca, &out->warnings, row));
     out->name = strdup(row->name);
     ENSURE_ALLOC(out->name);
 
 cleanup:
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    sk_X509_pop_free(chain, X509_free);
     return rc;
 }
 

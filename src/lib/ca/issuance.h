@@ -1,0 +1,81 @@
+/*
+ * What scepd and scepctl share to issue for a stored SCEP request: loading a
+ * CA from its store row with the same key checks everywhere, the username an
+ * end entity is found by, and the issue-then-commit step (a certificate only
+ * counts once scep_store_issue() has committed it with the request and the
+ * end entity's state). scepd issues at once (approval = auto); scepctl
+ * `request approve` issues later for a request scepd held PENDING.
+ */
+#ifndef SCEP_CA_ISSUANCE_H
+#define SCEP_CA_ISSUANCE_H
+
+#include "config/config.h"
+#include "scep/ca.h"
+#include "scep/store.h"
+
+/*
+ * Loads the CA of a store row for signing: the key file (key_ref, a path or
+ * "file:PATH") must be 0600 and ours, as scep_key_file_check() says.
+ * `*out` is the caller's (scep_ca_free); `*out_warnings` as scep_ca_new().
+ */
+SCEP_MUST_CHECK int scep_ca_load_stored(scep_ca **out, unsigned *out_warnings,
+                                        const scep_store_ca *row);
+
+/*
+ * The username `subject` names under an alias's usernamefield list (first
+ * RDN present wins). SCEP_ENOTFOUND when none is present or usable.
+ */
+SCEP_MUST_CHECK int scep_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
+                                               const struct scep_config_list *fields);
+
+/* One issuance for a stored request; strings are borrowed. */
+typedef struct scep_stored_issue {
+    const scep_ca *ca;
+    const char *ca_name;
+    const scep_profile *profile;
+    X509_REQ *csr;
+    const X509_NAME *subject;       /* the registered DN, for SCEP_SUBJECT_FROM_DN; else NULL */
+    int64_t request_id;             /* the PENDING request to mark ISSUED; 0: none */
+    const char *username;           /* CA mode: the NEW end entity to consume; NULL: none */
+    const char *cert_username;      /* names the end entity on the certificate row without
+                                       consuming it (renewal); NULL: `username` */
+    const char *transaction_id;     /* recorded with the certificate; may be NULL */
+    const char *actor;              /* audit: client address or "scepctl:USER" */
+    const char *alias;              /* audit */
+    const char *extra_dns_name;     /* a dNSName SAN added to the CSR's (PIX); may be NULL */
+    const char *revoke_serial;      /* renewal: revoke this serial of ca_name in the same
+                                       transaction (scep_store_issuance.revoke_serial); NULL: none */
+    int revoke_reason;              /* its CRLReason */
+    const scep_store_ra_entity *ra; /* RA mode: create or reuse this end entity in the same
+                                       transaction (scep_store_issue_ra); `username` is then
+                                       ignored; NULL: CA mode */
+} scep_stored_issue;
+
+/*
+ * Issues and commits in one scep_store_issue() transaction, drawing a fresh
+ * serial for each attempt on a serial collision (the database's UNIQUE
+ * constraint is what guarantees serials are never reused). `*out` is the
+ * caller's. SCEP_ESTATE when the end entity is no longer NEW or the request
+ * no longer PENDING (someone else won).
+ */
+SCEP_MUST_CHECK int scep_ca_issue_stored(X509 **out, scep_store *store,
+                                         const scep_stored_issue *issue);
+
+/*
+ * Manual approval (alias approval = manual). A request scepd authorised and
+ * holds for an operator is PENDING with this reason; a PENDING row without it
+ * was interrupted before authorisation and is never approvable. One past
+ * pendingexpiry becomes REJECTED with SCEP_APPROVAL_EXPIRED.
+ */
+#define SCEP_APPROVAL_HELD    "awaiting approval"
+#define SCEP_APPROVAL_EXPIRED "expired"
+
+/* Whether `row` is a request held for approval (PENDING with SCEP_APPROVAL_HELD). */
+int scep_request_held(const scep_store_request *row);
+/* Whether a held request's pendingexpiry (seconds) has passed at `now`. */
+int scep_request_pending_expired(const scep_store_request *row, long long pending_expiry,
+                                 int64_t now);
+/* Whether `row` was rejected because its pendingexpiry passed. */
+int scep_request_was_expired(const scep_store_request *row);
+
+#endif /* SCEP_CA_ISSUANCE_H */

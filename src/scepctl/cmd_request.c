@@ -1,0 +1,458 @@
+/*
+ * scepctl request: the queue of SCEP transactions, and the operator's side of
+ * manual approval (alias approval = manual, docs/operations.md). `approve`
+ * loads the CA with the same key checks as scepd and commits the certificate
+ * with scep_store_issue (request -> ISSUED, end entity -> GENERATED), so the
+ * client's next CertPoll gets SUCCESS; `reject` leaves the reason the client's
+ * next poll reads as failInfoText.
+ */
+#include "scepctl/scepctl.h"
+#include "ca/issuance.h"
+#include "ca/profiles.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define USERNAME_MAX 256
+#define REASON_MAX   256
+
+/* What an operator sees: a held request past its pendingexpiry is "expired". */
+static const char *status_name(const scep_store_request *row, long long pending_expiry)
+{
+    if (scep_request_was_expired(row) ||
+        (row->status == SCEP_REQ_PENDING &&
+         scep_request_pending_expired(row, pending_expiry, (int64_t)time(NULL))))
+        return "expired";
+    switch (row->status) {
+    case SCEP_REQ_PENDING:
+        return "pending";
+    case SCEP_REQ_ISSUED:
+        return "issued";
+    case SCEP_REQ_REJECTED:
+        return "rejected";
+    case SCEP_REQ_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+/* The alias's settings; the default alias "scep" exists even when the file does not name it. */
+static const struct scep_config_alias_settings *alias_settings(struct scepctl *ctx,
+                                                               const char *alias)
+{
+    const struct scep_config_alias_settings *settings = scep_config_alias(ctx->config, alias);
+    if (settings == NULL && scep_config_alias_add(ctx->config, alias) == SCEP_OK)
+        settings = scep_config_alias(ctx->config, alias);
+    return settings;
+}
+
+static long long pending_expiry(struct scepctl *ctx, const char *alias)
+{
+    const struct scep_config_alias_settings *settings = alias_settings(ctx, alias);
+    return settings != NULL ? settings->pendingexpiry : 7 * SCEP_CONFIG_DAY;
+}
+
+static X509_REQ *request_csr(const scep_store_request *row)
+{
+    const unsigned char *p = row->csr_der;
+    if (p == NULL || row->csr_der_len == 0 || row->csr_der_len > SCEP_STORE_MAX_BLOB)
+        return NULL;
+    return d2i_X509_REQ(NULL, &p, (long)row->csr_der_len);
+}
+
+static void actor_name(char out[96])
+{
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw != NULL)
+        snprintf(out, 96, "scepctl:%s", pw->pw_name);
+    else
+        snprintf(out, 96, "scepctl:uid%ld", (long)geteuid());
+}
+
+static int parse_status(scep_store_request_status *out, bool *expired, const char *text)
+{
+    static const struct {
+        const char *name;
+        scep_store_request_status status;
+    } names[] = {{"pending", SCEP_REQ_PENDING},
+                 {"issued", SCEP_REQ_ISSUED},
+                 {"rejected", SCEP_REQ_REJECTED},
+                 {"failed", SCEP_REQ_FAILED},
+                 {"expired", 0}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(text, names[i].name) == 0) {
+            *out = names[i].status;
+            *expired = names[i].status == 0;
+            return 0;
+        }
+    return -1;
+}
+
+static int request_list(struct scepctl *ctx, const struct scepctl_args *args)
+{
+    const char *status_text = scepctl_arg(args, "status");
+    const char *alias = scepctl_arg(args, "alias");
+    scep_store_request_status status = 0;
+    bool expired_only = false;
+    scep_store_request *rows = NULL;
+    size_t count = 0, shown = 0;
+    if (status_text != NULL && parse_status(&status, &expired_only, status_text) < 0)
+        return scepctl_usage(ctx, "request list: --status is pending, issued, rejected, failed "
+                                  "or expired");
+    int rc = scepctl_open_store(ctx);
+    if (rc != 0)
+        return rc;
+    if (scep_store_request_list(&rows, &count, ctx->store, status, 0) < 0)
+        return scepctl_fail(ctx, "cannot list the requests");
+    for (size_t i = 0; i < count; i++) {
+        const scep_store_request *row = &rows[i];
+        if (alias != NULL && strcmp(row->alias, alias) != 0)
+            continue;
+        const char *shown_status = status_name(row, pending_expiry(ctx, row->alias));
+        bool is_expired = strcmp(shown_status, "expired") == 0;
+        if ((expired_only && !is_expired) ||
+            (status == SCEP_REQ_PENDING && is_expired && !expired_only))
+            continue;
+        char created[32];
+        char *subject = NULL;
+        X509_REQ *csr = request_csr(row);
+        if (csr == NULL || scep_dn_format(&subject, X509_REQ_get_subject_name(csr)) < 0)
+            subject = NULL;
+        scepctl_format_time(created, row->created_at);
+        if (shown++ == 0)
+            fprintf(ctx->out, "ID\tSTATUS\tALIAS\tCREATED\tCLIENT\tSUBJECT\tTRANSACTION\n");
+        fprintf(ctx->out, "%lld\t%s\t%s\t%s\t%s\t%s\t%s\n", (long long)row->id, shown_status,
+                row->alias, created, row->client_addr ? row->client_addr : "-",
+                subject ? subject : "?", row->transaction_id);
+        OPENSSL_free(subject);
+        X509_REQ_free(csr);
+    }
+    if (shown == 0)
+        fprintf(ctx->err, "no requests\n");
+    scep_store_request_list_free(rows, count);
+    return 0;
+}
+
+static int get_request(struct scepctl *ctx, scep_store_request **out, const char *id_text)
+{
+    char *end = NULL;
+    long long id = strtoll(id_text, &end, 10);
+    if (end == id_text || *end != '\0' || id <= 0)
+        return scepctl_usage(ctx, "request: ID is a positive number (see scepctl request list)");
+    int rc = scepctl_open_store(ctx);
+    if (rc != 0)
+        return rc;
+    rc = scep_store_request_get(out, ctx->store, (int64_t)id);
+    if (rc == SCEP_ENOTFOUND)
+        return scepctl_error(ctx, "no request %lld (see scepctl request list)", id);
+    if (rc < 0)
+        return scepctl_fail(ctx, "request %lld", id);
+    return 0;
+}
+
+static void print_csr_details(struct scepctl *ctx, X509_REQ *csr)
+{
+    char *subject = NULL;
+    if (scep_dn_format(&subject, X509_REQ_get_subject_name(csr)) == SCEP_OK)
+        fprintf(ctx->out, "Subject:      %s\n", subject);
+    OPENSSL_free(subject);
+    EVP_PKEY *key = X509_REQ_get0_pubkey(csr);
+    char curve[64] = "";
+    size_t curve_len = 0;
+    if (key == NULL)
+        fprintf(ctx->out, "Key:          unknown\n");
+    else if (EVP_PKEY_is_a(key, "EC") &&
+             EVP_PKEY_get_utf8_string_param(key, "group", curve, sizeof(curve), &curve_len) == 1)
+        fprintf(ctx->out, "Key:          EC %s\n", curve);
+    else
+        fprintf(ctx->out, "Key:          %s %d bits\n", EVP_PKEY_get0_type_name(key),
+                EVP_PKEY_get_bits(key));
+    STACK_OF(X509_EXTENSION) *extensions = X509_REQ_get_extensions(csr);
+    for (int i = 0; i < sk_X509_EXTENSION_num(extensions); i++) {
+        X509_EXTENSION *ext = sk_X509_EXTENSION_value(extensions, i);
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name)
+            continue;
+        BIO *bio = BIO_new_fp(ctx->out, BIO_NOCLOSE);
+        if (bio == NULL)
+            break;
+        BIO_printf(bio, "SANs:         ");
+        if (!X509V3_EXT_print(bio, ext, 0, 0))
+            BIO_printf(bio, "(unreadable)");
+        BIO_printf(bio, "\n");
+        BIO_free(bio);
+    }
+    sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
+    ERR_clear_error();
+}
+
+static int request_show(struct scepctl *ctx, const struct scepctl_args *args)
+{
+    scep_store_request *row = NULL;
+    int rc = get_request(ctx, &row, args->positional[0]);
+    if (rc != 0)
+        return rc;
+    long long expiry = pending_expiry(ctx, row->alias);
+    char created[32], updated[32], expires[32];
+    scepctl_format_time(created, row->created_at);
+    scepctl_format_time(updated, row->updated_at);
+    scepctl_format_time(expires, row->created_at + expiry);
+    fprintf(ctx->out,
+            "ID:           %lld\n"
+            "Status:       %s\n"
+            "Alias:        %s\n"
+            "Transaction:  %s\n"
+            "Client:       %s\n"
+            "Received:     %s\n"
+            "Updated:      %s\n",
+            (long long)row->id, status_name(row, expiry), row->alias, row->transaction_id,
+            row->client_addr ? row->client_addr : "-", created, updated);
+    if (row->status == SCEP_REQ_PENDING)
+        fprintf(ctx->out, "Expires:      %s\n", expires);
+    X509_REQ *csr = request_csr(row);
+    if (csr != NULL) {
+        print_csr_details(ctx, csr);
+        const struct scep_config_alias_settings *settings = alias_settings(ctx, row->alias);
+        char username[USERNAME_MAX];
+        if (settings != NULL &&
+            scep_username_from_subject(username, sizeof(username), X509_REQ_get_subject_name(csr),
+                                       &settings->usernamefield) == SCEP_OK)
+            fprintf(ctx->out, "End entity:   %s\n", username);
+    } else {
+        fprintf(ctx->out, "Subject:      (the stored CSR is unreadable)\n");
+    }
+    if (row->reason != NULL)
+        fprintf(ctx->out, "Reason:       %s\n", row->reason);
+    if (row->cert_serial != NULL)
+        fprintf(ctx->out, "Certificate:  %s serial %s\n", row->ca_name ? row->ca_name : "?",
+                row->cert_serial);
+    X509_REQ_free(csr);
+    scep_store_request_free(row);
+    return 0;
+}
+
+/*
+ * Refuses what may not be decided: only a request scepd authorised and holds
+ * (PENDING "awaiting approval"); one past pendingexpiry is marked expired.
+ */
+static int check_decidable(struct scepctl *ctx, const scep_store_request *row)
+{
+    long long expiry = pending_expiry(ctx, row->alias);
+    if (row->status == SCEP_REQ_PENDING &&
+        scep_request_pending_expired(row, expiry, (int64_t)time(NULL))) {
+        if (scep_store_request_update(ctx->store, row->id, SCEP_REQ_REJECTED,
+                                      (int)SCEP_FAIL_BAD_REQUEST, SCEP_APPROVAL_EXPIRED) < 0)
+            scepctl_warn(ctx, "cannot mark request %lld expired: %s", (long long)row->id,
+                         scep_error_message());
+        return scepctl_error(ctx,
+                             "request %lld expired (%s.pendingexpiry); the client must "
+                             "send a new request",
+                             (long long)row->id, row->alias);
+    }
+    if (!scep_request_held(row))
+        return scepctl_error(ctx, "request %lld is %s, not awaiting approval", (long long)row->id,
+                             status_name(row, expiry));
+    return 0;
+}
+
+/* The alias's CA: defaultca, or the only CA in the store (as scepd resolves it). */
+static int alias_ca_name(struct scepctl *ctx, char **out,
+                         const struct scep_config_alias_settings *settings, const char *alias)
+{
+    if (settings->defaultca != NULL) {
+        *out = strdup(settings->defaultca);
+        return *out ? 0 : scepctl_error(ctx, "out of memory");
+    }
+    scep_store_ca *cas = NULL;
+    size_t count = 0;
+    if (scep_store_ca_list(&cas, &count, ctx->store) < 0)
+        return scepctl_fail(ctx, "cannot list the CAs");
+    int rc = 0;
+    if (count != 1)
+        rc = scepctl_error(ctx, "alias %s: set %s.defaultca (%zu CAs in the store)", alias, alias,
+                           count);
+    else if ((*out = strdup(cas[0].name)) == NULL)
+        rc = scepctl_error(ctx, "out of memory");
+    scep_store_ca_list_free(cas, count);
+    return rc;
+}
+
+static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
+{
+    scep_store_request *row = NULL;
+    scep_store_end_entity *ee = NULL;
+    scep_store_ca *ca_row = NULL;
+    scep_ca *ca = NULL;
+    X509_REQ *csr = NULL;
+    X509_NAME *registered_dn = NULL;
+    X509 *cert = NULL;
+    char *ca_name = NULL;
+    char username[USERNAME_MAX];
+    char actor[96];
+    unsigned warnings = 0;
+    int rc = get_request(ctx, &row, args->positional[0]);
+    if (rc != 0)
+        return rc;
+    if ((rc = check_decidable(ctx, row)) != 0)
+        goto cleanup;
+    const struct scep_config_alias_settings *settings = alias_settings(ctx, row->alias);
+    if (settings == NULL) {
+        rc = scepctl_error(ctx, "alias %s is not usable in the configuration", row->alias);
+        goto cleanup;
+    }
+    if ((csr = request_csr(row)) == NULL) {
+        rc = scepctl_error(ctx, "request %lld: the stored CSR is unreadable", (long long)row->id);
+        goto cleanup;
+    }
+    if (scep_username_from_subject(username, sizeof(username), X509_REQ_get_subject_name(csr),
+                                   &settings->usernamefield) < 0) {
+        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
+        goto cleanup;
+    }
+    /* Authorised on arrival; the end entity must still be NEW (its code is consumed now). */
+    if (scep_store_ee_get(&ee, ctx->store, username) < 0) {
+        rc = scepctl_fail(ctx, "end entity %s", username);
+        goto cleanup;
+    }
+    if (ee->status != SCEP_EE_NEW) {
+        rc = scepctl_error(ctx, "end entity %s is no longer NEW (enrolled or disabled since)",
+                           username);
+        goto cleanup;
+    }
+    if ((rc = alias_ca_name(ctx, &ca_name, settings, row->alias)) != 0)
+        goto cleanup;
+    if (ee->ca_name != NULL && strcmp(ee->ca_name, ca_name) != 0) {
+        rc = scepctl_error(ctx, "end entity %s belongs to CA %s, alias %s serves %s", username,
+                           ee->ca_name, row->alias, ca_name);
+        goto cleanup;
+    }
+    scep_profile profile;
+    const char *profile_name =
+        ee->profile != NULL && ee->profile[0] != '\0' ? ee->profile : settings->certificateprofile;
+    if (scep_profile_named(&profile, profile_name) < 0) {
+        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
+        goto cleanup;
+    }
+    if (profile.subject_source == SCEP_SUBJECT_FROM_DN &&
+        (ee->subject_dn == NULL || scep_dn_parse(&registered_dn, ee->subject_dn) < 0)) {
+        rc = scepctl_error(ctx, "end entity %s has no usable registered DN", username);
+        goto cleanup;
+    }
+    if (scep_store_ca_get(&ca_row, ctx->store, ca_name) < 0 ||
+        scep_ca_load_stored(&ca, &warnings, ca_row) < 0) {
+        rc = scepctl_fail(ctx, "CA %s", ca_name);
+        goto cleanup;
+    }
+    actor_name(actor);
+    scep_stored_issue issue = {
+        .ca = ca,
+        .ca_name = ca_name,
+        .profile = &profile,
+        .csr = csr,
+        .subject = registered_dn,
+        .request_id = row->id,
+        .username = username,
+        .transaction_id = row->transaction_id,
+        .actor = actor,
+        .alias = row->alias,
+    };
+    int issued = scep_ca_issue_stored(&cert, ctx->store, &issue);
+    if (issued == SCEP_ESTATE) {
+        rc = scepctl_error(ctx, "request %lld was decided meanwhile, or end entity %s enrolled",
+                           (long long)row->id, username);
+        goto cleanup;
+    }
+    if (issued < 0) {
+        rc = scepctl_fail(ctx, "request %lld: the certificate could not be issued",
+                          (long long)row->id);
+        goto cleanup;
+    }
+    char serial[SCEP_SERIAL_HEX_MAX] = "?";
+    if (scep_serial_to_hex(serial, X509_get0_serialNumber(cert)) < 0)
+        snprintf(serial, sizeof(serial), "?");
+    char detail[512];
+    snprintf(detail, sizeof(detail), "request %lld user %s issued serial %s", (long long)row->id,
+             username, serial);
+    scepctl_audit(ctx, "request_approve", row->alias, detail);
+    fprintf(ctx->out, "Request %lld approved: %s serial %s for %s\n", (long long)row->id, ca_name,
+            serial, username);
+    rc = 0;
+
+cleanup:
+    X509_free(cert);
+    scep_ca_free(ca);
+    scep_store_ca_free(ca_row);
+    X509_NAME_free(registered_dn);
+    X509_REQ_free(csr);
+    free(ca_name);
+    scep_store_ee_free(ee);
+    scep_store_request_free(row);
+    return rc;
+}
+
+static int request_reject(struct scepctl *ctx, const struct scepctl_args *args)
+{
+    const char *reason = scepctl_arg(args, "reason");
+    size_t len = strlen(reason);
+    if (len == 0 || len > REASON_MAX)
+        return scepctl_usage(ctx, "request reject: --reason is 1..%d characters", REASON_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
+            return scepctl_usage(ctx, "request reject: --reason may not hold control characters");
+    scep_store_request *row = NULL;
+    int rc = get_request(ctx, &row, args->positional[0]);
+    if (rc != 0)
+        return rc;
+    if ((rc = check_decidable(ctx, row)) != 0)
+        goto cleanup;
+    /* RFC 8894 §3.3.2.3: the client's next poll gets FAILURE badRequest with this text. */
+    if (scep_store_request_update(ctx->store, row->id, SCEP_REQ_REJECTED,
+                                  (int)SCEP_FAIL_BAD_REQUEST, reason) < 0) {
+        rc = scepctl_fail(ctx, "cannot reject request %lld", (long long)row->id);
+        goto cleanup;
+    }
+    char detail[REASON_MAX + 64];
+    snprintf(detail, sizeof(detail), "request %lld rejected: %s", (long long)row->id, reason);
+    scepctl_audit(ctx, "request_reject", row->alias, detail);
+    fprintf(ctx->out, "Request %lld rejected\n", (long long)row->id);
+
+cleanup:
+    scep_store_request_free(row);
+    return rc;
+}
+
+static const struct scepctl_option list_options[] = {
+    {"status", "STATUS", false, "pending, issued, rejected, failed or expired"},
+    {"alias", "A", false, "only requests that arrived on alias A"},
+};
+static const struct scepctl_option reject_options[] = {
+    {"reason", "TEXT", true, "why; the client reads it as failInfoText"},
+};
+
+static const struct scepctl_command commands[] = {
+    {"list", "list [--status STATUS] [--alias A]",
+     "List SCEP requests: id, status, alias, time, client address, subject, transactionID.",
+     "A pending request past its alias's pendingexpiry is listed as expired.", list_options,
+     sizeof(list_options) / sizeof(list_options[0]), 0, 0, request_list},
+    {"show", "show ID",
+     "Show one request: subject, SANs, key, client, time, alias, transactionID, end entity.", NULL,
+     NULL, 0, 1, 1, request_show},
+    {"approve", "approve ID",
+     "Issue the certificate for a request awaiting approval (its next poll gets it).",
+     "Loads the alias's CA (the key file must be 0600 and yours, as for scepd), issues with\n"
+     "the end entity's or the alias's profile and consumes the end entity's code.",
+     NULL, 0, 1, 1, request_approve},
+    {"reject", "reject ID --reason TEXT",
+     "Reject a request awaiting approval; its next poll gets FAILURE with TEXT.",
+     "The end entity's code is not consumed: the device may send a new request.", reject_options,
+     sizeof(reject_options) / sizeof(reject_options[0]), 1, 1, request_reject},
+};
+
+const struct scepctl_group scepctl_group_request = {
+    "request", "SCEP requests and manual approval: list, show, approve, reject.", commands,
+    sizeof(commands) / sizeof(commands[0])};
