@@ -88,7 +88,8 @@ static void prepare(struct scepd_fixture *f, scep_store *store)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const users[] = {"single-dev:c1", "split-dev:c2", "raw-ra:c3", "raw-ca:c4"};
+    static const char *const users[] = {"single-dev:c1", "split-dev:c2", "raw-ra:c3", "raw-ca:c4",
+                                        "raw-single:c5"};
     scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]), aliases_config,
                                  prepare);
     return 0;
@@ -308,7 +309,7 @@ static scep_pkimessage *raw_enroll(const char *alias, X509 *recipient, const cha
     return reply;
 }
 
-static void split_ra_decrypts_and_signs(void **state)
+static void ra_decrypts_and_signs(void **state)
 {
     (void)state;
     /* Encrypted to the RA encryption certificate: the RA signing certificate answers. */
@@ -316,6 +317,11 @@ static void split_ra_decrypts_and_signs(void **state)
     assert_int_equal(X509_cmp(scep_pkimessage_signer_cert(reply), ra_sign), 0);
     X509 *issued = sk_X509_value(scep_pkimessage_certs(reply), 0);
     assert_int_equal(X509_verify(issued, X509_get0_pubkey(fx.ca_cert)), 1);
+    scep_pkimessage_free(reply);
+
+    /* A single RA decrypts and signs with one certificate. */
+    reply = raw_enroll("single", ra_single, "raw-single", "c5");
+    assert_int_equal(X509_cmp(scep_pkimessage_signer_cert(reply), ra_single), 0);
     scep_pkimessage_free(reply);
 
     /* Encrypted to the CA (a client that cached it): the CA key still opens it, and
@@ -405,7 +411,7 @@ int main(void)
         cmocka_unit_test(client_picks_ra_certificates),
         cmocka_unit_test(enrollment_with_single_ra),
         cmocka_unit_test(enrollment_with_split_ra),
-        cmocka_unit_test(split_ra_decrypts_and_signs),
+        cmocka_unit_test(ra_decrypts_and_signs),
         cmocka_unit_test(foreign_ra_certificate_is_refused),
         cmocka_unit_test(group_readable_ra_key_is_refused),
     };
