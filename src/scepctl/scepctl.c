@@ -10,8 +10,9 @@
 #include "scep/error.h"
 
 static const struct scepctl_group *const groups[] = {
-    &scepctl_group_ca,    &scepctl_group_ee,        &scepctl_group_cert, &scepctl_group_alias,
-    &scepctl_group_audit, &scepctl_group_challenge, &scepctl_group_crl,  &scepctl_group_request,
+    &scepctl_group_ca,    &scepctl_group_ee,      &scepctl_group_cert,
+    &scepctl_group_alias, &scepctl_group_audit,   &scepctl_group_challenge,
+    &scepctl_group_crl,   &scepctl_group_request, &scepctl_group_ra,
 };
 #define GROUP_COUNT (sizeof(groups) / sizeof(groups[0]))
 
@@ -209,8 +210,9 @@ static int run(struct scepctl *ctx, int argc, char **argv)
         if (strcmp(groups[g]->name, argv[i]) == 0)
             group = groups[g];
     if (group == NULL)
-        return scepctl_usage(ctx, "unknown group \"%s\" (ca, ee, cert, alias, audit, request)",
-                             argv[i]);
+        return scepctl_usage(
+            ctx, "unknown group \"%s\" (ca, ee, cert, alias, audit, challenge, crl, request, ra)",
+            argv[i]);
     ctx->group_name = group->name;
     i++;
     if (i >= argc) {

@@ -84,6 +84,8 @@ extern const struct scepctl_group scepctl_group_cert;
 extern const struct scepctl_group scepctl_group_alias;
 extern const struct scepctl_group scepctl_group_audit;
 extern const struct scepctl_group scepctl_group_challenge;
+/* `ra` (cmd_ra.c): RA certificates for an alias. */
+extern const struct scepctl_group scepctl_group_ra;
 /* `ca rollover` (cmd_ca_rollover.c), listed in the ca group's table. */
 #define SCEPCTL_CA_ROLLOVER_OPTIONS 6
 extern const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTIONS];

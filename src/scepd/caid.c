@@ -6,6 +6,7 @@
  * (`CAIdentifier`, profile names), so an unknown identifier means the alias's
  * CA unless the alias is strict.
  */
+#include "scepd/racert.h"
 #include "scepd/rollover.h"
 #include "util/error_internal.h"
 
@@ -78,11 +79,21 @@ int scepd_caid_select(struct scepd_op *op)
 int scepd_caid_decrypt(struct scepd_op *op, scep_pkimessage *msg,
                        const scep_message_options *options)
 {
-    X509 *certs[SCEPD_ALIAS_CAS_MAX * 2];
-    EVP_PKEY *keys[SCEPD_ALIAS_CAS_MAX * 2];
-    const scep_ca *pairs[SCEPD_ALIAS_CAS_MAX * 2];
-    const struct scepd_ca *owners[SCEPD_ALIAS_CAS_MAX * 2];
+    X509 *certs[SCEPD_ALIAS_CAS_MAX * 2 + 1];
+    EVP_PKEY *keys[SCEPD_ALIAS_CAS_MAX * 2 + 1];
+    const scep_ca *pairs[SCEPD_ALIAS_CAS_MAX * 2 + 1];
+    const struct scepd_ca *owners[SCEPD_ALIAS_CAS_MAX * 2 + 1];
     size_t count = 0;
+
+    /* An RA's encryption key first (racert.h); the CA keys stay candidates (INTEROP 9).
+     * Its pair is NULL: op->recipient stays NULL and the RA signs the reply. */
+    if (op->alias->ra != NULL) {
+        owners[count] = op->alias->ca;
+        pairs[count] = NULL;
+        certs[count] = op->alias->ra->enc_cert;
+        keys[count] = op->alias->ra->enc_key;
+        count++;
+    }
 
     /* The alias's own CA first, active key first: tried first when no rid matches. */
     for (size_t i = 0; i < op->alias->ca_count; i++) {

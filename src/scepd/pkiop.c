@@ -6,6 +6,7 @@
 #include "scepd/enroll.h"
 #include "scepd/log.h"
 #include "scepd/ops.h"
+#include "scepd/racert.h"
 #include "scepd/rollover.h"
 #include "util/error_internal.h"
 
@@ -33,7 +34,9 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     int rc = SCEP_OK;
     unsigned char *der = NULL;
     size_t len = 0;
-    const scep_ca *signer = scepd_op_signer(op);
+    X509 *signer_cert = NULL;
+    EVP_PKEY *signer_key = NULL;
+    scepd_racert_reply_signer(&signer_cert, &signer_key, op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 
     scep_reply reply = {
@@ -41,8 +44,8 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
         .transaction_id = scep_pkimessage_transaction_id(request),
         .recipient_nonce = scep_pkimessage_sender_nonce(request),
         .recipient_nonce_len = scep_pkimessage_sender_nonce_len(request),
-        .signer_cert = scep_ca_cert(signer),
-        .signer_key = scep_ca_key(signer),
+        .signer_cert = signer_cert,
+        .signer_key = signer_key,
         .digest = reply_digest(op, scep_pkimessage_digest(request)),
         .recipient_cert = scep_pkimessage_signer_cert(request),
         .cipher =

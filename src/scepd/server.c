@@ -1,5 +1,6 @@
 #include "scepd/server.h"
 #include "scepd/log.h"
+#include "scepd/racert.h"
 #include "scepd/rollover.h"
 #include "ca/issuance.h"
 #include "ca/profiles.h"
@@ -110,7 +111,10 @@ static int build_ca_cert_reply(struct scepd_alias *alias)
             continue;
         sk_X509_push(bundle, cert);
     }
-    if (sk_X509_num(bundle) == 1) {
+    if (alias->ra != NULL) {
+        GUARD(scepd_racert_ca_cert_body(&alias->ca_cert, &alias->ca_cert_len, &alias->ca_cert_type,
+                                        alias->ra, alias->ca->ca, alias->settings->includeroot));
+    } else if (sk_X509_num(bundle) == 1) {
         unsigned char *der = NULL;
         int len = i2d_X509(ca_cert, &der);
         ENSURE_OSSL(len > 0, SCEP_ECRYPTO, "cannot encode the CA certificate");
@@ -176,7 +180,7 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
     if (settings->clientcertificaterenewal)
         alias->caps |= SCEP_CAP_RENEWAL;
     int rc = scepd_caid_resolve(alias, server);
-    if (rc < 0)
+    if (rc < 0 || (rc = scepd_racert_load(alias)) < 0)
         return rc;
     return build_ca_cert_reply(alias);
 }
@@ -188,6 +192,7 @@ static void generation_free(struct scepd_generation *generation)
         for (size_t i = 0; i < generation->alias_count; i++) {
             OPENSSL_free(generation->aliases[i].ca_cert);
             sk_X509_free(generation->aliases[i].reply_chain);
+            scepd_racert_free(generation->aliases[i].ra);
         }
         free(generation->aliases);
         scepd_rollover_free(generation);

@@ -41,9 +41,11 @@ struct scepd_alias {
     /* CAs selectable by CA identifier, alias's own first (caid.c). */
     const struct scepd_ca *cas[SCEPD_ALIAS_CAS_MAX];
     size_t ca_count;
+    struct scepd_racert *ra; /* RA certificate(s) for SCEP, or NULL (racert.c) */
 };
 
 struct scepd_rollover; /* rollover.c */
+struct scepd_racert;   /* racert.h */
 
 struct scepd_generation {
     scep_config *config;

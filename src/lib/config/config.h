@@ -124,7 +124,15 @@
     X(strictcaid, "strictcaid", BOOL, "false", 0, 0, NULL, NONE, 0,                                \
       "Answer 404 to an unknown CA identifier instead of using the alias's CA (INTEROP 3)")        \
     X(sanfromunstructuredname, "sanfromunstructuredname", BOOL, "false", 0, 0, NULL, NONE, 0,      \
-      "Add a dNSName SAN from the CSR subject's unstructuredName (Cisco PIX/IOS)")
+      "Add a dNSName SAN from the CSR subject's unstructuredName (Cisco PIX/IOS)")                 \
+    X(ra_cert, "ra.cert", STRING, NULL, 0, 4096, NULL, NONE, 0,                                    \
+      "RA certificate file (PEM) used for SCEP instead of the CA key; issued by the alias's CA")   \
+    X(ra_key, "ra.key", STRING, NULL, 0, 4096, NULL, NONE, 0,                                      \
+      "Private key of ra.cert (mode 0600, owned by scepd)")                                       \
+    X(ra_signcert, "ra.signcert", STRING, NULL, 0, 4096, NULL, NONE, 0,                            \
+      "Split RA: signing-only RA certificate; ra.cert is then the encryption certificate")         \
+    X(ra_signkey, "ra.signkey", STRING, NULL, 0, 4096, NULL, NONE, 0,                              \
+      "Private key of ra.signcert (mode 0600, owned by scepd)")
 /* clang-format on */
 
 /* Index of each allowed value; order matches the `allowed` column above. */
