@@ -154,6 +154,29 @@ static int names_recipient(CMS_ContentInfo *cms, X509 *cert)
     return 0;
 }
 
+/*
+ * Every SCEP messageData (PKCS#10, IssuerAndSubject, IssuerAndSerialNumber,
+ * certs-only ContentInfo) is exactly one DER/BER SEQUENCE. A key the
+ * recipientInfo does not name may "succeed" on garbage: OpenSSL then uses a
+ * random content key (its defence against padding oracles) and about one time
+ * in 256 the CBC padding happens to check out. Such output is not one SEQUENCE.
+ */
+static int is_one_sequence(const unsigned char *data, size_t len)
+{
+    const unsigned char *p = data;
+    long body = 0;
+    int tag = 0, xclass = 0;
+    int ret = ASN1_get_object(&p, &body, &tag, &xclass, (long)len);
+    if ((ret & 0x80) || tag != V_ASN1_SEQUENCE || xclass != V_ASN1_UNIVERSAL ||
+        !(ret & V_ASN1_CONSTRUCTED)) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (ret & 1) /* indefinite length (BER): the decoders below check the rest */
+        return 1;
+    return (size_t)(p - data) + (size_t)body == len;
+}
+
 /* One decryption attempt on a fresh decode, so no state leaks between keys. */
 static int try_decrypt(unsigned char **out, size_t *out_len, const unsigned char *der,
                        size_t der_len, X509 *cert, EVP_PKEY *key)
@@ -168,6 +191,8 @@ static int try_decrypt(unsigned char **out, size_t *out_len, const unsigned char
     char *data = NULL;
     long len = BIO_get_mem_data(plain, &data);
     ENSURE(len > 0, SCEP_EDECRYPT, "the pkcsPKIEnvelope decrypts to nothing");
+    ENSURE(is_one_sequence((const unsigned char *)data, (size_t)len), SCEP_EDECRYPT,
+           "the pkcsPKIEnvelope does not decrypt to a SCEP messageData");
     GUARD(scep_bytes_dup(out, (const unsigned char *)data, (size_t)len));
     *out_len = (size_t)len;
 
