@@ -1,4 +1,5 @@
 #include "scepd/server.h"
+#include "scepd/admin.h"
 #include "scepd/log.h"
 #include "scepd/rollover.h"
 #include "ca/profiles.h"
@@ -361,11 +362,16 @@ int scepd_server_start(struct scepd_server *server)
     for (size_t i = 0; i < global->listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
                   scepd_http_port(server->http, i));
+    rc = scepd_admin_start(server);
+    if (rc < 0)
+        return rc;
     return scepd_crl_refresh_start(&server->crl_refresh, server);
 }
 
 void scepd_server_free(struct scepd_server *server)
 {
+    scepd_http_stop(server->admin_http, 10);
+    server->admin_http = NULL;
     scepd_http_stop(server->http, 10);
     server->http = NULL;
     scepd_crl_refresh_stop(&server->crl_refresh);
