@@ -11,6 +11,7 @@
 #include "scepd/log.h"
 #include "scepd/renew.h"
 #include "scepd/rollover.h"
+#include "scepd/webhook.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -422,6 +423,8 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
     if (op->alias->settings->sanfromunstructuredname &&
         scepd_dns_name_from_unstructured_name(pix_name, sizeof(pix_name), csr) == 0)
         extra_dns_name = pix_name;
+    if (scepd_webhook_deny(op, msg, store, row->id))
+        goto done; /* webhook.url said no (webhook.c) */
     rc = issue_and_store(&issued, store, scepd_ca_active(op, ca), ca->name, &profile, csr,
                          registered_dn, row->id, username, op, extra_dns_name);
     if (rc == SCEP_ESTATE) {
