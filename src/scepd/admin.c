@@ -1,5 +1,6 @@
 #include "scepd/admin.h"
 #include "scepd/log.h"
+#include "scep/ca.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -272,6 +273,8 @@ int scepd_admin_start(struct scepd_server *server)
            "admin_tls_cert and admin_tls_key go together");
     if (global->admin_tls_cert != NULL) {
         GUARD(read_pem(&cert, global->admin_tls_cert, "admin_tls_cert"));
+        /* The TLS key is held to the same rule as a CA key: 0600 and ours. */
+        GUARD(scep_key_file_check(global->admin_tls_key));
         GUARD(read_pem(&key, global->admin_tls_key, "admin_tls_key"));
     }
     struct scepd_http_options options = {

@@ -10,6 +10,13 @@
 #include "scep/client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 static struct scepd_fixture fx;
@@ -71,13 +78,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
-/* GET the admin path `query` with `auth` (an Authorization header value, or NULL). */
-static void admin_get(struct reply *reply, const char *query, const char *auth)
+/* GET `url` with `auth` (an Authorization header value, or NULL); `ca_file` for HTTPS. */
+static void get_url(struct reply *reply, const char *url, const char *auth, const char *ca_file)
 {
-    char url[512];
     char header[512];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", scepd_http_port(fx.server.admin_http, 0),
-             query);
     memset(reply, 0, sizeof(*reply));
     CURL *curl = curl_easy_init();
     assert_non_null(curl);
@@ -95,10 +99,63 @@ static void admin_get(struct reply *reply, const char *query, const char *auth)
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    if (ca_file != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
     assert_int_equal(curl_easy_perform(curl), CURLE_OK);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
+}
+
+/* A self-signed certificate for 127.0.0.1 and its key, as 0600 PEM files in `dir`. */
+static void write_tls_files(char *cert_path, char *key_path, size_t size, const char *dir)
+{
+    EVP_PKEY *key = test_ec_key("P-256");
+    X509 *cert = X509_new();
+    assert_non_null(cert);
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1, -1,
+                               0);
+    X509_set_issuer_name(cert, name);
+    X509_set_pubkey(cert, key);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    assert_non_null(ext);
+    X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+    snprintf(cert_path, size, "%s/admin.crt", dir);
+    snprintf(key_path, size, "%s/admin.key", dir);
+    FILE *file = fopen(cert_path, "w");
+    assert_non_null(file);
+    assert_int_equal(PEM_write_X509(file, cert), 1);
+    fclose(file);
+    int fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    file = fdopen(fd, "w");
+    assert_non_null(file);
+    assert_int_equal(PEM_write_PrivateKey(file, key, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(file);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+/* GET the admin path `query` with `auth` (an Authorization header value, or NULL). */
+static void admin_get(struct reply *reply, const char *query, const char *auth)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", scepd_http_port(fx.server.admin_http, 0),
+             query);
+    get_url(reply, url, auth, NULL);
 }
 
 static void assert_challenge(const struct reply *reply)
@@ -227,6 +284,45 @@ static void unknown_alias_and_path(void **state)
     assert_int_equal(reply.status, 404);
 }
 
+/* admin_tls_cert/key: the admin listener speaks HTTPS (a second scepd in this process). */
+static void https_admin_listener(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char cert_path[512], key_path[512], config[2048];
+    write_tls_files(cert_path, key_path, sizeof(cert_path), dir);
+    snprintf(config, sizeof(config),
+             "tls.operationmode = ra\ntls.ra.onetimechallenges = require\n"
+             "admin_listen = 127.0.0.1:0\nadmin_token = tls-token\n"
+             "admin_tls_cert = %s\nadmin_tls_key = %s\n",
+             cert_path, key_path);
+    struct scepd_fixture tls_fx;
+    scepd_fixture_start(&tls_fx, NULL, 0, config);
+    char url[512];
+    unsigned port = scepd_http_port(tls_fx.server.admin_http, 0);
+    struct reply reply;
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/admin/challenge?alias=tls", port);
+    get_url(&reply, url, "Bearer tls-token", cert_path);
+    assert_challenge(&reply);
+    get_url(&reply, url, "Bearer wrong", cert_path);
+    assert_int_equal(reply.status, 401);
+    /* Plain HTTP on the TLS port gets no answer. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/admin/challenge?alias=tls", port);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 5L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    long status = 0;
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    assert_true(rc != CURLE_OK || status != 200);
+    scepd_fixture_stop(&tls_fx);
+    test_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +330,7 @@ int main(void)
         cmocka_unit_test(bearer_challenge_enrolls_once),
         cmocka_unit_test(basic_auth_ttl_and_subject),
         cmocka_unit_test(unknown_alias_and_path),
+        cmocka_unit_test(https_admin_listener),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
