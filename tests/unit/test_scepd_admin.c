@@ -8,6 +8,7 @@
 #include "test_support.h"
 
 #include "scep/client.h"
+#include "scepd/admin.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -323,6 +324,47 @@ static void https_admin_listener(void **state)
     free(dir);
 }
 
+/* scepd_admin_start on a server whose configuration is `text`; returns its result. */
+static int admin_start_with(const char *text)
+{
+    scep_config *config = NULL;
+    assert_int_equal(scep_config_parse(&config, "test", text, strlen(text)), SCEP_OK);
+    struct scepd_generation generation = {.config = config};
+    struct scepd_server server;
+    memset(&server, 0, sizeof(server));
+    atomic_store(&server.generation, &generation);
+    int rc = scepd_admin_start(&server);
+    scepd_http_stop(server.admin_http, 0);
+    scep_config_free(config);
+    return rc;
+}
+
+/* Refusals to start: no credentials, half of Basic, half of TLS, a readable TLS key. */
+static void start_refusals(void **state)
+{
+    (void)state;
+    assert_int_equal(admin_start_with("threads = 1\n"), SCEP_OK); /* no admin_listen */
+    assert_int_equal(admin_start_with("admin_listen = 127.0.0.1:0\n"), SCEP_ECONFIG);
+    assert_int_equal(admin_start_with("admin_listen = 127.0.0.1:0\nadmin_user = u\n"),
+                     SCEP_ECONFIG);
+    assert_int_equal(admin_start_with("admin_listen = 127.0.0.1:0\nadmin_token = t\n"), SCEP_OK);
+    char *dir = test_tmpdir();
+    char cert_path[512], key_path[512], config[2048];
+    write_tls_files(cert_path, key_path, sizeof(cert_path), dir);
+    snprintf(config, sizeof(config),
+             "admin_listen = 127.0.0.1:0\nadmin_token = t\nadmin_tls_cert = %s\n", cert_path);
+    assert_int_equal(admin_start_with(config), SCEP_ECONFIG);
+    snprintf(config, sizeof(config),
+             "admin_listen = 127.0.0.1:0\nadmin_token = t\nadmin_tls_cert = %s\n"
+             "admin_tls_key = %s\n",
+             cert_path, key_path);
+    assert_int_equal(admin_start_with(config), SCEP_OK);
+    assert_int_equal(chmod(key_path, 0644), 0);
+    assert_int_equal(admin_start_with(config), SCEP_EPERM);
+    test_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +373,7 @@ int main(void)
         cmocka_unit_test(basic_auth_ttl_and_subject),
         cmocka_unit_test(unknown_alias_and_path),
         cmocka_unit_test(https_admin_listener),
+        cmocka_unit_test(start_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

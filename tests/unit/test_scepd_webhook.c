@@ -182,6 +182,15 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A counter read under the lock (the receiver's threads write them). */
+static int seen(const int *counter)
+{
+    pthread_mutex_lock(&seen_lock);
+    int value = *counter;
+    pthread_mutex_unlock(&seen_lock);
+    return value;
+}
+
 static void reset_seen(void)
 {
     pthread_mutex_lock(&seen_lock);
@@ -242,20 +251,22 @@ static void allow_issues_and_body_is_signed(void **state)
     reset_seen();
     assert_int_equal(enroll("allow", "CN=hook-dev-1,O=Example", "pw", text, sizeof(text)),
                      SCEP_STATUS_SUCCESS);
+    assert_int_equal(seen(&seen_requests), 1);
+    assert_int_equal(seen(&seen_good_signatures), 1);
+    char body[sizeof(seen_body)];
     pthread_mutex_lock(&seen_lock);
-    assert_int_equal(seen_requests, 1);
-    assert_int_equal(seen_good_signatures, 1);
-    assert_non_null(strstr(seen_body, "\"alias\":\"allow\""));
-    assert_non_null(strstr(seen_body, "\"subject\":\"CN=hook-dev-1,O=Example\""));
-    assert_non_null(strstr(seen_body, "\"DNS:hook.example\""));
-    assert_non_null(strstr(seen_body, "\"IP:192.0.2.7\""));
-    assert_non_null(strstr(seen_body, "\"keyType\":\"EC\""));
-    assert_non_null(strstr(seen_body, "\"keyBits\":256"));
-    assert_non_null(strstr(seen_body, "\"challengePassword\":\"pw\""));
-    assert_non_null(strstr(seen_body, "\"messageType\":\"PKCSReq\""));
-    assert_non_null(strstr(seen_body, "\"clientAddress\":\"127.0.0.1\""));
-    assert_non_null(strstr(seen_body, "\"transactionID\":\""));
+    memcpy(body, seen_body, sizeof(body));
     pthread_mutex_unlock(&seen_lock);
+    assert_non_null(strstr(body, "\"alias\":\"allow\""));
+    assert_non_null(strstr(body, "\"subject\":\"CN=hook-dev-1,O=Example\""));
+    assert_non_null(strstr(body, "\"DNS:hook.example\""));
+    assert_non_null(strstr(body, "\"IP:192.0.2.7\""));
+    assert_non_null(strstr(body, "\"keyType\":\"EC\""));
+    assert_non_null(strstr(body, "\"keyBits\":256"));
+    assert_non_null(strstr(body, "\"challengePassword\":\"pw\""));
+    assert_non_null(strstr(body, "\"messageType\":\"PKCSReq\""));
+    assert_non_null(strstr(body, "\"clientAddress\":\"127.0.0.1\""));
+    assert_non_null(strstr(body, "\"transactionID\":\""));
 }
 
 static void deny_refuses_with_the_reason(void **state)
@@ -267,13 +278,13 @@ static void deny_refuses_with_the_reason(void **state)
                      SCEP_STATUS_FAILURE);
     /* The reason, its control character replaced. */
     assert_non_null(strstr(text, "device not compliant?<b>"));
-    assert_int_equal(seen_good_signatures, 1);
+    assert_int_equal(seen(&seen_good_signatures), 1);
     assert_int_equal(enroll("sly", "CN=hook-dev-3", "pw", text, sizeof(text)), SCEP_STATUS_FAILURE);
     /* The RA secret is still checked before the webhook: it is not asked. */
     reset_seen();
     assert_int_equal(enroll("allow", "CN=hook-dev-4", "wrong", text, sizeof(text)),
                      SCEP_STATUS_FAILURE);
-    assert_int_equal(seen_requests, 0);
+    assert_int_equal(seen(&seen_requests), 0);
 }
 
 static void timeout_fails_closed_or_open(void **state)
@@ -285,9 +296,7 @@ static void timeout_fails_closed_or_open(void **state)
                      SCEP_STATUS_FAILURE);
     assert_non_null(strstr(text, "unavailable"));
     /* One retry after the first timeout. */
-    pthread_mutex_lock(&seen_lock);
-    assert_int_equal(seen_requests, 2);
-    pthread_mutex_unlock(&seen_lock);
+    assert_int_equal(seen(&seen_requests), 2);
     assert_int_equal(enroll("slowopen", "CN=hook-dev-6", "pw", text, sizeof(text)),
                      SCEP_STATUS_SUCCESS);
 }
@@ -300,8 +309,8 @@ static void receiver_rejects_another_secret(void **state)
     assert_int_equal(enroll("badsig", "CN=hook-dev-7", "pw", text, sizeof(text)),
                      SCEP_STATUS_FAILURE);
     assert_non_null(strstr(text, "bad signature"));
-    assert_int_equal(seen_bad_signatures, 1);
-    assert_int_equal(seen_good_signatures, 0);
+    assert_int_equal(seen(&seen_bad_signatures), 1);
+    assert_int_equal(seen(&seen_good_signatures), 0);
 }
 
 static void ca_mode_consults_the_webhook(void **state)
@@ -312,11 +321,11 @@ static void ca_mode_consults_the_webhook(void **state)
     assert_int_equal(enroll("cadeny", "CN=hook-ca", "ca-pass", text, sizeof(text)),
                      SCEP_STATUS_FAILURE);
     assert_non_null(strstr(text, "device not compliant"));
-    assert_int_equal(seen_good_signatures, 1);
+    assert_int_equal(seen(&seen_good_signatures), 1);
     /* The refusal did not spend the enrollment code. */
     assert_int_equal(enroll("caallow", "CN=hook-ca", "ca-pass", text, sizeof(text)),
                      SCEP_STATUS_SUCCESS);
-    assert_int_equal(seen_good_signatures, 2);
+    assert_int_equal(seen(&seen_good_signatures), 2);
 }
 
 static void verdict_parsing(void **state)
