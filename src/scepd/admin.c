@@ -51,7 +51,7 @@ static int secret_equal(const char *given, size_t given_len, const char *expecte
     return equal;
 }
 
-/* "bearer", "basic" when the credentials match; NULL otherwise (`*scheme` says what came). */
+/* 1 when the Authorization header holds the right credentials; `*scheme` says what came. */
 static int authenticated(const struct scep_config_global *global, const char *header,
                          const char **scheme)
 {
@@ -160,8 +160,8 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
 
     /* Credentials first: nothing about the listener is told to strangers. */
     if (!authenticated(global, scepd_http_header(request, "Authorization"), &scheme)) {
-        scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s path=\"%.64s\"",
-                  request->client_addr, scheme, request->path);
+        scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s", request->client_addr,
+                  scheme);
         response->www_authenticate = www_authenticate;
         reply_text(response, 401, "authentication required\n");
         return;
@@ -186,9 +186,9 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
     }
     const struct scepd_alias *found = scepd_generation_alias(generation, alias);
     if (found == NULL) {
-        scepd_log(SCEPD_LOG_INFO,
-                  "event=admin_challenge client=%s alias=\"%s\" outcome=unknown_alias",
-                  request->client_addr, alias);
+        /* The name is the client's: not logged (no control characters in the log). */
+        scepd_log(SCEPD_LOG_INFO, "event=admin_challenge client=%s outcome=unknown_alias",
+                  request->client_addr);
         reply_text(response, 404, "unknown alias\n");
         return;
     }

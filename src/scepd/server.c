@@ -199,6 +199,11 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   "event=config_warning detail=\"alias %s: operationmode = ra without "
                   "ra.authPwd: any request is issued\"",
                   name);
+    if (settings->webhook_url != NULL && settings->webhook_secret == NULL)
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=config_warning detail=\"alias %s: webhook.url without webhook.secret: "
+                  "requests to the webhook are not signed\"",
+                  name);
     if (ca_name != NULL) {
         alias->ca = find_ca(server, ca_name);
         if (alias->ca == NULL)
