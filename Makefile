@@ -32,7 +32,7 @@ test-sanitize: deps
 
 # The multi-threaded tests (client shared by threads, concurrent enrollment, store races)
 # under ThreadSanitizer.
-TSAN_TESTS = test_client test_scepd test_scepd_ra test_store test_scepd_crl
+TSAN_TESTS = test_client test_scepd test_scepd_ra test_store test_scepd_crl test_scepd_admin test_scepd_webhook
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSCEP_TSAN=ON $(CMAKE_ARGS)
 	cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)

@@ -463,6 +463,17 @@ SCEP_EXPORT int scep_store_issue_ra(scep_store *store, const scep_store_issuance
 SCEP_EXPORT int scep_store_challenge_add(scep_store *store, const char *alias,
                                          const char *challenge, int64_t expires_at,
                                          const char *subject_pattern) SCEP_MUST_CHECK;
+/* Length of a generated challenge: 128 random bits as 32 lowercase hex digits. */
+#define SCEP_CHALLENGE_LEN 32
+/*
+ * Generates a random one-time challenge into `out` (SCEP_CHALLENGE_LEN + 1
+ * bytes) and stores its hash for `alias`, valid for `ttl_seconds` from now
+ * (`*out_expires_at`, may be NULL). What `scepctl challenge new` and scepd's
+ * admin listener hand out. The caller wipes `out` after use.
+ */
+SCEP_EXPORT int scep_store_challenge_new(char out[SCEP_CHALLENGE_LEN + 1], int64_t *out_expires_at,
+                                         scep_store *store, const char *alias, int64_t ttl_seconds,
+                                         const char *subject_pattern) SCEP_MUST_CHECK;
 /*
  * Atomically: the challenge exists for `alias`, is not expired and unused;
  * then marks it used. SCEP_EDENIED when unknown, for another alias or

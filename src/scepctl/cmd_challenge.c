@@ -9,12 +9,10 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
-#define CHALLENGE_BYTES 16 /* 128 bits, printed as 32 hex digits */
-#define DEFAULT_TTL     "1h"
-#define MAX_TTL         (30LL * SCEP_CONFIG_DAY)
-#define PATTERN_MAX     1024
+#define DEFAULT_TTL "1h"
+#define MAX_TTL     (30LL * SCEP_CONFIG_DAY)
+#define PATTERN_MAX 1024
 
 static int challenge_new(struct scepctl *ctx, const struct scepctl_args *args)
 {
@@ -22,8 +20,7 @@ static int challenge_new(struct scepctl *ctx, const struct scepctl_args *args)
     const char *ttl_text = scepctl_arg(args, "ttl");
     const char *pattern = scepctl_arg(args, "subject-pattern");
     long long ttl = 0;
-    unsigned char random[CHALLENGE_BYTES];
-    char challenge[2 * CHALLENGE_BYTES + 1];
+    char challenge[SCEP_CHALLENGE_LEN + 1];
     int rc = 0;
 
     if (scep_config_parse_duration(&ttl, ttl_text != NULL ? ttl_text : DEFAULT_TTL, 1, MAX_TTL) < 0)
@@ -48,21 +45,13 @@ static int challenge_new(struct scepctl *ctx, const struct scepctl_args *args)
                      alias);
     if ((rc = scepctl_open_store(ctx)) != 0)
         return rc;
-    if (RAND_bytes(random, sizeof(random)) != 1)
-        return scepctl_error(ctx, "no randomness for the challenge");
-    for (size_t i = 0; i < sizeof(random); i++) {
-        static const char hex[] = "0123456789abcdef";
-        challenge[2 * i] = hex[random[i] >> 4];
-        challenge[2 * i + 1] = hex[random[i] & 0x0f];
-    }
-    challenge[sizeof(challenge) - 1] = '\0';
-    long long expires_at = (long long)time(NULL) + ttl;
-    if (scep_store_challenge_add(ctx->store, alias, challenge, expires_at, pattern) < 0) {
+    int64_t expires_at = 0;
+    if (scep_store_challenge_new(challenge, &expires_at, ctx->store, alias, ttl, pattern) < 0) {
         rc = scepctl_fail(ctx, "cannot store the challenge");
         goto cleanup;
     }
     char when[32];
-    scepctl_format_time(when, expires_at);
+    scepctl_format_time(when, (long long)expires_at);
     /* Never the challenge itself in the audit trail. */
     scepctl_audit(ctx, "challenge_new", alias, pattern != NULL ? pattern : "any subject");
     fprintf(ctx->out, "%s\n", challenge);
@@ -70,7 +59,6 @@ static int challenge_new(struct scepctl *ctx, const struct scepctl_args *args)
             pattern != NULL ? ", subject matching " : "", pattern != NULL ? pattern : "");
 
 cleanup:
-    OPENSSL_cleanse(random, sizeof(random));
     OPENSSL_cleanse(challenge, sizeof(challenge));
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "scepd/rollover.h"
 #include "scepd/approval.h"
 #include "ca/issuance.h"
+#include "scepd/webhook.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -322,6 +323,8 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
         goto done;
     }
 
+    if (scepd_webhook_deny(op, msg, store, row->id))
+        goto done; /* webhook.url said no (webhook.c) */
     if (scepd_approval_manual(op)) {
         scepd_approval_hold(op, msg, store, row, username);
         goto done;

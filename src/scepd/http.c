@@ -186,6 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         .body = ctx->body,
         .body_len = ctx->len,
         .client_addr = client,
+        .connection = connection,
     };
     struct scepd_http_response reply = {.status = 500, .content_type = "text/plain"};
     http->handler(http->payload, &request, &reply);
@@ -201,6 +202,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_NO;
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type);
+    if (reply.www_authenticate != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, reply.www_authenticate);
     enum MHD_Result result = MHD_queue_response(connection, reply.status, response);
     MHD_destroy_response(response);
     return result;
@@ -234,8 +237,22 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     scepd_log(SCEPD_LOG_WARN, "event=http_error detail=\"%s\"", text);
 }
 
+const char *scepd_http_query(const struct scepd_http_request *request, const char *name)
+{
+    if (request->connection == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *scepd_http_header(const struct scepd_http_request *request, const char *name)
+{
+    if (request->connection == NULL)
+        return NULL;
+    return MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, name);
+}
+
 static int start_listener(struct scepd_http *http, const char *listen, unsigned threads,
-                          unsigned timeout)
+                          unsigned timeout, const char *tls_cert, const char *tls_key)
 {
     char host[256];
     unsigned port = 0;
@@ -256,13 +273,18 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (addrs->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (tls_cert != NULL)
+        flags |= MHD_USE_TLS;
     struct MHD_Daemon *daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
         /* HTTP/1.0 clients without Host and odd requests from devices are served. */
-        MHD_OPTION_STRICT_FOR_CLIENT, -1, MHD_OPTION_END);
+        MHD_OPTION_STRICT_FOR_CLIENT, -1,
+        /* Ends the options early when there is no TLS. */
+        tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_END);
     freeaddrinfo(addrs);
     if (daemon == NULL)
         return scep_fail(SCEP_EIO, "cannot listen on %s (address in use or not local?)", listen);
@@ -282,13 +304,18 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
     http->handler = handler;
     http->payload = payload;
     http->max_body = options->max_body;
+    int tls = options->tls_cert_pem != NULL && options->tls_key_pem != NULL;
+    ENSURE(!tls || MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES, SCEP_ECONFIG,
+           "this libmicrohttpd has no TLS support (built without GnuTLS): cannot serve HTTPS");
     unsigned threads = options->threads;
     if (threads == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (unsigned)cores : 2;
     }
     for (size_t i = 0; i < options->listen_count; i++)
-        GUARD(start_listener(http, options->listen[i], threads, options->connection_timeout));
+        GUARD(start_listener(http, options->listen[i], threads, options->connection_timeout,
+                             tls ? options->tls_cert_pem : NULL,
+                             tls ? options->tls_key_pem : NULL));
     *out = http;
     http = NULL;
 

@@ -19,6 +19,7 @@ struct scepd_http_request {
     const unsigned char *body;
     size_t body_len;
     const char *client_addr;
+    void *connection; /* the HTTP layer's, for scepd_http_query and scepd_http_header */
 };
 
 struct scepd_http_response {
@@ -26,6 +27,7 @@ struct scepd_http_response {
     const char *content_type; /* static string */
     unsigned char *body;      /* malloc'd; freed by the HTTP layer */
     size_t body_len;
+    const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
 };
 
 typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,
@@ -37,6 +39,9 @@ struct scepd_http_options {
     unsigned threads;            /* worker threads per listener; 0 = number of cores */
     size_t max_body;             /* larger bodies get 413 */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+    /* PEM text; when both are set the listeners speak HTTPS (libmicrohttpd with GnuTLS). */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 struct scepd_http;
@@ -53,6 +58,11 @@ unsigned scepd_http_port(const struct scepd_http *http, size_t index);
  * then stops and frees everything. NULL is fine.
  */
 void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds);
+
+/* A query parameter exactly as sent (not percent-decoded), or NULL. */
+const char *scepd_http_query(const struct scepd_http_request *request, const char *name);
+/* A request header, or NULL. */
+const char *scepd_http_header(const struct scepd_http_request *request, const char *name);
 
 /* Splits "host:port" or "[v6]:port" into its parts. Returns 0 or -1. */
 int scepd_http_split_listen(char *host, size_t host_size, unsigned *port, const char *listen);

@@ -8,6 +8,7 @@
 #include "scepd/enroll_shared.h"
 #include "scepd/log.h"
 #include "ca/issuance.h"
+#include "scepd/webhook.h"
 #include "util/error_internal.h"
 
 #include <fnmatch.h>
@@ -211,6 +212,8 @@ void scepd_enroll_ra(struct scepd_op *op, scep_pkimessage *msg, scep_store *stor
         .on_existing = settings->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
                                                                        : SCEP_STORE_RA_REISSUE,
     };
+    if (scepd_webhook_deny(op, msg, store, row->id))
+        goto done; /* webhook.url said no (webhook.c) */
     int rc = issue_and_store(&issued, store, op, &op->alias->profile, csr, row->id, &ra);
     if (rc == SCEP_EDENIED) {
         snprintf(reason, sizeof(reason), "user %s: %s", username, scep_error_message());

@@ -1,4 +1,5 @@
 #include "scepd/server.h"
+#include "scepd/admin.h"
 #include "scepd/log.h"
 #include "scepd/racert.h"
 #include "scepd/rollover.h"
@@ -153,6 +154,11 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
         scepd_log(SCEPD_LOG_WARN,
                   "event=config_warning detail=\"alias %s: operationmode = ra without "
                   "ra.authPwd: any request is issued\"",
+                  name);
+    if (settings->webhook_url != NULL && settings->webhook_secret == NULL)
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=config_warning detail=\"alias %s: webhook.url without webhook.secret: "
+                  "requests to the webhook are not signed\"",
                   name);
     if (ca_name != NULL) {
         alias->ca = find_ca(server, ca_name);
@@ -318,11 +324,16 @@ int scepd_server_start(struct scepd_server *server)
     for (size_t i = 0; i < global->listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
                   scepd_http_port(server->http, i));
+    rc = scepd_admin_start(server);
+    if (rc < 0)
+        return rc;
     return scepd_crl_refresh_start(&server->crl_refresh, server);
 }
 
 void scepd_server_free(struct scepd_server *server)
 {
+    scepd_http_stop(server->admin_http, 10);
+    server->admin_http = NULL;
     scepd_http_stop(server->http, 10);
     server->http = NULL;
     scepd_crl_refresh_stop(&server->crl_refresh);

@@ -66,6 +66,7 @@ struct scepd_server {
     pthread_mutex_t reload_lock; /* serialises reloads only, never requests */
     pthread_key_t store_key;     /* one store connection per worker thread */
     struct scepd_http *http;
+    struct scepd_http *admin_http;        /* admin_listen (admin.c); NULL when unset */
     struct scepd_crl_refresh crl_refresh; /* keeps stored CRLs current (crl_refresh.c) */
 };
 

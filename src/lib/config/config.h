@@ -64,7 +64,21 @@
     X(crl_regenerate_before, "crl_regenerate_before", DURATION, "1d", 0, 365 * SCEP_CONFIG_DAY,    \
       NULL, NONE, 0, "Replace the stored CRL this long before its nextUpdate (capped at half)")    \
     X(crl_base_url, "crl_base_url", STRING, NULL, 0, 2048, NULL, NONE, 0,                          \
-      "Put a CRL distribution point BASE/CA.crl in issued certificates (unset: none)")
+      "Put a CRL distribution point BASE/CA.crl in issued certificates (unset: none)")             \
+    X(admin_listen, "admin_listen", LIST, NULL, 0, 16, NULL, LISTEN, 0,                            \
+      "Admin listener addresses (GET /admin/challenge), like listen (unset: no admin listener)")   \
+    X(admin_token, "admin_token", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,           \
+      "Admin listener bearer token (Authorization: Bearer TOKEN)")                                 \
+    X(admin_user, "admin_user", STRING, NULL, 0, 256, NULL, NONE, SCEP_CONFIG_SECRET,              \
+      "Admin listener HTTP Basic user name (with admin_password)")                                 \
+    X(admin_password, "admin_password", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,     \
+      "Admin listener HTTP Basic password (with admin_user)")                                      \
+    X(admin_tls_cert, "admin_tls_cert", STRING, NULL, 0, 4096, NULL, NONE, 0,                      \
+      "PEM certificate file: the admin listener speaks HTTPS (with admin_tls_key)")                \
+    X(admin_tls_key, "admin_tls_key", STRING, NULL, 0, 4096, NULL, NONE, 0,                        \
+      "PEM private key file of admin_tls_cert")                                                    \
+    X(admin_challenge_ttl, "admin_challenge_ttl", DURATION, "1h", 1, 30 * SCEP_CONFIG_DAY, NULL,    \
+      NONE, 0, "Default lifetime of a challenge from the admin listener (ttl= overrides it)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \
@@ -100,6 +114,16 @@
       "RA mode, generated username already holds a valid certificate: reissue (EJBCA) or refuse")  \
     X(ra_onetimechallenges, "ra.onetimechallenges", ENUM, "accept", 0, 0, "off|accept|require",    \
       NONE, 0, "RA mode one-time challenges (scepctl challenge new): off, accept, require")        \
+    X(webhook_url, "webhook.url", STRING, NULL, 0, 2048, NULL, NONE, 0,                            \
+      "POST each enrollment here for authorisation before issuing (unset: no webhook)")            \
+    X(webhook_secret, "webhook.secret", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,     \
+      "HMAC-SHA256 key of the X-SCEP-Signature header")                                            \
+    X(webhook_timeout, "webhook.timeout", DURATION, "5s", 1, 5 * SCEP_CONFIG_MIN, NULL, NONE, 0,   \
+      "Longest wait for one webhook answer")                                                       \
+    X(webhook_retries, "webhook.retries", INT, "1", 0, 10, NULL, NONE, 0,                          \
+      "Webhook attempts repeated after a timeout or connection failure")                           \
+    X(webhook_failopen, "webhook.failopen", BOOL, "false", 0, 0, NULL, NONE, 0,                    \
+      "Issue when the webhook cannot be reached (false: refuse, fail closed)")                     \
     X(clientcertificaterenewal, "clientCertificateRenewal", BOOL, "false", 0, 0, NULL, NONE, 0,    \
       "Accept renewal requests signed by a certificate this CA issued")                            \
     X(allowclientcertificaterenewawitholdkey, "allowClientCertificateRenewaWithOldKey", BOOL,      \

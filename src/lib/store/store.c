@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <ctype.h>
 #include <string.h>
 #include <time.h>
@@ -999,6 +1000,35 @@ static int challenge_hash(unsigned char hash[SCEP_STORE_HASH_LEN], const char *c
                     len == SCEP_STORE_HASH_LEN,
                 SCEP_ECRYPTO, "challenge hash");
 cleanup:
+    return rc;
+}
+
+int scep_store_challenge_new(char out[SCEP_CHALLENGE_LEN + 1], int64_t *out_expires_at,
+                             scep_store *store, const char *alias, int64_t ttl_seconds,
+                             const char *subject_pattern)
+{
+    int rc = SCEP_OK;
+    unsigned char random[SCEP_CHALLENGE_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+    ENSURE(out != NULL && ttl_seconds > 0, SCEP_EINVAL, "challenge: bad argument");
+    out[0] = '\0';
+    ENSURE_OSSL(RAND_bytes(random, sizeof(random)) == 1, SCEP_ECRYPTO,
+                "no randomness for the challenge");
+    for (size_t i = 0; i < sizeof(random); i++) {
+        out[2 * i] = hex[random[i] >> 4];
+        out[2 * i + 1] = hex[random[i] & 0x0f];
+    }
+    out[SCEP_CHALLENGE_LEN] = '\0';
+    int64_t expires_at = now_seconds() + ttl_seconds;
+    rc = scep_store_challenge_add(store, alias, out, expires_at, subject_pattern);
+    if (rc < 0) {
+        OPENSSL_cleanse(out, SCEP_CHALLENGE_LEN + 1);
+        goto cleanup;
+    }
+    if (out_expires_at != NULL)
+        *out_expires_at = expires_at;
+cleanup:
+    OPENSSL_cleanse(random, sizeof(random));
     return rc;
 }
 

@@ -1,0 +1,301 @@
+#include "scepd/admin.h"
+#include "scepd/log.h"
+#include "scep/ca.h"
+#include "util/error_internal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ADMIN_PATH        "/admin/challenge"
+#define ADMIN_ARG_MAX     1024
+#define ADMIN_AUTH_MAX    4096
+#define ADMIN_TTL_MAX     (30LL * SCEP_CONFIG_DAY)
+#define ADMIN_TLS_PEM_MAX (256 * 1024)
+
+static const char www_authenticate[] = "Bearer realm=\"scepd admin\", Basic realm=\"scepd admin\"";
+
+static void reply_text(struct scepd_http_response *response, unsigned status, const char *text)
+{
+    response->status = status;
+    response->content_type = "text/plain";
+    size_t len = strlen(text);
+    response->body = malloc(len ? len : 1);
+    if (response->body == NULL) {
+        response->status = 500;
+        return;
+    }
+    memcpy(response->body, text, len);
+    response->body_len = len;
+}
+
+/*
+ * Equal in constant time whatever the lengths: both sides are hashed first,
+ * so neither the position of the first difference nor the length leaks.
+ */
+static int secret_equal(const char *given, size_t given_len, const char *expected)
+{
+    unsigned char a[32], b[32];
+    unsigned int a_len = 0, b_len = 0;
+    if (expected == NULL || expected[0] == '\0')
+        return 0;
+    if (EVP_Digest(given, given_len, a, &a_len, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(expected, strlen(expected), b, &b_len, EVP_sha256(), NULL) != 1)
+        return 0;
+    int equal = CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+    OPENSSL_cleanse(a, sizeof(a));
+    OPENSSL_cleanse(b, sizeof(b));
+    return equal;
+}
+
+/* 1 when the Authorization header holds the right credentials; `*scheme` says what came. */
+static int authenticated(const struct scep_config_global *global, const char *header,
+                         const char **scheme)
+{
+    *scheme = "none";
+    if (header == NULL || strlen(header) > ADMIN_AUTH_MAX)
+        return 0;
+    if (strncasecmp(header, "Bearer ", 7) == 0) {
+        *scheme = "bearer";
+        const char *token = header + 7;
+        while (*token == ' ')
+            token++;
+        return secret_equal(token, strlen(token), global->admin_token);
+    }
+    if (strncasecmp(header, "Basic ", 6) == 0) {
+        *scheme = "basic";
+        const char *b64 = header + 6;
+        while (*b64 == ' ')
+            b64++;
+        size_t b64_len = strlen(b64);
+        if (b64_len == 0 || b64_len % 4 != 0 || global->admin_user == NULL ||
+            global->admin_password == NULL)
+            return 0;
+        unsigned char decoded[ADMIN_AUTH_MAX];
+        int n = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)b64_len);
+        if (n < 0)
+            return 0;
+        /* EVP_DecodeBlock counts the '=' padding as zero bytes. */
+        for (size_t i = b64_len; i > 0 && b64[i - 1] == '=' && n > 0; i--)
+            n--;
+        const unsigned char *colon = memchr(decoded, ':', (size_t)n);
+        int ok = 0;
+        if (colon != NULL) {
+            size_t user_len = (size_t)(colon - decoded);
+            /* Both compared, always, so timing does not tell which was wrong. */
+            int user_ok = secret_equal((const char *)decoded, user_len, global->admin_user);
+            int password_ok = secret_equal((const char *)colon + 1, (size_t)n - user_len - 1,
+                                           global->admin_password);
+            ok = user_ok & password_ok;
+        }
+        OPENSSL_cleanse(decoded, sizeof(decoded));
+        return ok;
+    }
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes a query value ('+' is a space); -1 when malformed, too long or has a NUL. */
+static int query_decode(char *out, size_t out_size, const char *raw)
+{
+    size_t len = 0;
+    for (const char *p = raw; *p != '\0'; p++) {
+        char c = *p;
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = hex_value(p[1]);
+            int lo = hi < 0 ? -1 : hex_value(p[2]);
+            if (lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            p += 2;
+            if (c == '\0')
+                return -1;
+        }
+        if (len + 1 >= out_size)
+            return -1;
+        out[len++] = c;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+static void audit(struct scepd_server *server, scep_store *store, const char *alias,
+                  const char *client, const char *pattern)
+{
+    char detail[ADMIN_ARG_MAX + 128];
+    snprintf(detail, sizeof(detail), "client %s, %s", client,
+             pattern != NULL ? pattern : "any subject");
+    scep_store_audit_event event = {.actor = "scepd:admin",
+                                    .action = "challenge_new",
+                                    .alias = alias,
+                                    .outcome = "ok",
+                                    .detail = detail};
+    (void)server;
+    if (scep_store_audit_append(store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+}
+
+void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
+                        struct scepd_http_response *response)
+{
+    struct scepd_server *server = payload;
+    const struct scepd_generation *generation = atomic_load(&server->generation);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
+    const char *scheme = NULL;
+
+    /* Credentials first: nothing about the listener is told to strangers. */
+    if (!authenticated(global, scepd_http_header(request, "Authorization"), &scheme)) {
+        scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s", request->client_addr,
+                  scheme);
+        response->www_authenticate = www_authenticate;
+        reply_text(response, 401, "authentication required\n");
+        return;
+    }
+    if (strcmp(request->path, ADMIN_PATH) != 0) {
+        reply_text(response, 404, "not found\n");
+        return;
+    }
+    if (strcmp(request->method, "GET") != 0) {
+        reply_text(response, 405, "only GET\n");
+        return;
+    }
+
+    char alias[SCEPD_ALIAS_MAX + 1];
+    char pattern_buf[ADMIN_ARG_MAX + 1];
+    char ttl_text[32];
+    const char *pattern = NULL;
+    const char *raw = scepd_http_query(request, "alias");
+    if (raw == NULL || query_decode(alias, sizeof(alias), raw) < 0 || alias[0] == '\0') {
+        reply_text(response, 400, "alias= is missing or malformed\n");
+        return;
+    }
+    const struct scepd_alias *found = scepd_generation_alias(generation, alias);
+    if (found == NULL) {
+        /* The name is the client's: not logged (no control characters in the log). */
+        scepd_log(SCEPD_LOG_INFO, "event=admin_challenge client=%s outcome=unknown_alias",
+                  request->client_addr);
+        reply_text(response, 404, "unknown alias\n");
+        return;
+    }
+    long long ttl = global->admin_challenge_ttl;
+    raw = scepd_http_query(request, "ttl");
+    if (raw != NULL && (query_decode(ttl_text, sizeof(ttl_text), raw) < 0 ||
+                        scep_config_parse_duration(&ttl, ttl_text, 1, ADMIN_TTL_MAX) < 0)) {
+        reply_text(response, 400, "ttl=: expected a duration from 1s to 30d (90s, 10m, 1h, 7d)\n");
+        return;
+    }
+    raw = scepd_http_query(request, "subject");
+    if (raw != NULL) {
+        if (query_decode(pattern_buf, sizeof(pattern_buf), raw) < 0 || pattern_buf[0] == '\0') {
+            reply_text(response, 400, "subject=: expected 1 to 1024 characters\n");
+            return;
+        }
+        pattern = pattern_buf;
+    }
+
+    scep_store *store = NULL;
+    char challenge[SCEP_CHALLENGE_LEN + 2];
+    int64_t expires_at = 0;
+    if (scepd_server_store(&store, server) < 0 ||
+        scep_store_challenge_new(challenge, &expires_at, store, found->name, ttl, pattern) < 0) {
+        scepd_log(SCEPD_LOG_ERROR,
+                  "event=admin_challenge client=%s alias=%s outcome=error detail=\"%s\"",
+                  request->client_addr, found->name, scep_error_message());
+        reply_text(response, 500, "the challenge could not be stored\n");
+        return;
+    }
+    audit(server, store, found->name, request->client_addr, pattern);
+    /* Never the challenge itself in the log. */
+    scepd_log(SCEPD_LOG_INFO,
+              "event=admin_challenge client=%s alias=%s scheme=%s ttl=%lld outcome=issued%s",
+              request->client_addr, found->name, scheme, ttl,
+              found->settings->operationmode != SCEP_ALIAS_MODE_RA ? " warning=not_ra_mode" : "");
+    challenge[SCEP_CHALLENGE_LEN] = '\n';
+    challenge[SCEP_CHALLENGE_LEN + 1] = '\0';
+    reply_text(response, 200, challenge);
+    OPENSSL_cleanse(challenge, sizeof(challenge));
+}
+
+/* Reads a small PEM file whole; NUL-terminated. */
+static int read_pem(char **out, const char *path, const char *setting)
+{
+    int rc = SCEP_OK;
+    FILE *file = fopen(path, "rb");
+    char *text = NULL;
+    ENSURE(file != NULL, SCEP_ECONFIG, "%s: cannot open %s", setting, path);
+    text = malloc(ADMIN_TLS_PEM_MAX + 1);
+    ENSURE_ALLOC(text);
+    size_t len = fread(text, 1, ADMIN_TLS_PEM_MAX + 1, file);
+    ENSURE(len > 0 && len <= ADMIN_TLS_PEM_MAX, SCEP_ECONFIG, "%s: %s is empty or too large",
+           setting, path);
+    text[len] = '\0';
+    *out = text;
+    text = NULL;
+cleanup:
+    if (text != NULL) {
+        OPENSSL_cleanse(text, ADMIN_TLS_PEM_MAX + 1);
+        free(text);
+    }
+    if (file != NULL)
+        fclose(file);
+    return rc;
+}
+
+int scepd_admin_start(struct scepd_server *server)
+{
+    int rc = SCEP_OK;
+    char *cert = NULL, *key = NULL;
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    if (global->admin_listen.count == 0)
+        return SCEP_OK;
+    int token = global->admin_token != NULL && global->admin_token[0] != '\0';
+    int basic = global->admin_user != NULL && global->admin_user[0] != '\0' &&
+                global->admin_password != NULL && global->admin_password[0] != '\0';
+    ENSURE(token || basic, SCEP_ECONFIG,
+           "admin_listen needs admin_token, or admin_user and admin_password");
+    ENSURE((global->admin_tls_cert == NULL) == (global->admin_tls_key == NULL), SCEP_ECONFIG,
+           "admin_tls_cert and admin_tls_key go together");
+    if (global->admin_tls_cert != NULL) {
+        GUARD(read_pem(&cert, global->admin_tls_cert, "admin_tls_cert"));
+        /* The TLS key is held to the same rule as a CA key: 0600 and ours. */
+        GUARD(scep_key_file_check(global->admin_tls_key));
+        GUARD(read_pem(&key, global->admin_tls_key, "admin_tls_key"));
+    }
+    struct scepd_http_options options = {
+        .listen = (const char *const *)global->admin_listen.items,
+        .listen_count = global->admin_listen.count,
+        .threads = 2,
+        .max_body = 4096,
+        .connection_timeout = (unsigned)global->connection_timeout,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+    };
+    GUARD(scepd_http_start(&server->admin_http, &options, scepd_admin_handle, server));
+    for (size_t i = 0; i < global->admin_listen.count; i++)
+        scepd_log(SCEPD_LOG_INFO, "event=admin_listening address=%s port=%u tls=%s",
+                  global->admin_listen.items[i], scepd_http_port(server->admin_http, i),
+                  cert != NULL ? "yes" : "no");
+cleanup:
+    free(cert);
+    if (key != NULL) {
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+    }
+    return rc;
+}

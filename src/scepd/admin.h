@@ -1,0 +1,18 @@
+/*
+ * scepd's admin listener (admin_listen): GET /admin/challenge hands one-time
+ * challenges to MDM servers, as NDES's mscep_admin page does. Authenticated by
+ * a bearer token or HTTP Basic; optionally HTTPS.
+ */
+#ifndef SCEPD_ADMIN_H
+#define SCEPD_ADMIN_H
+
+#include "scepd/server.h"
+
+/* Starts the admin listener when admin_listen is set; 0 (nothing to do) otherwise. */
+int scepd_admin_start(struct scepd_server *server);
+
+/* The admin listener's handler (payload: the server). */
+void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
+                        struct scepd_http_response *response);
+
+#endif
