@@ -337,18 +337,22 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
 {
     if (http == NULL)
         return;
-    for (size_t i = 0; i < http->daemon_count; i++) {
-        MHD_socket listener = MHD_quiesce_daemon(http->daemons[i]);
-        if (listener != MHD_INVALID_SOCKET)
-            close(listener);
-    }
+    /* Quiescing hands the listening sockets back; they are closed only after the
+     * daemons stopped, because the worker threads may still be taking them out of
+     * their epoll sets (closing first makes libmicrohttpd abort). */
+    MHD_socket listeners[SCEPD_MAX_LISTENERS];
+    for (size_t i = 0; i < http->daemon_count; i++)
+        listeners[i] = MHD_quiesce_daemon(http->daemons[i]);
     /* In-flight requests finish; each poll is 50 ms, bounded by the grace period. */
     for (unsigned waited = 0; waited < grace_seconds * 20 && atomic_load(&http->in_flight) > 0;
          waited++) {
         struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
-    for (size_t i = 0; i < http->daemon_count; i++)
+    for (size_t i = 0; i < http->daemon_count; i++) {
         MHD_stop_daemon(http->daemons[i]);
+        if (listeners[i] != MHD_INVALID_SOCKET)
+            close(listeners[i]);
+    }
     free(http);
 }
