@@ -209,25 +209,20 @@ static int answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg
     return 0;
 }
 
-static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
+/* Records the transaction (alias, transactionID) with its CSR, signer and key hash, or
+ * finds the row a first attempt left. Answers FAILURE itself when that fails. */
+int scepd_enroll_record(scep_store_request **out, int *out_created, struct scepd_op *op,
+                        const scep_pkimessage *msg, scep_store *store,
+                        const unsigned char key_hash[32])
 {
-    X509_REQ *csr = scep_pkimessage_csr(msg);
-    unsigned char key_hash[32];
-    char username[USERNAME_MAX];
-    char challenge[CHALLENGE_MAX];
+    int rc = SCEP_OK;
     unsigned char *csr_der = NULL, *signer_der = NULL;
     size_t csr_der_len = 0, signer_der_len = 0;
-    scep_store_request *row = NULL;
-    scep_store_end_entity *ee = NULL;
-    X509_NAME *registered_dn = NULL;
-    X509 *issued = NULL;
-    int created = 0;
-    char reason[384];
-
-    if (spki_sha256(key_hash, csr) < 0 || der_of(&csr_der, &csr_der_len, encode_req, csr) < 0 ||
+    if (der_of(&csr_der, &csr_der_len, encode_req, scep_pkimessage_csr(msg)) < 0 ||
         der_of(&signer_der, &signer_der_len, encode_cert, scep_pkimessage_signer_cert(msg)) < 0) {
         refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the request cannot be read",
                scep_error_message());
+        rc = SCEP_EMALFORMED;
         goto done;
     }
     scep_store_request request = {
@@ -242,12 +237,37 @@ static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store
         .fail_info = SCEP_STORE_NO_FAIL_INFO,
         .client_addr = op->http->client_addr,
     };
-    memcpy(request.public_key_sha256, key_hash, sizeof(key_hash));
-    if (scep_store_request_get_or_insert(&row, &created, store, &request) < 0) {
+    memcpy(request.public_key_sha256, key_hash, 32);
+    rc = scep_store_request_get_or_insert(out, out_created, store, &request);
+    if (rc < 0)
         refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
+               scep_error_message());
+done:
+    OPENSSL_free(csr_der);
+    OPENSSL_free(signer_der);
+    return rc;
+}
+
+static void enroll_ca_mode(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
+{
+    X509_REQ *csr = scep_pkimessage_csr(msg);
+    unsigned char key_hash[32];
+    char username[USERNAME_MAX];
+    char challenge[CHALLENGE_MAX];
+    scep_store_request *row = NULL;
+    scep_store_end_entity *ee = NULL;
+    X509_NAME *registered_dn = NULL;
+    X509 *issued = NULL;
+    int created = 0;
+    char reason[384];
+
+    if (spki_sha256(key_hash, csr) < 0) {
+        refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the request cannot be read",
                scep_error_message());
         goto done;
     }
+    if (scepd_enroll_record(&row, &created, op, msg, store, key_hash) < 0)
+        goto done;
     if (!created) {
         if (answer_retransmission(op, msg, store, row, key_hash))
             goto done;
@@ -363,8 +383,6 @@ done:
     X509_NAME_free(registered_dn);
     scep_store_ee_free(ee);
     scep_store_request_free(row);
-    OPENSSL_free(csr_der);
-    OPENSSL_free(signer_der);
 }
 
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)

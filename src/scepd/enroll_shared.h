@@ -20,6 +20,14 @@ int scepd_enroll_key_hash(unsigned char out[32], X509_REQ *csr);
 void scepd_enroll_refuse(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
                          int64_t request_id, scep_fail_info fail_info, const char *text,
                          const char *log_reason);
+/*
+ * Records the transaction (alias, transactionID) with its CSR, signer and key hash,
+ * or returns the row an earlier attempt left (*out_created 0). On failure it has
+ * already answered FAILURE and returns < 0.
+ */
+int scepd_enroll_record(scep_store_request **out, int *out_created, struct scepd_op *op,
+                        const scep_pkimessage *msg, scep_store *store,
+                        const unsigned char key_hash[32]);
 /* 1 when `row` answered the request (stored certificate, or a reused transactionID). */
 int scepd_enroll_answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg,
                                        scep_store *store, const scep_store_request *row,

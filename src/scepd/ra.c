@@ -113,49 +113,20 @@ static int issue_and_store(X509 **out, scep_store *store, const struct scepd_op 
 static int record_request(scep_store_request **out, struct scepd_op *op, scep_pkimessage *msg,
                           scep_store *store, const unsigned char key_hash[32])
 {
-    X509_REQ *csr = scep_pkimessage_csr(msg);
-    unsigned char *csr_der = NULL, *signer_der = NULL;
-    int csr_len = i2d_X509_REQ(csr, &csr_der);
-    int signer_len = i2d_X509(scep_pkimessage_signer_cert(msg), &signer_der);
-    int created = 0, answered = 1;
-    if (csr_len <= 0 || signer_len <= 0) {
-        scepd_enroll_refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the request cannot be read",
-                            "the request cannot be encoded");
-        goto done;
-    }
-    scep_store_request request = {
-        .alias = op->alias->name,
-        .transaction_id = scep_pkimessage_transaction_id(msg),
-        .message_type = (int)scep_pkimessage_type(msg),
-        .csr_der = csr_der,
-        .csr_der_len = (size_t)csr_len,
-        .signer_cert_der = signer_der,
-        .signer_cert_der_len = (size_t)signer_len,
-        .status = SCEP_REQ_PENDING,
-        .fail_info = SCEP_STORE_NO_FAIL_INFO,
-        .client_addr = op->http->client_addr,
-    };
-    memcpy(request.public_key_sha256, key_hash, 32);
-    if (scep_store_request_get_or_insert(out, &created, store, &request) < 0) {
-        scepd_enroll_refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST,
-                            "the server cannot record the request", scep_error_message());
-        goto done;
-    }
+    int created = 0;
+    if (scepd_enroll_record(out, &created, op, msg, store, key_hash) < 0)
+        return 1;
     /* RFC 8894 §3.3.1: a retransmission gets the stored certificate, never a second one. */
     if (!created && scepd_enroll_answer_retransmission(op, msg, store, *out, key_hash))
-        goto done;
+        return 1;
     if (!created && (*out)->status != SCEP_REQ_PENDING &&
         scep_store_request_update(store, (*out)->id, SCEP_REQ_PENDING, SCEP_STORE_NO_FAIL_INFO,
                                   NULL) < 0) {
         scepd_enroll_refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST,
                             "the server cannot record the request", scep_error_message());
-        goto done;
+        return 1;
     }
-    answered = 0;
-done:
-    OPENSSL_free(csr_der);
-    OPENSSL_free(signer_der);
-    return answered;
+    return 0;
 }
 
 static const char *authorisation_name(enum ra_authorisation how)

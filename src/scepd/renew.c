@@ -58,17 +58,6 @@ static int signer_is_ours(const struct scepd_op *op, X509 *signer)
     return ok;
 }
 
-static int der_of_csr(unsigned char **out, size_t *out_len, X509_REQ *csr)
-{
-    unsigned char *der = NULL;
-    int len = i2d_X509_REQ(csr, &der);
-    if (len <= 0)
-        return scep_fail_ossl(SCEP_ECRYPTO, "cannot encode the CSR");
-    *out = der;
-    *out_len = (size_t)len;
-    return SCEP_OK;
-}
-
 static int der_of_cert(unsigned char **out, size_t *out_len, X509 *cert)
 {
     unsigned char *der = NULL;
@@ -207,8 +196,8 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
     int has_challenge = scepd_enroll_has_challenge(csr);
     int handled = 1;
     unsigned char key_hash[32];
-    unsigned char *csr_der = NULL, *signer_der = NULL;
-    size_t csr_der_len = 0, signer_der_len = 0;
+    unsigned char *signer_der = NULL;
+    size_t signer_der_len = 0;
     scep_store_request *row = NULL;
     scep_store_cert *old = NULL;
     scep_store_end_entity *ee = NULL;
@@ -237,7 +226,7 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
         return 1;
     }
 
-    if (scepd_enroll_key_hash(key_hash, csr) < 0 || der_of_csr(&csr_der, &csr_der_len, csr) < 0 ||
+    if (scepd_enroll_key_hash(key_hash, csr) < 0 ||
         der_of_cert(&signer_der, &signer_der_len, signer) < 0) {
         scepd_enroll_refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST, "the request cannot be read",
                             scep_error_message());
@@ -249,24 +238,8 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
                                            signer_der_len, &old, now);
 
     /* RFC 8894 §3.3.1 and DESIGN §4: one transaction per (alias, transactionID). */
-    scep_store_request request = {
-        .alias = op->alias->name,
-        .transaction_id = scep_pkimessage_transaction_id(msg),
-        .message_type = (int)scep_pkimessage_type(msg),
-        .csr_der = csr_der,
-        .csr_der_len = csr_der_len,
-        .signer_cert_der = signer_der,
-        .signer_cert_der_len = signer_der_len,
-        .status = SCEP_REQ_PENDING,
-        .fail_info = SCEP_STORE_NO_FAIL_INFO,
-        .client_addr = op->http->client_addr,
-    };
-    memcpy(request.public_key_sha256, key_hash, sizeof(key_hash));
-    if (scep_store_request_get_or_insert(&row, &created, store, &request) < 0) {
-        scepd_enroll_refuse(op, msg, NULL, 0, SCEP_FAIL_BAD_REQUEST,
-                            "the server cannot record the request", scep_error_message());
+    if (scepd_enroll_record(&row, &created, op, msg, store, key_hash) < 0)
         goto done;
-    }
     if (!created) {
         /* Before the signer checks: after revoke-old the signer is revoked, yet a
          * retransmission must still get the certificate it was issued. */
@@ -409,7 +382,6 @@ done:
     scep_store_ee_free(ee);
     scep_store_cert_free(old);
     scep_store_request_free(row);
-    OPENSSL_free(csr_der);
     OPENSSL_free(signer_der);
     return handled;
 }
