@@ -1054,6 +1054,7 @@ struct opener {
     const char *challenge;
     pthread_barrier_t *barrier;
     int result;
+    char message[512]; /* the thread's error message when result is an error */
 };
 
 /* Opens a connection at the barrier; consumes `challenge` when given. */
@@ -1065,6 +1066,7 @@ static void *race_open(void *arg)
     o->result = scep_store_open(&store, o->url);
     if (o->result == SCEP_OK && o->challenge != NULL)
         o->result = scep_store_challenge_consume(NULL, store, "mdm", o->challenge);
+    snprintf(o->message, sizeof(o->message), "%s", scep_error_message());
     scep_store_close(store);
     return NULL;
 }
@@ -1096,7 +1098,9 @@ static void concurrent_first_open_migrates_once(void **state)
         openers[i] = (struct opener){.url = url, .result = 1};
     run_openers(openers, RACERS);
     for (int i = 0; i < RACERS; i++)
-        assert_int_equal(openers[i].result, SCEP_OK);
+        if (openers[i].result != SCEP_OK)
+            fail_msg("opener %d: %s: %s", i, scep_error_name(openers[i].result),
+                     openers[i].message);
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);

@@ -645,6 +645,36 @@ cleanup:
     return rc;
 }
 
+/*
+ * Switching a fresh database to WAL needs an exclusive lock, and SQLite answers
+ * SQLITE_BUSY at once (without the busy handler) while another connection is doing
+ * the same, as all of scepd's workers do at start. Retried every 10 ms, bounded by
+ * the busy timeout.
+ */
+static int enable_wal(struct sqlite_store *s)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt *st = NULL;
+        int src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            int wal = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+            sqlite3_finalize(st);
+            if (!wal)
+                return scep_fail(SCEP_ESTORE, "the database refused WAL journal mode");
+            return SCEP_OK;
+        }
+        sqlite3_finalize(st);
+        if ((src & 0xff) != SQLITE_BUSY && (src & 0xff) != SQLITE_LOCKED)
+            return scep_sqlite_fail(s, src, "PRAGMA journal_mode = WAL");
+        if (waited_ms >= SCEP_SQLITE_BUSY_TIMEOUT_MS)
+            return scep_sqlite_fail(s, src, "PRAGMA journal_mode = WAL");
+        sqlite3_sleep(10);
+    }
+}
+
 /* ---- CAs ------------------------------------------------------------------------------------ */
 
 static int sqlite_ca_add(scep_store *store, const scep_store_ca *ca)
@@ -1683,7 +1713,7 @@ int scep_store_sqlite_open(scep_store **out, const char *location)
     GUARD(pragma_text(s, "PRAGMA foreign_keys = ON", NULL));
     GUARD(pragma_text(s, "PRAGMA foreign_keys", "1"));
     /* WAL: readers never block the writer; one file plus -wal/-shm beside it. */
-    GUARD(pragma_text(s, "PRAGMA journal_mode = WAL", "wal"));
+    GUARD(enable_wal(s));
     /* FULL: a certificate is on disk before the server returns it. */
     GUARD(pragma_text(s, "PRAGMA synchronous = FULL", NULL));
     GUARD(scep_sqlite_migrate(s));
