@@ -24,7 +24,7 @@ struct scepd_op {
     /* For the log line. */
     const char *operation;
     const char *message_type;
-    char transaction_id[80];
+    char transaction_id[SCEP_TRANSACTION_ID_MAX + 1];
     const char *outcome;
     int fail_info; /* -1: none */
     char detail[256];

@@ -12,6 +12,7 @@
  * jscep and macOS send.
  */
 #include "scepd/renew.h"
+#include "scepd/approval.h"
 #include "scepd/log.h"
 #include "ca/profiles.h"
 #include "ca/issuance.h"
@@ -214,6 +215,17 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
         scepd_enroll_refuse(op, msg, store, 0, SCEP_FAIL_BAD_REQUEST, renewal_off_text,
                             renewal_req ? "RenewalReq on an alias without renewal"
                                         : "PKCSReq signed by our certificate, renewal is off");
+        return 1;
+    }
+    /* Renewals issue without an operator; on an alias that holds every request for
+     * approval they are refused rather than let through (a code enrolls instead). */
+    if (ours && scepd_approval_manual(op)) {
+        if (!renewal_req && has_challenge)
+            return 0;
+        scepd_enroll_refuse(op, msg, store, 0, SCEP_FAIL_BAD_REQUEST,
+                            "renewal is not available on an alias with manual approval; "
+                            "enroll with a new code",
+                            "renewal on a manual-approval alias");
         return 1;
     }
     if (!ours) {

@@ -216,6 +216,9 @@ int scep_attrs_read(scep_pkimessage *msg, CMS_SignerInfo *si)
         return scep_fail(SCEP_EATTR, "transactionID attribute missing");
     if ((rc = dup_text(&msg->transaction_id, s, SCEP_TRANSACTION_ID_MAX, "transactionID")) < 0)
         return rc;
+    /* OpenSSL does not check the PrintableString alphabet; the ID reaches logs and the store. */
+    if (!is_printable_string(msg->transaction_id, strlen(msg->transaction_id)))
+        return scep_fail(SCEP_EATTR, "transactionID has characters outside PrintableString");
 
     if ((rc = get_attr(&s, si, SCEP_ATTR_MESSAGE_TYPE)) < 0)
         return rc;
