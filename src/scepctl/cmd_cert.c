@@ -53,8 +53,8 @@ static int cert_list(struct scepctl *ctx, const struct scepctl_args *args)
  * The certificate with `serial` under `ca_name`, or, without a CA name, under
  * whichever CA has it (a usage error when several do).
  */
-static int find_cert(struct scepctl *ctx, scep_store_cert **out, const char *ca_name,
-                     const char *serial)
+int scepctl_find_cert(struct scepctl *ctx, scep_store_cert **out, const char *ca_name,
+                      const char *serial)
 {
     if (ca_name != NULL) {
         if (scep_store_cert_get(out, ctx->store, ca_name, serial) < 0)
@@ -101,7 +101,7 @@ static int cert_show(struct scepctl *ctx, const struct scepctl_args *args)
     int rc = scep_serial_to_hex(serial, number) < 0 ? scepctl_fail(ctx, "--serial %s", given) : 0;
     ASN1_INTEGER_free(number);
     if (rc != 0 || (rc = scepctl_open_store(ctx)) != 0 ||
-        (rc = find_cert(ctx, &row, scepctl_arg(args, "ca"), serial)) != 0)
+        (rc = scepctl_find_cert(ctx, &row, scepctl_arg(args, "ca"), serial)) != 0)
         goto cleanup;
     if (scep_cert_decode(&cert, row->der, row->der_len) < 0) {
         rc = scepctl_fail(ctx, "certificate %s: the stored DER is unreadable", serial);

@@ -105,41 +105,6 @@ static void revoke_end_entity(struct scepctl *ctx, const scep_store_cert *cert, 
     scep_store_ee_free(ee);
 }
 
-/* Like cert show's lookup: under --ca, or under the one CA that has the serial. */
-static int find_cert(struct scepctl *ctx, scep_store_cert **out, const char *ca_name,
-                     const char *serial)
-{
-    if (ca_name != NULL)
-        return scep_store_cert_get(out, ctx->store, ca_name, serial) < 0
-                   ? scepctl_fail(ctx, "certificate %s of CA %s", serial, ca_name)
-                   : 0;
-    scep_store_ca *cas = NULL;
-    size_t count = 0;
-    if (scep_store_ca_list(&cas, &count, ctx->store) < 0)
-        return scepctl_fail(ctx, "cannot list the CAs");
-    int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        scep_store_cert *cert = NULL;
-        int found = scep_store_cert_get(&cert, ctx->store, cas[i].name, serial);
-        if (found == SCEP_ENOTFOUND)
-            continue;
-        if (found < 0)
-            rc = scepctl_fail(ctx, "certificate %s of CA %s", serial, cas[i].name);
-        else if (*out != NULL)
-            rc = scepctl_usage(ctx, "serial %s exists under CAs %s and %s: pass --ca NAME", serial,
-                               (*out)->ca_name, cas[i].name);
-        else {
-            *out = cert;
-            cert = NULL;
-        }
-        scep_store_cert_free(cert);
-    }
-    if (rc == 0 && *out == NULL)
-        rc = scepctl_error(ctx, "no certificate with serial %s", serial);
-    scep_store_ca_list_free(cas, count);
-    return rc;
-}
-
 int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *given = scepctl_arg(args, "serial");
@@ -159,7 +124,7 @@ int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args)
     int rc = scep_serial_to_hex(serial, number) < 0 ? scepctl_fail(ctx, "--serial %s", given) : 0;
     ASN1_INTEGER_free(number);
     if (rc != 0 || (rc = scepctl_open_store(ctx)) != 0 ||
-        (rc = find_cert(ctx, &row, scepctl_arg(args, "ca"), serial)) != 0)
+        (rc = scepctl_find_cert(ctx, &row, scepctl_arg(args, "ca"), serial)) != 0)
         goto cleanup;
     if (row->status == SCEP_CERT_REVOKED) {
         char when[32];

@@ -91,6 +91,13 @@ extern const struct scepctl_group scepctl_group_ra;
 extern const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTIONS];
 int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args);
 extern const struct scepctl_group scepctl_group_crl;
+/*
+ * The certificate with `serial` under `ca_name`, or, without a CA name, under
+ * whichever CA has it (a usage error when several do). Shared by cert show and
+ * cert revoke (cmd_cert.c).
+ */
+int scepctl_find_cert(struct scepctl *ctx, scep_store_cert **out, const char *ca_name,
+                      const char *serial);
 /* `cert revoke` (cmd_crl.c, beside the CRL it regenerates), listed in cmd_cert.c's table. */
 #define SCEPCTL_CERT_REVOKE_OPTION_COUNT 3
 extern const struct scepctl_option scepctl_cert_revoke_options[SCEPCTL_CERT_REVOKE_OPTION_COUNT];

@@ -59,3 +59,29 @@ it_finish() {
   fi
   exit 0
 }
+
+# A two-tier CA in $work/pki (root.pem/key -> issuing.pem/key, chain.pem = issuing + root),
+# as enterprises run it; certmonger needs the chain to verify replies
+# (docs/interop-peers.md §7). Import it with `ctl ca import --cert chain.pem --key
+# issuing.key`. Exits the script when openssl fails.
+it_make_two_tier_ca() { # it_make_two_tier_ca LABEL
+  local label=$1
+  mkdir -p "$work/pki" || exit 1
+  (
+    cd "$work/pki" || exit 1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
+      -subj "/O=scepd test/CN=$label Root" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -newkey rsa:2048 -nodes -keyout issuing.key -out issuing.csr \
+        -subj "/O=scepd test/CN=$label Issuing CA" &&
+      printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
+        "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >ext.cnf &&
+      openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial -days 20 \
+        -extfile ext.cnf -out issuing.pem &&
+      cat issuing.pem root.pem >chain.pem
+  ) >"$work/pki.log" 2>&1 || {
+    cat "$work/pki.log"
+    echo "FAIL: cannot make the test CA"
+    exit 1
+  }
+}

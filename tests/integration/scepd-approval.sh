@@ -17,18 +17,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PEER_TIMEOUT=${PEER_TIMEOUT:-40}
 command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
 
-work=$(mktemp -d /tmp/scepd-approval.XXXXXX)
-scepd_pid=
-cleanup() {
-  [ -n "$scepd_pid" ] && kill "$scepd_pid" 2>/dev/null && wait "$scepd_pid" 2>/dev/null
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-passed=0 failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
+. "$(dirname "$0")/lib.sh"
+it_init approval
 
 cat >"$work/scepd.conf" <<CONF
 listen = 127.0.0.1:0
@@ -44,20 +34,7 @@ CONF
 ctl ca init --name appr --subject "CN=Approval CA,O=scepd" --key rsa:2048 >"$work/ctl.log" 2>&1 ||
   { cat "$work/ctl.log"; echo "FAIL: ca init"; exit 1; }
 # certmonger verifies replies against the chain: a two-tier CA, as scepd-vs-peers.sh makes.
-mkdir -p "$work/pki"
-(
-  cd "$work/pki" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
-    -subj "/O=scepd test/CN=Approval Root" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req -newkey rsa:2048 -nodes -keyout issuing.key -out issuing.csr \
-    -subj "/O=scepd test/CN=Approval Issuing CA" &&
-  printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
-    "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
-    "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >ext.cnf &&
-  openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial -days 20 \
-    -extfile ext.cnf -out issuing.pem &&
-  cat issuing.pem root.pem >chain.pem
-) >"$work/pki.log" 2>&1 || { cat "$work/pki.log"; echo "FAIL: cannot make the test CA"; exit 1; }
+it_make_two_tier_ca Approval
 ctl ca import --name issuing --cert "$work/pki/chain.pem" --key "$work/pki/issuing.key" \
   >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca import"; exit 1; }
 for user in dev-ok:appr dev-no:appr cm-dev:issuing; do
@@ -66,16 +43,7 @@ for user in dev-ok:appr dev-no:appr cm-dev:issuing; do
 done
 ca=$work/state/cas/appr/ca.pem
 
-"$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
-scepd_pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$scepd_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/scepd.log"; echo "FAIL: scepd did not start"; exit 1; }
+it_start_scepd || exit 1
 URL=http://127.0.0.1:$port/scep/manual/pkiclient.exe
 
 # ---- approved: enroll stays pending, the operator approves, scep poll gets it ----------
@@ -157,8 +125,7 @@ else
   echo "SKIP: certmonger is not installed (our client covered the flow above)"
 fi
 
-echo "$passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then
-  tail -20 "$work/scepd.log"; cat "$work"/*-enroll.log "$work"/*-poll.log
-  exit 1
+  cat "$work"/*-enroll.log "$work"/*-poll.log 2>/dev/null
 fi
+it_finish

@@ -28,20 +28,8 @@ done
 it_init ra
 
 # ---- a two-tier CA: certmonger needs the chain to verify replies --------------------
-mkdir -p "$work/pki" "$work/state"
-(
-  cd "$work/pki" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
-    -subj "/O=scepd test/CN=Test Root" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req -newkey rsa:2048 -nodes -keyout issuing.key -out issuing.csr \
-    -subj "/O=scepd test/CN=Test Issuing CA" &&
-  printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
-    "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
-    "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >ext.cnf &&
-  openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial -days 20 \
-    -extfile ext.cnf -out issuing.pem &&
-  cat issuing.pem root.pem >chain.pem
-) >"$work/pki.log" 2>&1 || { cat "$work/pki.log"; echo "FAIL: cannot make the test CA"; exit 1; }
+mkdir -p "$work/state"
+it_make_two_tier_ca Test
 
 SECRET=ra-Shared-Secret-7
 cat >"$work/scepd.conf" <<CONF

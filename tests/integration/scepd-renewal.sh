@@ -38,20 +38,7 @@ cm.renewal.afterHalfLife = false
 CONF
 # A two-tier CA as in scepd-vs-peers.sh: certmonger's PKCS7_verify wants the reply signer
 # to chain to a separate root (docs/interop-peers.md).
-mkdir -p "$work/pki"
-(
-  cd "$work/pki" || exit 1
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 30 \
-    -subj "/O=scepd test/CN=Renewal Root" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
-  openssl req -newkey rsa:2048 -nodes -keyout issuing.key -out issuing.csr \
-    -subj "/O=scepd test/CN=Renewal Issuing CA" &&
-  printf '%s\n' "basicConstraints=critical,CA:TRUE,pathlen:0" \
-    "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
-    "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >ext.cnf &&
-  openssl x509 -req -in issuing.csr -CA root.pem -CAkey root.key -CAcreateserial -days 20 \
-    -extfile ext.cnf -out issuing.pem &&
-  cat issuing.pem root.pem >chain.pem
-) >"$work/pki.log" 2>&1 || { cat "$work/pki.log"; echo "FAIL: cannot make the test CA"; exit 1; }
+it_make_two_tier_ca Renewal
 ctl ca import --name renewca --cert "$work/pki/chain.pem" --key "$work/pki/issuing.key" \
   >"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca import"; exit 1; }
 for user in dev-1 dev-2 dev-3 cm-dev; do
