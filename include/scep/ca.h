@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "scep/common.h"
 #include "scep/error.h"
@@ -322,6 +323,13 @@ typedef struct scep_issue_request {
      * already asks for it.
      */
     const char *extra_dns_name;
+    /*
+     * The subjectAltNames the certificate carries, as the caller's name policy decided
+     * them (scepd's enrollment pipeline). Non-NULL: exactly these (an empty stack: no
+     * subjectAltName extension); the CSR's are not looked at and `extra_dns_name` is
+     * ignored. NULL: the CSR's, as far as the profile's copy_san_types allows.
+     */
+    const STACK_OF(GENERAL_NAME) * sans;
 } scep_issue_request;
 
 /*

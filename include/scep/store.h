@@ -171,6 +171,21 @@ typedef struct scep_store_end_entity {
     const char *ca_name; /* must name a CA in the store */
     int64_t created_at;
     int64_t updated_at;
+    /*
+     * Schema version 4. The alias the end entity enrolls through (NULL: the server's
+     * default alias); a request for it through any other alias is refused.
+     */
+    const char *alias;
+    /*
+     * The subjectAltNames registered for it, scep_san_format() text with '\n' between
+     * entries (NULL or "": none). CA mode issues exactly these, whatever the CSR asks.
+     */
+    const char *sans;
+    /*
+     * Set (ignored on input to scep_store_ee_add) when RA mode of that alias created the
+     * end entity; RA mode never changes an end entity whose ra_alias is not its own.
+     */
+    const char *ra_alias;
 } scep_store_end_entity;
 
 /*
@@ -231,11 +246,29 @@ typedef struct scep_store_request {
     int fail_info;           /* scep_fail_info, or SCEP_STORE_NO_FAIL_INFO */
     const char *reason;      /* may be NULL */
     const char *client_addr; /* may be NULL */
-    const char *ca_name;     /* set when ISSUED */
+    const char *ca_name;     /* set when ISSUED, or when held (the issuing CA) */
     const char *cert_serial; /* set when ISSUED */
     int64_t created_at;      /* ignored on input */
     int64_t updated_at;      /* ignored on input */
+    /* Schema version 4: what was decided for a request held for approval (all NULL else). */
+    const char *decided_mode;     /* "ca", "ra", "challenge" or "renewal" */
+    const char *decided_username; /* the end entity the certificate is for */
+    const char *decided_profile;  /* certificate profile name */
+    const char *decided_subject;  /* the certificate's subject, RFC 4514 text */
+    const char *decided_sans;     /* its subjectAltNames, scep_san_format() with '\n' */
+    const char *replaces_serial;  /* renewal: the certificate it replaces; may be NULL */
 } scep_store_request;
+
+/* What scepd decided for a request it holds for an operator (scep_store_request_hold). */
+typedef struct scep_store_decision {
+    const char *mode;            /* "ca", "ra", "challenge" or "renewal" (required) */
+    const char *username;        /* required */
+    const char *profile;         /* required */
+    const char *ca_name;         /* the issuing CA (required) */
+    const char *subject;         /* RFC 4514 text (required; "" for an empty subject) */
+    const char *sans;            /* may be NULL */
+    const char *replaces_serial; /* may be NULL */
+} scep_store_decision;
 
 /*
  * Inserts `req` (status 0 means PENDING) unless a request with the same
@@ -260,6 +293,19 @@ SCEP_EXPORT int scep_store_request_update(scep_store *store, int64_t id,
                                           scep_store_request_status status, int fail_info,
                                           const char *reason) SCEP_MUST_CHECK;
 /* Requests with `status` (0: any), oldest first, at most `limit` (0: SCEP_STORE_MAX_LIST). */
+/*
+ * Holds a PENDING request for an operator: records `decision` and `reason` (the
+ * marker scepd reads back). SCEP_ESTATE when the request is no longer PENDING.
+ */
+SCEP_EXPORT int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
+                                        const scep_store_decision *decision) SCEP_MUST_CHECK;
+/*
+ * Retires a transaction that is over (issued before an `ee reset`, refused, or
+ * replaced by a request of another kind under the same transactionID): its
+ * transactionID is renamed to "TID~ID" — '~' is no PrintableString character, so no
+ * client can send it — so that a new transaction can use the ID; its history stays.
+ */
+SCEP_EXPORT int scep_store_request_retire(scep_store *store, int64_t id) SCEP_MUST_CHECK;
 SCEP_EXPORT int scep_store_request_list(scep_store_request **out, size_t *out_count,
                                         scep_store *store, scep_store_request_status status,
                                         size_t limit) SCEP_MUST_CHECK;
@@ -437,17 +483,22 @@ typedef struct scep_store_ra_entity {
     const char *profile;    /* certificate profile name; may be NULL */
     const char *ca_name;    /* the issuing CA (required) */
     scep_store_ra_existing on_existing;
+    const char *alias;      /* the RA alias: its namespace (required) */
+    const char *sans;       /* recorded on the end entity; may be NULL */
 } scep_store_ra_entity;
 
 /*
  * RA mode's issuance, in one write transaction: creates the end entity
  * `ra->username` (status NEW, no usable password: CA mode cannot enroll it
- * until `ee reset`) or, when it exists, records `ra`'s DN, profile and CA on
- * it and sets it NEW; then does everything scep_store_issue does with
+ * until `ee reset`; ra_alias = ra->alias) or, when RA mode of the same alias
+ * created it and it is NEW or GENERATED, records `ra`'s DN, SANs, profile and
+ * CA on it and sets it NEW; then does everything scep_store_issue does with
  * `issuance->username` = `ra->username` (which must be NULL or equal). All or
- * nothing. SCEP_EDENIED, with nothing written, when the existing end entity is
- * DISABLED or when `on_existing` is SCEP_STORE_RA_REFUSE and it holds a VALID,
- * unexpired certificate. Other errors as scep_store_issue.
+ * nothing. SCEP_EDENIED, with nothing written, when the name belongs to an end
+ * entity RA mode of this alias did not create (CA mode's, another alias's),
+ * when the existing end entity is REVOKED or DISABLED, or when `on_existing` is
+ * SCEP_STORE_RA_REFUSE and it holds a VALID, unexpired certificate. Other
+ * errors as scep_store_issue.
  */
 SCEP_EXPORT int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
                                     const scep_store_ra_entity *ra) SCEP_MUST_CHECK;

@@ -2,7 +2,9 @@
  * scepctl ee: end entities, the enrollment codes of CA mode. scepd takes the
  * username from the CSR subject (CN, or the alias's usernamefield) and the
  * password from its challengePassword, and issues once while the status is
- * NEW; `ee reset` allows one more enrollment.
+ * NEW; `ee reset` allows one more enrollment. The certificate carries the
+ * registered DN and SANs (docs/security.md), and the end entity enrolls only
+ * through its alias.
  */
 #include "scepctl/scepctl.h"
 
@@ -77,15 +79,25 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
     const char *username = scepctl_arg(args, "username");
     const char *dn = scepctl_arg(args, "dn");
     const char *profile = scepctl_arg(args, "profile");
+    const char *alias = scepctl_arg(args, "alias");
+    const char *san = scepctl_arg(args, "san");
     char password[SCEPCTL_PASSWORD_MAX + 1] = "";
     char *ca_name = NULL;
+    char *sans = NULL;
     X509_NAME *parsed = NULL;
+    GENERAL_NAMES *names = NULL;
     int rc = check_username(ctx, username);
     if (rc != 0)
         return rc;
     if (scep_dn_parse(&parsed, dn) < 0)
         return scepctl_fail(ctx, "--dn");
     X509_NAME_free(parsed);
+    /* Stored in the one canonical spelling scepd and `request show` read back. */
+    if (san != NULL && (scep_san_parse(&names, san) < 0 || scep_san_format(&sans, names, '\n') < 0)) {
+        GENERAL_NAMES_free(names);
+        return scepctl_fail(ctx, "--san");
+    }
+    GENERAL_NAMES_free(names);
     if (profile != NULL) {
         scep_profile unused;
         if (scep_profile_named(&unused, profile) < 0)
@@ -94,7 +106,17 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
     }
     if ((rc = scepctl_open_store(ctx)) != 0 ||
         (rc = choose_ca(ctx, &ca_name, scepctl_arg(args, "ca"))) != 0)
-        return rc;
+        goto cleanup;
+    if (alias == NULL && (alias = scep_config_default_alias(ctx->config)) == NULL) {
+        rc = scepctl_usage(ctx, "several aliases and no default_alias: pass --alias ALIAS");
+        goto cleanup;
+    }
+    /* The built-in alias exists while the file configures none. */
+    if (scep_config_alias(ctx->config, alias) == NULL &&
+        !(scep_config_alias_count(ctx->config) == 0 && strcmp(alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0)) {
+        rc = scepctl_usage(ctx, "--alias %s: no such alias (see scepctl alias list)", alias);
+        goto cleanup;
+    }
     if ((rc = scepctl_password(ctx, password, args)) != 0)
         goto cleanup;
 
@@ -102,13 +124,16 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
                                 .subject_dn = dn,
                                 .status = SCEP_EE_NEW,
                                 .profile = profile,
-                                .ca_name = ca_name};
+                                .ca_name = ca_name,
+                                .alias = alias,
+                                .sans = sans != NULL && sans[0] != '\0' ? sans : NULL};
     if (scep_store_ee_add(ctx->store, &ee, password) < 0) {
         rc = scepctl_fail(ctx, "cannot add end entity %s", username);
         goto cleanup;
     }
     scepctl_audit(ctx, "ee_add", NULL, username);
-    fprintf(ctx->out, "End entity %s added (CA %s, status NEW)\n", username, ca_name);
+    fprintf(ctx->out, "End entity %s added (CA %s, alias %s, status NEW)\n", username, ca_name,
+            alias);
     /* The one place a password is printed: the operator asked for a generated one. */
     if (scepctl_arg(args, "generate-password") != NULL)
         fprintf(ctx->out, "Password: %s\n", password);
@@ -116,6 +141,7 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     OPENSSL_free(ca_name);
+    OPENSSL_free(sans);
     return rc;
 }
 
@@ -131,11 +157,13 @@ static int ee_list(struct scepctl *ctx, const struct scepctl_args *args)
     if (count == 0)
         fprintf(ctx->err, "no end entities\n");
     else
-        fprintf(ctx->out, "USERNAME\tSTATUS\tCA\tPROFILE\tDN\n");
+        fprintf(ctx->out, "USERNAME\tSTATUS\tCA\tPROFILE\tDN\tALIAS\n");
     for (size_t i = 0; i < count; i++)
-        fprintf(ctx->out, "%s\t%s\t%s\t%s\t%s\n", rows[i].username, status_name(rows[i].status),
-                rows[i].ca_name ? rows[i].ca_name : "-", rows[i].profile ? rows[i].profile : "-",
-                rows[i].subject_dn ? rows[i].subject_dn : "-");
+        fprintf(ctx->out, "%s\t%s\t%s\t%s\t%s\t%s\n", rows[i].username,
+                status_name(rows[i].status), rows[i].ca_name ? rows[i].ca_name : "-",
+                rows[i].profile ? rows[i].profile : "-",
+                rows[i].subject_dn ? rows[i].subject_dn : "-",
+                rows[i].alias ? rows[i].alias : "(default)");
     scep_store_ee_list_free(rows, count);
     return 0;
 }
@@ -161,11 +189,25 @@ static int ee_show(struct scepctl *ctx, const struct scepctl_args *args)
             "DN:           %s\n"
             "CA:           %s\n"
             "Profile:      %s\n"
+            "Alias:        %s\n"
+            "Created by:   %s%s\n"
             "Created:      %s\n"
             "Updated:      %s\n",
             ee->username, status_name(ee->status), ee->subject_dn ? ee->subject_dn : "-",
             ee->ca_name ? ee->ca_name : "-",
-            ee->profile ? ee->profile : "(the alias's certificateprofile)", created, updated);
+            ee->profile ? ee->profile : "(the alias's certificateprofile)",
+            ee->alias ? ee->alias : "(the default alias)",
+            ee->ra_alias ? "RA mode of alias " : "scepctl", ee->ra_alias ? ee->ra_alias : "",
+            created, updated);
+    /* One line per registered name: the names the certificate will carry. */
+    const char *sans = ee->sans != NULL && ee->sans[0] != '\0' ? ee->sans : NULL;
+    fprintf(ctx->out, "SANs:        %s", sans ? "" : " -\n");
+    for (const char *p = sans; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '\n');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        fprintf(ctx->out, " %.*s%s", (int)len, p, end != NULL ? "" : "\n");
+        p = end != NULL ? end + 1 : p + len;
+    }
     scep_store_ee_free(ee);
     return 0;
 }
@@ -215,7 +257,11 @@ static const struct scepctl_option add_options[] = {
     {"username", "U", true, "username: what scepd finds in the CSR's CN (or usernamefield)"},
     {"password", "P", false, "enrollment password (the CSR's challengePassword); - reads stdin"},
     {"generate-password", NULL, false, "generate a random password and print it"},
-    {"dn", "DN", true, "the registered subject, \"CN=dev1,O=Example\""},
+    {"dn", "DN", true,
+     "the registered subject, RFC 4514 (most specific first): \"CN=dev1,O=Example\""},
+    {"san", "LIST", false,
+     "registered subjectAltNames: dns:NAME,ip:ADDR,email:ADDR,uri:URI,upn:NAME"},
+    {"alias", "ALIAS", false, "the alias it enrolls through (default: default_alias)"},
     {"ca", "NAME", false, "issuing CA (default: the only CA)"},
     {"profile", "NAME", false, "certificate profile: ENDUSER, DEVICE, SERVER, IPSEC, REGISTERED"},
 };
@@ -230,8 +276,13 @@ static const struct scepctl_option username_option[] = {
 
 static const struct scepctl_command commands[] = {
     {"add",
-     "add --username U (--password P|-|--generate-password) --dn DN [--ca NAME] [--profile NAME]",
+     "add --username U (--password P|-|--generate-password) --dn DN [--san LIST]\n"
+     "       [--alias ALIAS] [--ca NAME] [--profile NAME]",
      "Register an end entity that may enroll once (status NEW).",
+     "The certificate carries the registered --dn and --san, whatever the CSR asks\n"
+     "(ALIAS.names.csr = refuse refuses a CSR asking for more); the end entity enrolls\n"
+     "only through --alias. DNs are RFC 4514 text, most specific RDN first\n"
+     "(\"CN=dev1,O=Example,C=DE\"), or OpenSSL's \"/C=DE/O=Example/CN=dev1\".\n"
      "--password on the command line is visible to other local users (ps); prefer\n"
      "--password - (read from stdin, no echo on a terminal) or --generate-password.\n"
      "The password is stored only as a salted PBKDF2 hash.",

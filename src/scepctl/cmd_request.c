@@ -7,7 +7,7 @@
  * next poll reads as failInfoText.
  */
 #include "scepctl/scepctl.h"
-#include "ca/issuance.h"
+#include "issuance/issuance.h"
 #include "ca/profiles.h"
 
 #include <openssl/err.h>
@@ -42,12 +42,14 @@ static const char *status_name(const scep_store_request *row, long long pending_
     return "?";
 }
 
-/* The alias's settings; the default alias "scep" exists even when the file does not name it. */
+/* The alias's settings; the built-in alias exists while the file configures none. */
 static const struct scep_config_alias_settings *alias_settings(struct scepctl *ctx,
                                                                const char *alias)
 {
     const struct scep_config_alias_settings *settings = scep_config_alias(ctx->config, alias);
-    if (settings == NULL && scep_config_alias_add(ctx->config, alias) == SCEP_OK)
+    if (settings == NULL && scep_config_alias_count(ctx->config) == 0 &&
+        strcmp(alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0 &&
+        scep_config_alias_add(ctx->config, alias) == SCEP_OK)
         settings = scep_config_alias(ctx->config, alias);
     return settings;
 }
@@ -215,16 +217,25 @@ static int request_show(struct scepctl *ctx, const struct scepctl_args *args)
     if (row->status == SCEP_REQ_PENDING)
         fprintf(ctx->out, "Expires:      %s\n", expires);
     X509_REQ *csr = request_csr(row);
-    if (csr != NULL) {
+    if (csr != NULL)
         print_csr_details(ctx, csr);
-        const struct scep_config_alias_settings *settings = alias_settings(ctx, row->alias);
-        char username[USERNAME_MAX];
-        if (settings != NULL &&
-            scep_username_from_subject(username, sizeof(username), X509_REQ_get_subject_name(csr),
-                                       &settings->usernamefield) == SCEP_OK)
-            fprintf(ctx->out, "End entity:   %s\n", username);
-    } else {
+    else
         fprintf(ctx->out, "Subject:      (the stored CSR is unreadable)\n");
+    if (row->decided_mode != NULL) {
+        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md). */
+        fprintf(ctx->out,
+                "End entity:   %s (%s)\n"
+                "Issues:       %s\n"
+                "With names:   %s\n"
+                "CA, profile:  %s, %s\n",
+                row->decided_username ? row->decided_username : "-", row->decided_mode,
+                row->decided_subject ? row->decided_subject : "-",
+                row->decided_sans && row->decided_sans[0] ? row->decided_sans : "-",
+                row->ca_name ? row->ca_name : "-",
+                row->decided_profile ? row->decided_profile : "-");
+        if (row->replaces_serial != NULL)
+            fprintf(ctx->out, "Replaces:     serial %s (revoked when issued)\n",
+                    row->replaces_serial);
     }
     if (row->reason != NULL)
         fprintf(ctx->out, "Reason:       %s\n", row->reason);
@@ -260,28 +271,6 @@ static int check_decidable(struct scepctl *ctx, const scep_store_request *row)
     return 0;
 }
 
-/* The alias's CA: defaultca, or the only CA in the store (as scepd resolves it). */
-static int alias_ca_name(struct scepctl *ctx, char **out,
-                         const struct scep_config_alias_settings *settings, const char *alias)
-{
-    if (settings->defaultca != NULL) {
-        *out = strdup(settings->defaultca);
-        return *out ? 0 : scepctl_error(ctx, "out of memory");
-    }
-    scep_store_ca *cas = NULL;
-    size_t count = 0;
-    if (scep_store_ca_list(&cas, &count, ctx->store) < 0)
-        return scepctl_fail(ctx, "cannot list the CAs");
-    int rc = 0;
-    if (count != 1)
-        rc = scepctl_error(ctx, "alias %s: set %s.defaultca (%zu CAs in the store)", alias, alias,
-                           count);
-    else if ((*out = strdup(cas[0].name)) == NULL)
-        rc = scepctl_error(ctx, "out of memory");
-    scep_store_ca_list_free(cas, count);
-    return rc;
-}
-
 static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
 {
     scep_store_request *row = NULL;
@@ -289,12 +278,12 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
     scep_store_ca *ca_row = NULL;
     scep_ca *ca = NULL;
     X509_REQ *csr = NULL;
-    X509_NAME *registered_dn = NULL;
     X509 *cert = NULL;
-    char *ca_name = NULL;
-    char username[USERNAME_MAX];
+    scep_decision decision;
     char actor[96];
+    char crl_dp[2200];
     unsigned warnings = 0;
+    memset(&decision, 0, sizeof(decision));
     int rc = get_request(ctx, &row, args->positional[0]);
     if (rc != 0)
         return rc;
@@ -305,66 +294,48 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         rc = scepctl_error(ctx, "alias %s is not usable in the configuration", row->alias);
         goto cleanup;
     }
+    /* What scepd decided when it authorised the request is what is issued. */
+    if (scep_decision_from_request(&decision, row) < 0) {
+        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
+        goto cleanup;
+    }
     if ((csr = request_csr(row)) == NULL) {
         rc = scepctl_error(ctx, "request %lld: the stored CSR is unreadable", (long long)row->id);
         goto cleanup;
     }
-    if (scep_username_from_subject(username, sizeof(username), X509_REQ_get_subject_name(csr),
-                                   &settings->usernamefield) < 0) {
-        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
+    /* CA mode consumes the end entity's code now: it must still be NEW. */
+    if (decision.mode == SCEP_DECISION_CA &&
+        (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 ||
+         ee->status != SCEP_EE_NEW)) {
+        rc = scepctl_error(ctx, "end entity %s is no longer NEW (enrolled, reset or disabled since)",
+                           decision.username);
         goto cleanup;
     }
-    /* Authorised on arrival; the end entity must still be NEW (its code is consumed now). */
-    if (scep_store_ee_get(&ee, ctx->store, username) < 0) {
-        rc = scepctl_fail(ctx, "end entity %s", username);
+    if (scep_store_ca_get(&ca_row, ctx->store, decision.ca_name) < 0 ||
+        scep_ca_load_active(&ca, &warnings, ca_row, time(NULL)) < 0) {
+        rc = scepctl_fail(ctx, "CA %s", decision.ca_name);
         goto cleanup;
     }
-    if (ee->status != SCEP_EE_NEW) {
-        rc = scepctl_error(ctx, "end entity %s is no longer NEW (enrolled or disabled since)",
-                           username);
-        goto cleanup;
-    }
-    if ((rc = alias_ca_name(ctx, &ca_name, settings, row->alias)) != 0)
-        goto cleanup;
-    if (ee->ca_name != NULL && strcmp(ee->ca_name, ca_name) != 0) {
-        rc = scepctl_error(ctx, "end entity %s belongs to CA %s, alias %s serves %s", username,
-                           ee->ca_name, row->alias, ca_name);
-        goto cleanup;
-    }
-    scep_profile profile;
-    const char *profile_name =
-        ee->profile != NULL && ee->profile[0] != '\0' ? ee->profile : settings->certificateprofile;
-    if (scep_profile_named(&profile, profile_name) < 0) {
-        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
-        goto cleanup;
-    }
-    if (profile.subject_source == SCEP_SUBJECT_FROM_DN &&
-        (ee->subject_dn == NULL || scep_dn_parse(&registered_dn, ee->subject_dn) < 0)) {
-        rc = scepctl_error(ctx, "end entity %s has no usable registered DN", username);
-        goto cleanup;
-    }
-    if (scep_store_ca_get(&ca_row, ctx->store, ca_name) < 0 ||
-        scep_ca_load_stored(&ca, &warnings, ca_row) < 0) {
-        rc = scepctl_fail(ctx, "CA %s", ca_name);
-        goto cleanup;
-    }
+    const char *base = scep_config_global_values(ctx->config)->crl_base_url;
+    int have_dp = base != NULL && base[0] != '\0' &&
+                  scep_crl_dp_url(crl_dp, sizeof(crl_dp), base, decision.ca_name) == 0;
     actor_name(actor);
-    scep_stored_issue issue = {
+    scep_decided_issue issue = {
         .ca = ca,
-        .ca_name = ca_name,
-        .profile = &profile,
+        .decision = &decision,
         .csr = csr,
-        .subject = registered_dn,
         .request_id = row->id,
-        .username = username,
         .transaction_id = row->transaction_id,
         .actor = actor,
         .alias = row->alias,
+        .crl_dp = have_dp ? crl_dp : NULL,
+        .on_existing = settings->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
+                                                                      : SCEP_STORE_RA_REISSUE,
     };
-    int issued = scep_ca_issue_stored(&cert, ctx->store, &issue);
+    int issued = scep_issue_decided(&cert, ctx->store, &issue);
     if (issued == SCEP_ESTATE) {
         rc = scepctl_error(ctx, "request %lld was decided meanwhile, or end entity %s enrolled",
-                           (long long)row->id, username);
+                           (long long)row->id, decision.username);
         goto cleanup;
     }
     if (issued < 0) {
@@ -377,19 +348,18 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         snprintf(serial, sizeof(serial), "?");
     char detail[512];
     snprintf(detail, sizeof(detail), "request %lld user %s issued serial %s", (long long)row->id,
-             username, serial);
+             decision.username, serial);
     scepctl_audit(ctx, "request_approve", row->alias, detail);
-    fprintf(ctx->out, "Request %lld approved: %s serial %s for %s\n", (long long)row->id, ca_name,
-            serial, username);
+    fprintf(ctx->out, "Request %lld approved: %s serial %s for %s\n", (long long)row->id,
+            decision.ca_name, serial, decision.username);
     rc = 0;
 
 cleanup:
     X509_free(cert);
     scep_ca_free(ca);
     scep_store_ca_free(ca_row);
-    X509_NAME_free(registered_dn);
     X509_REQ_free(csr);
-    free(ca_name);
+    scep_decision_clear(&decision);
     scep_store_ee_free(ee);
     scep_store_request_free(row);
     return rc;

@@ -25,7 +25,7 @@ enum scepctl_exit { SCEPCTL_EXIT_OK = 0, SCEPCTL_EXIT_ERROR = 1, SCEPCTL_EXIT_US
 #define SCEPCTL_DEFAULT_CONFIG "/etc/scepd/scepd.conf"
 
 /* Most options one command takes, and most positional arguments. */
-#define SCEPCTL_MAX_OPTIONS    8
+#define SCEPCTL_MAX_OPTIONS    12
 #define SCEPCTL_MAX_POSITIONAL 64
 
 /* Longest password read from stdin or accepted on the command line. */

@@ -21,26 +21,15 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
 int scepd_reply_failure(struct scepd_op *op, const scep_pkimessage *request,
                         scep_fail_info fail_info, const char *text);
 
-/* PKCSReq and RenewalReq. */
+/* PKCSReq and RenewalReq: the enrollment pipeline (enroll/enrollment.h). */
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg);
 /* CertPoll (GetCertInitial). */
 void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg);
-/* GetCert (enroll.c) and GetCRL (crl.c). */
+/* GetCert (enroll/pipeline.c) and GetCRL (crl.c). */
 void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg);
 void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg);
 
 /* Longest dNSName taken from a subject. */
 #define SCEPD_DNS_NAME_MAX 254
-
-/*
- * Cisco PIX/IOS (`ALIAS.sanfromunstructuredname`): the CSR subject's
- * unstructuredName, their fully qualified host name, as a dNSName. 0, or -1 when
- * the subject has none (compat.c).
- */
-int scepd_dns_name_from_unstructured_name(char *out, size_t out_size, X509_REQ *csr);
-
-/* The username a CSR's subject gives under the alias's usernamefield list. */
-int scepd_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
-                                const struct scep_config_list *fields);
 
 #endif

@@ -32,6 +32,36 @@ int scepd_log_enabled(enum scepd_log_level level)
     return (int)level <= atomic_load(&log_level);
 }
 
+void scepd_log_escape(char *out, size_t out_size, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t used = 0;
+    if (out_size == 0)
+        return;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        char piece[4];
+        size_t len = 1;
+        if (*p < 0x20 || *p == 0x7f) {
+            piece[0] = '\\';
+            piece[1] = 'x';
+            piece[2] = hex[*p >> 4];
+            piece[3] = hex[*p & 0xf];
+            len = 4;
+        } else if (*p == '"' || *p == '\\') {
+            piece[0] = '\\';
+            piece[1] = (char)*p;
+            len = 2;
+        } else {
+            piece[0] = (char)*p;
+        }
+        if (used + len >= out_size)
+            break;
+        memcpy(out + used, piece, len);
+        used += len;
+    }
+    out[used] = '\0';
+}
+
 void scepd_log(enum scepd_log_level level, const char *fmt, ...)
 {
     if (!scepd_log_enabled(level))
@@ -54,6 +84,10 @@ void scepd_log(enum scepd_log_level level, const char *fmt, ...)
         used += (size_t)n;
     if (used >= sizeof(line) - 1)
         used = sizeof(line) - 2;
+    /* A last guard for values not passed through scepd_log_escape: one event, one line. */
+    for (size_t i = 0; i < used; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[used++] = '\n';
     ssize_t written = write(STDERR_FILENO, line, used);
     (void)written;

@@ -5,6 +5,7 @@
 #define SCEPD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum scepd_log_level { SCEPD_LOG_ERROR, SCEPD_LOG_WARN, SCEPD_LOG_INFO, SCEPD_LOG_DEBUG };
 
@@ -15,5 +16,12 @@ int scepd_log_enabled(enum scepd_log_level level);
 /* Writes "time level message\n" as one write so lines from threads never mix. */
 void scepd_log(enum scepd_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Copies `text` for a quoted log value: control characters and DEL as \xHH, '"' and
+ * '\\' escaped with a backslash, so text from a request (a CN with ESC sequences, a
+ * line break) can neither forge a log line nor drive a terminal. Truncates to fit.
+ */
+void scepd_log_escape(char *out, size_t out_size, const char *text);
 
 #endif

@@ -15,16 +15,14 @@
 
 void scepd_op_detail(struct scepd_op *op, const char *fmt, ...)
 {
+    char raw[sizeof(op->detail)];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(op->detail, sizeof(op->detail), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     if (n < 0)
-        op->detail[0] = '\0';
-    /* The detail goes inside quotes in the log line. */
-    for (char *p = op->detail; *p; p++)
-        if (*p == '"' || *p == '\n' || *p == '\r')
-            *p = '\'';
+        raw[0] = '\0';
+    scepd_log_escape(op->detail, sizeof(op->detail), raw);
 }
 
 int scepd_op_body(struct scepd_op *op, unsigned status, const char *content_type,
@@ -177,9 +175,14 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
         scepd_op_text(&op, 404, "not_found", "no SCEP service at this path");
         goto done;
     }
-    op.alias = scepd_generation_alias(op.generation, alias_name);
+    op.alias = alias_name[0] != '\0' ? scepd_generation_alias(op.generation, alias_name)
+                                     : op.generation->default_alias;
     if (op.alias == NULL) {
-        scepd_op_text(&op, 404, "unknown_alias", "unknown SCEP alias \"%s\"", alias_name);
+        if (alias_name[0] != '\0')
+            scepd_op_text(&op, 404, "unknown_alias", "unknown SCEP alias \"%s\"", alias_name);
+        else
+            scepd_op_text(&op, 404, "unknown_alias",
+                          "no default SCEP alias: use /scep/ALIAS/pkiclient.exe");
         goto done;
     }
     const char *operation = request->operation;

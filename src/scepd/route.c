@@ -41,7 +41,7 @@ static const char *match_prefix(const char *path, const char *prefix)
 
 static int set_alias(char *alias, size_t alias_size, const char *name, size_t len)
 {
-    if (!scepd_alias_name_valid(name, len) || len >= alias_size)
+    if ((len > 0 && !scepd_alias_name_valid(name, len)) || len >= alias_size)
         return -1;
     memcpy(alias, name, len);
     alias[len] = '\0';
@@ -54,7 +54,7 @@ int scepd_route_alias(char *alias, size_t alias_size, const char *path)
         return -1;
     for (size_t i = 0; i < sizeof(default_prefixes) / sizeof(default_prefixes[0]); i++)
         if (match_prefix(path, default_prefixes[i]) != NULL)
-            return set_alias(alias, alias_size, SCEPD_DEFAULT_ALIAS, strlen(SCEPD_DEFAULT_ALIAS));
+            return set_alias(alias, alias_size, "", 0);
 
     for (size_t i = 0; i < sizeof(alias_prefixes) / sizeof(alias_prefixes[0]); i++) {
         const char *rest = match_prefix(path, alias_prefixes[i]);
@@ -65,7 +65,7 @@ int scepd_route_alias(char *alias, size_t alias_size, const char *path)
         size_t len = strcspn(rest, "/");
         /* "/scep", "/scep/" and "/scep/pkiclient.exe" name the default alias. */
         if (len == 0 || (len == 13 && strncasecmp(rest, "pkiclient.exe", 13) == 0))
-            return set_alias(alias, alias_size, SCEPD_DEFAULT_ALIAS, strlen(SCEPD_DEFAULT_ALIAS));
+            return set_alias(alias, alias_size, "", 0);
         return set_alias(alias, alias_size, rest, len);
     }
     return -1;

@@ -8,12 +8,12 @@
 
 #include <stddef.h>
 
-#define SCEPD_ALIAS_MAX     64
-#define SCEPD_DEFAULT_ALIAS "scep"
+#define SCEPD_ALIAS_MAX 64
 
 /*
- * Writes the alias `path` addresses into `alias` (NUL-terminated). Returns 0,
- * or -1 when the path is no SCEP path at all or names an invalid alias.
+ * Writes the alias `path` addresses into `alias` (NUL-terminated); "" for a path
+ * that names none (/scep/pkiclient.exe, NDES paths): the generation's default alias.
+ * Returns 0, or -1 when the path is no SCEP path at all or names an invalid alias.
  */
 int scepd_route_alias(char *alias, size_t alias_size, const char *path);
 

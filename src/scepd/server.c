@@ -3,7 +3,7 @@
 #include "scepd/log.h"
 #include "scepd/racert.h"
 #include "scepd/rollover.h"
-#include "ca/issuance.h"
+#include "issuance/issuance.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -217,9 +217,12 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
     generation->config = config;
     const struct scep_config_global *global = scep_config_global_values(config);
 
-    /* The default alias "scep" exists even when the file does not mention it. */
-    if (scep_config_alias(config, SCEPD_DEFAULT_ALIAS) == NULL)
-        GUARD(scep_config_alias_add(config, SCEPD_DEFAULT_ALIAS));
+    /* An alias exists only where the file configures one; with none, the built-in one. */
+    const char *named = global->default_alias;
+    ENSURE(named == NULL || named[0] == '\0' || scep_config_alias(config, named) != NULL,
+           SCEP_ECONFIG, "default_alias = %s names no alias of the configuration", named);
+    if (scep_config_alias_count(config) == 0)
+        GUARD(scep_config_alias_add(config, SCEP_CONFIG_BUILTIN_ALIAS));
     size_t count = scep_config_alias_count(config);
     generation->aliases = calloc(count, sizeof(*generation->aliases));
     ENSURE_ALLOC(generation->aliases);
@@ -229,6 +232,9 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
                             scep_config_alias(config, name)));
         generation->alias_count++;
     }
+    const char *default_name = scep_config_default_alias(config);
+    generation->default_alias =
+        default_name != NULL ? scepd_generation_alias(generation, default_name) : NULL;
     GUARD(scepd_rollover_load(generation, server));
     *out = generation;
     generation = NULL;

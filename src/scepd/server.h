@@ -51,6 +51,9 @@ struct scepd_generation {
     scep_config *config;
     struct scepd_alias *aliases;
     size_t alias_count;
+    /* What /scep/pkiclient.exe and the NDES paths serve (scep_config_default_alias); may be
+     * NULL: those paths then answer 404. */
+    const struct scepd_alias *default_alias;
     /* Each CA's scheduled rollover, read from the store with the generation (rollover.c). */
     struct scepd_rollover *rollovers;
     size_t rollover_count;

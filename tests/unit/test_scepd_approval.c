@@ -8,7 +8,7 @@
 #include "scepd_fixture.h"
 #include "test_support.h"
 
-#include "ca/issuance.h"
+#include "issuance/issuance.h"
 #include "scep/client.h"
 #include "scepctl/scepctl.h"
 

@@ -8,7 +8,7 @@
 #include "scepd_fixture.h"
 #include "test_support.h"
 
-#include "scepd/enroll_shared.h"
+#include "scepd/enroll/ra_username.h"
 #include "scep/client.h"
 
 #include <ctype.h>

@@ -350,9 +350,18 @@ int scep_ca_issue(X509 **out, const scep_ca *ca, const scep_profile *profile,
     } else {
         subject = X509_REQ_get_subject_name(request->csr);
     }
-    GUARD(collect_sans(&sans, request->csr, profile->copy_san_types));
-    if (request->extra_dns_name != NULL)
-        GUARD(add_dns_name(&sans, request->extra_dns_name));
+    if (request->sans != NULL) {
+        ENSURE(sk_GENERAL_NAME_num(request->sans) <= ISSUE_MAX_SANS, SCEP_EPOLICY,
+               "more than %d subjectAltName entries", ISSUE_MAX_SANS);
+        if (sk_GENERAL_NAME_num(request->sans) > 0) {
+            sans = sk_GENERAL_NAME_deep_copy(request->sans, GENERAL_NAME_dup, GENERAL_NAME_free);
+            ENSURE_ALLOC(sans);
+        }
+    } else {
+        GUARD(collect_sans(&sans, request->csr, profile->copy_san_types));
+        if (request->extra_dns_name != NULL)
+            GUARD(add_dns_name(&sans, request->extra_dns_name));
+    }
     const int empty_subject = subject == NULL || X509_NAME_entry_count(subject) == 0;
     ENSURE(!empty_subject || sans != NULL, SCEP_EPOLICY,
            "request has an empty subject and no allowed subjectAltName");

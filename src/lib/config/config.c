@@ -588,6 +588,19 @@ const char *scep_config_alias_name(const scep_config *cfg, size_t index)
     return index < cfg->alias_count ? cfg->aliases[index]->name : NULL;
 }
 
+const char *scep_config_default_alias(const scep_config *cfg)
+{
+    const char *named = cfg->global.default_alias;
+    if (named != NULL && named[0] != '\0')
+        return alias_find(cfg, named, NULL) != NULL ? cfg->global.default_alias : NULL;
+    if (cfg->alias_count == 0)
+        return SCEP_CONFIG_BUILTIN_ALIAS;
+    if (cfg->alias_count == 1)
+        return cfg->aliases[0]->name;
+    struct alias_entry *builtin = alias_find(cfg, SCEP_CONFIG_BUILTIN_ALIAS, NULL);
+    return builtin != NULL ? builtin->name : NULL;
+}
+
 const struct scep_config_alias_settings *scep_config_alias(const scep_config *cfg,
                                                            const char *alias)
 {

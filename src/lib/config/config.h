@@ -78,7 +78,10 @@
     X(admin_tls_key, "admin_tls_key", STRING, NULL, 0, 4096, NULL, NONE, 0,                        \
       "PEM private key file of admin_tls_cert")                                                    \
     X(admin_challenge_ttl, "admin_challenge_ttl", DURATION, "1h", 1, 30 * SCEP_CONFIG_DAY, NULL,    \
-      NONE, 0, "Default lifetime of a challenge from the admin listener (ttl= overrides it)")
+      NONE, 0, "Default lifetime of a challenge from the admin listener (ttl= overrides it)")      \
+    X(default_alias, "default_alias", STRING, NULL, 0, 64, NULL, NONE, 0,                          \
+      "Alias of /scep/pkiclient.exe and NDES paths, and of end entities added without --alias "    \
+      "(unset: the only alias; scep when the file configures none)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \
@@ -156,7 +159,19 @@
     X(ra_signcert, "ra.signcert", STRING, NULL, 0, 4096, NULL, NONE, 0,                            \
       "Split RA: signing-only RA certificate; ra.cert is then the encryption certificate")         \
     X(ra_signkey, "ra.signkey", STRING, NULL, 0, 4096, NULL, NONE, 0,                              \
-      "Private key of ra.signcert (mode 0600, owned by scepd)")
+      "Private key of ra.signcert (mode 0600, owned by scepd)")                                   \
+    X(names_csr, "names.csr", ENUM, "registered", 0, 0, "registered|refuse", NONE, 0,              \
+      "CA mode, CSR names beyond the registered subject and SANs: registered (issue the "         \
+      "registered names, log the rest) or refuse")                                                 \
+    X(names_subject, "names.subject", STRING, NULL, 0, 1024, NULL, NONE, 0,                        \
+      "RA mode and challenges: subject pattern, RFC 4514, one glob per RDN value "                 \
+      "(CN=*,O=Example); unset: any subject")                                                      \
+    X(names_santypes, "names.santypes", LIST, "dns,ip,email,uri,upn", 0, 5,                        \
+      "dns|ip|email|uri|upn", NONE, 0,                                                             \
+      "RA mode and challenges: subjectAltName types a request may carry (others are refused)")     \
+    X(names_dnssuffixes, "names.dnssuffixes", LIST, NULL, 0, 32, NULL, NONE, 0,                    \
+      "RA mode and challenges: domains dNSNames, email and UPN domains must lie in "               \
+      "(example.com allows it and *.example.com); unset: any")
 /* clang-format on */
 
 /* Index of each allowed value; order matches the `allowed` column above. */
@@ -180,6 +195,7 @@ enum scep_alias_ra_onetimechallenges {
     SCEP_ALIAS_CHALLENGES_REQUIRE = 2
 };
 enum scep_alias_approval { SCEP_ALIAS_APPROVAL_AUTO = 0, SCEP_ALIAS_APPROVAL_MANUAL = 1 };
+enum scep_alias_names_csr { SCEP_ALIAS_NAMES_REGISTERED = 0, SCEP_ALIAS_NAMES_REFUSE = 1 };
 
 /* A LIST value: `count` owned strings (for LIST with `allowed`, the canonical names). */
 struct scep_config_list {
@@ -302,6 +318,15 @@ const struct scep_config_global *scep_config_global_values(const scep_config *cf
 /* Aliases in file order: count, name of the i-th, and lookup by exact name. */
 size_t scep_config_alias_count(const scep_config *cfg);
 const char *scep_config_alias_name(const scep_config *cfg, size_t index);
+/* The alias a configuration with no alias at all serves (scepd creates it then). */
+#define SCEP_CONFIG_BUILTIN_ALIAS "scep"
+/*
+ * The default alias: what /scep/pkiclient.exe and the NDES paths serve, and what an
+ * end entity added without an alias belongs to. `default_alias` when set (NULL when it
+ * names no configured alias); else the only configured alias; else SCEP_CONFIG_BUILTIN_ALIAS
+ * when the file configures none (or configures it); else NULL: no default.
+ */
+const char *scep_config_default_alias(const scep_config *cfg);
 /* The alias's effective values, borrowed from cfg; NULL when there is no such alias. */
 const struct scep_config_alias_settings *scep_config_alias(const scep_config *cfg,
                                                            const char *alias);

@@ -17,10 +17,14 @@
     "id, name, cert_pem, key_ref, chain_pem, next_cert_pem, crl_number, created_at, "              \
     "next_key_ref, "                                                                               \
     "next_activate_at"
-#define EE_COLS "id, username, subject_dn, status, profile, ca_name, created_at, updated_at"
+#define EE_COLS                                                                                    \
+    "id, username, subject_dn, status, profile, ca_name, created_at, updated_at, alias, sans, "     \
+    "ra_alias"
 #define REQ_COLS                                                                                   \
     "id, alias, transaction_id, message_type, csr_der, signer_cert_der, public_key_sha256, "       \
-    "status, fail_info, reason, client_addr, ca_name, cert_serial, created_at, updated_at"
+    "status, fail_info, reason, client_addr, ca_name, cert_serial, created_at, updated_at, "       \
+    "decided_mode, decided_username, decided_profile, decided_subject, decided_sans, "             \
+    "replaces_serial"
 #define CERT_COLS                                                                                  \
     "id, ca_name, serial, subject, issuer, not_before, not_after, der, status, revoked_at, "       \
     "revocation_reason, username, transaction_id, created_at"
@@ -77,6 +81,8 @@ enum stmt_id {
     ST_AUDIT_LIST,
     ST_EE_RA_UPSERT,
     ST_CERT_VALID_FOR_USER,
+    ST_REQ_HOLD,
+    ST_REQ_RETIRE,
     ST_COUNT
 };
 
@@ -105,8 +111,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SETTING_LIST] = "SELECT key, value FROM alias_settings WHERE alias = ?1 ORDER BY key",
     [ST_SETTING_REMOVE] = "DELETE FROM alias_settings WHERE alias = ?1 AND key = ?2",
     [ST_EE_ADD] = "INSERT INTO end_entities (username, password_hash, subject_dn, status, "
-                  "profile, ca_name, created_at, updated_at) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                  "profile, ca_name, created_at, updated_at, alias, sans) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     [ST_EE_GET] = "SELECT " EE_COLS ", password_hash FROM end_entities WHERE username = ?1",
     [ST_EE_STATUS] = "SELECT status FROM end_entities WHERE username = ?1",
     [ST_EE_LIST] = "SELECT " EE_COLS " FROM end_entities ORDER BY username",
@@ -164,16 +170,26 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events "
                       "ORDER BY time DESC, id DESC LIMIT ?1",
-    /* RA mode: '!' is no PBKDF2 encoding, so no password ever matches until `ee reset`. */
+    /*
+     * RA mode: '!' is no PBKDF2 encoding, so no password ever matches until `ee reset`.
+     * Only an end entity this alias's RA mode created, NEW or GENERATED, is taken over.
+     */
     [ST_EE_RA_UPSERT] = "INSERT INTO end_entities (username, password_hash, subject_dn, status, "
-                        "profile, ca_name, created_at, updated_at) "
-                        "VALUES (?1, '!', ?2, 'NEW', ?3, ?4, ?5, ?5) "
+                        "profile, ca_name, created_at, updated_at, alias, sans, ra_alias) "
+                        "VALUES (?1, '!', ?2, 'NEW', ?3, ?4, ?5, ?5, ?6, ?7, ?6) "
                         "ON CONFLICT (username) DO UPDATE SET subject_dn = excluded.subject_dn, "
                         "status = 'NEW', profile = excluded.profile, ca_name = excluded.ca_name, "
-                        "updated_at = excluded.updated_at "
-                        "WHERE end_entities.status <> 'DISABLED'",
+                        "sans = excluded.sans, updated_at = excluded.updated_at "
+                        "WHERE end_entities.ra_alias IS excluded.ra_alias "
+                        "AND end_entities.status IN ('NEW', 'GENERATED')",
     [ST_CERT_VALID_FOR_USER] = "SELECT serial FROM certificates WHERE username = ?1 AND "
                                "status = 'VALID' AND not_after > ?2 LIMIT 1",
+    [ST_REQ_HOLD] = "UPDATE requests SET reason = ?2, decided_mode = ?3, decided_username = ?4, "
+                    "decided_profile = ?5, ca_name = ?6, decided_subject = ?7, decided_sans = ?8, "
+                    "replaces_serial = ?9, fail_info = NULL, updated_at = ?10 "
+                    "WHERE id = ?1 AND status = 'PENDING'",
+    [ST_REQ_RETIRE] = "UPDATE requests SET transaction_id = transaction_id || '~' || id, "
+                      "updated_at = ?2 WHERE id = ?1 AND instr(transaction_id, '~') = 0",
 };
 
 /* ---- status names (stored as text so the database reads on its own) ----------- */
@@ -398,6 +414,9 @@ static int read_ee(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&ee->ca_name, st, 5));
     ee->created_at = sqlite3_column_int64(st, 6);
     ee->updated_at = sqlite3_column_int64(st, 7);
+    GUARD(col_text(&ee->alias, st, 8));
+    GUARD(col_text(&ee->sans, st, 9));
+    GUARD(col_text(&ee->ra_alias, st, 10));
 cleanup:
     return rc;
 }
@@ -425,6 +444,12 @@ static int read_request(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&req->cert_serial, st, 12));
     req->created_at = sqlite3_column_int64(st, 13);
     req->updated_at = sqlite3_column_int64(st, 14);
+    GUARD(col_text(&req->decided_mode, st, 15));
+    GUARD(col_text(&req->decided_username, st, 16));
+    GUARD(col_text(&req->decided_profile, st, 17));
+    GUARD(col_text(&req->decided_subject, st, 18));
+    GUARD(col_text(&req->decided_sans, st, 19));
+    GUARD(col_text(&req->replaces_serial, st, 20));
 cleanup:
     return rc;
 }
@@ -897,6 +922,8 @@ static int sqlite_ee_add(scep_store *store, const scep_store_end_entity *ee,
     GUARD(bind_text(s, st, 5, ee->profile));
     GUARD(bind_text(s, st, 6, ee->ca_name));
     GUARD(bind_int(s, st, 7, wall_clock()));
+    GUARD(bind_text(s, st, 8, ee->alias));
+    GUARD(bind_text(s, st, 9, ee->sans));
     GUARD(step_done(s, st, "adding an end entity"));
 cleanup:
     stmt_done(st);
@@ -914,7 +941,7 @@ static int sqlite_ee_get(scep_store_end_entity *out, char **out_password_hash, s
     GUARD(fetch_one(out, s, st, read_ee, "end entity"));
     if (out_password_hash != NULL) {
         const char *hash = NULL;
-        GUARD(col_text(&hash, st, 8));
+        GUARD(col_text(&hash, st, 11));
         *out_password_hash = (char *)(uintptr_t)hash;
         ENSURE(hash != NULL, SCEP_ESTORE, "end entity has no password hash");
     }
@@ -1047,6 +1074,52 @@ static int sqlite_request_get(scep_store_request *out, scep_store *store, int64_
     GUARD(stmt_get(&st, s, ST_REQ_GET));
     GUARD(bind_int(s, st, 1, id));
     GUARD(fetch_one(out, s, st, read_request, "request"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int explain_no_change(struct sqlite_store *s, sqlite3_stmt *status_stmt, const char *what);
+
+static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason,
+                               const scep_store_decision *d, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *check = NULL;
+    GUARD(stmt_get(&st, s, ST_REQ_HOLD));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_text(s, st, 2, reason));
+    GUARD(bind_text(s, st, 3, d->mode));
+    GUARD(bind_text(s, st, 4, d->username));
+    GUARD(bind_text(s, st, 5, d->profile));
+    GUARD(bind_text(s, st, 6, d->ca_name));
+    GUARD(bind_text(s, st, 7, d->subject));
+    GUARD(bind_text(s, st, 8, d->sans));
+    GUARD(bind_text(s, st, 9, d->replaces_serial));
+    GUARD(bind_int(s, st, 10, now));
+    GUARD(step_done(s, st, "holding the request"));
+    if (sqlite3_changes(s->db) != 1) {
+        GUARD(stmt_get(&check, s, ST_REQ_STATUS));
+        GUARD(bind_int(s, check, 1, id));
+        GUARD(explain_no_change(s, check, "request"));
+    }
+cleanup:
+    stmt_done(st);
+    stmt_done(check);
+    return rc;
+}
+
+static int sqlite_request_retire(scep_store *store, int64_t id, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_REQ_RETIRE));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(expect_one_change(s, st, "request"));
 cleanup:
     stmt_done(st);
     return rc;
@@ -1442,8 +1515,25 @@ static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity 
     GUARD(bind_text(s, st, 3, ra->profile));
     GUARD(bind_text(s, st, 4, ra->ca_name));
     GUARD(bind_int(s, st, 5, now));
+    GUARD(bind_text(s, st, 6, ra->alias));
+    GUARD(bind_text(s, st, 7, ra->sans));
     GUARD(step_done(s, st, "creating the RA end entity"));
-    ENSURE(sqlite3_changes(s->db) == 1, SCEP_EDENIED, "end entity %s is DISABLED", ra->username);
+    if (sqlite3_changes(s->db) != 1) {
+        stmt_done(st);
+        st = NULL;
+        scep_store_end_entity held;
+        memset(&held, 0, sizeof(held));
+        GUARD(stmt_get(&st, s, ST_EE_GET));
+        GUARD(bind_text(s, st, 1, ra->username));
+        GUARD(fetch_one(&held, s, st, read_ee, "end entity"));
+        int foreign = held.ra_alias == NULL || strcmp(held.ra_alias, ra->alias) != 0;
+        const char *status = ee_status_names[held.status];
+        scep_store_ee_clear(&held);
+        ENSURE(!foreign, SCEP_EDENIED,
+               "the name %s belongs to an end entity RA mode of this alias did not create",
+               ra->username);
+        ENSURE(0, SCEP_EDENIED, "end entity %s is %s", ra->username, status);
+    }
 cleanup:
     stmt_done(st);
     return rc;
@@ -1668,6 +1758,8 @@ static const struct scep_store_ops sqlite_ops = {
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,
     .request_update = sqlite_request_update,
+    .request_hold = sqlite_request_hold,
+    .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,
     .cert_add = sqlite_cert_add,
     .cert_get = sqlite_cert_get,

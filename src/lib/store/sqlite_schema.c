@@ -115,6 +115,17 @@ static const char *const sqlite_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  UNIQUE (ca_name, crl_number)"
     ");",
+    /* 4: policy bound to the end entity (its alias, registered SANs, RA namespace) and the
+     * decision recorded on a request held for approval (docs/security.md). */
+    "ALTER TABLE end_entities ADD COLUMN alias TEXT;"
+    "ALTER TABLE end_entities ADD COLUMN sans TEXT;"
+    "ALTER TABLE end_entities ADD COLUMN ra_alias TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_mode TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_username TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_profile TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_subject TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_sans TEXT;"
+    "ALTER TABLE requests ADD COLUMN replaces_serial TEXT;",
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==

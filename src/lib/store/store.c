@@ -188,6 +188,9 @@ void scep_store_ee_clear(scep_store_end_entity *ee)
     scep_store_release(ee->subject_dn);
     scep_store_release(ee->profile);
     scep_store_release(ee->ca_name);
+    scep_store_release(ee->alias);
+    scep_store_release(ee->sans);
+    scep_store_release(ee->ra_alias);
     memset(ee, 0, sizeof(*ee));
 }
 
@@ -201,6 +204,12 @@ void scep_store_request_clear(scep_store_request *req)
     scep_store_release(req->client_addr);
     scep_store_release(req->ca_name);
     scep_store_release(req->cert_serial);
+    scep_store_release(req->decided_mode);
+    scep_store_release(req->decided_username);
+    scep_store_release(req->decided_profile);
+    scep_store_release(req->decided_subject);
+    scep_store_release(req->decided_sans);
+    scep_store_release(req->replaces_serial);
     memset(req, 0, sizeof(*req));
 }
 
@@ -541,8 +550,11 @@ int scep_store_ee_add(scep_store *store, const scep_store_end_entity *ee, const 
     GUARD(check_text(ee->subject_dn, 1, "subject DN"));
     GUARD(check_text(ee->profile, 0, "profile"));
     GUARD(check_text(ee->ca_name, 1, "CA name"));
+    GUARD(check_text(ee->alias, 0, "alias"));
+    GUARD(check_text(ee->sans, 0, "subjectAltNames"));
     GUARD(check_text(password, 1, "password"));
     scep_store_end_entity row = *ee;
+    row.ra_alias = NULL;
     if (row.status == 0)
         row.status = SCEP_EE_NEW;
     GUARD(check_ee_status(row.status));
@@ -694,6 +706,34 @@ int scep_store_request_get_or_insert(scep_store_request **out, int *out_created,
         *out_created = created;
 cleanup:
     scep_store_request_free(row);
+    return rc;
+}
+
+int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
+                            const scep_store_decision *decision)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL && decision != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(check_text(reason, 1, "reason"));
+    GUARD(check_text(decision->mode, 1, "decision mode"));
+    GUARD(check_text(decision->username, 1, "username"));
+    GUARD(check_text(decision->profile, 1, "profile"));
+    GUARD(check_text(decision->ca_name, 1, "CA name"));
+    GUARD(check_text(decision->subject, 0, "subject"));
+    ENSURE(decision->subject != NULL, SCEP_EINVAL, "store: the decision has no subject");
+    GUARD(check_text(decision->sans, 0, "subjectAltNames"));
+    GUARD(check_text(decision->replaces_serial, 0, "serial"));
+    GUARD(store->ops->request_hold(store, id, reason, decision, now_seconds()));
+cleanup:
+    return rc;
+}
+
+int scep_store_request_retire(scep_store *store, int64_t id)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(store->ops->request_retire(store, id, now_seconds()));
+cleanup:
     return rc;
 }
 
@@ -970,6 +1010,8 @@ int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
     GUARD(check_text(ra->subject_dn, 1, "subject DN"));
     GUARD(check_text(ra->profile, 0, "profile"));
     GUARD(check_text(ra->ca_name, 1, "CA name"));
+    GUARD(check_text(ra->alias, 1, "alias"));
+    GUARD(check_text(ra->sans, 0, "subjectAltNames"));
     ENSURE(ra->on_existing == SCEP_STORE_RA_REISSUE || ra->on_existing == SCEP_STORE_RA_REFUSE,
            SCEP_EINVAL, "store: bad on_existing policy");
     ENSURE(issuance->username == NULL || strcmp(issuance->username, ra->username) == 0, SCEP_EINVAL,

@@ -23,7 +23,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 3
+#define SCEP_STORE_SCHEMA_VERSION 4
 
 struct scep_store_ops {
     const char *name;
@@ -70,6 +70,9 @@ struct scep_store_ops {
                         const char *transaction_id);
     int (*request_update)(scep_store *store, int64_t id, scep_store_request_status status,
                           int fail_info, const char *reason, int64_t now);
+    int (*request_hold)(scep_store *store, int64_t id, const char *reason,
+                        const scep_store_decision *decision, int64_t now);
+    int (*request_retire)(scep_store *store, int64_t id, int64_t now);
     int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
                         scep_store_request_status status, size_t limit);
 

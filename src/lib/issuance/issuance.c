@@ -1,4 +1,5 @@
-#include "ca/issuance.h"
+#include "issuance/issuance.h"
+#include "ca/profiles.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -66,6 +67,18 @@ cleanup:
     EVP_PKEY_free(key);
     sk_X509_pop_free(chain, X509_free);
     return rc;
+}
+
+int scep_ca_load_active(scep_ca **out, unsigned *out_warnings, const scep_store_ca *row,
+                        time_t now)
+{
+    scep_store_ca active = *row;
+    if (row->next_key_ref != NULL && row->next_cert_pem != NULL && row->next_activate_at > 0 &&
+        (int64_t)now >= row->next_activate_at) {
+        active.cert_pem = row->next_cert_pem;
+        active.key_ref = row->next_key_ref;
+    }
+    return scep_ca_load_stored(out, out_warnings, &active);
 }
 
 static const struct {
@@ -162,8 +175,10 @@ int scep_ca_issue_stored(X509 **out, scep_store *store, const scep_stored_issue 
         char *subject_text = NULL, *issuer_text = NULL;
         unsigned char *der = NULL;
         scep_store_cert row;
-        scep_issue_request request = {
-            .csr = issue->csr, .subject = issue->subject, .extra_dns_name = issue->extra_dns_name};
+        scep_issue_request request = {.csr = issue->csr,
+                                      .subject = issue->subject,
+                                      .extra_dns_name = issue->extra_dns_name,
+                                      .sans = issue->sans};
         rc = scep_ca_issue(&cert, issue->ca, issue->profile, &request);
         if (rc == SCEP_OK)
             rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, cert, issue);
@@ -208,4 +223,153 @@ int scep_request_was_expired(const scep_store_request *row)
 {
     return row->status == SCEP_REQ_REJECTED && row->reason != NULL &&
            strcmp(row->reason, SCEP_APPROVAL_EXPIRED) == 0;
+}
+
+/* ---- decisions ---------------------------------------------------------------- */
+
+void scep_decision_clear(scep_decision *d)
+{
+    if (d == NULL)
+        return;
+    OPENSSL_free(d->username);
+    OPENSSL_free(d->profile);
+    OPENSSL_free(d->ca_name);
+    X509_NAME_free(d->subject);
+    GENERAL_NAMES_free(d->sans);
+    OPENSSL_free(d->replaces_serial);
+    memset(d, 0, sizeof(*d));
+}
+
+static const char *const mode_names[] = {NULL, "ca", "ra", "challenge", "renewal"};
+
+const char *scep_decision_mode_name(scep_decision_mode mode)
+{
+    return (size_t)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : NULL;
+}
+
+int scep_decision_hold(scep_store *store, int64_t request_id, const scep_decision *d)
+{
+    int rc = SCEP_OK;
+    char *subject = NULL, *sans = NULL;
+    X509_NAME *reparsed = NULL;
+    GUARD(scep_dn_format(&subject, d->subject));
+    /* An operator approves the text they see; it must mean the same name again. */
+    if (subject[0] != '\0') {
+        GUARD(scep_dn_parse(&reparsed, subject));
+        ENSURE(X509_NAME_cmp(reparsed, d->subject) == 0, SCEP_EPOLICY,
+               "the subject %.200s cannot be recorded for approval", subject);
+    }
+    GUARD(scep_san_format(&sans, d->sans, '\n'));
+    scep_store_decision row = {
+        .mode = scep_decision_mode_name(d->mode),
+        .username = d->username,
+        .profile = d->profile,
+        .ca_name = d->ca_name,
+        .subject = subject,
+        .sans = sans,
+        .replaces_serial = d->replaces_serial,
+    };
+    GUARD(scep_store_request_hold(store, request_id, SCEP_APPROVAL_HELD, &row));
+cleanup:
+    OPENSSL_free(subject);
+    OPENSSL_free(sans);
+    X509_NAME_free(reparsed);
+    return rc;
+}
+
+static int dup_text(char **out, const char *text)
+{
+    *out = NULL;
+    if (text == NULL)
+        return SCEP_OK;
+    *out = OPENSSL_strdup(text);
+    return *out != NULL ? SCEP_OK : scep_fail(SCEP_ENOMEM, "out of memory");
+}
+
+int scep_decision_from_request(scep_decision *out, const scep_store_request *row)
+{
+    int rc = SCEP_OK;
+    memset(out, 0, sizeof(*out));
+    ENSURE(row->decided_mode != NULL && row->decided_username != NULL &&
+               row->decided_profile != NULL && row->ca_name != NULL &&
+               row->decided_subject != NULL,
+           SCEP_ESTORE, "request %lld carries no decision", (long long)row->id);
+    for (size_t i = 1; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+        if (strcmp(row->decided_mode, mode_names[i]) == 0)
+            out->mode = (scep_decision_mode)i;
+    ENSURE(out->mode != 0, SCEP_ESTORE, "request %lld: unknown decision mode %.32s",
+           (long long)row->id, row->decided_mode);
+    GUARD(dup_text(&out->username, row->decided_username));
+    GUARD(dup_text(&out->profile, row->decided_profile));
+    GUARD(dup_text(&out->ca_name, row->ca_name));
+    GUARD(dup_text(&out->replaces_serial, row->replaces_serial));
+    if (row->decided_subject[0] != '\0') {
+        GUARD(scep_dn_parse(&out->subject, row->decided_subject));
+    } else {
+        out->subject = X509_NAME_new();
+        ENSURE_ALLOC(out->subject);
+    }
+    GUARD(scep_san_parse(&out->sans, row->decided_sans));
+cleanup:
+    if (rc < 0)
+        scep_decision_clear(out);
+    return rc;
+}
+
+int scep_crl_dp_url(char *out, size_t out_size, const char *base, const char *ca_name)
+{
+    size_t base_len = strlen(base);
+    while (base_len > 0 && base[base_len - 1] == '/')
+        base_len--;
+    int n = snprintf(out, out_size, "%.*s/%s.crl", (int)base_len, base, ca_name);
+    return n > 0 && (size_t)n < out_size ? 0 : -1;
+}
+
+int scep_issue_decided(X509 **out, scep_store *store, const scep_decided_issue *issue)
+{
+    const scep_decision *d = issue->decision;
+    scep_profile profile;
+    int rc = scep_profile_named(&profile, d->profile);
+    if (rc < 0)
+        return rc;
+    /* The subject and names were decided; the profile adds only its extensions. */
+    profile.subject_source = SCEP_SUBJECT_FROM_DN;
+    profile.crl_distribution_point = issue->crl_dp;
+    char *subject_text = NULL, *sans_text = NULL;
+    scep_store_ra_entity ra = {0};
+    int creates_entity = d->mode == SCEP_DECISION_RA || d->mode == SCEP_DECISION_CHALLENGE;
+    if (creates_entity) {
+        if ((rc = scep_dn_format(&subject_text, d->subject)) < 0 ||
+            (rc = scep_san_format(&sans_text, d->sans, '\n')) < 0)
+            goto done;
+        ra.username = d->username;
+        ra.subject_dn = subject_text;
+        ra.profile = d->profile;
+        ra.ca_name = d->ca_name;
+        ra.on_existing = issue->on_existing;
+        ra.alias = issue->alias;
+        ra.sans = sans_text[0] != '\0' ? sans_text : NULL;
+    }
+    scep_stored_issue stored = {
+        .ca = issue->ca,
+        .ca_name = d->ca_name,
+        .profile = &profile,
+        .csr = issue->csr,
+        .subject = d->subject,
+        .sans = d->sans,
+        .request_id = issue->request_id,
+        .username = d->mode == SCEP_DECISION_CA ? d->username : NULL,
+        .cert_username = d->mode == SCEP_DECISION_RENEWAL ? d->username : NULL,
+        .transaction_id = issue->transaction_id,
+        .actor = issue->actor,
+        .alias = issue->alias,
+        .revoke_serial = d->mode == SCEP_DECISION_RENEWAL ? d->replaces_serial : NULL,
+        .revoke_reason = SCEP_CRL_REASON_SUPERSEDED,
+        .ra = creates_entity ? &ra : NULL,
+    };
+    rc = scep_ca_issue_stored(out, store, &stored);
+done:
+    OPENSSL_free(subject_text);
+    OPENSSL_free(sans_text);
+    return rc;
 }

@@ -6,8 +6,8 @@
  * end entity's state). scepd issues at once (approval = auto); scepctl
  * `request approve` issues later for a request scepd held PENDING.
  */
-#ifndef SCEP_CA_ISSUANCE_H
-#define SCEP_CA_ISSUANCE_H
+#ifndef SCEP_ISSUANCE_H
+#define SCEP_ISSUANCE_H
 
 #include "config/config.h"
 #include "scep/ca.h"
@@ -20,6 +20,13 @@
  */
 SCEP_MUST_CHECK int scep_ca_load_stored(scep_ca **out, unsigned *out_warnings,
                                         const scep_store_ca *row);
+
+/*
+ * As scep_ca_load_stored, for the certificate and key that issue at `now`: the next
+ * ones of a rollover (next_key_ref) from next_activate_at on, else the current ones.
+ */
+SCEP_MUST_CHECK int scep_ca_load_active(scep_ca **out, unsigned *out_warnings,
+                                        const scep_store_ca *row, time_t now);
 
 /*
  * The username `subject` names under an alias's usernamefield list (first
@@ -43,6 +50,7 @@ typedef struct scep_stored_issue {
     const char *actor;              /* audit: client address or "scepctl:USER" */
     const char *alias;              /* audit */
     const char *extra_dns_name;     /* a dNSName SAN added to the CSR's (PIX); may be NULL */
+    const GENERAL_NAMES *sans;      /* the decided subjectAltNames (scep_issue_request.sans) */
     const char *revoke_serial;      /* renewal: revoke this serial of ca_name in the same
                                        transaction (scep_store_issuance.revoke_serial); NULL: none */
     int revoke_reason;              /* its CRLReason */
@@ -78,4 +86,67 @@ int scep_request_pending_expired(const scep_store_request *row, long long pendin
 /* Whether `row` was rejected because its pendingexpiry passed. */
 int scep_request_was_expired(const scep_store_request *row);
 
-#endif /* SCEP_CA_ISSUANCE_H */
+/* ---- the decision: what one authorised request gets ---------------------------- */
+
+/* How a request was authorised; names the end entity's part in the issuance. */
+typedef enum scep_decision_mode {
+    SCEP_DECISION_CA = 1,        /* CA mode: the registered end entity's code (consumed) */
+    SCEP_DECISION_RA = 2,        /* RA mode: the shared secret (end entity created) */
+    SCEP_DECISION_CHALLENGE = 3, /* RA mode: a one-time challenge (end entity created) */
+    SCEP_DECISION_RENEWAL = 4    /* a certificate this CA issued (end entity kept) */
+} scep_decision_mode;
+
+/*
+ * Everything the certificate carries that is not the CSR's key, decided before any
+ * gate (webhook, approval) sees the request, so that what was approved is what is
+ * issued. Owned strings and objects; scep_decision_clear frees them.
+ */
+typedef struct scep_decision {
+    scep_decision_mode mode;
+    char *username;        /* the end entity */
+    char *profile;         /* certificate profile name */
+    char *ca_name;         /* the issuing CA */
+    X509_NAME *subject;    /* the certificate's subject */
+    GENERAL_NAMES *sans;   /* its subjectAltNames (empty: none); never NULL once decided */
+    char *replaces_serial; /* renewal with revokeOld: the serial revoked with the issuance */
+} scep_decision;
+
+void scep_decision_clear(scep_decision *decision);
+/* "ca", "ra", "challenge", "renewal"; NULL for an unknown mode. */
+const char *scep_decision_mode_name(scep_decision_mode mode);
+
+/*
+ * Records `decision` on the PENDING request `request_id` and holds it for an operator
+ * (reason SCEP_APPROVAL_HELD). The subject must survive the RFC 4514 round trip.
+ */
+SCEP_MUST_CHECK int scep_decision_hold(scep_store *store, int64_t request_id,
+                                       const scep_decision *decision);
+/* The decision a held request carries (scep_decision_hold). SCEP_ESTORE when it has none. */
+SCEP_MUST_CHECK int scep_decision_from_request(scep_decision *out, const scep_store_request *row);
+
+/* CRL distribution point BASE/CA.crl (BASE without trailing '/'); 0, or -1 when it does not fit. */
+int scep_crl_dp_url(char *out, size_t out_size, const char *base, const char *ca_name);
+
+/* One issuance of a decided request: scepd at once, scepctl `request approve` later. */
+typedef struct scep_decided_issue {
+    const scep_ca *ca;              /* the CA's active certificate and key */
+    const scep_decision *decision;
+    X509_REQ *csr;                  /* its key and proof of possession only */
+    int64_t request_id;             /* the PENDING request; 0: none */
+    const char *transaction_id;
+    const char *actor;              /* audit: client address or "scepctl:USER" */
+    const char *alias;              /* audit; RA mode: the namespace of created end entities */
+    const char *crl_dp;             /* CRL distribution point URL; NULL: none */
+    scep_store_ra_existing on_existing; /* RA mode, the name already holds a certificate */
+} scep_decided_issue;
+
+/*
+ * Issues exactly what the decision says, with the decision's profile (keyUsage, EKU,
+ * validity, key checks), and commits it with the request, the end entity's state
+ * (consumed in CA mode, created in RA mode, kept on renewal) and the replaced
+ * certificate's revocation in one transaction (scep_ca_issue_stored).
+ */
+SCEP_MUST_CHECK int scep_issue_decided(X509 **out, scep_store *store,
+                                       const scep_decided_issue *issue);
+
+#endif /* SCEP_ISSUANCE_H */

@@ -3,7 +3,7 @@
  * alias's ra.namegenerationscheme, ra.namegenerationparameters,
  * ra.namegenerationprefix and ra.namegenerationpostfix.
  */
-#include "scepd/enroll_shared.h"
+#include "scepd/enroll/ra_username.h"
 #include "util/error_internal.h"
 
 #include <openssl/objects.h>
