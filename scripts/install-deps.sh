@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config git clang-format
             libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev
-            libsqlite3-dev sqlite3 libpq-dev libcmocka-dev)
+            libsqlite3-dev sqlite3 libpq-dev libcmocka-dev libjansson-dev)
 # Third-party SCEP peers and the tools the integration tests drive them with.
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd
            iproute2 util-linux curl procps)

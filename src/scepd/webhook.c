@@ -1,22 +1,23 @@
 #include "scepd/webhook.h"
-#include "scepd/enroll_shared.h"
 #include "scepd/log.h"
-#include "util/error_internal.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define WEBHOOK_BODY_MAX      (8 * 1024) /* of the answer; the rest is ignored */
-#define WEBHOOK_CHALLENGE_MAX 1024
+#define WEBHOOK_BODY_MAX (8 * 1024) /* of the answer; a longer one is denied */
 
 struct buf {
     char *data;
@@ -27,8 +28,12 @@ struct buf {
 
 static void buf_add(struct buf *b, const char *text, size_t len)
 {
-    if (b->failed)
+    if (b->failed || len == 0)
         return;
+    if (len > SIZE_MAX / 4 - b->len) {
+        b->failed = 1;
+        return;
+    }
     if (b->len + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + len + 1)
@@ -65,85 +70,222 @@ static void buf_free(struct buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* A JSON string (or null): quotes, backslashes and control characters escaped. */
-static void buf_json(struct buf *b, const char *text)
+/*
+ * jansson copies the challenge password into its objects and its output, and
+ * frees them without wiping: every block it allocates carries its size in front
+ * so that it can be wiped. jansson's allocator is process-wide and must not change
+ * under live objects, hence set once, before scepd's first jansson call (every
+ * jansson caller in scepd goes through jansson_init).
+ */
+#define WIPED_HEADER _Alignof(max_align_t)
+_Static_assert(WIPED_HEADER >= sizeof(size_t), "the size must fit in front of the block");
+
+static void *wiped_malloc(size_t size)
 {
-    if (text == NULL) {
-        buf_str(b, "null");
+    if (size > SIZE_MAX - WIPED_HEADER)
+        return NULL;
+    unsigned char *block = malloc(size + WIPED_HEADER);
+    if (block == NULL)
+        return NULL;
+    memcpy(block, &size, sizeof(size));
+    return block + WIPED_HEADER;
+}
+
+static void wiped_free(void *ptr)
+{
+    if (ptr == NULL)
         return;
-    }
-    buf_str(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        char escaped[8];
-        if (*p == '"' || *p == '\\') {
-            snprintf(escaped, sizeof(escaped), "\\%c", *p);
-            buf_str(b, escaped);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            snprintf(escaped, sizeof(escaped), "\\u%04x", *p);
-            buf_str(b, escaped);
+    unsigned char *block = (unsigned char *)ptr - WIPED_HEADER;
+    size_t size;
+    memcpy(&size, block, sizeof(size));
+    OPENSSL_cleanse(ptr, size);
+    free(block);
+}
+
+static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
+
+static void init_jansson(void)
+{
+    json_set_alloc_funcs(wiped_malloc, wiped_free);
+}
+
+static void jansson_init(void)
+{
+    pthread_once(&jansson_once, init_jansson);
+}
+
+/*
+ * `prefix` then `len` bytes, as a JSON string, \xHH for each byte that is not
+ * printable ASCII, and for the backslash so that the escapes stay unambiguous.
+ */
+static json_t *json_escaped(const char *prefix, const unsigned char *data, size_t len)
+{
+    struct buf text = {0};
+    buf_str(&text, prefix);
+    for (size_t i = 0; i < len; i++) {
+        char hex[8];
+        if (data[i] < 0x20 || data[i] >= 0x7f || data[i] == '\\') {
+            snprintf(hex, sizeof(hex), "\\x%02x", data[i]);
+            buf_str(&text, hex);
         } else {
-            buf_add(b, (const char *)p, 1);
+            buf_add(&text, (const char *)data + i, 1);
         }
     }
-    buf_str(b, "\"");
+    json_t *value = text.failed ? NULL : json_stringn(text.data ? text.data : "", text.len);
+    buf_free(&text);
+    return value;
 }
 
-static void buf_key(struct buf *b, const char *key, int first)
+/*
+ * `prefix` then `len` bytes, as a JSON string. The receiver decides on what it
+ * is shown, so a value that JSON cannot carry as it is (a NUL, invalid UTF-8) is
+ * written escaped rather than left out. NULL when out of memory.
+ */
+static json_t *json_bytes(const char *prefix, const unsigned char *data, size_t len)
 {
-    if (!first)
-        buf_str(b, ",");
-    buf_json(b, key);
-    buf_str(b, ":");
+    if (len > 0 && memchr(data, '\0', len) != NULL)
+        return json_escaped(prefix, data, len);
+    struct buf text = {0};
+    buf_str(&text, prefix);
+    buf_add(&text, (const char *)data, len);
+    int failed = text.failed;
+    json_t *value = failed ? NULL : json_stringn(text.data ? text.data : "", text.len);
+    buf_free(&text);
+    if (value == NULL && !failed) /* jansson refuses invalid UTF-8 */
+        value = json_escaped(prefix, data, len);
+    return value;
 }
 
-/* The CSR's subjectAltNames as "DNS:x", "email:x", "URI:x", "IP:x" strings. */
-static void add_sans(struct buf *b, X509_REQ *csr)
+/* A C string or JSON null. */
+static json_t *json_text(const char *text)
 {
-    buf_str(b, "[");
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
-    GENERAL_NAMES *names = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
-    int first = 1;
-    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
-        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
-        char text[300];
-        const ASN1_STRING *value = NULL;
-        const char *prefix = NULL;
-        text[0] = '\0';
-        if (name->type == GEN_DNS) {
-            prefix = "DNS:";
-            value = name->d.dNSName;
-        } else if (name->type == GEN_EMAIL) {
-            prefix = "email:";
-            value = name->d.rfc822Name;
-        } else if (name->type == GEN_URI) {
-            prefix = "URI:";
-            value = name->d.uniformResourceIdentifier;
-        } else if (name->type == GEN_IPADD) {
-            char ip[INET6_ADDRSTRLEN];
-            int len = ASN1_STRING_length(name->d.iPAddress);
-            const unsigned char *data = ASN1_STRING_get0_data(name->d.iPAddress);
-            if ((len == 4 || len == 16) &&
-                inet_ntop(len == 4 ? AF_INET : AF_INET6, data, ip, sizeof(ip)) != NULL)
-                snprintf(text, sizeof(text), "IP:%s", ip);
-        }
-        if (value != NULL) {
-            int len = ASN1_STRING_length(value);
-            if (len < 0 || (size_t)len > sizeof(text) - 8 ||
-                memchr(ASN1_STRING_get0_data(value), '\0', (size_t)len) != NULL)
-                continue;
-            snprintf(text, sizeof(text), "%s%.*s", prefix, len,
-                     (const char *)ASN1_STRING_get0_data(value));
-        }
-        if (text[0] == '\0')
-            continue;
-        if (!first)
-            buf_str(b, ",");
-        buf_json(b, text);
-        first = 0;
+    return text == NULL ? json_null() : json_bytes("", (const unsigned char *)text, strlen(text));
+}
+
+static json_t *json_asn1(const char *prefix, const ASN1_STRING *value)
+{
+    int len = ASN1_STRING_length(value);
+    return json_bytes(prefix, ASN1_STRING_get0_data(value), len > 0 ? (size_t)len : 0);
+}
+
+/* `prefix` then the OID in dotted form. */
+static json_t *json_oid(const char *prefix, const ASN1_OBJECT *oid)
+{
+    char small[128];
+    int len = OBJ_obj2txt(small, sizeof(small), oid, 1);
+    if (len < 0)
+        return NULL;
+    if ((size_t)len < sizeof(small))
+        return json_bytes(prefix, (const unsigned char *)small, (size_t)len);
+    char *large = malloc((size_t)len + 1);
+    if (large == NULL)
+        return NULL;
+    json_t *value = NULL;
+    if (OBJ_obj2txt(large, len + 1, oid, 1) == len)
+        value = json_bytes(prefix, (const unsigned char *)large, (size_t)len);
+    free(large);
+    return value;
+}
+
+/* `prefix` then the name's DER in lower-case hex: for the types without a text form. */
+static json_t *json_der(const char *prefix, const GENERAL_NAME *name)
+{
+    unsigned char *der = NULL;
+    int len = i2d_GENERAL_NAME(name, &der);
+    if (len <= 0)
+        return NULL;
+    struct buf text = {0};
+    buf_str(&text, prefix);
+    for (int i = 0; i < len; i++) {
+        char hex[4];
+        snprintf(hex, sizeof(hex), "%02x", der[i]);
+        buf_str(&text, hex);
     }
-    GENERAL_NAMES_free(names);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    buf_str(b, "]");
+    OPENSSL_free(der);
+    json_t *value = text.failed ? NULL : json_stringn(text.data, text.len);
+    buf_free(&text);
+    return value;
+}
+
+static json_t *json_ip(const ASN1_OCTET_STRING *address)
+{
+    char text[3 + INET6_ADDRSTRLEN] = "ip:";
+    int len = ASN1_STRING_length(address);
+    const unsigned char *data = ASN1_STRING_get0_data(address);
+    if ((len == 4 || len == 16) &&
+        inet_ntop(len == 4 ? AF_INET : AF_INET6, data, text + 3, sizeof(text) - 3) != NULL)
+        return json_string(text);
+    return json_escaped("ip:", data, len > 0 ? (size_t)len : 0); /* not an address */
+}
+
+static json_t *json_othername(const OTHERNAME *other)
+{
+    /* Microsoft's user principal name, what Intune and AD-joined devices put in. */
+    if (OBJ_obj2nid(other->type_id) == NID_ms_upn && other->value != NULL &&
+        other->value->type == V_ASN1_UTF8STRING)
+        return json_asn1("upn:", other->value->value.utf8string);
+    return json_oid("othername:", other->type_id);
+}
+
+static json_t *json_dirname(const X509_NAME *name)
+{
+    char *text = NULL;
+    if (scep_dn_format(&text, name) < 0)
+        return NULL;
+    json_t *value = json_bytes("dirname:", (const unsigned char *)text, strlen(text));
+    OPENSSL_free(text);
+    return value;
+}
+
+/* One subjectAltName as "type:value"; every type has a form, none is left out. */
+static json_t *json_san(const GENERAL_NAME *name)
+{
+    switch (name->type) {
+    case GEN_DNS:
+        return json_asn1("dns:", name->d.dNSName);
+    case GEN_EMAIL:
+        return json_asn1("email:", name->d.rfc822Name);
+    case GEN_URI:
+        return json_asn1("uri:", name->d.uniformResourceIdentifier);
+    case GEN_IPADD:
+        return json_ip(name->d.iPAddress);
+    case GEN_OTHERNAME:
+        return json_othername(name->d.otherName);
+    case GEN_DIRNAME:
+        return json_dirname(name->d.directoryName);
+    case GEN_RID:
+        return json_oid("rid:", name->d.registeredID);
+    case GEN_X400:
+        return json_der("x400address:", name);
+    case GEN_EDIPARTY:
+        return json_der("edipartyname:", name);
+    default:
+        return json_der("unknown:", name);
+    }
+}
+
+static json_t *json_sans(const GENERAL_NAMES *sans)
+{
+    json_t *array = json_array();
+    for (int i = 0; array != NULL && sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+        if (json_array_append_new(array, json_san(sk_GENERAL_NAME_value(sans, i))) < 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    return array;
+}
+
+static json_t *json_subject(const X509_NAME *subject)
+{
+    char *text = NULL;
+    if (subject == NULL)
+        return json_null();
+    if (scep_dn_format(&text, subject) < 0)
+        return NULL;
+    json_t *value = json_text(text);
+    OPENSSL_free(text);
+    return value;
 }
 
 static const char *key_type(const EVP_PKEY *key)
@@ -162,112 +304,95 @@ static const char *key_type(const EVP_PKEY *key)
     }
 }
 
-static int build_body(struct buf *b, const struct scepd_op *op, const scep_pkimessage *msg,
-                      X509_REQ *csr)
+/* The compact JSON body into `out` (wiped when freed: it holds the challenge). */
+static int build_body(struct buf *out, const struct scepd_webhook_query *q)
 {
-    char *subject = NULL;
-    char challenge[WEBHOOK_CHALLENGE_MAX];
-    char number[32];
-    int have_challenge = scepd_enroll_challenge_password(challenge, sizeof(challenge), csr) == 0;
-    if (scep_dn_format(&subject, X509_REQ_get_subject_name(csr)) < 0)
-        subject = NULL;
-    EVP_PKEY *key = X509_REQ_get0_pubkey(csr);
-
-    buf_str(b, "{");
-    buf_key(b, "alias", 1);
-    buf_json(b, op->alias->name);
-    buf_key(b, "transactionID", 0);
-    buf_json(b, scep_pkimessage_transaction_id(msg));
-    buf_key(b, "messageType", 0);
-    buf_json(b, scep_message_type_name(scep_pkimessage_type(msg)));
-    buf_key(b, "subject", 0);
-    buf_json(b, subject);
-    buf_key(b, "subjectAltNames", 0);
-    add_sans(b, csr);
-    buf_key(b, "keyType", 0);
-    buf_json(b, key != NULL ? key_type(key) : NULL);
-    buf_key(b, "keyBits", 0);
-    snprintf(number, sizeof(number), "%d", key != NULL ? EVP_PKEY_get_bits(key) : 0);
-    buf_str(b, number);
-    buf_key(b, "challengePassword", 0);
-    buf_json(b, have_challenge ? challenge : NULL);
-    buf_key(b, "clientAddress", 0);
-    buf_json(b, op->http->client_addr);
-    buf_str(b, "}");
-
-    OPENSSL_cleanse(challenge, sizeof(challenge));
-    OPENSSL_free(subject);
-    return b->failed ? -1 : 0;
-}
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* The "reason" string, printable ASCII, no escapes followed (stops at a backslash). */
-static void find_reason(char reason[SCEPD_WEBHOOK_REASON_MAX + 1], const char *body, size_t len)
-{
-    static const char key[] = "\"reason\"";
-    reason[0] = '\0';
-    for (size_t i = 0; i + sizeof(key) - 1 <= len; i++) {
-        if (memcmp(body + i, key, sizeof(key) - 1) != 0)
-            continue;
-        size_t p = i + sizeof(key) - 1;
-        while (p < len && is_space(body[p]))
-            p++;
-        if (p >= len || body[p] != ':')
-            continue;
-        p++;
-        while (p < len && is_space(body[p]))
-            p++;
-        if (p >= len || body[p] != '"')
-            continue;
-        p++;
-        size_t n = 0;
-        for (; p < len && body[p] != '"' && body[p] != '\\' && n < SCEPD_WEBHOOK_REASON_MAX; p++) {
-            unsigned char c = (unsigned char)body[p];
-            reason[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    const EVP_PKEY *key = q->key;
+    json_t *root = json_object();
+    /* Each _new call takes its value, NULL included, so one failure fails the sum. */
+    int failed = root == NULL;
+    failed |= json_object_set_new(root, "alias", json_text(q->alias));
+    failed |= json_object_set_new(root, "transactionID", json_text(q->transaction_id));
+    failed |= json_object_set_new(root, "messageType", json_text(q->message_type));
+    failed |= json_object_set_new(root, "mode", json_text(q->mode));
+    failed |= json_object_set_new(root, "username", json_text(q->username));
+    failed |= json_object_set_new(root, "subject", json_subject(q->subject));
+    failed |= json_object_set_new(root, "subjectAltNames", json_sans(q->sans));
+    failed |= json_object_set_new(root, "keyType",
+                                  key != NULL ? json_string(key_type(key)) : json_null());
+    failed |= json_object_set_new(root, "keyBits",
+                                  key != NULL ? json_integer(EVP_PKEY_get_bits(key)) : json_null());
+    failed |= json_object_set_new(root, "challengePassword", json_text(q->challenge_password));
+    failed |= json_object_set_new(root, "clientAddress", json_text(q->client_addr));
+    if (!failed) {
+        size_t len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+        out->data = len > 0 ? malloc(len + 1) : NULL;
+        if (out->data != NULL) {
+            out->cap = len + 1;
+            out->len = json_dumpb(root, out->data, len, JSON_COMPACT);
+            out->data[len] = '\0';
         }
-        reason[n] = '\0';
-        return;
+        failed = out->data == NULL || out->len != len;
     }
+    json_decref(root);
+    return failed ? -1 : 0;
 }
 
-int scepd_webhook_verdict(long status, const char *body, size_t body_len,
-                          char reason[SCEPD_WEBHOOK_REASON_MAX + 1])
+/* The service's reason as printable ASCII: '?' for each other character, not byte. */
+static void copy_reason(char *reason, size_t reason_size, const json_t *value)
 {
-    if (reason != NULL)
-        find_reason(reason, body, body_len);
-    if (status != 200)
-        return 0;
-    static const char key[] = "\"allow\":";
-    char *compact = malloc(body_len + 1);
-    if (compact == NULL)
-        return 0;
+    const unsigned char *text = (const unsigned char *)json_string_value(value);
+    size_t len = json_string_length(value);
+    size_t max =
+        reason_size - 1 < SCEPD_WEBHOOK_REASON_MAX ? reason_size - 1 : SCEPD_WEBHOOK_REASON_MAX;
     size_t n = 0;
-    for (size_t i = 0; i < body_len; i++)
-        if (!is_space(body[i]))
-            compact[n++] = body[i];
-    compact[n] = '\0';
-    int allow = 0, keys = 0;
-    for (const char *p = strstr(compact, key); p != NULL; p = strstr(p + 1, key)) {
-        keys++;
-        const char *value = p + sizeof(key) - 1;
-        allow = strncmp(value, "true", 4) == 0 && (value[4] == ',' || value[4] == '}');
+    for (size_t i = 0; i < len && n < max; i++) {
+        if (text[i] >= 0x20 && text[i] < 0x7f)
+            reason[n++] = (char)text[i];
+        else if ((text[i] & 0xc0) != 0x80) /* UTF-8 continuation bytes add no '?' */
+            reason[n++] = '?';
     }
-    free(compact);
-    return keys == 1 && allow;
+    reason[n] = '\0';
 }
+
+enum scepd_webhook_verdict scepd_webhook_answer_verdict(long status, const char *body,
+                                                        size_t body_len, char *reason,
+                                                        size_t reason_size)
+{
+    if (reason != NULL && reason_size > 0)
+        reason[0] = '\0';
+    if (body == NULL || body_len == 0 || body_len > WEBHOOK_BODY_MAX)
+        return SCEPD_WEBHOOK_DENY;
+    jansson_init();
+    /* Strict JSON: one value and nothing after it; a key twice is no answer at all. */
+    json_error_t error;
+    json_t *answer = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &error);
+    enum scepd_webhook_verdict verdict = SCEPD_WEBHOOK_DENY;
+    if (json_is_object(answer)) {
+        const json_t *why = json_object_get(answer, "reason");
+        if (json_is_string(why) && reason != NULL && reason_size > 0)
+            copy_reason(reason, reason_size, why);
+        if (status == 200 && json_is_true(json_object_get(answer, "allow")))
+            verdict = SCEPD_WEBHOOK_ALLOW;
+    }
+    json_decref(answer);
+    return verdict;
+}
+
+struct answer {
+    struct buf body;
+    size_t received; /* all of it, kept or not */
+};
 
 static size_t on_answer(char *data, size_t size, size_t n, void *user)
 {
-    struct buf *answer = user;
+    struct answer *answer = user;
     size_t len = size * n;
-    if (answer->len < WEBHOOK_BODY_MAX) {
-        size_t take = len < WEBHOOK_BODY_MAX - answer->len ? len : WEBHOOK_BODY_MAX - answer->len;
-        buf_add(answer, data, take);
+    if (answer->received <= WEBHOOK_BODY_MAX) {
+        size_t room = WEBHOOK_BODY_MAX + 1 - answer->received;
+        buf_add(&answer->body, data, len < room ? len : room);
     }
+    answer->received += len < SIZE_MAX - answer->received ? len : SIZE_MAX - answer->received;
     return len;
 }
 
@@ -280,8 +405,9 @@ static void init_curl(void)
 }
 
 /* One POST; CURLE_OK with `*status` and `answer` filled, or curl's error. */
-static CURLcode post(long *status, struct buf *answer, const struct scep_config_alias_settings *s,
-                     const struct buf *body, struct curl_slist *headers)
+static CURLcode post(long *status, struct answer *answer,
+                     const struct scep_config_alias_settings *s, const struct buf *body,
+                     struct curl_slist *headers)
 {
     CURL *curl = curl_easy_init();
     if (curl == NULL)
@@ -336,63 +462,70 @@ static struct curl_slist *signed_headers(const char *secret, const struct buf *b
     return curl_slist_append(headers, line);
 }
 
-int scepd_webhook_deny(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
-                       int64_t request_id)
+static void set_reason(char *reason, size_t reason_size, const char *text)
 {
-    const struct scep_config_alias_settings *s = op->alias->settings;
+    if (reason != NULL && reason_size > 0)
+        snprintf(reason, reason_size, "%s", text);
+}
+
+enum scepd_webhook_verdict scepd_webhook_ask(const struct scep_config_alias_settings *settings,
+                                             const struct scepd_webhook_query *query, char *reason,
+                                             size_t reason_size)
+{
+    const struct scep_config_alias_settings *s = settings;
+    set_reason(reason, reason_size, "");
     if (s->webhook_url == NULL || s->webhook_url[0] == '\0')
-        return 0;
-    struct buf body = {0}, answer = {0};
+        return SCEPD_WEBHOOK_ALLOW;
+    const char *alias = query->alias != NULL ? query->alias : "";
+    struct buf body = {0};
+    struct answer answer = {0};
     struct curl_slist *headers = NULL;
-    char reason[SCEPD_WEBHOOK_REASON_MAX + 1] = "";
-    char text[SCEPD_WEBHOOK_REASON_MAX + 96];
-    char logged[SCEPD_WEBHOOK_REASON_MAX + 96];
+    enum scepd_webhook_verdict verdict = SCEPD_WEBHOOK_UNAVAILABLE;
     long status = 0;
     CURLcode rc = CURLE_FAILED_INIT;
-    int denied = 1;
 
+    jansson_init();
     pthread_once(&curl_once, init_curl);
-    if (curl_init_rc != CURLE_OK || build_body(&body, op, msg, scep_pkimessage_csr(msg)) < 0 ||
+    if (curl_init_rc != CURLE_OK || build_body(&body, query) < 0 ||
         (headers = signed_headers(s->webhook_secret, &body)) == NULL) {
-        scepd_enroll_refuse(op, msg, store, request_id, SCEP_FAIL_BAD_REQUEST,
-                            "the authorisation service cannot be asked", "webhook: out of memory");
+        set_reason(reason, reason_size, "the request cannot be built (out of memory)");
         goto done;
     }
     for (long long attempt = 0; attempt <= s->webhook_retries; attempt++) {
-        buf_free(&answer);
+        buf_free(&answer.body);
+        answer.received = 0;
         rc = post(&status, &answer, s, &body, headers);
         if (rc == CURLE_OK)
             break;
-        scepd_log(SCEPD_LOG_WARN, "event=webhook_error alias=%s attempt=%lld detail=\"%s\"",
-                  op->alias->name, attempt + 1, curl_easy_strerror(rc));
+        scepd_log(SCEPD_LOG_WARN, "event=webhook_error alias=%s attempt=%lld detail=\"%s\"", alias,
+                  attempt + 1, curl_easy_strerror(rc));
     }
     if (rc != CURLE_OK) {
+        set_reason(reason, reason_size, curl_easy_strerror(rc));
         if (s->webhook_failopen) {
             scepd_log(SCEPD_LOG_WARN,
                       "event=webhook_failopen alias=%s detail=\"receiver unreachable, issuing "
                       "(webhook.failopen)\"",
-                      op->alias->name);
-            denied = 0;
-            goto done;
+                      alias);
+            verdict = SCEPD_WEBHOOK_ALLOW;
         }
-        snprintf(logged, sizeof(logged), "webhook unreachable: %s", curl_easy_strerror(rc));
-        scepd_enroll_refuse(op, msg, store, request_id, SCEP_FAIL_BAD_REQUEST,
-                            "enrollment refused: the authorisation service is unavailable", logged);
         goto done;
     }
-    if (scepd_webhook_verdict(status, answer.data ? answer.data : "", answer.len, reason)) {
-        denied = 0;
+    if (answer.body.failed) {
+        set_reason(reason, reason_size, "the answer cannot be kept (out of memory)");
         goto done;
     }
-    snprintf(text, sizeof(text), "enrollment refused by the authorisation service%s%s",
-             reason[0] ? ": " : "", reason);
-    snprintf(logged, sizeof(logged), "webhook denied (HTTP %ld)%s%s", status, reason[0] ? ": " : "",
-             reason);
-    scepd_enroll_refuse(op, msg, store, request_id, SCEP_FAIL_BAD_REQUEST, text, logged);
+    verdict = scepd_webhook_answer_verdict(status, answer.body.data, answer.body.len, reason,
+                                           reason_size);
+    if (verdict != SCEPD_WEBHOOK_ALLOW)
+        /* The status stays here: the caller's refusal knows only the verdict and reason. */
+        scepd_log(SCEPD_LOG_INFO, "event=webhook_denied alias=%s transaction_id=%s status=%ld%s",
+                  alias, query->transaction_id ? query->transaction_id : "-", status,
+                  answer.received > WEBHOOK_BODY_MAX ? " detail=\"answer longer than 8 KiB\"" : "");
 
 done:
     curl_slist_free_all(headers);
     buf_free(&body);
-    buf_free(&answer);
-    return denied;
+    buf_free(&answer.body);
+    return verdict;
 }

@@ -1,31 +1,68 @@
 /*
  * Webhook authorisation (ALIAS.webhook.url), Intune-style: before issuing,
- * scepd POSTs the verified request as JSON, signed with HMAC-SHA256, and
- * issues only when the receiver answers HTTP 200 with "allow": true.
+ * scepd POSTs the certificate it is about to issue as JSON, signed with
+ * HMAC-SHA256, and issues only when the receiver answers HTTP 200 with a JSON
+ * object whose "allow" is the boolean true. Asking decides nothing by itself:
+ * the caller refuses or issues on the verdict.
  */
 #ifndef SCEPD_WEBHOOK_H
 #define SCEPD_WEBHOOK_H
 
 #include "scepd/ops.h"
 
+#include <openssl/x509v3.h>
+
 /* Longest reason text taken from the receiver's answer. */
 #define SCEPD_WEBHOOK_REASON_MAX 128
 
+/* What the authorisation service is asked about: the certificate as it will be issued. */
+struct scepd_webhook_query {
+    const char *alias;
+    const char *transaction_id;
+    const char *message_type;       /* "PKCSReq", "RenewalReq" */
+    const char *mode;               /* "ca", "ra", "challenge", "renewal" */
+    const char *username;           /* the end entity the request is for; may be NULL */
+    const X509_NAME *subject;       /* the subject the certificate will carry */
+    const GENERAL_NAMES *sans;      /* every subjectAltName it will carry; may be NULL */
+    EVP_PKEY *key;                  /* the request's public key */
+    const char *challenge_password; /* as sent, for services that check it; may be NULL */
+    const char *client_addr;
+};
+
+enum scepd_webhook_verdict {
+    SCEPD_WEBHOOK_ALLOW = 0,  /* 200 and {"allow": true}; or unreachable with webhook.failopen */
+    SCEPD_WEBHOOK_DENY,       /* an answer that is anything else */
+    SCEPD_WEBHOOK_UNAVAILABLE /* unreachable after the retries, fail closed */
+};
+
 /*
- * 0 when the alias has no webhook.url or its receiver allows the request (or
- * cannot be reached and webhook.failopen is on); otherwise refuses the request
- * (FAILURE badRequest, recorded on `request_id`) and returns 1.
+ * Asks webhook.url (when set; unset: ALLOW at once). `reason` gets the service's "reason"
+ * (printable, control characters replaced) or why it could not be asked; never secrets.
+ * A request that cannot even be built (out of memory) is UNAVAILABLE whatever
+ * webhook.failopen says: the service was not unreachable, scepd was.
+ */
+enum scepd_webhook_verdict scepd_webhook_ask(const struct scep_config_alias_settings *settings,
+                                             const struct scepd_webhook_query *query, char *reason,
+                                             size_t reason_size);
+
+/*
+ * The receiver's verdict from an HTTP status and body: ALLOW only for status 200
+ * and a body that is exactly one JSON object (no duplicate keys, nothing after it)
+ * whose "allow" is the JSON boolean true; DENY otherwise. `reason` (may be NULL)
+ * gets the object's "reason" when it is a string, whatever the status: printable
+ * ASCII, each other character '?', at most SCEPD_WEBHOOK_REASON_MAX characters.
+ */
+enum scepd_webhook_verdict scepd_webhook_answer_verdict(long status, const char *body,
+                                                        size_t body_len, char *reason,
+                                                        size_t reason_size);
+
+/*
+ * Bridge for the current callers (enroll.c, ra.c) until they fill a query
+ * themselves: asks with the CSR's subject, subjectAltNames and key (mode from
+ * operationmode) and on anything but ALLOW refuses the request (FAILURE
+ * badRequest, recorded on `request_id`) and returns 1; 0 to go on issuing.
  */
 int scepd_webhook_deny(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
                        int64_t request_id);
-
-/*
- * The receiver's verdict from an HTTP status and body: 1 allow, 0 deny.
- * Allow needs status 200 and, once all whitespace is removed, exactly one
- * "allow": key whose value is the token true. `reason` (may be NULL) gets the
- * body's "reason" string, printable ASCII only, at most SCEPD_WEBHOOK_REASON_MAX.
- */
-int scepd_webhook_verdict(long status, const char *body, size_t body_len,
-                          char reason[SCEPD_WEBHOOK_REASON_MAX + 1]);
 
 #endif

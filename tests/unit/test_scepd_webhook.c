@@ -5,7 +5,8 @@
  * timeout. allow → SUCCESS; deny → FAILURE with the reason; timeout →
  * FAILURE after the retries (fail closed), SUCCESS with webhook.failopen;
  * a signature under another secret is rejected by the receiver → FAILURE.
- * Both CA mode (enroll.c) and RA mode (ra.c) consult it.
+ * Both CA mode (enroll.c) and RA mode (ra.c) consult it. The body the receiver
+ * gets is read back with jansson; the answer is read as strict JSON.
  */
 #include "scepd_fixture.h"
 #include "test_support.h"
@@ -14,28 +15,33 @@
 #include "scepd/webhook.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SECRET "hook-secret"
 
 static struct scepd_fixture fx;
 static struct MHD_Daemon *receiver;
+static unsigned receiver_port;
 
 /* What the receiver saw, under the lock. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static int seen_requests, seen_good_signatures, seen_bad_signatures;
-static char seen_body[4096];
+static char seen_body[16384];
 
 struct upload {
-    char body[8192];
+    char body[16384];
     size_t len;
 };
 
@@ -115,7 +121,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return answer(connection, 200, "{ \"allow\" : true ,\n \"reason\": \"ok\" }");
     if (strcmp(url, "/deny") == 0)
         return answer(connection, 200,
-                      "{\"allow\": false, \"reason\": \"device not compliant\x01<b>\"}");
+                      "{\"allow\": false, \"reason\": \"device not compliant\\u0001<b>\"}");
     if (strcmp(url, "/sly") == 0) /* "true" only inside a string: not an allow */
         return answer(connection, 200, "{\"allow\": \"true\"}");
     if (strcmp(url, "/slow") == 0) {
@@ -147,6 +153,10 @@ static int setup(void **state)
                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     assert_non_null(receiver);
     unsigned port = MHD_get_daemon_info(receiver, MHD_DAEMON_INFO_BIND_PORT)->port;
+    receiver_port = port;
+    /* The webhook sets jansson's allocator on first use; the test's own jansson calls
+     * must come after it. */
+    assert_int_equal(scepd_webhook_answer_verdict(200, "{}", 2, NULL, 0), SCEPD_WEBHOOK_DENY);
     char config[4096];
     snprintf(config, sizeof(config),
              "allow.operationmode = ra\nallow.ra.authPwd = pw\n"
@@ -199,10 +209,15 @@ static void reset_seen(void)
     pthread_mutex_unlock(&seen_lock);
 }
 
-/* Enrolls a fresh P-256 key for `dn` with a DNS SAN; `*text` gets the failInfoText (or ""). */
-static scep_pki_status enroll(const char *alias, const char *dn, const char *challenge, char *text,
-                              size_t text_size)
+/*
+ * Enrolls a fresh P-256 key for `dn`; each of `san_exts` (NULL: one with a DNS name and an
+ * IP address) becomes a subjectAltName extension of its own. `*text` gets the
+ * failInfoText (or "").
+ */
+static scep_pki_status enroll_with(const char *alias, const char *dn, const char *challenge,
+                                   const char *const *san_exts, char *text, size_t text_size)
 {
+    static const char *const one_ext[] = {"DNS:hook.example,IP:192.0.2.7", NULL};
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/scep/%s/pkiclient.exe", fx.port, alias);
     scep_client_options options = {.url = url, .ca_cert = fx.ca_cert, .proxy = ""};
@@ -219,10 +234,12 @@ static scep_pki_status enroll(const char *alias, const char *dn, const char *cha
                                                (const unsigned char *)challenge, -1),
                      1);
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    X509_EXTENSION *san =
-        X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:hook.example,IP:192.0.2.7");
-    assert_non_null(san);
-    sk_X509_EXTENSION_push(exts, san);
+    for (size_t i = 0; (san_exts ? san_exts : one_ext)[i] != NULL; i++) {
+        X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name,
+                                                  (san_exts ? san_exts : one_ext)[i]);
+        assert_non_null(san);
+        sk_X509_EXTENSION_push(exts, san);
+    }
     assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
@@ -244,6 +261,51 @@ static scep_pki_status enroll(const char *alias, const char *dn, const char *cha
     return status;
 }
 
+static scep_pki_status enroll(const char *alias, const char *dn, const char *challenge, char *text,
+                              size_t text_size)
+{
+    return enroll_with(alias, dn, challenge, NULL, text, text_size);
+}
+
+/* The last body the receiver saw, as the receiver's JSON parser reads it (caller decrefs). */
+static json_t *seen_json(void)
+{
+    char body[sizeof(seen_body)];
+    pthread_mutex_lock(&seen_lock);
+    memcpy(body, seen_body, sizeof(body));
+    pthread_mutex_unlock(&seen_lock);
+    json_error_t error;
+    json_t *json = json_loads(body, JSON_REJECT_DUPLICATES, &error);
+    if (json == NULL)
+        fail_msg("the body is not JSON (%s): %s", error.text, body);
+    assert_true(json_is_object(json));
+    return json;
+}
+
+static void assert_member_text(const json_t *body, const char *key, const char *expected)
+{
+    const json_t *value = json_object_get(body, key);
+    if (expected == NULL) {
+        assert_true(json_is_null(value));
+        return;
+    }
+    assert_true(json_is_string(value));
+    assert_string_equal(json_string_value(value), expected);
+}
+
+/* The body's subjectAltNames are exactly `expected`, in order. */
+static void assert_sans(const json_t *body, const char *const *expected, size_t count)
+{
+    const json_t *sans = json_object_get(body, "subjectAltNames");
+    assert_true(json_is_array(sans));
+    assert_int_equal(json_array_size(sans), count);
+    for (size_t i = 0; i < count; i++) {
+        const json_t *entry = json_array_get(sans, i);
+        assert_true(json_is_string(entry));
+        assert_string_equal(json_string_value(entry), expected[i]);
+    }
+}
+
 static void allow_issues_and_body_is_signed(void **state)
 {
     (void)state;
@@ -253,20 +315,53 @@ static void allow_issues_and_body_is_signed(void **state)
                      SCEP_STATUS_SUCCESS);
     assert_int_equal(seen(&seen_requests), 1);
     assert_int_equal(seen(&seen_good_signatures), 1);
-    char body[sizeof(seen_body)];
     pthread_mutex_lock(&seen_lock);
-    memcpy(body, seen_body, sizeof(body));
+    /* Compact, in the documented order. */
+    assert_non_null(strstr(seen_body, "{\"alias\":\"allow\",\"transactionID\":\""));
+    assert_null(strpbrk(seen_body, " \n"));
     pthread_mutex_unlock(&seen_lock);
-    assert_non_null(strstr(body, "\"alias\":\"allow\""));
-    assert_non_null(strstr(body, "\"subject\":\"CN=hook-dev-1,O=Example\""));
-    assert_non_null(strstr(body, "\"DNS:hook.example\""));
-    assert_non_null(strstr(body, "\"IP:192.0.2.7\""));
-    assert_non_null(strstr(body, "\"keyType\":\"EC\""));
-    assert_non_null(strstr(body, "\"keyBits\":256"));
-    assert_non_null(strstr(body, "\"challengePassword\":\"pw\""));
-    assert_non_null(strstr(body, "\"messageType\":\"PKCSReq\""));
-    assert_non_null(strstr(body, "\"clientAddress\":\"127.0.0.1\""));
-    assert_non_null(strstr(body, "\"transactionID\":\""));
+    json_t *body = seen_json();
+    assert_int_equal(json_object_size(body), 11);
+    assert_member_text(body, "alias", "allow");
+    assert_member_text(body, "messageType", "PKCSReq");
+    assert_member_text(body, "mode", "ra");
+    assert_member_text(body, "username", NULL); /* RA mode's may be random: not known yet */
+    assert_member_text(body, "subject", "CN=hook-dev-1,O=Example");
+    static const char *const sans[] = {"dns:hook.example", "ip:192.0.2.7"};
+    assert_sans(body, sans, 2);
+    assert_member_text(body, "keyType", "EC");
+    assert_true(json_is_integer(json_object_get(body, "keyBits")));
+    assert_int_equal(json_integer_value(json_object_get(body, "keyBits")), 256);
+    assert_member_text(body, "challengePassword", "pw");
+    assert_member_text(body, "clientAddress", "127.0.0.1");
+    assert_true(json_string_length(json_object_get(body, "transactionID")) > 0);
+    json_decref(body);
+}
+
+static void bridge_sends_every_san_of_every_extension(void **state)
+{
+    (void)state;
+    char text[256];
+    char long_name[301];
+    for (size_t i = 0; i < 300; i++)
+        long_name[i] = i % 60 == 59 ? '.' : 'a';
+    long_name[299] = 'x';
+    long_name[300] = '\0';
+    char first[512];
+    snprintf(first, sizeof(first),
+             "DNS:%s,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:hook-user@example.com", long_name);
+    const char *const exts[] = {first, "DNS:second.example,email:dev@example.com", NULL};
+    reset_seen();
+    assert_int_equal(enroll_with("deny", "CN=hook-dev-8", "pw", exts, text, sizeof(text)),
+                     SCEP_STATUS_FAILURE);
+    assert_int_equal(seen(&seen_good_signatures), 1);
+    json_t *body = seen_json();
+    char long_san[310];
+    snprintf(long_san, sizeof(long_san), "dns:%s", long_name);
+    const char *const sans[] = {long_san, "upn:hook-user@example.com", "dns:second.example",
+                                "email:dev@example.com"};
+    assert_sans(body, sans, 4);
+    json_decref(body);
 }
 
 static void deny_refuses_with_the_reason(void **state)
@@ -277,9 +372,11 @@ static void deny_refuses_with_the_reason(void **state)
     assert_int_equal(enroll("deny", "CN=hook-dev-2", "pw", text, sizeof(text)),
                      SCEP_STATUS_FAILURE);
     /* The reason, its control character replaced. */
-    assert_non_null(strstr(text, "device not compliant?<b>"));
+    assert_string_equal(text, "enrollment refused by the authorisation service: "
+                              "device not compliant?<b>");
     assert_int_equal(seen(&seen_good_signatures), 1);
     assert_int_equal(enroll("sly", "CN=hook-dev-3", "pw", text, sizeof(text)), SCEP_STATUS_FAILURE);
+    assert_string_equal(text, "enrollment refused by the authorisation service");
     /* The RA secret is still checked before the webhook: it is not asked. */
     reset_seen();
     assert_int_equal(enroll("allow", "CN=hook-dev-4", "wrong", text, sizeof(text)),
@@ -294,7 +391,7 @@ static void timeout_fails_closed_or_open(void **state)
     reset_seen();
     assert_int_equal(enroll("slow", "CN=hook-dev-5", "pw", text, sizeof(text)),
                      SCEP_STATUS_FAILURE);
-    assert_non_null(strstr(text, "unavailable"));
+    assert_string_equal(text, "enrollment refused: the authorisation service is unavailable");
     /* One retry after the first timeout. */
     assert_int_equal(seen(&seen_requests), 2);
     assert_int_equal(enroll("slowopen", "CN=hook-dev-6", "pw", text, sizeof(text)),
@@ -322,30 +419,290 @@ static void ca_mode_consults_the_webhook(void **state)
                      SCEP_STATUS_FAILURE);
     assert_non_null(strstr(text, "device not compliant"));
     assert_int_equal(seen(&seen_good_signatures), 1);
+    json_t *body = seen_json();
+    assert_member_text(body, "mode", "ca");
+    assert_member_text(body, "username", "hook-ca");
+    assert_member_text(body, "challengePassword", "ca-pass");
+    json_decref(body);
     /* The refusal did not spend the enrollment code. */
     assert_int_equal(enroll("caallow", "CN=hook-ca", "ca-pass", text, sizeof(text)),
                      SCEP_STATUS_SUCCESS);
     assert_int_equal(seen(&seen_good_signatures), 2);
 }
 
+/* Settings for asking the receiver's `path` directly; `url` and `secret` back the strings. */
+static void direct_settings(struct scep_config_alias_settings *settings, char *url, size_t url_size,
+                            const char *path, char *secret)
+{
+    memset(settings, 0, sizeof(*settings));
+    snprintf(url, url_size, "http://127.0.0.1:%u%s", receiver_port, path);
+    settings->webhook_url = url;
+    settings->webhook_secret = secret;
+    settings->webhook_timeout = 5;
+    settings->webhook_retries = 0;
+}
+
+static void push_name(GENERAL_NAMES *names, GENERAL_NAME *name)
+{
+    assert_non_null(name);
+    assert_true(sk_GENERAL_NAME_push(names, name) > 0);
+}
+
+/* A name whose value is a string of `len` bytes: IA5String or an IP address's octets. */
+static GENERAL_NAME *string_name(int type, const char *data, size_t len)
+{
+    GENERAL_NAME *name = GENERAL_NAME_new();
+    ASN1_STRING *value =
+        ASN1_STRING_type_new(type == GEN_IPADD ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
+    assert_int_equal(ASN1_STRING_set(value, data, (int)len), 1);
+    GENERAL_NAME_set0_value(name, type, value);
+    return name;
+}
+
+static GENERAL_NAME *other_name(const char *oid, const char *utf8)
+{
+    GENERAL_NAME *name = GENERAL_NAME_new();
+    ASN1_TYPE *value = ASN1_TYPE_new();
+    ASN1_UTF8STRING *text = ASN1_UTF8STRING_new();
+    assert_int_equal(ASN1_STRING_set(text, utf8, -1), 1);
+    ASN1_TYPE_set(value, V_ASN1_UTF8STRING, text);
+    assert_int_equal(GENERAL_NAME_set0_othername(name, OBJ_txt2obj(oid, 1), value), 1);
+    return name;
+}
+
+static GENERAL_NAME *dir_name(const char *dn)
+{
+    GENERAL_NAME *name = GENERAL_NAME_new();
+    X509_NAME *value = NULL;
+    assert_int_equal(scep_dn_parse(&value, dn), SCEP_OK);
+    GENERAL_NAME_set0_value(name, GEN_DIRNAME, value);
+    return name;
+}
+
+static GENERAL_NAME *registered_id(const char *oid)
+{
+    GENERAL_NAME *name = GENERAL_NAME_new();
+    GENERAL_NAME_set0_value(name, GEN_RID, OBJ_txt2obj(oid, 1));
+    return name;
+}
+
+static void ask_writes_every_name_type(void **state)
+{
+    (void)state;
+    struct scep_config_alias_settings settings;
+    char url[128], secret[] = SECRET, reason[SCEPD_WEBHOOK_REASON_MAX + 1];
+    direct_settings(&settings, url, sizeof(url), "/allow", secret);
+    static const unsigned char ipv6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    static const unsigned char not_an_address[5] = {192, 0, 2, 1, 255};
+    /* ediPartyName [5] { partyName [1] UTF8String "abc" }: no text form. */
+    static const unsigned char edi_party[] = {0xa5, 0x07, 0xa1, 0x05, 0x0c, 0x03, 'a', 'b', 'c'};
+    const unsigned char *edi_der = edi_party;
+    GENERAL_NAMES *sans = sk_GENERAL_NAME_new_null();
+    push_name(sans, string_name(GEN_DNS, "dev.example", 11));
+    push_name(sans, string_name(GEN_DNS, "nul\0.example", 12));
+    push_name(sans, string_name(GEN_DNS, "bad\xff\\.example", 13));
+    push_name(sans, string_name(GEN_DNS, "caf\xc3\xa9.example", 13));
+    push_name(sans, string_name(GEN_EMAIL, "dev@example.com", 15));
+    push_name(sans, string_name(GEN_URI, "https://example.com/?q=\"x\"", 26));
+    push_name(sans, string_name(GEN_IPADD, "\xc0\x00\x02\x01", 4));
+    push_name(sans, string_name(GEN_IPADD, (const char *)ipv6, sizeof(ipv6)));
+    push_name(sans, string_name(GEN_IPADD, (const char *)not_an_address, sizeof(not_an_address)));
+    push_name(sans, other_name("1.3.6.1.4.1.311.20.2.3", "upn-user@example.com"));
+    push_name(sans, other_name("1.2.3.4", "opaque"));
+    push_name(sans, dir_name("CN=dir,O=Example"));
+    push_name(sans, registered_id("1.2.3.4.5"));
+    push_name(sans, d2i_GENERAL_NAME(NULL, &edi_der, sizeof(edi_party)));
+    X509_NAME *subject = NULL;
+    assert_int_equal(scep_dn_parse(&subject, "CN=dev-9,O=Example"), SCEP_OK);
+    EVP_PKEY *key = test_ec_key("P-384");
+    struct scepd_webhook_query query = {
+        .alias = "direct",
+        .transaction_id = "tid-1",
+        .message_type = "RenewalReq",
+        .mode = "renewal",
+        .username = "dev-9",
+        .subject = subject,
+        .sans = sans,
+        .key = key,
+        .challenge_password = NULL,
+        .client_addr = "192.0.2.10",
+    };
+    reset_seen();
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_ALLOW);
+    assert_string_equal(reason, "ok");
+    assert_int_equal(seen(&seen_good_signatures), 1);
+    json_t *body = seen_json();
+    assert_member_text(body, "alias", "direct");
+    assert_member_text(body, "transactionID", "tid-1");
+    assert_member_text(body, "messageType", "RenewalReq");
+    assert_member_text(body, "mode", "renewal");
+    assert_member_text(body, "username", "dev-9");
+    assert_member_text(body, "subject", "CN=dev-9,O=Example");
+    assert_member_text(body, "keyType", "EC");
+    assert_int_equal(json_integer_value(json_object_get(body, "keyBits")), 384);
+    assert_member_text(body, "challengePassword", NULL);
+    assert_member_text(body, "clientAddress", "192.0.2.10");
+    static const char *const expected[] = {
+        "dns:dev.example",
+        "dns:nul\\x00.example",
+        "dns:bad\\xff\\x5c.example",
+        "dns:caf\xc3\xa9.example",
+        "email:dev@example.com",
+        "uri:https://example.com/?q=\"x\"",
+        "ip:192.0.2.1",
+        "ip:2001:db8::1",
+        "ip:\\xc0\\x00\\x02\\x01\\xff",
+        "upn:upn-user@example.com",
+        "othername:1.2.3.4",
+        "dirname:CN=dir,O=Example",
+        "rid:1.2.3.4.5",
+        "edipartyname:a507a1050c03616263",
+    };
+    assert_sans(body, expected, sizeof(expected) / sizeof(expected[0]));
+    json_decref(body);
+    GENERAL_NAMES_free(sans);
+    X509_NAME_free(subject);
+    EVP_PKEY_free(key);
+}
+
+static void ask_verdicts(void **state)
+{
+    (void)state;
+    struct scep_config_alias_settings settings;
+    char url[128], secret[] = SECRET, wrong[] = "wrong", reason[SCEPD_WEBHOOK_REASON_MAX + 1];
+    X509_NAME *subject = NULL;
+    assert_int_equal(scep_dn_parse(&subject, "CN=dev-10"), SCEP_OK);
+    struct scepd_webhook_query query = {.alias = "direct", .mode = "challenge", .subject = subject};
+
+    /* No webhook.url: allowed without asking. */
+    direct_settings(&settings, url, sizeof(url), "/allow", secret);
+    settings.webhook_url = NULL;
+    reset_seen();
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_ALLOW);
+    assert_int_equal(seen(&seen_requests), 0);
+
+    direct_settings(&settings, url, sizeof(url), "/deny", secret);
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_DENY);
+    assert_string_equal(reason, "device not compliant?<b>");
+    direct_settings(&settings, url, sizeof(url), "/sly", secret);
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_DENY);
+    assert_string_equal(reason, "");
+    direct_settings(&settings, url, sizeof(url), "/allow", wrong);
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_DENY);
+    assert_string_equal(reason, "bad signature");
+    json_t *body = seen_json();
+    assert_member_text(body, "mode", "challenge");
+    assert_sans(body, NULL, 0); /* no names: an empty list, not null */
+    assert_member_text(body, "keyType", NULL);
+    json_decref(body);
+
+    /* A port bound but not listening: refused at once, fail closed or open. */
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_len = sizeof(addr);
+    assert_int_equal(bind(sock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(sock, (struct sockaddr *)&addr, &addr_len), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/allow", (unsigned)ntohs(addr.sin_port));
+    settings.webhook_secret = secret;
+    settings.webhook_retries = 1;
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_UNAVAILABLE);
+    assert_true(reason[0] != '\0');
+    settings.webhook_failopen = true;
+    assert_int_equal(scepd_webhook_ask(&settings, &query, reason, sizeof(reason)),
+                     SCEPD_WEBHOOK_ALLOW);
+    close(sock);
+    X509_NAME_free(subject);
+}
+
 static void verdict_parsing(void **state)
 {
     (void)state;
+    static const struct {
+        long status;
+        const char *body;
+        enum scepd_webhook_verdict verdict;
+        const char *reason;
+    } cases[] = {
+        {200, "{\"allow\":true}", SCEPD_WEBHOOK_ALLOW, ""},
+        {200, " {\n\t\"allow\" :\r\n true , \"reason\": \"ok\"\n}\n", SCEPD_WEBHOOK_ALLOW, "ok"},
+        {200, "{\"x\":{\"allow\":false},\"allow\":true,\"n\":[1,2]}", SCEPD_WEBHOOK_ALLOW, ""},
+        /* Only 200 allows. */
+        {201, "{\"allow\":true}", SCEPD_WEBHOOK_DENY, ""},
+        {500, "{\"allow\":true,\"reason\":\"busy\"}", SCEPD_WEBHOOK_DENY, "busy"},
+        {403, "{\"allow\":false,\"reason\":\"not here\"}", SCEPD_WEBHOOK_DENY, "not here"},
+        /* Only the boolean true. */
+        {200, "{\"allow\":\"true\"}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":1}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":[true]}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":null}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":false}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"Allow\":true}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":trueish}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{allow:true}", SCEPD_WEBHOOK_DENY, ""},
+        /* One object and nothing else. */
+        {200, "{\"allow\":true} x", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":true}{}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":true},", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":true", SCEPD_WEBHOOK_DENY, ""},
+        {200, "[{\"allow\":true}]", SCEPD_WEBHOOK_DENY, ""},
+        {200, "true", SCEPD_WEBHOOK_DENY, ""},
+        {200, "\"allow\":true", SCEPD_WEBHOOK_DENY, ""},
+        {200, "", SCEPD_WEBHOOK_DENY, ""},
+        /* A key twice is no answer, even twice the same. */
+        {200, "{\"allow\":false,\"allow\":true}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":true,\"allow\":true}", SCEPD_WEBHOOK_DENY, ""},
+        /* The reason: a string only, printable ASCII, one '?' per other character. */
+        {200, "{\"allow\":false,\"reason\":5}", SCEPD_WEBHOOK_DENY, ""},
+        {200, "{\"allow\":false,\"reason\":\"caf\\u00e9 \\u0001\\t \\\"x\\\" \xe6\x97\xa5\"}",
+         SCEPD_WEBHOOK_DENY, "caf? ?? \"x\" ?"},
+    };
     char reason[SCEPD_WEBHOOK_REASON_MAX + 1];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum scepd_webhook_verdict verdict = scepd_webhook_answer_verdict(
+            cases[i].status, cases[i].body, strlen(cases[i].body), reason, sizeof(reason));
+        if (verdict != cases[i].verdict || strcmp(reason, cases[i].reason) != 0)
+            fail_msg("HTTP %ld %s: verdict %d reason \"%s\"", cases[i].status, cases[i].body,
+                     (int)verdict, reason);
+    }
+    /* No body, no reason buffer. */
+    assert_int_equal(scepd_webhook_answer_verdict(200, NULL, 0, NULL, 0), SCEPD_WEBHOOK_DENY);
     static const char allow[] = "{\"allow\":true}";
-    assert_int_equal(scepd_webhook_verdict(200, allow, strlen(allow), reason), 1);
-    assert_int_equal(scepd_webhook_verdict(201, allow, strlen(allow), reason), 0);
-    static const char spaced[] = " {\n\t\"allow\" :\r\n true , \"x\":1}";
-    assert_int_equal(scepd_webhook_verdict(200, spaced, strlen(spaced), reason), 1);
-    static const char twice[] = "{\"allow\":false,\"allow\":true}";
-    assert_int_equal(scepd_webhook_verdict(200, twice, strlen(twice), reason), 0);
-    static const char truthy[] = "{\"allow\":trueish}";
-    assert_int_equal(scepd_webhook_verdict(200, truthy, strlen(truthy), reason), 0);
-    assert_int_equal(scepd_webhook_verdict(200, "", 0, reason), 0);
+    assert_int_equal(scepd_webhook_answer_verdict(200, allow, strlen(allow), NULL, 0),
+                     SCEPD_WEBHOOK_ALLOW);
+    /* A NUL inside the body is not the end of it. */
+    static const char nul[] = "{\"allow\":true}\0garbage";
+    assert_int_equal(scepd_webhook_answer_verdict(200, nul, sizeof(nul) - 1, NULL, 0),
+                     SCEPD_WEBHOOK_DENY);
+    /* The reason is cut at SCEPD_WEBHOOK_REASON_MAX, or the buffer. */
     char longer[600];
     snprintf(longer, sizeof(longer), "{\"allow\":false,\"reason\":\"%0300d\"}", 7);
-    assert_int_equal(scepd_webhook_verdict(200, longer, strlen(longer), reason), 0);
+    assert_int_equal(
+        scepd_webhook_answer_verdict(200, longer, strlen(longer), reason, sizeof(reason)),
+        SCEPD_WEBHOOK_DENY);
     assert_int_equal(strlen(reason), SCEPD_WEBHOOK_REASON_MAX);
+    char small[4];
+    scepd_webhook_answer_verdict(200, longer, strlen(longer), small, sizeof(small));
+    assert_string_equal(small, "000");
+    /* An answer longer than the webhook reads is not read. */
+    size_t padded_len = 9000;
+    char *padded = malloc(padded_len + 1);
+    assert_non_null(padded);
+    memset(padded, ' ', padded_len);
+    memcpy(padded, allow, strlen(allow));
+    padded[padded_len] = '\0';
+    assert_int_equal(scepd_webhook_answer_verdict(200, padded, 8000, NULL, 0), SCEPD_WEBHOOK_ALLOW);
+    assert_int_equal(scepd_webhook_answer_verdict(200, padded, padded_len, NULL, 0),
+                     SCEPD_WEBHOOK_DENY);
+    free(padded);
 }
 
 int main(void)
@@ -353,10 +710,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(verdict_parsing),
         cmocka_unit_test(allow_issues_and_body_is_signed),
+        cmocka_unit_test(bridge_sends_every_san_of_every_extension),
         cmocka_unit_test(deny_refuses_with_the_reason),
         cmocka_unit_test(timeout_fails_closed_or_open),
         cmocka_unit_test(receiver_rejects_another_secret),
         cmocka_unit_test(ca_mode_consults_the_webhook),
+        cmocka_unit_test(ask_writes_every_name_type),
+        cmocka_unit_test(ask_verdicts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
