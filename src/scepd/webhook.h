@@ -56,13 +56,4 @@ enum scepd_webhook_verdict scepd_webhook_answer_verdict(long status, const char 
                                                         size_t body_len, char *reason,
                                                         size_t reason_size);
 
-/*
- * Bridge for the current callers (enroll.c, ra.c) until they fill a query
- * themselves: asks with the CSR's subject, subjectAltNames and key (mode from
- * operationmode) and on anything but ALLOW refuses the request (FAILURE
- * badRequest, recorded on `request_id`) and returns 1; 0 to go on issuing.
- */
-int scepd_webhook_deny(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
-                       int64_t request_id);
-
 #endif

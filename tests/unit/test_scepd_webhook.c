@@ -338,32 +338,6 @@ static void allow_issues_and_body_is_signed(void **state)
     json_decref(body);
 }
 
-static void bridge_sends_every_san_of_every_extension(void **state)
-{
-    (void)state;
-    char text[256];
-    char long_name[301];
-    for (size_t i = 0; i < 300; i++)
-        long_name[i] = i % 60 == 59 ? '.' : 'a';
-    long_name[299] = 'x';
-    long_name[300] = '\0';
-    char first[512];
-    snprintf(first, sizeof(first),
-             "DNS:%s,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:hook-user@example.com", long_name);
-    const char *const exts[] = {first, "DNS:second.example,email:dev@example.com", NULL};
-    reset_seen();
-    assert_int_equal(enroll_with("deny", "CN=hook-dev-8", "pw", exts, text, sizeof(text)),
-                     SCEP_STATUS_FAILURE);
-    assert_int_equal(seen(&seen_good_signatures), 1);
-    json_t *body = seen_json();
-    char long_san[310];
-    snprintf(long_san, sizeof(long_san), "dns:%s", long_name);
-    const char *const sans[] = {long_san, "upn:hook-user@example.com", "dns:second.example",
-                                "email:dev@example.com"};
-    assert_sans(body, sans, 4);
-    json_decref(body);
-}
-
 static void deny_refuses_with_the_reason(void **state)
 {
     (void)state;
@@ -710,7 +684,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(verdict_parsing),
         cmocka_unit_test(allow_issues_and_body_is_signed),
-        cmocka_unit_test(bridge_sends_every_san_of_every_extension),
         cmocka_unit_test(deny_refuses_with_the_reason),
         cmocka_unit_test(timeout_fails_closed_or_open),
         cmocka_unit_test(receiver_rejects_another_secret),

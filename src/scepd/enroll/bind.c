@@ -12,6 +12,7 @@
  */
 #include "scepd/enroll/enrollment.h"
 #include "scepd/enroll/ra_username.h"
+#include "ca/profiles.h"
 #include "util/error_internal.h"
 
 #include <stdio.h>

@@ -304,11 +304,13 @@ static enum scepd_stage add_pix_name(struct scepd_enrollment *e, const X509_NAME
     return stage;
 }
 
-static void note_extra(struct scepd_enrollment *e, const char *fmt, const char *what)
+/* Adds "WHAT TAIL" to the names the log reports as not copied. */
+static void note_extra(struct scepd_enrollment *e, const char *what, const char *tail)
 {
     size_t used = strlen(e->name_notes);
     if (used < sizeof(e->name_notes) - 1)
-        snprintf(e->name_notes + used, sizeof(e->name_notes) - used, fmt, used ? "; " : "", what);
+        snprintf(e->name_notes + used, sizeof(e->name_notes) - used, "%s%s%s", used ? "; " : "",
+                 what, tail);
 }
 
 static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const GENERAL_NAMES *asked)
@@ -342,7 +344,7 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
                                        "user %s: CSR subject %s differs from the registered one",
                                        e->username, text);
         }
-        note_extra(e, "%sCSR subject %s replaced by the registered one", text);
+        note_extra(e, text, " (CSR subject) replaced by the registered one");
     }
     for (int i = 0; asked != NULL && i < sk_GENERAL_NAME_num(asked); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(asked, i);
@@ -356,7 +358,7 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
                                        "user %s: CSR asks for the unregistered name %s",
                                        e->username, text);
         }
-        note_extra(e, "%s%s not copied", text);
+        note_extra(e, text, " not copied");
     }
     return add_pix_name(e, e->decision.subject);
 }

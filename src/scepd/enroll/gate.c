@@ -6,6 +6,7 @@
  * is issued (scepctl request approve issues the recorded decision).
  */
 #include "scepd/enroll/enrollment.h"
+#include "scepd/log.h"
 #include "scepd/webhook.h"
 #include "util/error_internal.h"
 
@@ -92,7 +93,8 @@ static enum scepd_stage hold(struct scepd_enrollment *e)
         .outcome = "pending",
         .detail = e->username,
     };
-    (void)scep_store_audit_append(e->store, &event);
+    if (scep_store_audit_append(e->store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
     e->answer.kind = SCEPD_ANSWER_PENDING;
     scepd_enroll_note(e, "%s %s: request %lld held for approval",
                       e->decision.mode == SCEP_DECISION_CA ? "user" : "RA user", e->username,
