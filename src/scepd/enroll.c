@@ -88,7 +88,7 @@ static int encode_cert(void *cert, unsigned char **out)
     return i2d_X509(cert, out);
 }
 
-/* The issued certificate first, then the CA chain when includeca (INTEROP 15). */
+/* The issued certificate first, then the CA chain when includeca (interop.md §15). */
 static int success_certs(STACK_OF(X509) * *out, const struct scepd_op *op, X509 *issued)
 {
     STACK_OF(X509) *certs = sk_X509_new_null();
@@ -191,7 +191,8 @@ static int issue_and_store(X509 **out, scep_store *store, const scep_ca *ca, con
     return scep_ca_issue_stored(out, store, &issue);
 }
 
-/* A retransmission (same alias and transactionID) gets the stored answer (DESIGN §4). */
+/* A retransmission (same alias and transactionID) gets the stored answer (store.md,
+ * "Retransmissions"). */
 static int answer_retransmission(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
                                  const scep_store_request *row, const unsigned char key_hash[32])
 {
@@ -393,7 +394,7 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
                scep_error_message());
         return;
     }
-    /* RenewalReq, or a PKCSReq signed by a certificate of ours (INTEROP 5, 6): renew.c. */
+    /* RenewalReq, or a PKCSReq signed by a certificate of ours (interop.md §5, §6): renew.c. */
     if (scepd_renew(op, msg, store))
         return;
     if (op->alias->settings->operationmode == SCEP_ALIAS_MODE_RA)

@@ -2,12 +2,12 @@
  * Client certificate renewal in CA mode (RFC 8894 §2.5, EJBCA's
  * clientCertificateRenewal). The certificate that signed the request is the
  * authorisation: it must chain to this alias's CA (its signature verifies
- * with the CA key and its issuer is the CA's subject; INTEROP 5: never decide
+ * with the CA key and its issuer is the CA's subject; interop.md §5: never decide
  * by subject equality), be in the store as VALID and be within its validity.
  * Then no enrollment code is needed, the end entity stays as it is, and the
  * new certificate belongs to the old certificate's end entity.
  *
- * Both message types count (INTEROP 6): RenewalReq (17) and a PKCSReq (19)
+ * Both message types count (interop.md §6): RenewalReq (17) and a PKCSReq (19)
  * signed by the old certificate, which is what sscep, certmonger, Cisco,
  * jscep and macOS send.
  */
@@ -229,7 +229,8 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
         return 1;
     }
     if (!ours) {
-        /* INTEROP 5: another CA's (or a self-signed) signer is an enrollment, never a renewal. */
+        /* interop.md §5: another CA's (or a self-signed) signer is an enrollment, never a
+         * renewal. */
         if (!renewal_req)
             return 0;
         scepd_enroll_refuse(op, msg, store, 0, SCEP_FAIL_BAD_REQUEST,
@@ -249,7 +250,7 @@ int scepd_renew(struct scepd_op *op, scep_pkimessage *msg, scep_store *store)
     const char *unusable = signer_unusable(reason, sizeof(reason), store, op, signer, signer_der,
                                            signer_der_len, &old, now);
 
-    /* RFC 8894 §3.3.1 and DESIGN §4: one transaction per (alias, transactionID). */
+    /* One transaction per (alias, transactionID): RFC 8894 §3.3.1, store.md "Retransmissions". */
     if (scepd_enroll_record(&row, &created, op, msg, store, key_hash) < 0)
         goto done;
     if (!created) {

@@ -146,7 +146,7 @@
     X(cas, "cas", LIST, NULL, 0, 16, NULL, NONE, 0,                                                \
       "More CAs this alias serves, picked by the CA identifier (message=) case-insensitively")     \
     X(strictcaid, "strictcaid", BOOL, "false", 0, 0, NULL, NONE, 0,                                \
-      "Answer 404 to an unknown CA identifier instead of using the alias's CA (INTEROP 3)")        \
+      "Answer 404 to an unknown CA identifier instead of using the alias's CA (interop.md §3)")    \
     X(sanfromunstructuredname, "sanfromunstructuredname", BOOL, "false", 0, 0, NULL, NONE, 0,      \
       "Add a dNSName SAN from the CSR subject's unstructuredName (Cisco PIX/IOS)")                 \
     X(ra_cert, "ra.cert", STRING, NULL, 0, 4096, NULL, NONE, 0,                                    \
