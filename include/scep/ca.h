@@ -206,7 +206,7 @@ typedef enum scep_key_type { SCEP_KEY_RSA = 1, SCEP_KEY_EC = 2 } scep_key_type;
 
 /*
  * Warnings about a CA that still works (flags in `*out_warnings`). Turn each flag into
- * a sentence with scep_ca_warning_text(). INTEROP 17: Cryptlib-style clients and Cisco
+ * a sentence with scep_ca_warning_text(). interop.md §17: Cryptlib-style clients and Cisco
  * PIX need digitalSignature and keyEncipherment on the CA certificate.
  */
 #define SCEP_CA_WARN_NO_DIGITAL_SIGNATURE 0x01u /* keyUsage lacks digitalSignature */

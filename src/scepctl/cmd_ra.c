@@ -22,7 +22,7 @@
 
 #define RA_DEFAULT_DAYS 730
 
-/* RFC 5280 key usages (INTEROP 13, 17). Windows wants both on a single RA certificate. */
+/* RFC 5280 key usages (interop.md §13, §17). Windows wants both on a single RA certificate. */
 #define KU_SINGLE     "digitalSignature,keyEncipherment"
 #define KU_ENCRYPTION "keyEncipherment"
 #define KU_SIGNING    "digitalSignature"
@@ -362,7 +362,8 @@ static int ra_import(struct scepctl *ctx, const struct scepctl_args *args)
         goto cleanup;
     uint32_t ku = X509_get_key_usage(enc.cert);
     if (!(ku & KU_KEY_ENCIPHERMENT))
-        scepctl_warn(ctx, "the RA certificate lacks keyUsage keyEncipherment (INTEROP 13)");
+        scepctl_warn(ctx,
+                     "the RA certificate lacks keyUsage keyEncipherment (docs/interop.md §13)");
     ku = X509_get_key_usage(split ? sign.cert : enc.cert);
     if (!(ku & KU_DIGITAL_SIGNATURE))
         scepctl_warn(ctx, "the RA signing certificate lacks keyUsage digitalSignature");

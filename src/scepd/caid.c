@@ -1,6 +1,6 @@
 /*
- * CA identifiers (INTEROP 3) and the choice of CA key for PKIOperation
- * (INTEROP 9). An alias serves its own CA and those `ALIAS.cas` names; the
+ * CA identifiers (interop.md §3) and the choice of CA key for PKIOperation
+ * (interop.md §9). An alias serves its own CA and those `ALIAS.cas` names; the
  * `message=` of GetCACert/GetCACaps/GetNextCACert picks one by name, ignoring
  * case (Cisco PIX lower-cases CA names). Clients send anything there
  * (`CAIdentifier`, profile names), so an unknown identifier means the alias's
@@ -85,7 +85,7 @@ int scepd_caid_decrypt(struct scepd_op *op, scep_pkimessage *msg,
     const struct scepd_ca *owners[SCEPD_ALIAS_CAS_MAX * 2 + 1];
     size_t count = 0;
 
-    /* An RA's encryption key first (racert.h); the CA keys stay candidates (INTEROP 9).
+    /* An RA's encryption key first (racert.h); the CA keys stay candidates (interop.md §9).
      * Its pair is NULL: op->recipient stays NULL and the RA signs the reply. */
     if (op->alias->ra != NULL) {
         owners[count] = op->alias->ca;

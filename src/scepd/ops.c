@@ -65,7 +65,7 @@ static void op_get_ca_caps(struct scepd_op *op)
     if (scepd_caid_select(op) < 0)
         return;
     scep_caps caps = op->alias->caps;
-    /* INTEROP 16: GetNextCACert only while a next certificate is announced. */
+    /* interop.md §16: GetNextCACert only while a next certificate is announced. */
     if (scepd_ca_announced_next(op, op->ca) != NULL)
         caps |= SCEP_CAP_GET_NEXT_CA_CERT;
     if (scep_caps_format(&text, &len, caps) < 0) {

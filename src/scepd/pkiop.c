@@ -1,7 +1,7 @@
 /*
  * PKIOperation (RFC 8894 §4.3-4.6): decode, verify, decrypt, dispatch by
  * messageType, and answer. Once a request verifies, every refusal is a
- * signed CertRep FAILURE, never an HTTP error (INTEROP 12).
+ * signed CertRep FAILURE, never an HTTP error (interop.md §12).
  */
 #include "scepd/enroll.h"
 #include "scepd/log.h"

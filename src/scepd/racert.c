@@ -50,7 +50,7 @@ cleanup:
     return rc;
 }
 
-/* INTEROP 13, 17: warn, do not refuse. keyUsage absent means every usage. */
+/* interop.md §13, §17: warn, do not refuse. keyUsage absent means every usage. */
 static void warn_key_usage(const struct scepd_alias *alias, X509 *cert, uint32_t needed,
                            const char *what)
 {
@@ -102,7 +102,7 @@ int scepd_racert_load(struct scepd_alias *alias)
                "cannot reference the RA certificate");
         ra->sign_cert = ra->enc_cert;
         ra->sign_key = ra->enc_key;
-        /* Windows wants both on a single RA certificate (INTEROP 13). */
+        /* Windows wants both on a single RA certificate (interop.md §13). */
         warn_key_usage(alias, ra->enc_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT,
                        "RA certificate");
     }
@@ -134,7 +134,7 @@ int scepd_racert_ca_cert_body(unsigned char **out, size_t *out_len, const char *
     STACK_OF(X509) *chain = scep_ca_chain(ca);
     STACK_OF(X509) *bundle = sk_X509_new_null();
     ENSURE_ALLOC(bundle);
-    /* INTEROP 13, 14: the RA certificates first (the one to encrypt to leading),
+    /* interop.md §13, §14: the RA certificates first (the one to encrypt to leading),
      * then the CA, which clients need to verify them. */
     ENSURE(sk_X509_push(bundle, ra->enc_cert) > 0, SCEP_ENOMEM, "out of memory");
     if (ra->sign_cert != ra->enc_cert)

@@ -1,8 +1,8 @@
 /*
- * RA certificates (RFC 8894 §2.1.1, INTEROP 13, 14, 17): an alias may speak SCEP
+ * RA certificates (RFC 8894 §2.1.1, interop.md §13, §14, §17): an alias may speak SCEP
  * with a separate RA certificate and key instead of its CA's own key. GetCACert
  * then sends the RA certificate(s) first, requests are decrypted with the RA
- * encryption key (the CA keys stay candidates, INTEROP 9) and CertRep replies are
+ * encryption key (the CA keys stay candidates, interop.md §9) and CertRep replies are
  * signed by the RA signing certificate. The CA still issues.
  *
  * `ALIAS.ra.cert`/`ALIAS.ra.key`: one RA certificate for both (digitalSignature +

@@ -107,7 +107,7 @@ void scepd_op_get_next_ca_cert(struct scepd_op *op)
         return;
     X509 *next = scepd_ca_announced_next(op, op->ca);
     if (next == NULL) {
-        /* INTEROP 16: no GetNextCACert in the caps either. */
+        /* interop.md §16: no GetNextCACert in the caps either. */
         scepd_op_text(op, 404, "no_next_ca", "CA %s has no next CA certificate", op->ca->name);
         return;
     }

@@ -1,5 +1,5 @@
 /*
- * CA rollover (RFC 8894 §4.7) and CA selection (INTEROP 3, 9): which certificate
+ * CA rollover (RFC 8894 §4.7) and CA selection (interop.md §3, §9): which certificate
  * and key of a CA are active at a request's time, which certificate is announced
  * with GetNextCACert, which keys may open a request's envelope, and which CA the
  * request addresses.
@@ -60,7 +60,7 @@ int scepd_caid_resolve(struct scepd_alias *alias, const struct scepd_server *ser
 int scepd_caid_select(struct scepd_op *op);
 /*
  * Opens the envelope with every key of every CA the alias serves; the recipientInfo
- * picks the key when it matches (INTEROP 9). Sets op->ca and op->recipient.
+ * picks the key when it matches (interop.md §9). Sets op->ca and op->recipient.
  */
 int scepd_caid_decrypt(struct scepd_op *op, scep_pkimessage *msg,
                        const scep_message_options *options) SCEP_MUST_CHECK;

@@ -1,6 +1,6 @@
 /*
  * Which alias a request path addresses. Clients append pkiclient.exe, NDES
- * paths, or nothing (INTEROP 2), so paths are matched by prefix and trailing
+ * paths, or nothing (interop.md §2), so paths are matched by prefix and trailing
  * segments are ignored.
  */
 #ifndef SCEPD_ROUTE_H

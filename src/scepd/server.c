@@ -96,7 +96,7 @@ static int is_self_signed(X509 *cert)
 /*
  * GetCACert (RFC 8894 §4.2.1): a CA without intermediates is one DER
  * certificate; otherwise a certs-only bundle, the CA first (the certificate to
- * encrypt to, INTEROP 14), the root only when the alias asks for it.
+ * encrypt to, interop.md §14), the root only when the alias asks for it.
  */
 static int build_ca_cert_reply(struct scepd_alias *alias)
 {
@@ -127,7 +127,7 @@ static int build_ca_cert_reply(struct scepd_alias *alias)
         alias->ca_cert_type = "application/x-x509-ca-ra-cert";
     }
 
-    /* What follows the issued certificate in a CertRep when includeca is on (INTEROP 15). */
+    /* What follows the issued certificate in a CertRep when includeca is on (interop.md §15). */
     alias->reply_chain = sk_X509_new_null();
     ENSURE_ALLOC(alias->reply_chain);
     sk_X509_push(alias->reply_chain, ca_cert);
@@ -180,7 +180,7 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                          name, profile, scep_profile_names());
     alias->legacy = global->legacy_algorithms && settings->legacy;
 
-    /* INTEROP 16: list only what this alias does. SHA-384 is for strongSwan. */
+    /* interop.md §16: list only what this alias does. SHA-384 is for strongSwan. */
     alias->caps = SCEP_CAP_AES | SCEP_CAP_DES3 | SCEP_CAP_POST_PKI_OPERATION | SCEP_CAP_SHA1 |
                   SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
     if (settings->clientcertificaterenewal)

@@ -169,7 +169,7 @@ INNER
   check "certmonger renews (getcert rekey) without a new code" \
     bash -c "grep -q '^rekey: MONITORING' '$cmdir/status' &&
       [ \"\$(openssl x509 -in '$cmdir/first.pem' -noout -serial)\" != \"\$(openssl x509 -in '$cmdir/cert.pem' -noout -serial)\" ]"
-  # certmonger 0.79.17 sends a PKCSReq signed by the old certificate (INTEROP 6); had it
+  # certmonger 0.79.17 sends a PKCSReq signed by the old certificate (interop.md §6); had it
   # been taken for an enrollment, the spent code would have been refused.
   check "scepd took certmonger's request as a renewal of the first certificate" \
     grep -q "user cm-dev renewed serial $(serial_of "$cmdir/first.pem" 2>/dev/null || echo none)" \

@@ -486,7 +486,7 @@ static void import_intermediate_with_encrypted_key(void **state)
                             in_dir(dir, "pass.txt"));
     if (rc != 0)
         fail_msg("import: %s", scep_error_message());
-    /* INTEROP 17: reported, not fatal. */
+    /* interop.md §17: reported, not fatal. */
     assert_int_equal(warnings,
                      SCEP_CA_WARN_NO_DIGITAL_SIGNATURE | SCEP_CA_WARN_NO_KEY_ENCIPHERMENT);
     assert_int_equal(sk_X509_num(scep_ca_chain(ca)), 1);

@@ -639,7 +639,7 @@ static void wrong_recipient_is_refused(void **state)
     }
 
     /* A certificate that does not match the key it is paired with still finds
-     * the key when the recipient identifier is odd (INTEROP 9). */
+     * the key when the recipient identifier is odd (interop.md §9). */
     assert_int_equal(scep_pkimessage_parse(&msg, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
     X509 *wrong_certs[1] = {fx.ca_cert};
     EVP_PKEY *right_key[1] = {fx.other_ca_key};

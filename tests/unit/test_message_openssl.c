@@ -311,7 +311,7 @@ static void ours_certrep_success_opens_with_openssl(void **state)
                         "-recip rsa_signer.pem -inkey rsa_signer.key -out bundle.der",
                         fx->dir),
                      0);
-    /* RFC 8894 §3.3.2 and INTEROP 15: the issued certificate comes first. */
+    /* RFC 8894 §3.3.2 and interop.md §15: the issued certificate comes first. */
     assert_int_equal(SH(fx,
                         "openssl pkcs7 -inform DER -in bundle.der -print_certs -noout "
                         "| grep '^subject=' > subjects.txt && "
@@ -470,7 +470,7 @@ static void openssl_built_pkcsreq_parses_and_decrypts(void **state)
         X509 *want_signer = strcmp(good[i].signer, "rsa") == 0 ? fx->rsa_signer : fx->ec_signer;
         assert_int_equal(X509_cmp(scep_pkimessage_signer_cert(msg), want_signer), 0);
 
-        /* INTEROP 8: PKCS#1 v1.5 and OAEP key transport both open. */
+        /* interop.md §8: PKCS#1 v1.5 and OAEP key transport both open. */
         rc = scep_pkimessage_decrypt(msg, &fx->ca, &fx->ca_key, 1, NULL);
         if (rc != SCEP_OK)
             fail_msg("%s/%s/%s/%s: decrypt %s: %s", good[i].signer, good[i].digest, good[i].cipher,

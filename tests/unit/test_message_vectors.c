@@ -425,7 +425,7 @@ static void goscep_certrep_layers(void **state)
     size_t env_len = 0;
     unsigned char *env = signed_content(der, len, &env_len);
     scep_cipher cipher = 0;
-    /* Single DES only behind the legacy switch (INTEROP, micromdm 2.1.0). */
+    /* Single DES only behind the legacy switch (interop.md §10; micromdm 2.1.0 uses it). */
     assert_int_equal(scep_envelope_cipher(&cipher, env, env_len, 0), SCEP_EBADALG);
     assert_int_equal(scep_error_fail_info(SCEP_EBADALG), SCEP_FAIL_BAD_ALG);
 

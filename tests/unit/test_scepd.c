@@ -71,7 +71,7 @@ static void caps_and_ca_certificate(void **state)
     scep_client *client = client_for(NULL, 0, 0);
     scep_caps caps = 0;
     assert_int_equal(scep_client_get_caps(client, &caps, NULL), SCEP_OK);
-    /* INTEROP 16 and strongSwan's check: SHA-384 is listed; no Renewal when it is off. */
+    /* interop.md §16 and strongSwan's check: SHA-384 is listed; no Renewal when it is off. */
     scep_caps expected = SCEP_CAP_AES | SCEP_CAP_DES3 | SCEP_CAP_POST_PKI_OPERATION |
                          SCEP_CAP_SHA1 | SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 |
                          SCEP_CAP_SCEP_STANDARD;

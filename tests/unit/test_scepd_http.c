@@ -1,6 +1,6 @@
 /*
  * scepd's HTTP front end and path routing: what devices send in the field
- * (INTEROP 1, 2, 11) reaches the handler intact, and oversized bodies are
+ * (interop.md §1, §2, §11) reaches the handler intact, and oversized bodies are
  * refused with 413 without being buffered.
  */
 #include "test_support.h"

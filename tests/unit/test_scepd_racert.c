@@ -1,5 +1,5 @@
 /*
- * RA certificates for an alias (src/scepd/racert.c, INTEROP 9, 13, 14, 17): GetCACert
+ * RA certificates for an alias (src/scepd/racert.c, interop.md §9, §13, §14, §17): GetCACert
  * lists the RA certificate(s) first as application/x-x509-ca-ra-cert, requests
  * encrypted to the RA are opened with the RA key (the CA key stays a candidate),
  * replies are signed by the RA signing certificate, the CA still issues; bad RA
@@ -198,7 +198,7 @@ static void get_ca_cert_lists_ra_first(void **state)
     sk_X509_pop_free(certs, X509_free);
     free(body.data);
 
-    /* Without an RA: the CA alone, unchanged (INTEROP 13). */
+    /* Without an RA: the CA alone, unchanged (interop.md §13). */
     assert_int_equal(http(&body, "scep", "operation=GetCACert", NULL, 0), 200);
     assert_string_equal(body.type, "application/x-x509-ca-cert");
     free(body.data);

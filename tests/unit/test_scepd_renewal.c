@@ -1,5 +1,5 @@
 /*
- * scepd client certificate renewal (RFC 8894 §2.5, INTEROP 5 and 6), driven by
+ * scepd client certificate renewal (RFC 8894 §2.5, interop.md §5 and §6), driven by
  * libscep's client with existing_cert/existing_key: RenewalReq and PKCSReq
  * signed by the old certificate, the half-life rule, old key reuse, revoked
  * and foreign signers, renewal switched off, and revoke-old (superseded).

@@ -1,6 +1,6 @@
 /*
- * scepd's CA rollover (RFC 8894 §4.7), CA identifiers (INTEROP 3, 9) and the
- * per-alias device switches (INTEROP 10, 15; docs/interop.md), driven over HTTP
+ * scepd's CA rollover (RFC 8894 §4.7), CA identifiers (interop.md §3, §9) and the
+ * per-alias device switches (interop.md §10, §15), driven over HTTP
  * by libscep's client and by hand-built requests where the test must choose the
  * recipient certificate or the digest.
  */
@@ -294,7 +294,7 @@ static void ca_identifier_selects_by_name_ignoring_case(void **state)
     assert_int_equal(scep_client_get_ca(client, &certs, "DEMO"), SCEP_OK);
     assert_int_equal(X509_cmp(scep_ca_certs_ca(certs), fx.ca_cert), 0);
     scep_ca_certs_free(certs);
-    /* INTEROP 3: an unknown identifier (sscep's default) means the alias's CA. */
+    /* interop.md §3: an unknown identifier (sscep's default) means the alias's CA. */
     assert_int_equal(scep_client_get_ca(client, &certs, "CAIdentifier"), SCEP_OK);
     assert_int_equal(X509_cmp(scep_ca_certs_ca(certs), fx.ca_cert), 0);
     scep_ca_certs_free(certs);
@@ -347,7 +347,7 @@ static void strict_alias_refuses_unknown_identifiers(void **state)
 static void includeca_one_or_two_certificates(void **state)
 {
     (void)state;
-    /* INTEROP 15: Cisco VPN needs the CA after the issued certificate, Juniper refuses it. */
+    /* interop.md §15: Cisco VPN needs the CA after the issued certificate, Juniper refuses it. */
     EVP_PKEY *key = test_rsa_key(2048);
     X509_REQ *csr = test_csr(key, "inc1", "c8");
     scep_pkimessage *reply = raw_enroll("scep", fx.ca_cert, SCEP_DIGEST_SHA256, key, csr);
@@ -371,7 +371,7 @@ static void includeca_one_or_two_certificates(void **state)
 static void md5_request_gets_md5_reply_on_legacy_alias(void **state)
 {
     (void)state;
-    /* INTEROP 10: old Cisco PIX signs with MD5 and wants MD5 back. */
+    /* interop.md §10: old Cisco PIX signs with MD5 and wants MD5 back. */
     EVP_PKEY *key = test_rsa_key(2048);
     X509_REQ *csr = test_csr(key, "md5-dev", "c6");
     scep_pkimessage *reply = raw_enroll("pix", fx.ca_cert, SCEP_DIGEST_MD5, key, csr);

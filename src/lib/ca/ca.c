@@ -105,7 +105,7 @@ int scep_ca_new(scep_ca **out, unsigned *out_warnings, X509 *cert, EVP_PKEY *key
     const uint32_t ku = X509_get_key_usage(cert); /* UINT32_MAX when absent: all allowed */
     ENSURE(ku & KU_KEY_CERT_SIGN, SCEP_EINVAL,
            "CA certificate %s: keyUsage lacks keyCertSign, it cannot issue certificates", subject);
-    /* INTEROP 17: warn, do not fail. */
+    /* interop.md §17: warn, do not fail. */
     if (!(ku & KU_DIGITAL_SIGNATURE))
         warnings |= SCEP_CA_WARN_NO_DIGITAL_SIGNATURE;
     if (is_rsa && !(ku & KU_KEY_ENCIPHERMENT))

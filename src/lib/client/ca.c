@@ -63,7 +63,7 @@ static int has_usage(X509 *cert, uint32_t usage)
 /*
  * Picks the SCEP CA, the encryption and the signing certificates. RA
  * certificates are the non-CA certificates issued by the CA; with none, the
- * CA does both jobs (INTEROP 13).
+ * CA does both jobs (interop.md §13).
  */
 static int classify(scep_ca_certs *set)
 {

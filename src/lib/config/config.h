@@ -42,7 +42,7 @@
     X(listen, "listen", LIST, "127.0.0.1:8080", 1, 16, NULL, LISTEN, 0,                            \
       "Addresses to listen on, comma-separated: IPv4:port, [IPv6]:port or name:port")              \
     X(database, "database", STRING, "sqlite:/var/lib/scepd/scepd.db", 0, 4096, NULL, DATABASE, 0,  \
-      "Database: sqlite:PATH or postgresql://user@host/db (libpq URL)")                            \
+      "Database: sqlite:PATH (postgresql:// is reserved for the planned PostgreSQL backend)")      \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
       "HTTP worker threads; 0 means one per CPU core")                                             \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
@@ -149,7 +149,7 @@
     X(cas, "cas", LIST, NULL, 0, 16, NULL, NONE, 0,                                                \
       "More CAs this alias serves, picked by the CA identifier (message=) case-insensitively")     \
     X(strictcaid, "strictcaid", BOOL, "false", 0, 0, NULL, NONE, 0,                                \
-      "Answer 404 to an unknown CA identifier instead of using the alias's CA (INTEROP 3)")        \
+      "Answer 404 to an unknown CA identifier instead of using the alias's CA (interop.md §3)")    \
     X(sanfromunstructuredname, "sanfromunstructuredname", BOOL, "false", 0, 0, NULL, NONE, 0,      \
       "Add a dNSName SAN from the CSR subject's unstructuredName (Cisco PIX/IOS)")                 \
     X(ra_cert, "ra.cert", STRING, NULL, 0, 4096, NULL, NONE, 0,                                    \

@@ -117,7 +117,7 @@ static int entry_text(char *out, size_t out_size, const X509_NAME *name, int nid
 int scep_username_from_subject(char *out, size_t out_size, const X509_NAME *subject,
                                const struct scep_config_list *fields)
 {
-    /* INTEROP 4: Cisco puts its identity in serialNumber, so the field list is configurable. */
+    /* interop.md §4: Cisco puts its identity in serialNumber, so the field list is configurable. */
     for (size_t i = 0; i < fields->count; i++)
         for (size_t k = 0; k < sizeof(username_fields) / sizeof(username_fields[0]); k++)
             if (strcasecmp(fields->items[i], username_fields[k].field) == 0 &&

@@ -1,6 +1,6 @@
 /*
  * The `message=` value of a GET PKIOperation (RFC 8894 §4.1): base64 that
- * clients escape in many wrong ways (INTEROP 1). Percent-decoding is libcurl's,
+ * clients escape in many wrong ways (interop.md §1). Percent-decoding is libcurl's,
  * base64 is OpenSSL's; the tolerance for what clients send is here.
  */
 #include "message/message_internal.h"

@@ -216,7 +216,7 @@ int scep_envelope_decrypt(unsigned char **out, size_t *out_len, size_t *out_inde
     GUARD(decode_enveloped(&cms, der, der_len));
 
     /* Keys whose certificate the recipientInfo names go first; then the rest,
-     * since some clients wrap the recipient identifier oddly (INTEROP 9). */
+     * since some clients wrap the recipient identifier oddly (interop.md §9). */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < count; i++) {
             int named = certs != NULL && names_recipient(cms, certs[i]);
