@@ -483,8 +483,8 @@ typedef struct scep_store_ra_entity {
     const char *profile;    /* certificate profile name; may be NULL */
     const char *ca_name;    /* the issuing CA (required) */
     scep_store_ra_existing on_existing;
-    const char *alias;      /* the RA alias: its namespace (required) */
-    const char *sans;       /* recorded on the end entity; may be NULL */
+    const char *alias; /* the RA alias: its namespace (required) */
+    const char *sans;  /* recorded on the end entity; may be NULL */
 } scep_store_ra_entity;
 
 /*

@@ -93,7 +93,8 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
         return scepctl_fail(ctx, "--dn");
     X509_NAME_free(parsed);
     /* Stored in the one canonical spelling scepd and `request show` read back. */
-    if (san != NULL && (scep_san_parse(&names, san) < 0 || scep_san_format(&sans, names, '\n') < 0)) {
+    if (san != NULL &&
+        (scep_san_parse(&names, san) < 0 || scep_san_format(&sans, names, '\n') < 0)) {
         GENERAL_NAMES_free(names);
         return scepctl_fail(ctx, "--san");
     }
@@ -113,7 +114,8 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
     }
     /* The built-in alias exists while the file configures none. */
     if (scep_config_alias(ctx->config, alias) == NULL &&
-        !(scep_config_alias_count(ctx->config) == 0 && strcmp(alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0)) {
+        !(scep_config_alias_count(ctx->config) == 0 &&
+          strcmp(alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0)) {
         rc = scepctl_usage(ctx, "--alias %s: no such alias (see scepctl alias list)", alias);
         goto cleanup;
     }
@@ -159,9 +161,8 @@ static int ee_list(struct scepctl *ctx, const struct scepctl_args *args)
     else
         fprintf(ctx->out, "USERNAME\tSTATUS\tCA\tPROFILE\tDN\tALIAS\n");
     for (size_t i = 0; i < count; i++)
-        fprintf(ctx->out, "%s\t%s\t%s\t%s\t%s\t%s\n", rows[i].username,
-                status_name(rows[i].status), rows[i].ca_name ? rows[i].ca_name : "-",
-                rows[i].profile ? rows[i].profile : "-",
+        fprintf(ctx->out, "%s\t%s\t%s\t%s\t%s\t%s\n", rows[i].username, status_name(rows[i].status),
+                rows[i].ca_name ? rows[i].ca_name : "-", rows[i].profile ? rows[i].profile : "-",
                 rows[i].subject_dn ? rows[i].subject_dn : "-",
                 rows[i].alias ? rows[i].alias : "(default)");
     scep_store_ee_list_free(rows, count);

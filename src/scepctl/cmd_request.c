@@ -305,10 +305,10 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
     }
     /* CA mode consumes the end entity's code now: it must still be NEW. */
     if (decision.mode == SCEP_DECISION_CA &&
-        (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 ||
-         ee->status != SCEP_EE_NEW)) {
-        rc = scepctl_error(ctx, "end entity %s is no longer NEW (enrolled, reset or disabled since)",
-                           decision.username);
+        (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 || ee->status != SCEP_EE_NEW)) {
+        rc =
+            scepctl_error(ctx, "end entity %s is no longer NEW (enrolled, reset or disabled since)",
+                          decision.username);
         goto cleanup;
     }
     if (scep_store_ca_get(&ca_row, ctx->store, decision.ca_name) < 0 ||
@@ -330,7 +330,7 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         .alias = row->alias,
         .crl_dp = have_dp ? crl_dp : NULL,
         .on_existing = settings->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
-                                                                      : SCEP_STORE_RA_REISSUE,
+                                                                       : SCEP_STORE_RA_REISSUE,
     };
     int issued = scep_issue_decided(&cert, ctx->store, &issue);
     if (issued == SCEP_ESTATE) {

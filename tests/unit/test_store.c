@@ -220,6 +220,15 @@ static void version_1_database_migrates(void **state)
     f->store = NULL;
     sqlite3 *db = raw_open(f);
     assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE end_entities DROP COLUMN alias;"
+                                  "ALTER TABLE end_entities DROP COLUMN sans;"
+                                  "ALTER TABLE end_entities DROP COLUMN ra_alias;"
+                                  "ALTER TABLE requests DROP COLUMN decided_mode;"
+                                  "ALTER TABLE requests DROP COLUMN decided_username;"
+                                  "ALTER TABLE requests DROP COLUMN decided_profile;"
+                                  "ALTER TABLE requests DROP COLUMN decided_subject;"
+                                  "ALTER TABLE requests DROP COLUMN decided_sans;"
+                                  "ALTER TABLE requests DROP COLUMN replaces_serial;"
                                   "ALTER TABLE cas DROP COLUMN next_key_ref;"
                                   "ALTER TABLE cas DROP COLUMN next_activate_at;"
                                   "DROP TABLE crls;"
@@ -913,8 +922,11 @@ static void ra_issuance_creates_or_reuses_the_end_entity(void **state)
 {
     struct fixture *f = *state;
     add_ca(f->store, "ca1");
-    scep_store_ra_entity ra = {
-        .username = "ra-dev", .subject_dn = "CN=ra-dev,O=Example", .ca_name = "ca1"};
+    scep_store_ra_entity ra = {.username = "ra-dev",
+                               .subject_dn = "CN=ra-dev,O=Example",
+                               .ca_name = "ca1",
+                               .alias = "ra",
+                               .sans = "dns:ra-dev.example"};
     scep_store_cert cert = make_cert("ca1", "3001");
     cert.transaction_id = NULL;
     scep_store_issuance issuance = {.cert = &cert,
@@ -924,6 +936,9 @@ static void ra_issuance_creates_or_reuses_the_end_entity(void **state)
     assert_int_equal(scep_store_ee_get(&ee, f->store, "ra-dev"), SCEP_OK);
     assert_int_equal(ee->status, SCEP_EE_GENERATED);
     assert_string_equal(ee->subject_dn, "CN=ra-dev,O=Example");
+    assert_string_equal(ee->ra_alias, "ra");
+    assert_string_equal(ee->alias, "ra");
+    assert_string_equal(ee->sans, "dns:ra-dev.example");
     scep_store_ee_free(ee);
     /* No password works for an RA-created end entity. */
     assert_int_not_equal(scep_store_ee_verify_password(NULL, f->store, "ra-dev", "!"), SCEP_OK);
@@ -957,9 +972,37 @@ static void ra_issuance_creates_or_reuses_the_end_entity(void **state)
     assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "3002", 0, 1), SCEP_OK);
     assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_OK);
 
-    /* A DISABLED end entity is never reused. */
-    assert_int_equal(scep_store_ee_set_status(f->store, "ra-dev", SCEP_EE_DISABLED), SCEP_OK);
+    /* Another RA alias may not take the name over: its namespace is its own. */
     ra.on_existing = SCEP_STORE_RA_REISSUE;
+    ra.alias = "other-ra";
+    cert.serial = "3005";
+    issuance.request_id = add_request(f->store, "ra", "T5", 5);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EDENIED);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "3005"), SCEP_ENOTFOUND);
+    ra.alias = "ra";
+    /* Nor a CA-mode end entity (positive control first: the RA's own name still issues). */
+    scep_store_end_entity victim = {
+        .username = "victim", .subject_dn = "CN=victim", .status = SCEP_EE_NEW, .ca_name = "ca1"};
+    assert_int_equal(scep_store_ee_add(f->store, &victim, "code"), SCEP_OK);
+    scep_store_ra_entity takeover = ra;
+    takeover.username = "victim";
+    takeover.subject_dn = "O=Attacker,CN=victim";
+    cert.serial = "3006";
+    issuance.request_id = add_request(f->store, "ra", "T6", 6);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &takeover), SCEP_EDENIED);
+    assert_int_equal(scep_store_ee_get(&ee, f->store, "victim"), SCEP_OK);
+    assert_string_equal(ee->subject_dn, "CN=victim");
+    assert_int_equal(ee->status, SCEP_EE_NEW);
+    assert_null(ee->ra_alias);
+    scep_store_ee_free(ee);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "victim", "code"), SCEP_OK);
+
+    /* A REVOKED end entity is not revived, a DISABLED one never reused. */
+    assert_int_equal(scep_store_ee_set_status(f->store, "ra-dev", SCEP_EE_REVOKED), SCEP_OK);
+    cert.serial = "3007";
+    issuance.request_id = add_request(f->store, "ra", "T7", 7);
+    assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EDENIED);
+    assert_int_equal(scep_store_ee_set_status(f->store, "ra-dev", SCEP_EE_DISABLED), SCEP_OK);
     cert.serial = "3004";
     issuance.request_id = add_request(f->store, "ra", "T4", 4);
     assert_int_equal(scep_store_issue_ra(f->store, &issuance, &ra), SCEP_EDENIED);

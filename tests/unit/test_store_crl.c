@@ -287,7 +287,18 @@ static void migration_from_version_2_adds_the_table(void **state)
     f->store = NULL;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE crls; PRAGMA user_version = 2", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE end_entities DROP COLUMN alias;"
+                                  "ALTER TABLE end_entities DROP COLUMN sans;"
+                                  "ALTER TABLE end_entities DROP COLUMN ra_alias;"
+                                  "ALTER TABLE requests DROP COLUMN decided_mode;"
+                                  "ALTER TABLE requests DROP COLUMN decided_username;"
+                                  "ALTER TABLE requests DROP COLUMN decided_profile;"
+                                  "ALTER TABLE requests DROP COLUMN decided_subject;"
+                                  "ALTER TABLE requests DROP COLUMN decided_sans;"
+                                  "ALTER TABLE requests DROP COLUMN replaces_serial;"
+                                  "DROP TABLE crls; PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);

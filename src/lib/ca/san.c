@@ -198,8 +198,8 @@ static const char *check_uri(const unsigned char *s, size_t n)
     /* RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
     size_t i = 0;
     if (n > 0 && is_alpha(s[0]))
-        for (i = 1; i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' ||
-                              s[i] == '.');
+        for (i = 1; i < n &&
+                    (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.');
              i++)
             ;
     if (i == 0 || i >= n || s[i] != ':' || i + 1 == n)
@@ -293,8 +293,8 @@ static int parse_item(GENERAL_NAME **out, const char *item, size_t item_len, uns
     const char *text = colon + 1;
     const size_t text_len = item_len - (size_t)(text - item);
     ENSURE(text_len <= SCEP_SAN_VALUE_MAX, SCEP_EINVAL,
-           "subjectAltName \"%s\": value longer than %d characters",
-           shown(quoted, item, item_len), SCEP_SAN_VALUE_MAX);
+           "subjectAltName \"%s\": value longer than %d characters", shown(quoted, item, item_len),
+           SCEP_SAN_VALUE_MAX);
     size_t n = 0;
     for (size_t i = 0; i < text_len; i++) {
         if (text[i] != '\\') {
@@ -471,8 +471,7 @@ static void put_value(struct text *t, const unsigned char *s, size_t n, unsigned
                 continue;
             }
         }
-        if (c < 0x20 || c >= 0x7f ||
-            ((c == ',' || c == '\\') && !(flags & VALUE_KEEP_SEPARATORS)))
+        if (c < 0x20 || c >= 0x7f || ((c == ',' || c == '\\') && !(flags & VALUE_KEEP_SEPARATORS)))
             put_escaped_byte(t, c);
         else
             put(t, &c, 1);

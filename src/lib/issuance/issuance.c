@@ -69,8 +69,7 @@ cleanup:
     return rc;
 }
 
-int scep_ca_load_active(scep_ca **out, unsigned *out_warnings, const scep_store_ca *row,
-                        time_t now)
+int scep_ca_load_active(scep_ca **out, unsigned *out_warnings, const scep_store_ca *row, time_t now)
 {
     scep_store_ca active = *row;
     if (row->next_key_ref != NULL && row->next_cert_pem != NULL && row->next_activate_at > 0 &&
@@ -291,8 +290,7 @@ int scep_decision_from_request(scep_decision *out, const scep_store_request *row
     int rc = SCEP_OK;
     memset(out, 0, sizeof(*out));
     ENSURE(row->decided_mode != NULL && row->decided_username != NULL &&
-               row->decided_profile != NULL && row->ca_name != NULL &&
-               row->decided_subject != NULL,
+               row->decided_profile != NULL && row->ca_name != NULL && row->decided_subject != NULL,
            SCEP_ESTORE, "request %lld carries no decision", (long long)row->id);
     for (size_t i = 1; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
         if (strcmp(row->decided_mode, mode_names[i]) == 0)

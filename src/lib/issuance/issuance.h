@@ -129,14 +129,14 @@ int scep_crl_dp_url(char *out, size_t out_size, const char *base, const char *ca
 
 /* One issuance of a decided request: scepd at once, scepctl `request approve` later. */
 typedef struct scep_decided_issue {
-    const scep_ca *ca;              /* the CA's active certificate and key */
+    const scep_ca *ca; /* the CA's active certificate and key */
     const scep_decision *decision;
-    X509_REQ *csr;                  /* its key and proof of possession only */
-    int64_t request_id;             /* the PENDING request; 0: none */
+    X509_REQ *csr;      /* its key and proof of possession only */
+    int64_t request_id; /* the PENDING request; 0: none */
     const char *transaction_id;
-    const char *actor;              /* audit: client address or "scepctl:USER" */
-    const char *alias;              /* audit; RA mode: the namespace of created end entities */
-    const char *crl_dp;             /* CRL distribution point URL; NULL: none */
+    const char *actor;                  /* audit: client address or "scepctl:USER" */
+    const char *alias;                  /* audit; RA mode: the namespace of created end entities */
+    const char *crl_dp;                 /* CRL distribution point URL; NULL: none */
     scep_store_ra_existing on_existing; /* RA mode, the name already holds a certificate */
 } scep_decided_issue;
 

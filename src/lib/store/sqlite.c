@@ -18,7 +18,7 @@
     "next_key_ref, "                                                                               \
     "next_activate_at"
 #define EE_COLS                                                                                    \
-    "id, username, subject_dn, status, profile, ca_name, created_at, updated_at, alias, sans, "     \
+    "id, username, subject_dn, status, profile, ca_name, created_at, updated_at, alias, sans, "    \
     "ra_alias"
 #define REQ_COLS                                                                                   \
     "id, alias, transaction_id, message_type, csr_der, signer_cert_der, public_key_sha256, "       \

@@ -80,8 +80,7 @@ static const char *signer_unusable(struct scepd_enrollment *e, char *reason, siz
         snprintf(reason, reason_size, "renewal: signer serial %s is outside its validity", serial);
         text = "the signer certificate has expired or is not yet valid";
     } else if (e->old->username == NULL || e->old->username[0] == '\0') {
-        snprintf(reason, reason_size, "renewal: signer serial %s belongs to no end entity",
-                 serial);
+        snprintf(reason, reason_size, "renewal: signer serial %s belongs to no end entity", serial);
         text = "the signer certificate belongs to no end entity";
     }
 done:
@@ -111,14 +110,12 @@ static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
     const struct scep_config_alias_settings *settings = e->op->alias->settings;
     e->auth = SCEPD_AUTH_CODE;
     if (scep_username_from_subject(e->username, sizeof(e->username),
-                                   X509_REQ_get_subject_name(e->csr),
-                                   &settings->usernamefield) < 0)
+                                   X509_REQ_get_subject_name(e->csr), &settings->usernamefield) < 0)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                                    "the request's subject names no end entity",
                                    "subject has none of the usernamefield RDNs");
     if (!e->has_challenge)
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                   "the request has no challengePassword",
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request has no challengePassword",
                                    "user %s: no challengePassword in the request", e->username);
     int rc = scep_store_ee_verify_password(&e->ee, e->store, e->username, e->challenge);
     if (rc < 0) {
@@ -164,8 +161,7 @@ static enum scepd_stage ra_secret_or_challenge(struct scepd_enrollment *e)
         return SCEPD_STAGE_NEXT;
     }
     if (!e->has_challenge)
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                   "the request has no challengePassword",
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request has no challengePassword",
                                    "no challengePassword in the request");
     if (secret_used && secret_matches(e->challenge, secret)) {
         e->auth = SCEPD_AUTH_SECRET;
@@ -187,8 +183,7 @@ static enum scepd_stage ra_secret_or_challenge(struct scepd_enrollment *e)
                                    "one-time challenge already used");
     /* Unknown, expired or another alias's: the store's message says which. */
     return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, TEXT_WRONG_SECRET, "%s%s",
-                               secret_used ? "wrong RA shared secret; " : "",
-                               scep_error_message());
+                               secret_used ? "wrong RA shared secret; " : "", scep_error_message());
 }
 
 enum scepd_stage scepd_enroll_authenticate(struct scepd_enrollment *e)
@@ -206,8 +201,7 @@ enum scepd_stage scepd_enroll_authenticate(struct scepd_enrollment *e)
     if (e->signer_ca != NULL && (e->renewal_req || !e->has_challenge)) {
         if (!settings->clientcertificaterenewal)
             return scepd_enroll_refuse(
-                e, SCEP_FAIL_BAD_REQUEST,
-                "client certificate renewal is not enabled on this alias",
+                e, SCEP_FAIL_BAD_REQUEST, "client certificate renewal is not enabled on this alias",
                 e->renewal_req ? "RenewalReq on an alias without renewal"
                                : "PKCSReq signed by our certificate, renewal is off");
         char reason[SCEPD_REASON_MAX];

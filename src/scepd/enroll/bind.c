@@ -39,10 +39,11 @@ static enum scepd_stage bind_registered(struct scepd_enrollment *e)
     const char *what = e->auth == SCEPD_AUTH_RENEWAL ? "renewal" : "enrollment";
     char text[SCEPD_TEXT_MAX];
 
-    const char *home = ee->alias != NULL ? ee->alias : scep_config_default_alias(op->generation->config);
+    const char *home =
+        ee->alias != NULL ? ee->alias : scep_config_default_alias(op->generation->config);
     if (home == NULL || strcmp(home, op->alias->name) != 0) {
-        snprintf(text, sizeof(text), "%s refused: the end entity does not enroll through this alias",
-                 what);
+        snprintf(text, sizeof(text),
+                 "%s refused: the end entity does not enroll through this alias", what);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, text,
                                    "user %s belongs to alias %s, not %s", e->username,
                                    home != NULL ? home : "(no default alias)", op->alias->name);
@@ -71,8 +72,7 @@ static enum scepd_stage bind_registered(struct scepd_enrollment *e)
         snprintf(text, sizeof(text), "%s refused: the end entity's profile is not configured",
                  what);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, text,
-                                   "user %s: unknown certificate profile %s", e->username,
-                                   profile);
+                                   "user %s: unknown certificate profile %s", e->username, profile);
     }
     if (set_text(&e->decision.username, e->username) < 0 ||
         set_text(&e->decision.profile, profile) < 0 ||

@@ -278,14 +278,15 @@ static enum scepd_stage add_pix_name(struct scepd_enrollment *e, const X509_NAME
     if (idx < 0)
         return SCEPD_STAGE_NEXT;
     unsigned char *host = NULL;
-    int len = ASN1_STRING_to_UTF8(&host, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+    int len =
+        ASN1_STRING_to_UTF8(&host, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
     char spec[SCEPD_DNS_NAME_MAX + 8];
     GENERAL_NAMES *parsed = NULL;
-    int ok = len > 0 && len < SCEPD_DNS_NAME_MAX &&
-             (size_t)snprintf(spec, sizeof(spec), "dns:%.*s", len, (const char *)host) <
-                 sizeof(spec) &&
-             memchr(host, ',', (size_t)len) == NULL && scep_san_parse(&parsed, spec) == SCEP_OK &&
-             sk_GENERAL_NAME_num(parsed) == 1;
+    int ok =
+        len > 0 && len < SCEPD_DNS_NAME_MAX &&
+        (size_t)snprintf(spec, sizeof(spec), "dns:%.*s", len, (const char *)host) < sizeof(spec) &&
+        memchr(host, ',', (size_t)len) == NULL && scep_san_parse(&parsed, spec) == SCEP_OK &&
+        sk_GENERAL_NAME_num(parsed) == 1;
     OPENSSL_free(host);
     ERR_clear_error();
     enum scepd_stage stage = SCEPD_STAGE_NEXT;
@@ -297,7 +298,8 @@ static enum scepd_stage add_pix_name(struct scepd_enrollment *e, const X509_NAME
         GENERAL_NAME *gn = sk_GENERAL_NAME_shift(parsed);
         if (sk_GENERAL_NAME_push(e->decision.sans, gn) <= 0) {
             GENERAL_NAME_free(gn);
-            stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "internal error", "out of memory");
+            stage =
+                scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "internal error", "out of memory");
         }
     }
     GENERAL_NAMES_free(parsed);
@@ -326,10 +328,9 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
     }
     if (scep_san_parse(&e->decision.sans, ee->sans) < 0) {
         e->decision.sans = NULL;
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                   "enrollment refused: the end entity's names are unusable",
-                                   "user %s: registered SANs unusable: %s", e->username,
-                                   scep_error_message());
+        return scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, "enrollment refused: the end entity's names are unusable",
+            "user %s: registered SANs unusable: %s", e->username, scep_error_message());
     }
     if (!same_subject(X509_REQ_get_subject_name(e->csr), e->decision.subject)) {
         char *csr_subject = NULL;
@@ -385,8 +386,7 @@ static enum scepd_stage constrain_requested(struct scepd_enrollment *e, GENERAL_
                  i == 1 ? "the one-time challenge" : "this alias's subject pattern");
         if (match < 0)
             return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply,
-                                       "%s is not a valid DN pattern (subject %s)", whose[i],
-                                       text);
+                                       "%s is not a valid DN pattern (subject %s)", whose[i], text);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply, "subject %s does not match %s",
                                    text, whose[i]);
     }
@@ -398,9 +398,9 @@ static enum scepd_stage constrain_requested(struct scepd_enrollment *e, GENERAL_
         name_text(text, sizeof(text), gn);
         snprintf(reply, sizeof(reply), "enrollment refused: the name %.160s is not permitted here",
                  text);
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply, "%s %s not permitted",
-                                   permitted ? "name (names.dnssuffixes)" : "name type (names.santypes)",
-                                   text);
+        return scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, reply, "%s %s not permitted",
+            permitted ? "name (names.dnssuffixes)" : "name type (names.santypes)", text);
     }
     e->decision.subject = X509_NAME_dup(subject);
     e->decision.sans = *asked;
@@ -473,9 +473,10 @@ static enum scepd_stage constrain_renewal(struct scepd_enrollment *e, GENERAL_NA
             continue;
         GENERAL_NAMES_free(old_names);
         name_text(text, sizeof(text), gn);
-        snprintf(reply, sizeof(reply),
-                 "renewal refused: the request adds %.160s, which the old certificate does not have",
-                 text);
+        snprintf(
+            reply, sizeof(reply),
+            "renewal refused: the request adds %.160s, which the old certificate does not have",
+            text);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply,
                                    "user %s: CSR adds a subjectAltName (%s)", e->username, text);
     }
@@ -489,7 +490,8 @@ static enum scepd_stage constrain_renewal(struct scepd_enrollment *e, GENERAL_NA
     }
     if (s->renewal_revokeold)
         e->decision.replaces_serial = OPENSSL_strdup(e->old->serial);
-    if (e->decision.subject == NULL || (s->renewal_revokeold && e->decision.replaces_serial == NULL))
+    if (e->decision.subject == NULL ||
+        (s->renewal_revokeold && e->decision.replaces_serial == NULL))
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "internal error", "out of memory");
     return SCEPD_STAGE_NEXT;
 }

@@ -54,8 +54,8 @@ struct scepd_answer {
     char ca_name[256];
     char serial[SCEP_SERIAL_HEX_MAX];
     scep_fail_info fail_info;
-    char text[SCEPD_TEXT_MAX]; /* failInfoText, for the client */
-    int record;                /* FAILURE: mark the request FAILED and write an audit event */
+    char text[SCEPD_TEXT_MAX];     /* failInfoText, for the client */
+    int record;                    /* FAILURE: mark the request FAILED and write an audit event */
     char detail[SCEPD_REASON_MAX]; /* for the log line and the audit trail; never secrets */
 };
 
@@ -76,10 +76,10 @@ struct scepd_enrollment {
     char username[SCEPD_USERNAME_MAX + 1];
     char challenge[SCEPD_CHALLENGE_MAX]; /* as sent; wiped at the end */
     int has_challenge;
-    scep_store_end_entity *ee;     /* the end entity, once it exists */
-    scep_store_cert *old;          /* renewal: the signer's stored row */
+    scep_store_end_entity *ee;        /* the end entity, once it exists */
+    scep_store_cert *old;             /* renewal: the signer's stored row */
     const struct scepd_ca *signer_ca; /* renewal: the CA whose key issued the signer */
-    char *challenge_pattern;       /* one-time challenge: its subject pattern, or NULL */
+    char *challenge_pattern;          /* one-time challenge: its subject pattern, or NULL */
 
     /* bind, constrain */
     const struct scepd_ca *ca; /* the issuing CA */
@@ -108,7 +108,7 @@ void scepd_enroll_note(struct scepd_enrollment *e, const char *fmt, ...)
 /* The answer a request held for approval gets now: PENDING, or FAILURE once expired. */
 void scepd_held_answer(struct scepd_answer *answer, const struct scepd_op *op, scep_store *store,
                        const scep_store_request *row);
-/* The answer a stored request that is over gets (ISSUED, REJECTED, FAILED). */
+/* The answer to a stored request that is over (ISSUED, REJECTED, FAILED). */
 void scepd_stored_answer(struct scepd_answer *answer, const scep_store_request *row);
 /* Builds and sends the reply for `answer` (the one place a CertRep for an enrollment is built). */
 void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,

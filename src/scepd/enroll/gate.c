@@ -77,10 +77,9 @@ static enum scepd_stage hold(struct scepd_enrollment *e)
     int64_t other_id = 0;
     int waiting = other_request_waiting(&other_id, e);
     if (waiting > 0)
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                   "another request of this end entity awaits approval",
-                                   "user %s: request %lld already awaits approval", e->username,
-                                   (long long)other_id);
+        return scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, "another request of this end entity awaits approval",
+            "user %s: request %lld already awaits approval", e->username, (long long)other_id);
     if (waiting < 0 || scep_decision_hold(e->store, e->row->id, &e->decision) < 0)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
                                    "user %s: cannot hold the request: %s", e->username,

@@ -102,10 +102,10 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
 
     const scep_store_request *row = e->row;
     int same_key = CRYPTO_memcmp(row->public_key_sha256, e->key_hash, 32) == 0;
-    int same_request = same_key && row->message_type == (int)scep_pkimessage_type(e->msg) &&
-                       same_bytes(row->csr_der, row->csr_der_len, csr_der, csr_der_len) &&
-                       same_bytes(row->signer_cert_der, row->signer_cert_der_len, signer_der,
-                                  signer_der_len);
+    int same_request =
+        same_key && row->message_type == (int)scep_pkimessage_type(e->msg) &&
+        same_bytes(row->csr_der, row->csr_der_len, csr_der, csr_der_len) &&
+        same_bytes(row->signer_cert_der, row->signer_cert_der_len, signer_der, signer_der_len);
     int held = scep_request_held(row);
     int over = row->status == SCEP_REQ_FAILED || (row->status == SCEP_REQ_PENDING && !held);
     int issued = row->status == SCEP_REQ_ISSUED;
@@ -134,18 +134,17 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
         goto done;
     }
     if (held) {
-        stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                    "another request with this transactionID awaits approval",
-                                    "request %lld with this transactionID is held",
-                                    (long long)row->id);
+        stage = scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, "another request with this transactionID awaits approval",
+            "request %lld with this transactionID is held", (long long)row->id);
         e->answer.record = 0;
         goto done;
     }
     /* Over, reset since, or another kind of request: a new transaction under the same ID. */
     if (scep_store_request_retire(e->store, row->id) < 0) {
-        stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
-                                    "retiring request %lld: %s", (long long)row->id,
-                                    scep_error_message());
+        stage = scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
+            "retiring request %lld: %s", (long long)row->id, scep_error_message());
         e->answer.record = 0;
         goto done;
     }

@@ -40,8 +40,8 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
         .actor = e->op->http->client_addr,
         .alias = e->op->alias->name,
         .crl_dp = have_dp ? crl_dp : NULL,
-        .on_existing = s->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
-                                                               : SCEP_STORE_RA_REISSUE,
+        .on_existing =
+            s->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE : SCEP_STORE_RA_REISSUE,
     };
     int rc = scep_issue_decided(&e->answer.cert, e->store, &issue);
     if (rc == SCEP_ESTATE) {
@@ -66,12 +66,11 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
     }
     if (rc < 0) {
         e->answer.cert = NULL;
-        return scepd_enroll_refuse(e, scep_error_fail_info(rc),
-                                   rc == SCEP_EPOLICY || rc == SCEP_EBADALG
-                                       ? scep_error_message()
-                                       : "the certificate could not be issued",
-                                   "%s %s: %s", mode_word(e->decision.mode), e->username,
-                                   scep_error_message());
+        return scepd_enroll_refuse(
+            e, scep_error_fail_info(rc),
+            rc == SCEP_EPOLICY || rc == SCEP_EBADALG ? scep_error_message()
+                                                     : "the certificate could not be issued",
+            "%s %s: %s", mode_word(e->decision.mode), e->username, scep_error_message());
     }
     char serial[SCEP_SERIAL_HEX_MAX];
     if (scep_serial_to_hex(serial, X509_get0_serialNumber(e->answer.cert)) < 0)
@@ -82,7 +81,7 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
                           serial, e->decision.replaces_serial ? " (old revoked: superseded)" : "",
                           e->name_notes[0] ? "; " : "", e->name_notes);
     else
-        scepd_enroll_note(e, "%s %s issued serial %s%s%s", mode_word(e->decision.mode),
-                          e->username, serial, e->name_notes[0] ? "; " : "", e->name_notes);
+        scepd_enroll_note(e, "%s %s issued serial %s%s%s", mode_word(e->decision.mode), e->username,
+                          serial, e->name_notes[0] ? "; " : "", e->name_notes);
     return SCEPD_STAGE_DONE;
 }

@@ -1,6 +1,6 @@
 /*
  * The pipeline's driver (enrollment.h): runs the stages in order, then answers
- * once. Also the answers a stored transaction gets (retransmission, CertPoll,
+ * once. Also the answer to a stored transaction (retransmission, CertPoll,
  * GetCert), so that every CertRep of an enrollment is built in one place.
  */
 #include "scepd/enroll/enrollment.h"
@@ -17,7 +17,7 @@
 typedef enum scepd_stage (*stage_fn)(struct scepd_enrollment *e);
 
 static const stage_fn stages[] = {
-    scepd_enroll_identify, scepd_enroll_authenticate, scepd_enroll_bind,
+    scepd_enroll_identify,  scepd_enroll_authenticate, scepd_enroll_bind,
     scepd_enroll_constrain, scepd_enroll_gate,         scepd_enroll_issue,
 };
 
@@ -93,10 +93,9 @@ static long long pending_expiry_of(const struct scepd_op *op, const char *alias_
 void scepd_held_answer(struct scepd_answer *a, const struct scepd_op *op, scep_store *store,
                        const scep_store_request *row)
 {
-    if (scep_request_pending_expired(row, pending_expiry_of(op, row->alias),
-                                     (int64_t)time(NULL))) {
-        if (scep_store_request_update(store, row->id, SCEP_REQ_REJECTED,
-                                      (int)SCEP_FAIL_BAD_REQUEST, SCEP_APPROVAL_EXPIRED) < 0)
+    if (scep_request_pending_expired(row, pending_expiry_of(op, row->alias), (int64_t)time(NULL))) {
+        if (scep_store_request_update(store, row->id, SCEP_REQ_REJECTED, (int)SCEP_FAIL_BAD_REQUEST,
+                                      SCEP_APPROVAL_EXPIRED) < 0)
             scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"", scep_error_message());
         a->kind = SCEPD_ANSWER_FAILURE;
         a->fail_info = SCEP_FAIL_BAD_REQUEST;
@@ -121,8 +120,7 @@ void scepd_stored_answer(struct scepd_answer *a, const scep_store_request *row)
         return;
     }
     a->kind = SCEPD_ANSWER_FAILURE;
-    a->fail_info =
-        row->fail_info >= 0 ? (scep_fail_info)row->fail_info : SCEP_FAIL_BAD_REQUEST;
+    a->fail_info = row->fail_info >= 0 ? (scep_fail_info)row->fail_info : SCEP_FAIL_BAD_REQUEST;
     snprintf(a->text, sizeof(a->text), "%s",
              row->reason != NULL ? row->reason : "the request was refused");
     snprintf(a->detail, sizeof(a->detail), "request %lld was %s", (long long)row->id,
@@ -207,11 +205,9 @@ void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_sto
             snprintf(a->text, sizeof(a->text), "internal error");
         }
         if (a->record && store != NULL) {
-            if (request_id > 0 &&
-                scep_store_request_update(store, request_id, SCEP_REQ_FAILED, (int)a->fail_info,
-                                          a->text) < 0)
-                scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"",
-                          scep_error_message());
+            if (request_id > 0 && scep_store_request_update(store, request_id, SCEP_REQ_FAILED,
+                                                            (int)a->fail_info, a->text) < 0)
+                scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"", scep_error_message());
             audit(store, op, "refused", a->detail);
         }
         outcome.status = SCEP_STATUS_FAILURE;
@@ -280,8 +276,7 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
         /* Authorised by nobody yet: being answered now, or interrupted. */
         answer.kind = SCEPD_ANSWER_FAILURE;
         answer.fail_info = SCEP_FAIL_BAD_REQUEST;
-        snprintf(answer.text, sizeof(answer.text),
-                 "the request was not completed; send it again");
+        snprintf(answer.text, sizeof(answer.text), "the request was not completed; send it again");
         snprintf(answer.detail, sizeof(answer.detail), "request %lld not completed",
                  (long long)row->id);
     } else {
