@@ -76,6 +76,10 @@ void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *u
     scep_store_close(store);
     free(pem);
 
+    /* The default alias the fixture's end entities belong to exists in every configuration. */
+    const char *extra = extra_config ? extra_config : "";
+    int names_scep = strncmp(extra, "scep.", 5) == 0 || strstr(extra, "\nscep.") != NULL;
+    int names_default = strstr(extra, "default_alias") != NULL;
     FILE *f = fopen(fx->config_path, "w");
     assert_non_null(f);
     fprintf(f,
@@ -84,9 +88,10 @@ void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *u
             "state_dir = %s\n"
             "threads = 4\n"
             "log_level = %s\n"
-            "%s\n",
+            "%s%s%s\n",
             fx->db_url, fx->dir, getenv("SCEPD_TEST_LOG") ? "debug" : "error",
-            extra_config ? extra_config : "");
+            names_default ? "" : "default_alias = scep\n",
+            names_scep ? "" : "scep.operationmode = ca\n", extra);
     fclose(f);
 
     if (scepd_server_init(&fx->server, fx->config_path) != SCEP_OK)

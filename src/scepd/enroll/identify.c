@@ -3,18 +3,20 @@
  * transaction per alias and transactionID).
  *
  * A request is a retransmission only when it repeats the stored one: same
- * messageType, same CSR, same signer certificate (so same public key) — and the
- * stored transaction is still current. A transaction is over when it was refused
- * or interrupted, or when the certificate it issued went to an end entity that has
- * been reset since. A request under the ID of a transaction that is over, or under
- * the ID of an issued transaction but of another kind (a RenewalReq, or a PKCSReq
- * signed by our certificate, from clients that derive the transactionID from the
- * key they keep), starts a new transaction: the old one is retired with its history.
+ * messageType, same public key, same CSR content, signed by the same key under the
+ * same issuer — and the stored transaction is still current. A transaction is over when it was
+ * refused or interrupted, or when the certificate it issued went to an end entity that has been
+ * reset since. A request under the ID of a transaction that is over, or under the ID of an issued
+ * transaction but of another kind (a RenewalReq, or a PKCSReq signed by our certificate, from
+ * clients that derive the transactionID from the key they keep), starts a new transaction: the old
+ * one is retired with its history.
  */
 #include "scepd/enroll/enrollment.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 static int der_of_csr(unsigned char **out, size_t *out_len, X509_REQ *csr)
@@ -35,9 +37,44 @@ static int der_of_cert(unsigned char **out, size_t *out_len, X509 *cert)
     return SCEP_OK;
 }
 
-static int same_bytes(const unsigned char *a, size_t a_len, const unsigned char *b, size_t b_len)
+/*
+ * What makes two requests the same request: the messageType, what the CSR asks for
+ * (its CertificationRequestInfo: an EC signature differs on every run) and who signs
+ * it (the signer's issuer and key: a client that runs again makes a new self-signed
+ * certificate for the same key, but a renewal is signed by our certificate).
+ */
+static int request_identity(unsigned char out[32], int message_type, X509_REQ *csr, X509 *signer)
 {
-    return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+    unsigned char *tbs = NULL, *issuer = NULL, *key = NULL;
+    int tbs_len = i2d_re_X509_REQ_tbs(csr, &tbs);
+    int issuer_len = signer != NULL ? i2d_X509_NAME(X509_get_issuer_name(signer), &issuer) : -1;
+    int key_len = signer != NULL ? i2d_PUBKEY(X509_get0_pubkey(signer), &key) : -1;
+    int ok = tbs_len > 0 && issuer_len > 0 && key_len > 0;
+    EVP_MD_CTX *md = ok ? EVP_MD_CTX_new() : NULL;
+    unsigned char type = (unsigned char)message_type;
+    ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(md, &type, 1) == 1 && EVP_DigestUpdate(md, tbs, (size_t)tbs_len) == 1 &&
+         EVP_DigestUpdate(md, issuer, (size_t)issuer_len) == 1 &&
+         EVP_DigestUpdate(md, key, (size_t)key_len) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(tbs);
+    OPENSSL_free(issuer);
+    OPENSSL_free(key);
+    ERR_clear_error();
+    return ok ? 0 : -1;
+}
+
+static int stored_identity(unsigned char out[32], const scep_store_request *row)
+{
+    const unsigned char *p = row->csr_der, *q = row->signer_cert_der;
+    X509_REQ *csr = p != NULL ? d2i_X509_REQ(NULL, &p, (long)row->csr_der_len) : NULL;
+    X509 *signer = q != NULL ? d2i_X509(NULL, &q, (long)row->signer_cert_der_len) : NULL;
+    int rc =
+        csr != NULL && signer != NULL ? request_identity(out, row->message_type, csr, signer) : -1;
+    X509_REQ_free(csr);
+    X509_free(signer);
+    ERR_clear_error();
+    return rc;
 }
 
 /* Whether the end entity an issued transaction's certificate went to was reset since. */
@@ -102,10 +139,11 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
 
     const scep_store_request *row = e->row;
     int same_key = CRYPTO_memcmp(row->public_key_sha256, e->key_hash, 32) == 0;
+    unsigned char mine[32], theirs[32];
     int same_request =
-        same_key && row->message_type == (int)scep_pkimessage_type(e->msg) &&
-        same_bytes(row->csr_der, row->csr_der_len, csr_der, csr_der_len) &&
-        same_bytes(row->signer_cert_der, row->signer_cert_der_len, signer_der, signer_der_len);
+        same_key &&
+        request_identity(mine, (int)scep_pkimessage_type(e->msg), e->csr, e->signer) == 0 &&
+        stored_identity(theirs, row) == 0 && memcmp(mine, theirs, 32) == 0;
     int held = scep_request_held(row);
     int over = row->status == SCEP_REQ_FAILED || (row->status == SCEP_REQ_PENDING && !held);
     int issued = row->status == SCEP_REQ_ISSUED;
