@@ -172,7 +172,11 @@ static void dn_parses_both_forms(void **state)
     assert_int_equal(scep_dn_parse(&bad, ""), SCEP_EINVAL);
     assert_int_equal(scep_dn_parse(&bad, "/"), SCEP_EINVAL);
     assert_int_equal(scep_dn_parse(&bad, "CN"), SCEP_EINVAL);
-    assert_int_equal(scep_dn_parse(&bad, "CN="), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "/CN="), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "CN=#0C"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "CN=#0C0161 x"), SCEP_EINVAL);
+    /* Hex of something that is not one string (an INTEGER). */
+    assert_int_equal(scep_dn_parse(&bad, "CN=#020101"), SCEP_EINVAL);
     assert_int_equal(scep_dn_parse(&bad, "NOPE=x"), SCEP_EINVAL);
     assert_non_null(strstr(scep_error_message(), "NOPE"));
     assert_int_equal(scep_dn_parse(&bad, "C=DEU"), SCEP_EINVAL);
@@ -186,6 +190,82 @@ static void dn_parses_both_forms(void **state)
     X509_NAME_free(rfc);
     X509_NAME_free(multi);
     X509_NAME_free(esc);
+}
+
+/* The parsed name compares equal and re-encodes to the same DER. */
+static void assert_dn_round_trip(const X509_NAME *name, const char *expected_text)
+{
+    char *text = NULL;
+    X509_NAME *again = NULL;
+    assert_int_equal(scep_dn_format(&text, name), 0);
+    if (expected_text != NULL)
+        assert_string_equal(text, expected_text);
+    if (scep_dn_parse(&again, text) != 0)
+        fail_msg("\"%s\" does not parse back: %s", text, scep_error_message());
+    assert_int_equal(X509_NAME_cmp(again, name), 0);
+    OPENSSL_free(text);
+    X509_NAME_free(again);
+}
+
+static void add_entry(X509_NAME *name, const char *type, int string_type, const char *value,
+                      int len, int set)
+{
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, type, string_type,
+                                                (const unsigned char *)value, len, -1, set),
+                     1);
+}
+
+static void dn_format_parses_back(void **state)
+{
+    (void)state;
+    X509_NAME *name = X509_NAME_new();
+    assert_non_null(name);
+    add_entry(name, "C", MBSTRING_ASC, "DE", -1, 0);
+    add_entry(name, "O", MBSTRING_ASC, "Ex, \"q\" +;<>\\ ", -1, 0);
+    add_entry(name, "CN", MBSTRING_UTF8, "# caf\xc3\xa9\x1b\x7f", -1, 0);
+    add_entry(name, "UID", MBSTRING_ASC, "42", -1, -1);
+    assert_dn_round_trip(name, NULL);
+    X509_NAME_free(name);
+
+    /* OpenSSL writes a type it has no name for as its OID and "#" + DER (RFC 4514 §2.4). */
+    name = X509_NAME_new();
+    assert_non_null(name);
+    add_entry(name, "1.2.3.4", V_ASN1_UTF8STRING, "hello", -1, 0);
+    add_entry(name, "CN", MBSTRING_ASC, "x", -1, 0);
+    assert_dn_round_trip(name, "CN=x,1.2.3.4=#0C0568656C6C6F");
+    X509_NAME *parsed = NULL;
+    assert_int_equal(scep_dn_parse(&parsed, "CN=x,1.2.3.4=#0C0568656C6C6F"), 0);
+    unsigned char *der_a = NULL, *der_b = NULL;
+    int len_a = i2d_X509_NAME(name, &der_a), len_b = i2d_X509_NAME(parsed, &der_b);
+    assert_true(len_a > 0);
+    assert_int_equal(len_a, len_b);
+    assert_memory_equal(der_a, der_b, (size_t)len_a);
+    OPENSSL_free(der_a);
+    OPENSSL_free(der_b);
+    X509_NAME_free(parsed);
+    X509_NAME_free(name);
+
+    /* RFC 4514 allows an empty value; a name holding one must survive the text form. */
+    name = X509_NAME_new();
+    assert_non_null(name);
+    add_entry(name, "O", MBSTRING_ASC, "Example", -1, 0);
+    add_entry(name, "CN", V_ASN1_UTF8STRING, "", 0, 0);
+    assert_dn_round_trip(name, "CN=,O=Example");
+    X509_NAME_free(name);
+
+    /* BMPString, a NUL, and types OpenSSL names without an alias of ours. */
+    name = X509_NAME_new();
+    assert_non_null(name);
+    add_entry(name, "CN", MBSTRING_BMP, "\0a\0b", 4, 0);
+    add_entry(name, "OU", MBSTRING_ASC, "a\0b", 3, 0);
+    add_entry(name, "serialNumber", MBSTRING_ASC, "123", -1, 0);
+    add_entry(name, "emailAddress", MBSTRING_ASC, "a@b.example", -1, 0);
+    add_entry(name, "DC", MBSTRING_ASC, "example", -1, 0);
+    add_entry(name, "businessCategory", MBSTRING_ASC, "biz", -1, 0);
+    add_entry(name, "jurisdictionC", MBSTRING_ASC, "DE", -1, 0);
+    add_entry(name, "unstructuredName", MBSTRING_ASC, "router.example", -1, 0);
+    assert_dn_round_trip(name, NULL);
+    X509_NAME_free(name);
 }
 
 /* ---- serials ---- */
@@ -1042,6 +1122,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dn_parses_both_forms),
+        cmocka_unit_test(dn_format_parses_back),
         cmocka_unit_test(serials_are_positive_and_bounded),
         cmocka_unit_test(create_ca_writes_key_0600_and_a_valid_root),
         cmocka_unit_test(create_ec_ca_and_reject_bad_options),
