@@ -37,23 +37,30 @@ extern "C" {
 
 /*
  * Parses a distinguished name in one of two forms:
- *  - OpenSSL's "/CN=Demo CA/O=Example": RDNs encoded exactly in the order written
- *    (so "/C=DE/O=Example/CN=Demo CA" puts the most significant RDN first);
  *  - RFC 4514's "CN=Demo CA,O=Example": most specific RDN first, so the encoded
- *    sequence is reversed (O=Example, then CN=Demo CA), as LDAP and EJBCA write it.
+ *    sequence is reversed (O=Example, then CN=Demo CA), as LDAP, EJBCA and
+ *    `openssl x509 -subject -nameopt RFC2253` write it;
+ *  - OpenSSL's "/O=Example/CN=Demo CA" (-subj): RDNs encoded exactly in the order
+ *    written, most significant first. Both examples give the same name.
  * The form is chosen by the first character ('/' or not). '+' joins attributes into
- * one multi-valued RDN; '\' escapes the next character. Attribute types are short
- * names (CN, O, OU, C, L, ST, DC, UID, emailAddress, serialNumber...) or dotted OIDs.
- * Values are UTF-8. Fails with SCEP_EINVAL naming the offending part.
+ * one multi-valued RDN; '\' escapes the next character, "\XX" is the byte XX. Attribute
+ * types are short names (CN, O, OU, C, L, ST, DC, UID, emailAddress, serialNumber...)
+ * or dotted OIDs. Values are UTF-8. In the RFC 4514 form only, a value may be empty and
+ * "#" followed by hex is the DER of the value's string (RFC 4514 §2.4). Fails with
+ * SCEP_EINVAL naming the offending part.
  */
 SCEP_EXPORT int scep_dn_parse(X509_NAME **out, const char *dn) SCEP_MUST_CHECK;
 
-/* Formats a name as an RFC 4514 string (caller frees with OPENSSL_free). */
+/*
+ * Formats a name as an RFC 4514 string, most specific RDN first, UTF-8 kept as is and
+ * control characters as "\XX" (caller frees with OPENSSL_free). scep_dn_parse() reads
+ * it back to a name X509_NAME_cmp() finds equal, as long as each value keeps to its
+ * attribute's size rules (scep_dn_parse() refuses "C=DEU" whoever wrote it).
+ */
 SCEP_EXPORT int scep_dn_format(char **out, const X509_NAME *name) SCEP_MUST_CHECK;
 
-/* ---- Serial numbers ------------------------------------------------------------------------ */
+/* ---- subjectAltName text ------------------------------------------------------------------- */
 
-/* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
 /* Longest text of one subjectAltName value accepted by scep_san_parse. */
 #define SCEP_SAN_VALUE_MAX 1024
 /* Most entries scep_san_parse accepts. */
@@ -107,6 +114,9 @@ SCEP_EXPORT int scep_san_format(char **out, const GENERAL_NAMES *names,
  */
 SCEP_EXPORT int scep_san_equal(const GENERAL_NAME *a, const GENERAL_NAME *b);
 
+/* ---- Serial numbers ------------------------------------------------------------------------ */
+
+/* RFC 5280 §4.1.2.2: positive, at most 20 octets. */
 #define SCEP_SERIAL_MAX_OCTETS 20
 /* Upper-case hex of up to 20 octets plus the terminating NUL. */
 #define SCEP_SERIAL_HEX_MAX (2 * SCEP_SERIAL_MAX_OCTETS + 1)

@@ -259,7 +259,8 @@ static const struct scepctl_option add_options[] = {
     {"password", "P", false, "enrollment password (the CSR's challengePassword); - reads stdin"},
     {"generate-password", NULL, false, "generate a random password and print it"},
     {"dn", "DN", true,
-     "the registered subject, RFC 4514 (most specific first): \"CN=dev1,O=Example\""},
+     "the registered subject: DN in RFC 4514 order, most specific first: "
+     "\"CN=dev1,O=Example,C=DE\" (or OpenSSL's \"/C=DE/O=Example/CN=dev1\")"},
     {"san", "LIST", false,
      "registered subjectAltNames: dns:NAME,ip:ADDR,email:ADDR,uri:URI,upn:NAME"},
     {"alias", "ALIAS", false, "the alias it enrolls through (default: default_alias)"},

@@ -19,6 +19,7 @@ struct dn_ava {
     size_t value_off; /* into the shared value buffer */
     size_t value_len;
     int new_rdn; /* first attribute of its RDN */
+    int hex;     /* the value is the DER of a string (RFC 4514 "#0C..."), not its text */
 };
 
 /* Attribute names accepted case-insensitively, mapped to OpenSSL's short names. */
@@ -63,6 +64,32 @@ static int hexval(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/*
+ * RFC 4514 §2.4: "#" and hex is the BER of the value. scep_dn_format() writes that for
+ * attribute types it has no name for, so reading it keeps parse(format(name)) == name.
+ * Only the string types an X509_NAME holds are taken.
+ */
+static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned char *der,
+                         size_t len, int set, const char *dn, const char *type)
+{
+    int rc = SCEP_OK;
+    const unsigned char *q = der;
+    ASN1_STRING *value = d2i_ASN1_PRINTABLE(NULL, &q, (long)len);
+
+    ENSURE_OSSL(value != NULL && q == der + len &&
+                    (ASN1_tag2bit(ASN1_STRING_type(value)) &
+                     (B_ASN1_PRINTABLE & ~(B_ASN1_SEQUENCE | B_ASN1_UNKNOWN))) != 0,
+                SCEP_EINVAL, "DN \"%s\": the hex value of %s is not one encoded string", dn, type);
+    ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(name, obj, ASN1_STRING_type(value),
+                                           ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
+                                           -1, set) == 1,
+                SCEP_EINVAL, "DN \"%s\": bad value for %s", dn, type);
+
+cleanup:
+    ASN1_STRING_free(value);
+    return rc;
 }
 
 static ASN1_OBJECT *dn_type_object(const char *type)
@@ -125,7 +152,22 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
         while (*p == ' ')
             p++;
         ava->value_off = used;
+        ava->hex = !slash_form && *p == '#';
         size_t keep = used; /* end of the value without trailing unescaped spaces */
+        if (ava->hex) {
+            for (p++; *p != '\0' && *p != sep && *p != '+' && *p != ' '; p += 2) {
+                int hi = hexval((unsigned char)p[0]);
+                int lo = hi >= 0 ? hexval((unsigned char)p[1]) : -1;
+                ENSURE(lo >= 0, SCEP_EINVAL, "DN \"%s\": attribute %s: bad hex after '#'", dn,
+                       ava->type);
+                values[used++] = (unsigned char)(hi << 4 | lo);
+            }
+            keep = used;
+            while (*p == ' ')
+                p++;
+            ENSURE(keep > ava->value_off && (*p == '\0' || *p == sep || *p == '+'), SCEP_EINVAL,
+                   "DN \"%s\": attribute %s: bad hex after '#'", dn, ava->type);
+        }
         while (*p != '\0' && *p != sep && *p != '+') {
             if (*p == '\\') {
                 p++;
@@ -147,8 +189,9 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
         }
         used = keep;
         ava->value_len = used - ava->value_off;
-        ENSURE(ava->value_len > 0, SCEP_EINVAL, "DN \"%s\": attribute %s has an empty value", dn,
-               ava->type);
+        /* RFC 4514 §3 allows an empty value; OpenSSL's "/CN=" form drops such attributes. */
+        ENSURE(ava->value_len > 0 || !slash_form, SCEP_EINVAL,
+               "DN \"%s\": attribute %s has an empty value", dn, ava->type);
         ava->new_rdn = new_rdn;
         n_avas++;
 
@@ -176,10 +219,18 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
             obj = dn_type_object(avas[i].type);
             ENSURE(obj != NULL, SCEP_EINVAL, "DN \"%s\": unknown attribute type \"%s\"", dn,
                    avas[i].type);
-            ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(
-                            name, obj, MBSTRING_UTF8, values + avas[i].value_off,
-                            (int)avas[i].value_len, -1, i == starts[rdn] ? 0 : -1) == 1,
-                        SCEP_EINVAL, "DN \"%s\": bad value for %s", dn, avas[i].type);
+            const int set = i == starts[rdn] ? 0 : -1;
+            if (avas[i].hex)
+                GUARD(add_hex_entry(name, obj, values + avas[i].value_off, avas[i].value_len, set,
+                                    dn, avas[i].type));
+            else
+                /* An empty value skips the size rules of the type's string table (CN is 1..64),
+                 * as the name it was formatted from did. */
+                ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(
+                                name, obj,
+                                avas[i].value_len > 0 ? MBSTRING_UTF8 : V_ASN1_UTF8STRING,
+                                values + avas[i].value_off, (int)avas[i].value_len, -1, set) == 1,
+                            SCEP_EINVAL, "DN \"%s\": bad value for %s", dn, avas[i].type);
             ASN1_OBJECT_free(obj);
             obj = NULL;
         }
