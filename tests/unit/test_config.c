@@ -672,9 +672,36 @@ static void docs_match_the_table(void **state)
     free(md);
 }
 
+/* Which alias /scep/pkiclient.exe serves and end entities without --alias belong to. */
+static void default_alias_is_named_only_or_builtin(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *expected; /* NULL: no default alias */
+    } cases[] = {
+        {"listen = 127.0.0.1:8080\n", "scep"},                      /* no alias: built-in */
+        {"mdm.approval = manual\n", "mdm"},                         /* the only alias */
+        {"mdm.approval = manual\nra.operationmode = ra\n", NULL},   /* several, none named */
+        {"mdm.approval = manual\nscep.includeca = true\n", "scep"}, /* `scep` configured */
+        {"default_alias = ra\nmdm.approval = manual\nra.operationmode = ra\n", "ra"},
+        {"default_alias = gone\nmdm.approval = manual\n", NULL}, /* names no alias */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scep_config *cfg = parse_ok(cases[i].text);
+        const char *got = scep_config_default_alias(cfg);
+        if (cases[i].expected == NULL ? got != NULL
+                                      : got == NULL || strcmp(got, cases[i].expected) != 0)
+            fail_msg("case %zu: default alias %s, expected %s", i, got ? got : "(none)",
+                     cases[i].expected ? cases[i].expected : "(none)");
+        scep_config_free(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(default_alias_is_named_only_or_builtin),
         cmocka_unit_test(defaults_come_from_the_table),
         cmocka_unit_test(enum_constants_match_allowed_order),
         cmocka_unit_test(example_file_loads_with_typed_values),
