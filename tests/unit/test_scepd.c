@@ -16,16 +16,28 @@
 static struct scepd_fixture fx;
 static EVP_PKEY *ca_public;
 
+/* Each end entity enrolls through its own alias: device-3 through mdm, legacy-dev through old. */
+static void add_alias_users(struct scepd_fixture *f, scep_store *store)
+{
+    (void)f;
+    scep_store_end_entity mdm = {
+        .username = "device-3", .subject_dn = "CN=device-3", .ca_name = "demo", .alias = "mdm"};
+    assert_int_equal(scep_store_ee_add(store, &mdm, "code-3"), SCEP_OK);
+    scep_store_end_entity old = {
+        .username = "legacy-dev", .subject_dn = "CN=legacy-dev", .ca_name = "demo", .alias = "old"};
+    assert_int_equal(scep_store_ee_add(store, &old, "leg-code"), SCEP_OK);
+}
+
 static int setup(void **state)
 {
     (void)state;
-    static const char *const users[] = {"device-1:code-1", "device-2:code-2",
-                                        "race:race-code",  "device-3:code-3",
-                                        "getter:get-code", "legacy-dev:leg-code"};
-    scepd_fixture_start(&fx, users, sizeof(users) / sizeof(users[0]),
-                        "mdm.includeca = false\n"
-                        "old.legacy = true\n"
-                        "legacy_algorithms = true\n");
+    static const char *const users[] = {"device-1:code-1", "device-2:code-2", "race:race-code",
+                                        "getter:get-code"};
+    scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]),
+                                 "mdm.includeca = false\n"
+                                 "old.legacy = true\n"
+                                 "legacy_algorithms = true\n",
+                                 add_alias_users);
     ca_public = X509_get_pubkey(fx.ca_cert);
     return 0;
 }

@@ -46,9 +46,26 @@ static X509 *issue_ra(const scep_ca *ca, const char *dir, const char *name, cons
     return cert;
 }
 
+/* The end entities, each registered for the RA alias it enrolls through. */
+static void add_users(scep_store *store)
+{
+    static const char *const users[][3] = {
+        {"single-dev", "c1", "single"}, {"raw-single", "c5", "single"},
+        {"split-dev", "c2", "split"},   {"raw-ra", "c3", "split"},
+        {"raw-ca", "c4", "split"},
+    };
+    for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+        char dn[64];
+        snprintf(dn, sizeof(dn), "CN=%s", users[i][0]);
+        scep_store_end_entity ee = {
+            .username = users[i][0], .subject_dn = dn, .ca_name = "demo", .alias = users[i][2]};
+        assert_int_equal(scep_store_ee_add(store, &ee, users[i][1]), SCEP_OK);
+    }
+}
+
 static void prepare(struct scepd_fixture *f, scep_store *store)
 {
-    (void)store;
+    add_users(store);
     char cert_path[600], key_path[600];
     snprintf(cert_path, sizeof(cert_path), "%s/ca.pem", f->dir);
     snprintf(key_path, sizeof(key_path), "%s/ca.key", f->dir);
@@ -88,10 +105,7 @@ static void prepare(struct scepd_fixture *f, scep_store *store)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const users[] = {"single-dev:c1", "split-dev:c2", "raw-ra:c3", "raw-ca:c4",
-                                        "raw-single:c5"};
-    scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]), aliases_config,
-                                 prepare);
+    scepd_fixture_start_prepared(&fx, NULL, 0, aliases_config, prepare);
     return 0;
 }
 

@@ -46,6 +46,10 @@ static scep_ca *new_ca(const char *subject)
     return ca;
 }
 
+/* The subject pix_csr() sends, in the order it encodes it. */
+#define PIX_SUBJECT                                                                                \
+    "/unstructuredName=pix1.example.com/unstructuredAddress=192.0.2.7/serialNumber=FTX123"
+
 static void prepare(struct scepd_fixture *f, scep_store *store)
 {
     char cert_path[600];
@@ -75,16 +79,27 @@ static void prepare(struct scepd_fixture *f, scep_store *store)
     assert_int_equal(scep_store_ca_add(store, &row), SCEP_OK);
     free(pem);
     scep_ca_free(second);
+    /* Each end entity enrolls through its own alias (the others through the default, scep). */
     scep_store_end_entity ee = {
-        .username = "sec-dev", .subject_dn = "CN=sec-dev", .ca_name = "Second"};
+        .username = "sec-dev", .subject_dn = "CN=sec-dev", .ca_name = "Second", .alias = "multi"};
     assert_int_equal(scep_store_ee_add(store, &ee, "c-sec"), SCEP_OK);
+    scep_store_end_entity inc2 = {
+        .username = "inc2", .subject_dn = "CN=inc2", .ca_name = "demo", .alias = "noca"};
+    assert_int_equal(scep_store_ee_add(store, &inc2, "c9"), SCEP_OK);
+    scep_store_end_entity md5 = {
+        .username = "md5-dev", .subject_dn = "CN=md5-dev", .ca_name = "demo", .alias = "pix"};
+    assert_int_equal(scep_store_ee_add(store, &md5, "c6"), SCEP_OK);
+    /* A PIX registered with the subject it sends: CA mode issues the registered subject. */
+    scep_store_end_entity pix = {
+        .username = "FTX123", .subject_dn = PIX_SUBJECT, .ca_name = "demo", .alias = "pix"};
+    assert_int_equal(scep_store_ee_add(store, &pix, "c7"), SCEP_OK);
 }
 
 static int setup(void **state)
 {
     (void)state;
     static const char *const users[] = {"old-dev:c1", "next-dev:c2", "after-dev:c3", "after-old:c4",
-                                        "md5-dev:c6", "FTX123:c7",   "inc1:c8",      "inc2:c9"};
+                                        "inc1:c8"};
     scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]),
                                  "legacy_algorithms = true\n"
                                  "scep.defaultca = demo\n"
@@ -423,11 +438,16 @@ static void pix_unstructured_name_becomes_dns_san(void **state)
     assert_int_equal(gn->type, GEN_DNS);
     assert_string_equal((const char *)ASN1_STRING_get0_data(gn->d.dNSName), "pix1.example.com");
     GENERAL_NAMES_free(sans);
-    /* The subject is the CSR's, unstructuredName and unstructuredAddress kept. */
+    /* The subject is the registered one (here the CSR's), unstructuredName and
+     * unstructuredAddress kept. */
     const X509_NAME *subject = X509_get_subject_name(cert);
     assert_true(X509_NAME_get_index_by_NID(subject, NID_pkcs9_unstructuredName, -1) >= 0);
     assert_true(X509_NAME_get_index_by_NID(subject, NID_pkcs9_unstructuredAddress, -1) >= 0);
+    X509_NAME *registered = NULL;
+    assert_int_equal(scep_dn_parse(&registered, PIX_SUBJECT), SCEP_OK);
+    assert_int_equal(X509_NAME_cmp(subject, registered), 0);
     assert_int_equal(X509_NAME_cmp(subject, X509_REQ_get_subject_name(csr)), 0);
+    X509_NAME_free(registered);
     scep_pkimessage_free(reply);
     X509_REQ_free(csr);
     EVP_PKEY_free(key);

@@ -5,8 +5,8 @@
  * timeout. allow → SUCCESS; deny → FAILURE with the reason; timeout →
  * FAILURE after the retries (fail closed), SUCCESS with webhook.failopen;
  * a signature under another secret is rejected by the receiver → FAILURE.
- * Both CA mode (enroll.c) and RA mode (ra.c) consult it. The body the receiver
- * gets is read back with jansson; the answer is read as strict JSON.
+ * Both CA mode and RA mode consult it (src/scepd/enroll/gate.c). The body the
+ * receiver gets is read back with jansson; the answer is read as strict JSON.
  */
 #include "scepd_fixture.h"
 #include "test_support.h"
@@ -142,6 +142,18 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     *con_cls = NULL;
 }
 
+/* The CA-mode end entity, registered for the cadeny alias with one subjectAltName. */
+static void add_hook_ca(struct scepd_fixture *f, scep_store *store)
+{
+    (void)f;
+    scep_store_end_entity ee = {.username = "hook-ca",
+                                .subject_dn = "CN=hook-ca",
+                                .ca_name = "demo",
+                                .alias = "cadeny",
+                                .sans = "dns:hook.example"};
+    assert_int_equal(scep_store_ee_add(store, &ee, "ca-pass"), SCEP_OK);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -179,8 +191,7 @@ static int setup(void **state)
              "caallow.webhook.url = http://127.0.0.1:%u/allow\n"
              "caallow.webhook.secret = " SECRET "\n",
              port, port, port, port, port, port, port, port);
-    const char *users[] = {"hook-ca:ca-pass"};
-    scepd_fixture_start(&fx, users, 1, config);
+    scepd_fixture_start_prepared(&fx, NULL, 0, config, add_hook_ca);
     return 0;
 }
 
@@ -325,7 +336,7 @@ static void allow_issues_and_body_is_signed(void **state)
     assert_member_text(body, "alias", "allow");
     assert_member_text(body, "messageType", "PKCSReq");
     assert_member_text(body, "mode", "ra");
-    assert_member_text(body, "username", NULL); /* RA mode's may be random: not known yet */
+    assert_member_text(body, "username", "hook-dev-1"); /* RA mode's, from the CN */
     assert_member_text(body, "subject", "CN=hook-dev-1,O=Example");
     static const char *const sans[] = {"dns:hook.example", "ip:192.0.2.7"};
     assert_sans(body, sans, 2);
@@ -384,6 +395,27 @@ static void receiver_rejects_another_secret(void **state)
     assert_int_equal(seen(&seen_good_signatures), 0);
 }
 
+/* Points the cadeny alias's webhook at the receiver's `path` and reloads the config. */
+static void set_cadeny_webhook(const char *path)
+{
+    static char config[16384];
+    FILE *f = fopen(fx.config_path, "r");
+    assert_non_null(f);
+    size_t len = fread(config, 1, sizeof(config) - 1, f);
+    config[len] = '\0';
+    fclose(f);
+    char *line = strstr(config, "cadeny.webhook.url = ");
+    assert_non_null(line);
+    char *end = strchr(line, '\n');
+    assert_non_null(end);
+    f = fopen(fx.config_path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*scadeny.webhook.url = http://127.0.0.1:%u%s%s", (int)(line - config), config,
+            receiver_port, path, end);
+    fclose(f);
+    assert_int_equal(scepd_server_reload(&fx.server), SCEP_OK);
+}
+
 static void ca_mode_consults_the_webhook(void **state)
 {
     (void)state;
@@ -397,11 +429,24 @@ static void ca_mode_consults_the_webhook(void **state)
     assert_member_text(body, "mode", "ca");
     assert_member_text(body, "username", "hook-ca");
     assert_member_text(body, "challengePassword", "ca-pass");
+    /* The names as they will be issued: the registered ones, not the CSR's. */
+    assert_member_text(body, "subject", "CN=hook-ca");
+    static const char *const sans[] = {"dns:hook.example"};
+    assert_sans(body, sans, 1);
     json_decref(body);
-    /* The refusal did not spend the enrollment code. */
+    /* Another alias, whose webhook would allow, is no way around it: refused before the
+     * webhook is asked. */
     assert_int_equal(enroll("caallow", "CN=hook-ca", "ca-pass", text, sizeof(text)),
+                     SCEP_STATUS_FAILURE);
+    assert_non_null(strstr(text, "does not enroll through this alias"));
+    assert_int_equal(seen(&seen_requests), 1);
+    /* The refusals did not spend the enrollment code: once the alias's webhook allows,
+     * the end entity enrolls. */
+    set_cadeny_webhook("/allow");
+    assert_int_equal(enroll("cadeny", "CN=hook-ca", "ca-pass", text, sizeof(text)),
                      SCEP_STATUS_SUCCESS);
     assert_int_equal(seen(&seen_good_signatures), 2);
+    set_cadeny_webhook("/deny");
 }
 
 /* Settings for asking the receiver's `path` directly; `url` and `secret` back the strings. */
