@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "scep/common.h"
 #include "scep/error.h"
@@ -57,6 +58,61 @@ SCEP_EXPORT int scep_dn_parse(X509_NAME **out, const char *dn) SCEP_MUST_CHECK;
  * attribute's size rules (scep_dn_parse() refuses "C=DEU" whoever wrote it).
  */
 SCEP_EXPORT int scep_dn_format(char **out, const X509_NAME *name) SCEP_MUST_CHECK;
+
+/* ---- subjectAltName text ------------------------------------------------------------------- */
+
+/* Longest text of one subjectAltName value accepted by scep_san_parse. */
+#define SCEP_SAN_VALUE_MAX 1024
+/* Most entries scep_san_parse accepts. */
+#define SCEP_SAN_MAX_ENTRIES 64
+
+/*
+ * Parses "dns:host.example,ip:192.0.2.1,email:a@b.example,uri:https://x/,upn:user@corp"
+ * into GENERAL_NAMES, in the order written. Items are separated by ',' or '\n'; blanks
+ * (space, tab, CR) around items are ignored, and so are empty items; the prefix (dns, ip,
+ * email, uri, upn) is case-insensitive. "\xHH" in a value stands for the byte HH (how
+ * scep_san_format writes ',', '\' and bytes outside printable ASCII), so whatever that
+ * function wrote for these five types parses back to the same names; any other '\' is
+ * refused. Each value is at most SCEP_SAN_VALUE_MAX characters as written and is checked:
+ *  - dns: LDH labels of 1..63 characters (letters, digits, '-' not first or last), an
+ *    optional leading "*." wildcard, at most 253 characters;
+ *  - ip: IPv4 dotted quad or IPv6 (inet_pton), stored as 4 or 16 octets;
+ *  - email: printable ASCII without blanks, exactly one '@' with text on both sides;
+ *  - uri: printable ASCII without blanks, starting with a scheme (RFC 3986 §3.1) and ':';
+ *  - upn: valid UTF-8 without control characters (C0, DEL, C1), non-empty; it becomes an
+ *    otherName msUPN (1.3.6.1.4.1.311.20.2.3) holding a UTF8String.
+ * A NULL, empty or blank text gives an empty (non-NULL) stack. More than
+ * SCEP_SAN_MAX_ENTRIES entries, an unknown prefix or a value that fails its check gives
+ * SCEP_EINVAL with a message naming the offending item. *out is the caller's
+ * (GENERAL_NAMES_free).
+ */
+SCEP_EXPORT int scep_san_parse(GENERAL_NAMES **out, const char *text) SCEP_MUST_CHECK;
+
+/*
+ * The inverse: "dns:a,ip:192.0.2.1,..." with `separator` between items (',' for people,
+ * '\n' for storage). Every type is written, not only the five above: an otherName of
+ * another OID as "othername:OID", a directoryName as "dirname:" + its scep_dn_format()
+ * text, a registeredID as "rid:OID", an x400Address / ediPartyName as "x400:" / "edi:"
+ * followed by the hex of its DER, an iPAddress that is neither 4 nor 16 octets as "ip:"
+ * followed by hex. In values, control characters, DEL and bytes above 0x7E (except valid
+ * UTF-8 in a UPN or a directoryName, which is kept) are written as \xHH, so the text is
+ * safe for a log line; so are '\' and ',' (except in a directoryName, whose RFC 4514 text
+ * is kept readable), so the five parseable types split unambiguously. No entries: "".
+ * *out is the caller's (OPENSSL_free).
+ */
+SCEP_EXPORT int scep_san_format(char **out, const GENERAL_NAMES *names,
+                                char separator) SCEP_MUST_CHECK;
+
+/*
+ * Whether two names are the same name: 1 equal, 0 not (also when either is NULL).
+ *  - dNSName: ASCII case-insensitively;
+ *  - rfc822Name: the local part (before the last '@') exactly, the domain ASCII
+ *    case-insensitively (RFC 5280 §7.5); without '@' all case-insensitively;
+ *  - iPAddress: by octets;
+ *  - UPN (otherName msUPN with a UTF8String): by exact UTF-8 bytes;
+ *  - everything else: GENERAL_NAME_cmp().
+ */
+SCEP_EXPORT int scep_san_equal(const GENERAL_NAME *a, const GENERAL_NAME *b);
 
 /* ---- Serial numbers ------------------------------------------------------------------------ */
 

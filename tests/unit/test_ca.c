@@ -268,6 +268,384 @@ static void dn_format_parses_back(void **state)
     X509_NAME_free(name);
 }
 
+/* ---- subjectAltName text ---- */
+
+static const char *san_text(const GENERAL_NAMES *names, char separator)
+{
+    static char copy[4096];
+    char *text = NULL;
+    assert_int_equal(scep_san_format(&text, names, separator), 0);
+    assert_non_null(text);
+    assert_true(strlen(text) < sizeof(copy));
+    snprintf(copy, sizeof(copy), "%s", text);
+    OPENSSL_free(text);
+    return copy;
+}
+
+static const unsigned char *ia5_data(const GENERAL_NAME *gn, int type)
+{
+    int got = -1;
+    const ASN1_STRING *s = GENERAL_NAME_get0_value(gn, &got);
+    assert_int_equal(got, type);
+    return ASN1_STRING_get0_data(s);
+}
+
+static void san_parses_each_type_and_round_trips(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "dns:host.example,ip:192.0.2.1,email:a@b.example,uri:https://x/,upn:user@corp";
+    GENERAL_NAMES *names = NULL;
+    assert_int_equal(scep_san_parse(&names, text), 0);
+    assert_int_equal(sk_GENERAL_NAME_num(names), 5);
+    assert_string_equal(ia5_data(sk_GENERAL_NAME_value(names, 0), GEN_DNS), "host.example");
+    int type = -1;
+    const ASN1_OCTET_STRING *ip = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(names, 1), &type);
+    assert_int_equal(type, GEN_IPADD);
+    assert_int_equal(ASN1_STRING_length(ip), 4);
+    assert_memory_equal(ASN1_STRING_get0_data(ip), "\xc0\x00\x02\x01", 4);
+    assert_string_equal(ia5_data(sk_GENERAL_NAME_value(names, 2), GEN_EMAIL), "a@b.example");
+    assert_string_equal(ia5_data(sk_GENERAL_NAME_value(names, 3), GEN_URI), "https://x/");
+    ASN1_OBJECT *oid = NULL;
+    ASN1_TYPE *value = NULL;
+    assert_int_equal(GENERAL_NAME_get0_otherName(sk_GENERAL_NAME_value(names, 4), &oid, &value), 1);
+    assert_int_equal(OBJ_obj2nid(oid), NID_ms_upn);
+    assert_int_equal(ASN1_TYPE_get(value), V_ASN1_UTF8STRING);
+    assert_string_equal(ASN1_STRING_get0_data(value->value.utf8string), "user@corp");
+    assert_string_equal(san_text(names, ','), text);
+
+    /* The storage form parses back to the same names. */
+    GENERAL_NAMES *again = NULL;
+    assert_int_equal(scep_san_parse(&again, san_text(names, '\n')), 0);
+    assert_int_equal(sk_GENERAL_NAME_num(again), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(names, i), sk_GENERAL_NAME_value(again, i)), 0);
+    GENERAL_NAMES_free(again);
+    GENERAL_NAMES_free(names);
+
+    /* Blanks, '\n', empty items, upper-case prefixes, IPv6, a wildcard, UTF-8 in a UPN. */
+    assert_int_equal(scep_san_parse(&names, " DNS:*.Example.com ,\tIP:2001:DB8::1\r\n"
+                                            "Upn:j\xc3\xb6rg@corp,,\n"),
+                     0);
+    assert_string_equal(san_text(names, ','),
+                        "dns:*.Example.com,ip:2001:db8::1,upn:j\xc3\xb6rg@corp");
+    GENERAL_NAMES_free(names);
+
+    /* ',' and '\' inside a value travel as \xHH and come back as themselves. */
+    assert_int_equal(scep_san_parse(&names, "uri:https://x/a\\x2Cb\\x5c"), 0);
+    assert_string_equal(ia5_data(sk_GENERAL_NAME_value(names, 0), GEN_URI), "https://x/a,b\\");
+    assert_string_equal(san_text(names, ','), "uri:https://x/a\\x2Cb\\x5C");
+    GENERAL_NAMES_free(names);
+
+    /* Nothing: an empty stack, never NULL. */
+    const char *empty[] = {NULL, "", "  ", " ,\n "};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        names = NULL;
+        assert_int_equal(scep_san_parse(&names, empty[i]), 0);
+        assert_non_null(names);
+        assert_int_equal(sk_GENERAL_NAME_num(names), 0);
+        assert_string_equal(san_text(names, ','), "");
+        GENERAL_NAMES_free(names);
+    }
+
+    /* SCEP_SAN_MAX_ENTRIES entries are fine, one more is not. */
+    char many[SCEP_SAN_MAX_ENTRIES * 24];
+    size_t used = 0;
+    for (int i = 0; i <= SCEP_SAN_MAX_ENTRIES; i++)
+        used += (size_t)snprintf(many + used, sizeof(many) - used, "%sdns:h%d.example",
+                                 i ? "," : "", i);
+    many[strrchr(many, ',') - many] = '\0';
+    assert_int_equal(scep_san_parse(&names, many), 0);
+    assert_int_equal(sk_GENERAL_NAME_num(names), SCEP_SAN_MAX_ENTRIES);
+    GENERAL_NAMES_free(names);
+    many[strlen(many)] = ',';
+    names = NULL;
+    assert_int_equal(scep_san_parse(&names, many), SCEP_EINVAL);
+    assert_null(names);
+    assert_non_null(strstr(scep_error_message(), "h64.example"));
+}
+
+static void san_parse_refuses_bad_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *named; /* what the message must quote */
+    } bad[] = {
+        {"dns:-bad.example", "dns:-bad.example"},
+        {"dns:bad-.example", "dns:bad-.example"},
+        {"dns:a..example", "dns:a..example"},
+        {"dns:a.example.", "dns:a.example."},
+        {"dns:under_score.example", "under_score"},
+        {"dns:a.*.example", "a.*.example"},
+        {"dns:*", "dns:*"},
+        {"dns:", "dns:"},
+        {"dns:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", "dns:a"},
+        {"dns:a\\x1Bb", "dns:a\\x1Bb"},
+        {"ip:999.1.1.1", "ip:999.1.1.1"},
+        {"ip:192.0.2.1/24", "ip:192.0.2.1/24"},
+        {"ip:1.2.3.4\\x00", "ip:1.2.3.4\\x00"},
+        {"ip:fe80::1%eth0", "ip:fe80::1%eth0"},
+        {"email:nobody.example", "email:nobody.example"},
+        {"email:a@b@c.example", "email:a@b@c.example"},
+        {"email:a b@c.example", "email:a b@c.example"},
+        {"email:@c.example", "email:@c.example"},
+        {"uri:no-scheme.example/x", "uri:no-scheme.example/x"},
+        {"uri:1http://x/", "uri:1http://x/"},
+        {"uri:https:", "uri:https:"},
+        {"uri:https://x/a b", "uri:https://x/a b"},
+        {"upn:user\x1b@corp", "upn:user\\x1B@corp"},
+        {"upn:user\\x07@corp", "upn:user\\x07@corp"},
+        {"upn:\xc2\x85x", "upn:\\xC2\\x85x"}, /* U+0085, a C1 control */
+        {"upn:\xc0\xaf", "upn:\\xC0\\xAF"},   /* overlong '/' */
+        {"upn:", "upn:"},
+        {"foo:x", "foo:x"},
+        {"host.example", "host.example"},
+        {"dns:ok.example,uri:https://x/\\q", "uri:https://x/\\q"},
+        {"dns:ok.example,rid:1.2.3", "rid:1.2.3"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        GENERAL_NAMES *names = NULL;
+        if (scep_san_parse(&names, bad[i].text) != SCEP_EINVAL)
+            fail_msg("\"%s\" was accepted", bad[i].text);
+        assert_null(names);
+        if (strstr(scep_error_message(), bad[i].named) == NULL)
+            fail_msg("\"%s\": message \"%s\" does not name it", bad[i].text, scep_error_message());
+    }
+
+    /* SCEP_SAN_VALUE_MAX characters of value are the most. */
+    char long_uri[SCEP_SAN_VALUE_MAX + 16];
+    int n = snprintf(long_uri, sizeof(long_uri), "uri:https://x/");
+    memset(long_uri + n, 'a', sizeof(long_uri) - (size_t)n - 1);
+    long_uri[4 + SCEP_SAN_VALUE_MAX] = '\0';
+    GENERAL_NAMES *names = NULL;
+    assert_int_equal(scep_san_parse(&names, long_uri), 0);
+    GENERAL_NAMES_free(names);
+    long_uri[4 + SCEP_SAN_VALUE_MAX] = 'a';
+    long_uri[5 + SCEP_SAN_VALUE_MAX] = '\0';
+    names = NULL;
+    assert_int_equal(scep_san_parse(&names, long_uri), SCEP_EINVAL);
+    assert_null(names);
+}
+
+static GENERAL_NAME *ia5_general_name(int type, const char *value, int len)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    assert_non_null(gn);
+    assert_non_null(ia5);
+    assert_int_equal(ASN1_STRING_set(ia5, value, len), 1);
+    GENERAL_NAME_set0_value(gn, type, ia5);
+    return gn;
+}
+
+static GENERAL_NAME *other_general_name(const char *oid, const char *utf8)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_TYPE *value = ASN1_TYPE_new();
+    ASN1_UTF8STRING *str = ASN1_UTF8STRING_new();
+    assert_non_null(gn);
+    assert_non_null(value);
+    assert_non_null(str);
+    assert_int_equal(ASN1_STRING_set(str, utf8, -1), 1);
+    ASN1_TYPE_set(value, V_ASN1_UTF8STRING, str);
+    assert_int_equal(GENERAL_NAME_set0_othername(gn, OBJ_txt2obj(oid, 0), value), 1);
+    return gn;
+}
+
+static void push_name(GENERAL_NAMES *names, GENERAL_NAME *gn)
+{
+    assert_true(sk_GENERAL_NAME_push(names, gn) > 0);
+}
+
+static void san_format_writes_every_type(void **state)
+{
+    (void)state;
+    GENERAL_NAMES *names = GENERAL_NAMES_new();
+    assert_non_null(names);
+    /* What a CSR may carry but scep_san_parse never makes: an ESC in a dNSName. */
+    push_name(names, ia5_general_name(GEN_DNS, "evil\x1b[2J.example", -1));
+    push_name(names, ia5_general_name(GEN_EMAIL, "a\x7f@b,c\\d", -1));
+    push_name(names, ia5_general_name(GEN_URI, "https://x/\xc3\xa9", -1));
+    push_name(names, other_general_name("1.3.6.1.4.1.311.20.2.3", "j\xc3\xb6rg\xc2\x85@corp"));
+    push_name(names, other_general_name("1.3.6.1.5.5.7.8.9", "ignored"));
+
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    X509_NAME *dir = NULL;
+    assert_non_null(gn);
+    assert_int_equal(scep_dn_parse(&dir, "CN=a\\,b,O=Example"), 0);
+    GENERAL_NAME_set0_value(gn, GEN_DIRNAME, dir);
+    push_name(names, gn);
+
+    gn = GENERAL_NAME_new();
+    assert_non_null(gn);
+    GENERAL_NAME_set0_value(gn, GEN_RID, OBJ_txt2obj("1.2.3.4.5", 1));
+    push_name(names, gn);
+
+    gn = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *range = ASN1_OCTET_STRING_new();
+    assert_non_null(gn);
+    assert_non_null(range);
+    assert_int_equal(
+        ASN1_OCTET_STRING_set(range, (const unsigned char *)"\xc0\x00\x02\x00\xff\xff\xff\x00", 8),
+        1);
+    GENERAL_NAME_set0_value(gn, GEN_IPADD, range);
+    push_name(names, gn);
+
+    gn = GENERAL_NAME_new();
+    ASN1_STRING *x400 = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+    assert_non_null(gn);
+    assert_non_null(x400);
+    assert_int_equal(ASN1_STRING_set(x400, "\x30\x00", 2), 1);
+    GENERAL_NAME_set0_value(gn, GEN_X400, x400);
+    push_name(names, gn);
+
+    gn = GENERAL_NAME_new();
+    EDIPARTYNAME *edi = EDIPARTYNAME_new();
+    assert_non_null(gn);
+    assert_non_null(edi);
+    ASN1_STRING_free(edi->partyName); /* EDIPARTYNAME_new fills the required field */
+    edi->partyName = ASN1_STRING_type_new(V_ASN1_UTF8STRING);
+    assert_non_null(edi->partyName);
+    assert_int_equal(ASN1_STRING_set(edi->partyName, "p", 1), 1);
+    GENERAL_NAME_set0_value(gn, GEN_EDIPARTY, edi);
+    push_name(names, gn);
+
+    assert_string_equal(san_text(names, '\n'), "dns:evil\\x1B[2J.example\n"
+                                               "email:a\\x7F@b\\x2Cc\\x5Cd\n"
+                                               "uri:https://x/\\xC3\\xA9\n"
+                                               "upn:j\xc3\xb6rg\\xC2\\x85@corp\n"
+                                               "othername:1.3.6.1.5.5.7.8.9\n"
+                                               "dirname:CN=a\\,b,O=Example\n"
+                                               "rid:1.2.3.4.5\n"
+                                               "ip:C0000200FFFFFF00\n"
+                                               "x400:3000\n"
+                                               "edi:3005A1030C0170");
+    /* Nothing in the text a terminal or a log reader would act on. */
+    const char *text = san_text(names, ',');
+    for (const char *p = text; *p != '\0'; p++)
+        assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+    GENERAL_NAMES_free(names);
+}
+
+static GENERAL_NAME *first_name(GENERAL_NAMES **keep, const char *text)
+{
+    assert_int_equal(scep_san_parse(keep, text), 0);
+    assert_int_equal(sk_GENERAL_NAME_num(*keep), 1);
+    return sk_GENERAL_NAME_value(*keep, 0);
+}
+
+static int san_text_equal(const char *a, const char *b)
+{
+    GENERAL_NAMES *na = NULL, *nb = NULL;
+    int equal = scep_san_equal(first_name(&na, a), first_name(&nb, b));
+    GENERAL_NAMES_free(na);
+    GENERAL_NAMES_free(nb);
+    return equal;
+}
+
+static void san_equal_follows_rfc5280(void **state)
+{
+    (void)state;
+    assert_true(san_text_equal("dns:Host.EXAMPLE", "dns:host.example"));
+    assert_false(san_text_equal("dns:host.example", "dns:host.example.org"));
+    assert_true(san_text_equal("email:Dev1@Example.COM", "email:Dev1@example.com"));
+    assert_false(san_text_equal("email:Dev1@example.com", "email:dev1@example.com"));
+    assert_true(san_text_equal("ip:2001:db8::1", "ip:2001:0DB8:0:0:0:0:0:1"));
+    assert_false(san_text_equal("ip:192.0.2.1", "ip:192.0.2.2"));
+    assert_false(san_text_equal("ip:::ffff:192.0.2.1", "ip:192.0.2.1"));
+    assert_true(san_text_equal("upn:user@corp", "upn:user@corp"));
+    assert_false(san_text_equal("upn:User@corp", "upn:user@corp"));
+    assert_true(san_text_equal("uri:https://x/", "uri:https://x/"));
+    assert_false(san_text_equal("uri:https://x/A", "uri:https://x/a"));
+    assert_false(san_text_equal("dns:a.example", "uri:a.example:x"));
+    assert_false(san_text_equal("dns:a.example", "email:x@a.example"));
+
+    /* An rfc822Name without '@' (a domain, as in name constraints) is all case-insensitive. */
+    GENERAL_NAME *a = ia5_general_name(GEN_EMAIL, "Example.COM", -1);
+    GENERAL_NAME *b = ia5_general_name(GEN_EMAIL, "example.com", -1);
+    assert_true(scep_san_equal(a, b));
+    GENERAL_NAME_free(b);
+    /* A dNSName differing only after an embedded NUL is another name. */
+    b = ia5_general_name(GEN_DNS, "a.example\0x", 11);
+    GENERAL_NAME *c = ia5_general_name(GEN_DNS, "a.example\0y", 11);
+    assert_false(scep_san_equal(b, c));
+    assert_false(scep_san_equal(a, NULL));
+    assert_false(scep_san_equal(NULL, a));
+    GENERAL_NAME_free(a);
+    GENERAL_NAME_free(b);
+    GENERAL_NAME_free(c);
+
+    /* Other types fall back to GENERAL_NAME_cmp. */
+    a = other_general_name("1.3.6.1.5.5.7.8.9", "x");
+    b = other_general_name("1.3.6.1.5.5.7.8.9", "x");
+    c = other_general_name("1.3.6.1.5.5.7.8.9", "y");
+    assert_true(scep_san_equal(a, b));
+    assert_false(scep_san_equal(a, c));
+    GENERAL_NAME_free(a);
+    GENERAL_NAME_free(b);
+    GENERAL_NAME_free(c);
+}
+
+/* OpenSSL's own subjectAltName parser is a second implementation to agree with. */
+static void san_agrees_with_openssl(void **state)
+{
+    (void)state;
+    static const char ours[] = "dns:a.example,ip:192.0.2.1,ip:2001:db8::7,email:a@b.example,"
+                               "uri:https://x.example/p?q=1,upn:user@corp.example";
+    static const char theirs[] =
+        "DNS:a.example,IP:192.0.2.1,IP:2001:db8::7,email:a@b.example,"
+        "URI:https://x.example/p?q=1,otherName:msUPN;UTF8:user@corp.example";
+    GENERAL_NAMES *names = NULL;
+    assert_int_equal(scep_san_parse(&names, ours), 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, theirs);
+    assert_non_null(ext);
+    GENERAL_NAMES *openssl = X509V3_EXT_d2i(ext);
+    assert_non_null(openssl);
+    assert_int_equal(sk_GENERAL_NAME_num(names), sk_GENERAL_NAME_num(openssl));
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(names, i), sk_GENERAL_NAME_value(openssl, i)),
+            0);
+        assert_true(
+            scep_san_equal(sk_GENERAL_NAME_value(names, i), sk_GENERAL_NAME_value(openssl, i)));
+    }
+    /* The same extension bytes, and our text for OpenSSL's names is ours. */
+    X509_EXTENSION *mine = X509V3_EXT_i2d(NID_subject_alt_name, 0, names);
+    assert_non_null(mine);
+    assert_int_equal(
+        ASN1_OCTET_STRING_cmp(X509_EXTENSION_get_data(mine), X509_EXTENSION_get_data(ext)), 0);
+    assert_string_equal(san_text(openssl, ','), ours);
+
+    /* In a certificate, X509V3_EXT_print shows the same names for both. */
+    BIO *bio_mine = BIO_new(BIO_s_mem()), *bio_theirs = BIO_new(BIO_s_mem());
+    assert_non_null(bio_mine);
+    assert_non_null(bio_theirs);
+    X509 *cert = X509_new();
+    assert_non_null(cert);
+    assert_int_equal(X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, 0), 1);
+    X509_EXTENSION *in_cert =
+        X509_get_ext(cert, X509_get_ext_by_NID(cert, NID_subject_alt_name, -1));
+    assert_int_equal(X509V3_EXT_print(bio_mine, in_cert, 0, 0), 1);
+    assert_int_equal(X509V3_EXT_print(bio_theirs, ext, 0, 0), 1);
+    char *printed_mine = NULL, *printed_theirs = NULL;
+    long len_mine = BIO_get_mem_data(bio_mine, &printed_mine);
+    long len_theirs = BIO_get_mem_data(bio_theirs, &printed_theirs);
+    assert_true(len_mine > 0);
+    assert_int_equal(len_mine, len_theirs);
+    assert_memory_equal(printed_mine, printed_theirs, (size_t)len_mine);
+    assert_non_null(memchr(printed_mine, 'I', (size_t)len_mine)); /* "IP Address:..." */
+
+    X509_free(cert);
+    BIO_free(bio_mine);
+    BIO_free(bio_theirs);
+    X509_EXTENSION_free(mine);
+    X509_EXTENSION_free(ext);
+    GENERAL_NAMES_free(openssl);
+    GENERAL_NAMES_free(names);
+}
+
 /* ---- serials ---- */
 
 static void serials_are_positive_and_bounded(void **state)
@@ -1123,6 +1501,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dn_parses_both_forms),
         cmocka_unit_test(dn_format_parses_back),
+        cmocka_unit_test(san_parses_each_type_and_round_trips),
+        cmocka_unit_test(san_parse_refuses_bad_values),
+        cmocka_unit_test(san_format_writes_every_type),
+        cmocka_unit_test(san_equal_follows_rfc5280),
+        cmocka_unit_test(san_agrees_with_openssl),
         cmocka_unit_test(serials_are_positive_and_bounded),
         cmocka_unit_test(create_ca_writes_key_0600_and_a_valid_root),
         cmocka_unit_test(create_ec_ca_and_reject_bad_options),
