@@ -93,7 +93,11 @@ int scep_cli_write_text(const char *path, const char *text, int mode);
 int scep_cli_read_text(char **out, size_t *out_len, const char *path, size_t max);
 /* "rsa:2048|rsa:3072|rsa:4096|ec:P-256|ec:P-384". */
 int scep_cli_generate_key(EVP_PKEY **out, const char *key_type);
-/* CSR from "/CN=a/O=b" or "CN=a,O=b", SAN "dns:..,ip:..,email:..,uri:..,upn:..", EKU list. */
+/*
+ * CSR for `subject` (either form of scep_dn_parse: "CN=a,O=b" or "/O=b/CN=a", the same
+ * name), `san` in scep_san_parse's syntax ("dns:..,ip:..,email:..,uri:..,upn:.."; may be
+ * NULL) and an EKU list (OpenSSL names; may be NULL). Prints why on stderr and returns -1.
+ */
 int scep_cli_make_csr(X509_REQ **out, EVP_PKEY *key, const char *subject, const char *san,
                       const char *eku, const char *challenge);
 

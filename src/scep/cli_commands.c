@@ -3,6 +3,7 @@
  * scep_client from the options, runs one library operation and turns the
  * outcome into files, lines on stdout and an sscep-compatible exit code.
  */
+#include "scep/ca.h"
 #include "scep/cli.h"
 #include "scep/client.h"
 
@@ -184,16 +185,25 @@ static int cmd_getcaps(struct scep_cli_config *c)
 
 /* ---- getca / getnextca ---- */
 
+/* The subject as every tool here writes a DN (RFC 4514, most specific first). */
+static char *subject_text(X509 *cert)
+{
+    char *text = NULL;
+    if (scep_dn_format(&text, X509_get_subject_name(cert)) < 0)
+        return NULL;
+    return text;
+}
+
 static int print_cert(const char *path, X509 *cert, const char *role, scep_fingerprint_alg alg)
 {
-    char subject[512];
     char *fp = NULL;
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
     if (scep_cert_fingerprint(&fp, cert, alg) < 0)
         return -1;
+    char *subject = subject_text(cert);
     static const char *names[] = {"", "MD5", "SHA1", "SHA256", "SHA512"};
-    printf("%s: %s\n  subject: %s\n  %s fingerprint: %s\n", path, role, subject,
+    printf("%s: %s\n  subject: %s\n  %s fingerprint: %s\n", path, role, subject ? subject : "?",
            names[alg <= SCEP_FINGERPRINT_SHA512 ? alg : 0], fp);
+    OPENSSL_free(subject);
     OPENSSL_free(fp);
     return 0;
 }
@@ -295,10 +305,10 @@ static int save_issued(const struct scep_cli_config *c, const scep_result *res, 
     if (c->pkcs12 != NULL &&
         scep_cli_write_pkcs12(c->pkcs12, key, cert, NULL, c->pkcs12_password) != 0)
         return SCEP_EXIT_ERROR;
-    char subject[512];
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-    printf("issued: %s\n  subject: %s\n  transactionID: %s\n", c->local_cert, subject,
-           scep_result_transaction_id(res));
+    char *subject = subject_text(cert);
+    printf("issued: %s\n  subject: %s\n  transactionID: %s\n", c->local_cert,
+           subject ? subject : "?", scep_result_transaction_id(res));
+    OPENSSL_free(subject);
     return SCEP_EXIT_OK;
 }
 

@@ -3,6 +3,7 @@
  * DER, PKCS#12, private keys written 0600, and key/CSR generation.
  */
 #include "scep/cli.h"
+#include "scep/ca.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,77 +237,6 @@ int scep_cli_generate_key(EVP_PKEY **out, const char *key_type)
     return 0;
 }
 
-/* "/CN=a/O=b" or "CN=a,O=b" (no escaping). */
-static int parse_dn(X509_NAME *name, const char *dn)
-{
-    char *copy = strdup(dn);
-    if (copy == NULL)
-        return -1;
-    const char *sep = dn[0] == '/' ? "/" : ",";
-    char *save = NULL;
-    int ok = 1, count = 0;
-    for (char *rdn = strtok_r(copy, sep, &save); rdn != NULL && ok;
-         rdn = strtok_r(NULL, sep, &save)) {
-        while (*rdn == ' ')
-            rdn++;
-        char *eq = strchr(rdn, '=');
-        if (eq == NULL) {
-            ok = 0;
-            break;
-        }
-        *eq = '\0';
-        ok = X509_NAME_add_entry_by_txt(name, rdn, MBSTRING_UTF8, (unsigned char *)eq + 1, -1, -1,
-                                        0) == 1;
-        count++;
-    }
-    free(copy);
-    if (!ok || count == 0) {
-        fprintf(stderr, "scep: cannot parse subject \"%s\" (use CN=name,O=org or /CN=name/O=org)\n",
-                dn);
-        return -1;
-    }
-    return 0;
-}
-
-/* dns:/ip:/email:/uri:/upn: to OpenSSL's subjectAltName syntax. */
-static int san_to_conf(char *out, size_t cap, const char *san)
-{
-    static const struct {
-        const char *in;
-        const char *out;
-    } map[] = {{"dns:", "DNS:"},
-               {"ip:", "IP:"},
-               {"email:", "email:"},
-               {"uri:", "URI:"},
-               {"upn:", "otherName:msUPN;UTF8:"}};
-    char *copy = strdup(san);
-    size_t used = 0;
-    char *save = NULL;
-    int ok = copy != NULL;
-    out[0] = '\0';
-    for (char *item = ok ? strtok_r(copy, ",", &save) : NULL; item != NULL && ok;
-         item = strtok_r(NULL, ",", &save)) {
-        size_t i;
-        for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-            if (strncasecmp(item, map[i].in, strlen(map[i].in)) == 0)
-                break;
-        if (i == sizeof(map) / sizeof(map[0])) {
-            fprintf(stderr, "scep: unknown subjectAltName \"%s\" (dns:, ip:, email:, uri:, upn:)\n",
-                    item);
-            ok = 0;
-            break;
-        }
-        int n = snprintf(out + used, cap - used, "%s%s%s", used ? "," : "", map[i].out,
-                         item + strlen(map[i].in));
-        if (n < 0 || (size_t)n >= cap - used)
-            ok = 0;
-        else
-            used += (size_t)n;
-    }
-    free(copy);
-    return ok ? 0 : -1;
-}
-
 static int add_ext(STACK_OF(X509_EXTENSION) * exts, int nid, const char *value)
 {
     X509V3_CTX ctx;
@@ -326,17 +256,29 @@ int scep_cli_make_csr(X509_REQ **out, EVP_PKEY *key, const char *subject, const 
 {
     int rc = -1;
     X509_REQ *csr = X509_REQ_new();
+    X509_NAME *name = NULL;
+    GENERAL_NAMES *names = NULL;
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    char conf[4096];
     if (csr == NULL || exts == NULL)
         goto cleanup;
-    if (parse_dn(X509_REQ_get_subject_name(csr), subject) != 0)
+    if (scep_dn_parse(&name, subject) < 0) {
+        fprintf(stderr, "scep: --subject: %s\n", scep_error_message());
+        goto cleanup;
+    }
+    if (X509_REQ_set_subject_name(csr, name) != 1)
         goto cleanup;
     if (X509_REQ_set_version(csr, 0) != 1 || X509_REQ_set_pubkey(csr, key) != 1)
         goto cleanup;
-    if (san != NULL &&
-        (san_to_conf(conf, sizeof(conf), san) != 0 || add_ext(exts, NID_subject_alt_name, conf)))
+    if (san != NULL && scep_san_parse(&names, san) < 0) {
+        fprintf(stderr, "scep: --san: %s\n", scep_error_message());
         goto cleanup;
+    }
+    /* RFC 5280 §4.2.1.6: the extension, when present, holds at least one name. */
+    if (names != NULL && sk_GENERAL_NAME_num(names) > 0 &&
+        X509V3_add1_i2d(&exts, NID_subject_alt_name, names, 0, X509V3_ADD_APPEND) != 1) {
+        report("cannot encode", "--san");
+        goto cleanup;
+    }
     if (eku != NULL && add_ext(exts, NID_ext_key_usage, eku) != 0)
         goto cleanup;
     if (sk_X509_EXTENSION_num(exts) > 0 && X509_REQ_add_extensions(csr, exts) != 1)
@@ -356,6 +298,8 @@ int scep_cli_make_csr(X509_REQ **out, EVP_PKEY *key, const char *subject, const 
 
 cleanup:
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(names);
+    X509_NAME_free(name);
     X509_REQ_free(csr);
     return rc;
 }

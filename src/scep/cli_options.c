@@ -47,7 +47,9 @@ static const struct option_def defs[] = {
     STR(max_polls, 'n', "COUNT", "maximum number of polls (default 256)"),
     STR(max_wait, 'T', "SECONDS", "maximum time to wait while PENDING (default 28800)"),
     STR(challenge, 0, "PASSWORD", "challenge password put in a generated CSR (never printed)"),
-    STR(subject, 0, "DN", "generate key and CSR: subject, e.g. \"CN=dev1,O=Example\""),
+    STR(subject, 0, "DN",
+        "generate key and CSR with this subject: DN in RFC 4514 order, most specific first: "
+        "\"CN=dev1,O=Example,C=DE\" (or OpenSSL's \"/C=DE/O=Example/CN=dev1\")"),
     STR(san, 0, "LIST", "subjectAltName: dns:NAME,ip:ADDR,email:ADDR,uri:URI,upn:NAME"),
     STR(eku, 0, "LIST", "extendedKeyUsage, e.g. clientAuth,serverAuth"),
     STR(key_type, 0, "TYPE", "rsa:2048 (default), rsa:3072, rsa:4096, ec:P-256, ec:P-384"),

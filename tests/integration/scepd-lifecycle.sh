@@ -51,10 +51,19 @@ check "scep getca with the right fingerprint" \
 "$SCEP" getca -u "$URL" -c "$work/wrong.pem" --fingerprint "00:${fp:3}" >/dev/null 2>&1
 check "scep getca with a wrong fingerprint exits 80" test $? -eq 80
 check "scep enroll (RSA, one step)" \
-  "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/cli-1.key" --subject CN=cli-1 \
-  --san dns:cli-1.example.com --challenge pw-cli-1 -l "$work/cli-1.pem"
-check "issued certificate verifies and carries the SAN" \
-  bash -c "openssl verify -CAfile '$ca' '$work/cli-1.pem' >/dev/null && openssl x509 -in '$work/cli-1.pem' -noout -ext subjectAltName | grep -q DNS:cli-1.example.com"
+  "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/cli-1.key" --subject "CN=cli-1,O=Example" \
+  --san dns:cli-1.example.com,ip:192.0.2.7 --challenge pw-cli-1 -r "$work/cli-1.csr" \
+  -l "$work/cli-1.pem"
+check "issued certificate verifies and carries the SANs" \
+  bash -c "openssl verify -CAfile '$ca' '$work/cli-1.pem' >/dev/null && openssl x509 -in '$work/cli-1.pem' -noout -ext subjectAltName | grep -q 'DNS:cli-1.example.com, IP Address:192.0.2.7'"
+# One DN syntax: openssl prints --subject back in the same RFC 4514 text, and the encoding
+# order is O then CN, as openssl's own -subj "/O=Example/CN=cli-1" makes it.
+check "openssl reads the CSR subject as the RFC 4514 text given to --subject" \
+  test "$(openssl req -in "$work/cli-1.csr" -noout -subject -nameopt RFC2253)" = "subject=CN=cli-1,O=Example"
+check "the CSR subject is encoded O first, then CN" \
+  test "$(openssl req -in "$work/cli-1.csr" -noout -subject -nameopt compat)" = "subject=/O=Example/CN=cli-1"
+check "the certificate keeps that subject" \
+  test "$(openssl x509 -in "$work/cli-1.pem" -noout -subject -nameopt RFC2253)" = "subject=CN=cli-1,O=Example"
 check "scep enroll (EC P-384, GET form)" \
   "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/cli-2.key" --key-type ec:P-384 --force-get \
   --subject CN=cli-2 --challenge pw-cli-2 -l "$work/cli-2.pem"

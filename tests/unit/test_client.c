@@ -3,12 +3,15 @@
  * the transport hook: algorithm choice from caps, GET/POST and URL encoding,
  * CA verification (fingerprints, pinned certificate, callback, RA split),
  * reply verification failures, pending state round trip and polling,
- * renewal message types, EC requesters, and one client shared by threads.
+ * renewal message types, EC requesters, and one client shared by threads;
+ * and the CSR the `scep` command builds from --subject and --san.
  */
 #include "test_support.h"
 
 #include "client/client_internal.h"
+#include "scep/ca.h"
 #include "scep/caps.h"
+#include "scep/cli.h"
 #include "scep/client.h"
 #include "scep/message.h"
 
@@ -833,6 +836,84 @@ static void test_threads_share_client(void **state)
     scep_client_free(client);
 }
 
+/* `scep --subject` and `scepctl ee add --dn` read a DN the same way: one name, O then CN. */
+static void test_cli_csr_subject_and_san(void **state)
+{
+    (void)state;
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(key);
+    X509_REQ *csr = NULL;
+    assert_int_equal(scep_cli_make_csr(&csr, key, "CN=dev1,O=Example",
+                                       "dns:dev1.example,ip:192.0.2.9,upn:dev1@corp", "clientAuth",
+                                       "secret"),
+                     0);
+    assert_int_equal(X509_REQ_verify(csr, key), 1);
+
+    const X509_NAME *subject = X509_REQ_get_subject_name(csr);
+    X509_NAME *rfc = NULL, *slash = NULL;
+    assert_int_equal(scep_dn_parse(&rfc, "CN=dev1,O=Example"), 0);
+    assert_int_equal(scep_dn_parse(&slash, "/O=Example/CN=dev1"), 0);
+    assert_int_equal(X509_NAME_cmp(subject, rfc), 0);
+    assert_int_equal(X509_NAME_cmp(subject, slash), 0);
+    assert_int_equal(X509_NAME_entry_count(subject), 2);
+    assert_int_equal(OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(subject, 0))),
+                     NID_organizationName);
+    assert_int_equal(OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(subject, 1))),
+                     NID_commonName);
+    /* The same DER, not only an equal name. */
+    unsigned char *der_csr = NULL, *der_dn = NULL;
+    int len_csr = i2d_X509_NAME(subject, &der_csr), len_dn = i2d_X509_NAME(rfc, &der_dn);
+    assert_true(len_csr > 0);
+    assert_int_equal(len_csr, len_dn);
+    assert_memory_equal(der_csr, der_dn, (size_t)len_csr);
+    OPENSSL_free(der_csr);
+    OPENSSL_free(der_dn);
+    char *text = NULL;
+    assert_int_equal(scep_dn_format(&text, subject), 0);
+    assert_string_equal(text, "CN=dev1,O=Example");
+    OPENSSL_free(text);
+
+    /* The SAN extension holds exactly what scep_san_parse makes of the same text. */
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    assert_non_null(exts);
+    GENERAL_NAMES *in_csr = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *expected = NULL;
+    assert_non_null(in_csr);
+    assert_int_equal(scep_san_parse(&expected, "dns:dev1.example,ip:192.0.2.9,upn:dev1@corp"), 0);
+    assert_int_equal(sk_GENERAL_NAME_num(in_csr), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(in_csr, i), sk_GENERAL_NAME_value(expected, i)),
+            0);
+    assert_int_equal(scep_san_format(&text, in_csr, ','), 0);
+    assert_string_equal(text, "dns:dev1.example,ip:192.0.2.9,upn:dev1@corp");
+    OPENSSL_free(text);
+    GENERAL_NAMES_free(in_csr);
+    GENERAL_NAMES_free(expected);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(csr);
+
+    /* No --san: no extension at all rather than an empty one. */
+    csr = NULL;
+    assert_int_equal(scep_cli_make_csr(&csr, key, "/O=Example/CN=dev1", "", NULL, NULL), 0);
+    assert_int_equal(X509_NAME_cmp(X509_REQ_get_subject_name(csr), rfc), 0);
+    exts = X509_REQ_get_extensions(csr);
+    assert_true(exts == NULL || X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) < 0);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(csr);
+
+    /* A bad subject or SAN makes no CSR. */
+    csr = NULL;
+    assert_int_equal(scep_cli_make_csr(&csr, key, "CN", NULL, NULL, NULL), -1);
+    assert_int_equal(scep_cli_make_csr(&csr, key, "CN=dev1", "dns:-x.example", NULL, NULL), -1);
+    assert_int_equal(scep_cli_make_csr(&csr, key, "CN=dev1", "foo:x", NULL, NULL), -1);
+    assert_null(csr);
+
+    X509_NAME_free(rfc);
+    X509_NAME_free(slash);
+    EVP_PKEY_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -840,7 +921,7 @@ int main(void)
         cmocka_unit_test(test_fingerprint_verifier), cmocka_unit_test(test_ra_split),
         cmocka_unit_test(test_reply_verification),   cmocka_unit_test(test_pending_round_trip),
         cmocka_unit_test(test_renewal_modes),        cmocka_unit_test(test_ec_requesters),
-        cmocka_unit_test(test_threads_share_client),
+        cmocka_unit_test(test_threads_share_client), cmocka_unit_test(test_cli_csr_subject_and_san),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
