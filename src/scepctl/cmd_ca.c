@@ -331,7 +331,9 @@ cleanup:
 
 static const struct scepctl_option init_options[] = {
     {"name", "NAME", true, "name of the CA in the store and under STATE_DIR/cas/"},
-    {"subject", "DN", true, "subject, \"CN=Demo CA,O=Example\" or \"/O=Example/CN=Demo CA\""},
+    {"subject", "DN", true,
+     "subject: DN in RFC 4514 order, most specific first: \"CN=Demo CA,O=Example,C=DE\" (or "
+     "OpenSSL's \"/C=DE/O=Example/CN=Demo CA\")"},
     {"key", "TYPE", false, "rsa:3072 (default), rsa:2048, rsa:4096, ec:P-256, ec:P-384"},
     {"days", "N", false, "validity in days (default 3650)"},
 };

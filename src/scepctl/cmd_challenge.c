@@ -83,7 +83,8 @@ static const struct scepctl_option new_options[] = {
     {"alias", "ALIAS", true, "the RA-mode alias the challenge is valid for"},
     {"ttl", "DURATION", false, "how long it stays valid: 90s, 10m, 1h (default), 7d; at most 30d"},
     {"subject-pattern", "GLOB", false,
-     "shell pattern the CSR subject (RFC 4514, \"CN=dev1,O=Example\") must match"},
+     "shell pattern the CSR subject must match, written as scepctl prints DNs: RFC 4514 "
+     "order, most specific first, no blank after ',': \"CN=kiosk-*,O=Example,C=DE\""},
 };
 
 static const struct scepctl_command commands[] = {

@@ -215,7 +215,9 @@ static const struct scepctl_option add_options[] = {
     {"username", "U", true, "username: what scepd finds in the CSR's CN (or usernamefield)"},
     {"password", "P", false, "enrollment password (the CSR's challengePassword); - reads stdin"},
     {"generate-password", NULL, false, "generate a random password and print it"},
-    {"dn", "DN", true, "the registered subject, \"CN=dev1,O=Example\""},
+    {"dn", "DN", true,
+     "the registered subject: DN in RFC 4514 order, most specific first: "
+     "\"CN=dev1,O=Example,C=DE\" (or OpenSSL's \"/C=DE/O=Example/CN=dev1\")"},
     {"ca", "NAME", false, "issuing CA (default: the only CA)"},
     {"profile", "NAME", false, "certificate profile: ENDUSER, DEVICE, SERVER, IPSEC, REGISTERED"},
 };

@@ -386,7 +386,9 @@ cleanup:
 
 static const struct scepctl_option issue_options[] = {
     {"alias", "ALIAS", true, "the alias the RA certificate(s) serve"},
-    {"subject", "DN", false, "subject (default \"CN=ALIAS SCEP RA\")"},
+    {"subject", "DN", false,
+     "subject: DN in RFC 4514 order, most specific first: \"CN=RA,O=Example,C=DE\" (or "
+     "OpenSSL's \"/C=DE/O=Example/CN=RA\"); default \"CN=ALIAS SCEP RA\""},
     {"key", "TYPE", false, "rsa:2048 (default), rsa:3072, rsa:4096"},
     {"days", "N", false, "validity in days (default 730; capped at the CA's notAfter)"},
     {"split", NULL, false,
