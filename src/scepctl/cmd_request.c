@@ -176,16 +176,8 @@ static void print_csr_details(struct scepctl *ctx, X509_REQ *csr)
     STACK_OF(X509_EXTENSION) *extensions = X509_REQ_get_extensions(csr);
     for (int i = 0; i < sk_X509_EXTENSION_num(extensions); i++) {
         X509_EXTENSION *ext = sk_X509_EXTENSION_value(extensions, i);
-        if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name)
-            continue;
-        BIO *bio = BIO_new_fp(ctx->out, BIO_NOCLOSE);
-        if (bio == NULL)
-            break;
-        BIO_printf(bio, "SANs:         ");
-        if (!X509V3_EXT_print(bio, ext, 0, 0))
-            BIO_printf(bio, "(unreadable)");
-        BIO_printf(bio, "\n");
-        BIO_free(bio);
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) == NID_subject_alt_name)
+            scepctl_print_sans(ctx, ext);
     }
     sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free);
     ERR_clear_error();

@@ -150,6 +150,11 @@ int scepctl_generate_password(char out[SCEPCTL_GENERATED_PASSWORD_LEN + 1]);
 void scepctl_format_time(char out[32], long long unix_time);
 void scepctl_format_asn1_time(char out[32], const ASN1_TIME *time);
 
+/*
+ * Prints a subjectAltName extension as a "SANs:" line in scep_san_format's syntax, so
+ * names from a client's CSR reach the terminal with control characters escaped.
+ */
+void scepctl_print_sans(struct scepctl *ctx, X509_EXTENSION *ext);
 /* Prints subject, issuer, serial, validity, key, SANs and SHA-256/SHA-1 fingerprints. */
 int scepctl_print_cert_summary(struct scepctl *ctx, X509 *cert);
 /* Prints the certificate as PEM to ctx->out. */

@@ -364,20 +364,24 @@ static void print_key(struct scepctl *ctx, X509 *cert)
                 EVP_PKEY_get_bits(key));
 }
 
+void scepctl_print_sans(struct scepctl *ctx, X509_EXTENSION *ext)
+{
+    GENERAL_NAMES *names = X509V3_EXT_d2i(ext);
+    char *text = NULL;
+    if (names != NULL && scep_san_format(&text, names, ',') == SCEP_OK)
+        fprintf(ctx->out, "SANs:         %s\n", text);
+    else
+        fprintf(ctx->out, "SANs:         (unreadable)\n");
+    OPENSSL_free(text);
+    GENERAL_NAMES_free(names);
+    ERR_clear_error();
+}
+
 static void print_sans(struct scepctl *ctx, X509 *cert)
 {
     int index = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
-    if (index < 0)
-        return;
-    BIO *bio = BIO_new_fp(ctx->out, BIO_NOCLOSE);
-    if (bio == NULL)
-        return;
-    BIO_printf(bio, "SANs:         ");
-    if (!X509V3_EXT_print(bio, X509_get_ext(cert, index), 0, 0))
-        BIO_printf(bio, "(unreadable)");
-    BIO_printf(bio, "\n");
-    BIO_free(bio);
-    ERR_clear_error();
+    if (index >= 0)
+        scepctl_print_sans(ctx, X509_get_ext(cert, index));
 }
 
 int scepctl_print_cert_summary(struct scepctl *ctx, X509 *cert)

@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,34 @@ static void test_challenge_commands(void **state)
     assert_string_equal(f->out, "1 expired challenge removed\n");
 }
 
+/* SANs a client put in its CSR reach the operator's terminal with controls escaped. */
+static void test_sans_printed_escaped(void **state)
+{
+    (void)state;
+    GENERAL_NAMES *names = NULL;
+    assert_int_equal(scep_san_parse(&names, "dns:a.example,ip:192.0.2.1"), SCEP_OK);
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    assert_non_null(gn);
+    assert_non_null(ia5);
+    assert_int_equal(ASN1_STRING_set(ia5, "evil\x1b]0;title\x07.example", -1), 1);
+    GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+    assert_true(sk_GENERAL_NAME_push(names, gn) > 0);
+    X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names);
+    assert_non_null(ext);
+
+    char buf[512];
+    struct scepctl ctx = {0};
+    ctx.out = tmpfile();
+    assert_non_null(ctx.out);
+    scepctl_print_sans(&ctx, ext);
+    slurp(buf, sizeof(buf), ctx.out);
+    assert_string_equal(buf, "SANs:         dns:a.example,ip:192.0.2.1,"
+                             "dns:evil\\x1B]0;title\\x07.example\n");
+    X509_EXTENSION_free(ext);
+    GENERAL_NAMES_free(names);
+}
+
 #define SCEPCTL_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -283,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_generated_passwords_differ),
         SCEPCTL_TEST(test_cert_list_and_show),
         SCEPCTL_TEST(test_challenge_commands),
+        cmocka_unit_test(test_sans_printed_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
