@@ -253,6 +253,14 @@ static void dn_format_parses_back(void **state)
     assert_dn_round_trip(name, "CN=,O=Example");
     X509_NAME_free(name);
 
+    /* OpenSSL escapes a leading '#' ("\\#a") but not a value that is only "#". */
+    name = X509_NAME_new();
+    assert_non_null(name);
+    add_entry(name, "O", MBSTRING_ASC, "#a", -1, 0);
+    add_entry(name, "CN", MBSTRING_ASC, "#", -1, 0);
+    assert_dn_round_trip(name, "CN=#,O=\\#a");
+    X509_NAME_free(name);
+
     /* BMPString, a NUL, and types OpenSSL names without an alias of ours. */
     name = X509_NAME_new();
     assert_non_null(name);
