@@ -152,7 +152,9 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
         while (*p == ' ')
             p++;
         ava->value_off = used;
-        ava->hex = !slash_form && *p == '#';
+        /* A lone "#" is text: OpenSSL's printer leaves a one-character "#" unescaped. */
+        ava->hex =
+            !slash_form && p[0] == '#' && p[1] != '\0' && p[1] != sep && p[1] != '+' && p[1] != ' ';
         size_t keep = used; /* end of the value without trailing unescaped spaces */
         if (ava->hex) {
             for (p++; *p != '\0' && *p != sep && *p != '+' && *p != ' '; p += 2) {
