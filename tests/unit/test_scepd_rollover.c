@@ -98,11 +98,17 @@ static void prepare(struct scepd_fixture *f, scep_store *store)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const users[] = {"old-dev:c1", "next-dev:c2", "after-dev:c3", "after-old:c4",
-                                        "inc1:c8"};
+    static const char *const users[] = {"old-dev:c1",   "next-dev:c2", "after-dev:c3",
+                                        "after-old:c4", "inc1:c8",     "renew-old:c10"};
     scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]),
                                  "legacy_algorithms = true\n"
+                                 "crl_base_url = http://crl.example/crl/\n"
                                  "scep.defaultca = demo\n"
+                                 "scep.clientCertificateRenewal = true\n"
+                                 "scep.renewal.afterHalfLife = false\n"
+                                 "ra.operationmode = ra\n"
+                                 "ra.ra.authPwd = pw\n"
+                                 "ra.ra.defaultCA = demo\n"
                                  "pix.defaultca = demo\n"
                                  "multi.defaultca = demo\n"
                                  "strict.defaultca = demo\n"
@@ -222,6 +228,32 @@ static int signed_by(X509 *cert, X509 *ca)
     return X509_verify(cert, X509_get0_pubkey(ca)) == 1;
 }
 
+/* The first URI of a certificate's CRL distribution points; -1 without one. */
+static int crl_dp_of(char *out, size_t out_size, X509 *cert)
+{
+    CRL_DIST_POINTS *points = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    int rc = -1;
+    for (int i = 0; points != NULL && i < sk_DIST_POINT_num(points) && rc < 0; i++) {
+        DIST_POINT_NAME *name = sk_DIST_POINT_value(points, i)->distpoint;
+        for (int j = 0;
+             name != NULL && name->type == 0 && j < sk_GENERAL_NAME_num(name->name.fullname); j++) {
+            GENERAL_NAME *gn = sk_GENERAL_NAME_value(name->name.fullname, j);
+            if (gn->type != GEN_URI)
+                continue;
+            snprintf(out, out_size, "%.*s", ASN1_STRING_length(gn->d.uniformResourceIdentifier),
+                     (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier));
+            rc = 0;
+            break;
+        }
+    }
+    CRL_DIST_POINTS_free(points);
+    return rc;
+}
+
+/* Issued before the activation by the old key; renewed after it (next_ca_takes_over...). */
+static X509 *renew_old_cert;
+static EVP_PKEY *renew_old_key;
+
 /* ---- before activation ------------------------------------------------------------------ */
 
 static void next_ca_is_announced_before_activation(void **state)
@@ -329,6 +361,10 @@ static void ca_identifier_selects_by_name_ignoring_case(void **state)
     assert_int_equal(scep_pkimessage_status(reply), SCEP_STATUS_SUCCESS);
     assert_int_equal(X509_cmp(scep_pkimessage_signer_cert(reply), second_cert), 0);
     assert_true(signed_by(sk_X509_value(scep_pkimessage_certs(reply), 0), second_cert));
+    /* Its CRL distribution point is the issuing CA's, not the alias's own CA's. */
+    char dp[256];
+    assert_int_equal(crl_dp_of(dp, sizeof(dp), sk_X509_value(scep_pkimessage_certs(reply), 0)), 0);
+    assert_string_equal(dp, "http://crl.example/crl/Second.crl");
     scep_pkimessage_free(reply);
     X509_REQ_free(csr);
     EVP_PKEY_free(key);
@@ -453,6 +489,23 @@ static void pix_unstructured_name_becomes_dns_san(void **state)
     EVP_PKEY_free(key);
 }
 
+static void enrollment_before_activation_uses_the_old_key(void **state)
+{
+    (void)state;
+    scep_client *client = client_for("scep", fx.ca_cert);
+    renew_old_key = test_rsa_key(2048);
+    X509_REQ *csr = test_csr(renew_old_key, "renew-old", "c10");
+    scep_enroll_request request = {.csr = csr, .key = renew_old_key};
+    scep_result *result = NULL;
+    assert_int_equal(scep_client_enroll(client, &result, &request), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    assert_true(signed_by(scep_result_cert(result), fx.ca_cert));
+    renew_old_cert = X509_dup(scep_result_cert(result));
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    scep_client_free(client);
+}
+
 /* ---- after activation (last: it changes the server's state) ------------------------------- */
 
 static void next_ca_takes_over_after_activation(void **state)
@@ -503,6 +556,40 @@ static void next_ca_takes_over_after_activation(void **state)
     scep_pkimessage_free(reply);
     X509_REQ_free(csr);
     EVP_PKEY_free(key);
+
+    /* RA mode issues with the active key too, with the CA's distribution point. */
+    client = client_for("ra", next_cert);
+    key = test_rsa_key(2048);
+    csr = test_csr(key, "ra-after", "pw");
+    scep_enroll_request ra_request = {.csr = csr, .key = key};
+    assert_int_equal(scep_client_enroll(client, &result, &ra_request), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    assert_true(signed_by(scep_result_cert(result), next_cert));
+    char dp[256];
+    assert_int_equal(crl_dp_of(dp, sizeof(dp), scep_result_cert(result)), 0);
+    assert_string_equal(dp, "http://crl.example/crl/demo.crl");
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(key);
+    scep_client_free(client);
+
+    /* A certificate of the old key still renews, and the renewal is the new key's. */
+    client = client_for("scep", next_cert);
+    key = test_rsa_key(2048);
+    csr = test_csr(key, "renew-old", NULL);
+    scep_enroll_request renewal = {
+        .csr = csr, .key = key, .existing_cert = renew_old_cert, .existing_key = renew_old_key};
+    assert_int_equal(scep_client_enroll(client, &result, &renewal), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    assert_true(signed_by(scep_result_cert(result), next_cert));
+    assert_int_equal(crl_dp_of(dp, sizeof(dp), scep_result_cert(result)), 0);
+    assert_string_equal(dp, "http://crl.example/crl/demo.crl");
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(key);
+    scep_client_free(client);
+    X509_free(renew_old_cert);
+    EVP_PKEY_free(renew_old_key);
 }
 
 int main(void)
@@ -516,6 +603,7 @@ int main(void)
         cmocka_unit_test(includeca_one_or_two_certificates),
         cmocka_unit_test(md5_request_gets_md5_reply_on_legacy_alias),
         cmocka_unit_test(pix_unstructured_name_becomes_dns_san),
+        cmocka_unit_test(enrollment_before_activation_uses_the_old_key),
         cmocka_unit_test(next_ca_takes_over_after_activation),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
