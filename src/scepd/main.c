@@ -2,7 +2,7 @@
  * scepd: the SCEP server. `scepd --config FILE`.
  */
 #include "scepd/log.h"
-#include "scepd/server.h"
+#include "scepd/front/handle.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     }
     if (scepd_server_start(&server) < 0) {
         fprintf(stderr, "scepd: %s\n", scep_error_message());
+        scepd_server_stop(&server);
         scepd_server_free(&server);
         return 1;
     }
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
         scepd_log(SCEPD_LOG_INFO, "event=stopping signal=%d", sig);
         break;
     }
+    scepd_server_stop(&server);
     scepd_server_free(&server);
     scepd_log(SCEPD_LOG_INFO, "event=stopped");
     return 0;

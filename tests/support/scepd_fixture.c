@@ -105,6 +105,7 @@ void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *u
 
 void scepd_fixture_stop(struct scepd_fixture *fx)
 {
+    scepd_server_stop(&fx->server);
     scepd_server_free(&fx->server);
     X509_free(fx->ca_cert);
     test_rmdir(fx->dir);

@@ -5,7 +5,7 @@
 #ifndef SCEPD_FIXTURE_H
 #define SCEPD_FIXTURE_H
 
-#include "scepd/server.h"
+#include "scepd/front/handle.h"
 
 struct scepd_fixture {
     char *dir;

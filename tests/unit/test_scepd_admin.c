@@ -8,7 +8,7 @@
 #include "test_support.h"
 
 #include "scep/client.h"
-#include "scepd/admin.h"
+#include "scepd/front/admin.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

@@ -6,8 +6,8 @@
 #include "test_support.h"
 
 #include "scep/error.h"
-#include "scepd/http.h"
-#include "scepd/route.h"
+#include "scepd/http/http.h"
+#include "scepd/http/route.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

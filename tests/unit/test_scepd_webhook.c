@@ -12,7 +12,7 @@
 #include "test_support.h"
 
 #include "scep/client.h"
-#include "scepd/webhook.h"
+#include "scepd/enroll/webhook.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>

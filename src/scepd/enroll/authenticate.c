@@ -15,7 +15,7 @@
  * that cannot renew it is an enrollment like any other.
  */
 #include "scepd/enroll/enrollment.h"
-#include "scepd/rollover.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -39,7 +39,7 @@ static const struct scepd_ca *issuing_ca(const struct scepd_op *op, X509 *signer
 {
     for (size_t i = 0; signer != NULL && i < op->alias->ca_count; i++) {
         const scep_ca *keys[2];
-        size_t n = scepd_ca_keys(keys, 2, op, op->alias->cas[i]);
+        size_t n = scepd_ca_keys(keys, 2, op->generation, op->alias->cas[i], op->now);
         for (size_t k = 0; k < n; k++) {
             X509 *ca_cert = scep_ca_cert(keys[k]);
             if (X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(ca_cert)) != 0)

@@ -18,7 +18,7 @@
 #define SCEPD_ENROLL_ENROLLMENT_H
 
 #include "issuance/issuance.h"
-#include "scepd/enroll.h"
+#include "scepd/enroll/enroll.h"
 
 #define SCEPD_USERNAME_MAX  256
 #define SCEPD_CHALLENGE_MAX 1024

@@ -7,7 +7,7 @@
  */
 #include "scepd/enroll/enrollment.h"
 #include "scepd/log.h"
-#include "scepd/webhook.h"
+#include "scepd/enroll/webhook.h"
 #include "util/error_internal.h"
 
 #include <stdio.h>

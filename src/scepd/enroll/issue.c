@@ -5,8 +5,8 @@
  * the reply leaves (scep_issue_decided).
  */
 #include "scepd/enroll/enrollment.h"
-#include "scepd/crl.h"
-#include "scepd/rollover.h"
+#include "scepd/ops/crl.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <stdio.h>
@@ -32,7 +32,7 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
     int have_dp = base != NULL && base[0] != '\0' &&
                   scep_crl_dp_url(crl_dp, sizeof(crl_dp), base, e->ca->name) == 0;
     scep_decided_issue issue = {
-        .ca = scepd_ca_active(e->op, e->ca),
+        .ca = scepd_ca_active(e->op->generation, e->ca, e->op->now),
         .decision = &e->decision,
         .csr = e->csr,
         .request_id = e->row->id,

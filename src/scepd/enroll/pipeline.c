@@ -5,7 +5,7 @@
  */
 #include "scepd/enroll/enrollment.h"
 #include "scepd/log.h"
-#include "scepd/rollover.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -139,7 +139,7 @@ static int success_certs(STACK_OF(X509) * *out, const struct scepd_op *op, X509 
         /* The CA certificate whose key signed `issued`, of whichever CA the alias serves. */
         const scep_ca *issuer = NULL;
         for (size_t i = 0; i < op->alias->ca_count && issuer == NULL; i++)
-            issuer = scepd_ca_issuer_of(op, op->alias->cas[i], issued);
+            issuer = scepd_ca_issuer_of(op->generation, op->alias->cas[i], op->now, issued);
         if (issuer != NULL) {
             sk_X509_push(certs, scep_ca_cert(issuer));
             for (int i = 0; i < sk_X509_num(scep_ca_chain(issuer)); i++)
@@ -291,7 +291,7 @@ static const struct scepd_ca *ca_by_issuer(const struct scepd_op *op, const X509
 {
     for (size_t i = 0; issuer != NULL && i < op->alias->ca_count; i++) {
         const scep_ca *keys[2];
-        size_t n = scepd_ca_keys(keys, 2, op, op->alias->cas[i]);
+        size_t n = scepd_ca_keys(keys, 2, op->generation, op->alias->cas[i], op->now);
         for (size_t k = 0; k < n; k++)
             if (X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(keys[k]))) == 0)
                 return op->alias->cas[i];

@@ -1,8 +1,9 @@
 /*
  * CA rollover (RFC 8894 §4.7): the next certificate and key, loaded with the
- * generation, become active at their activation time, checked per request.
+ * generation, become active at their activation time, checked per request
+ * against the time the caller passes. GetNextCACert is an operation (ops/cacert.c).
  */
-#include "scepd/rollover.h"
+#include "scepd/state/rollover.h"
 #include "scepd/log.h"
 #include "util/error_internal.h"
 
@@ -12,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct scepd_rollover *rollover_of(const struct scepd_op *op,
+static const struct scepd_rollover *rollover_of(const struct scepd_generation *generation,
                                                 const struct scepd_ca *ca)
 {
-    const struct scepd_generation *generation = op->generation;
     for (size_t i = 0; generation != NULL && i < generation->rollover_count; i++)
         if (generation->rollovers[i].ca == ca)
             return &generation->rollovers[i];
@@ -28,26 +28,28 @@ static int is_active(const struct scepd_rollover *rollover, time_t now)
            now >= rollover->activate_at;
 }
 
-const scep_ca *scepd_ca_active(const struct scepd_op *op, const struct scepd_ca *ca)
+const scep_ca *scepd_ca_active(const struct scepd_generation *generation, const struct scepd_ca *ca,
+                               time_t now)
 {
-    const struct scepd_rollover *rollover = rollover_of(op, ca);
-    return is_active(rollover, op->now) ? rollover->next : ca->ca;
+    const struct scepd_rollover *rollover = rollover_of(generation, ca);
+    return is_active(rollover, now) ? rollover->next : ca->ca;
 }
 
-X509 *scepd_ca_announced_next(const struct scepd_op *op, const struct scepd_ca *ca)
+X509 *scepd_ca_announced_next(const struct scepd_generation *generation, const struct scepd_ca *ca,
+                              time_t now)
 {
-    const struct scepd_rollover *rollover = rollover_of(op, ca);
-    if (rollover == NULL || is_active(rollover, op->now))
+    const struct scepd_rollover *rollover = rollover_of(generation, ca);
+    if (rollover == NULL || is_active(rollover, now))
         return NULL;
     return rollover->next_cert;
 }
 
-size_t scepd_ca_keys(const scep_ca **out, size_t max, const struct scepd_op *op,
-                     const struct scepd_ca *ca)
+size_t scepd_ca_keys(const scep_ca **out, size_t max, const struct scepd_generation *generation,
+                     const struct scepd_ca *ca, time_t now)
 {
-    const struct scepd_rollover *rollover = rollover_of(op, ca);
+    const struct scepd_rollover *rollover = rollover_of(generation, ca);
     size_t n = 0;
-    const scep_ca *active = scepd_ca_active(op, ca);
+    const scep_ca *active = scepd_ca_active(generation, ca, now);
     if (n < max)
         out[n++] = active;
     if (rollover != NULL && rollover->next != NULL && n < max)
@@ -55,10 +57,11 @@ size_t scepd_ca_keys(const scep_ca **out, size_t max, const struct scepd_op *op,
     return n;
 }
 
-const scep_ca *scepd_ca_issuer_of(const struct scepd_op *op, const struct scepd_ca *ca, X509 *cert)
+const scep_ca *scepd_ca_issuer_of(const struct scepd_generation *generation,
+                                  const struct scepd_ca *ca, time_t now, X509 *cert)
 {
     const scep_ca *keys[2];
-    size_t n = scepd_ca_keys(keys, 2, op, ca);
+    size_t n = scepd_ca_keys(keys, 2, generation, ca, now);
     for (size_t i = 0; i < n; i++) {
         /* Same subject for both keys: only the signature tells them apart. */
         if (X509_verify(cert, X509_get0_pubkey(scep_ca_cert(keys[i]))) == 1)
@@ -97,33 +100,6 @@ int scepd_ca_cert_body(unsigned char **out, size_t *out_len, const char **out_ty
 cleanup:
     sk_X509_free(bundle);
     return rc;
-}
-
-void scepd_op_get_next_ca_cert(struct scepd_op *op)
-{
-    unsigned char *der = NULL;
-    size_t len = 0;
-    if (scepd_caid_select(op) < 0)
-        return;
-    X509 *next = scepd_ca_announced_next(op, op->ca);
-    if (next == NULL) {
-        /* interop.md §16: no GetNextCACert in the caps either. */
-        scepd_op_text(op, 404, "no_next_ca", "CA %s has no next CA certificate", op->ca->name);
-        return;
-    }
-    STACK_OF(X509) *next_certs = sk_X509_new_null();
-    /* RFC 8894 §4.7.1: signed by the current CA, which the client already trusts. */
-    if (next_certs == NULL || sk_X509_push(next_certs, next) <= 0 ||
-        scep_next_ca_build(&der, &len, next_certs, scep_ca_cert(op->ca->ca),
-                           scep_ca_key(op->ca->ca), SCEP_DIGEST_SHA256) < 0) {
-        scepd_op_text(op, 500, "error", "cannot build the next CA certificate reply");
-    } else {
-        (void)scepd_op_body(op, 200, "application/x-x509-next-ca-cert", der, len);
-        op->outcome = "ok";
-        scepd_op_detail(op, "ca %s", op->ca->name);
-    }
-    sk_X509_free(next_certs);
-    OPENSSL_free(der);
 }
 
 /* ---- loading ---- */

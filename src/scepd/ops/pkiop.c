@@ -1,13 +1,12 @@
 /*
- * PKIOperation (RFC 8894 §4.3-4.6): decode, verify, decrypt, dispatch by
- * messageType, and answer. Once a request verifies, every refusal is a
- * signed CertRep FAILURE, never an HTTP error (interop.md §12).
+ * PKIOperation (RFC 8894 §4.3-4.6): decode, verify and decrypt a request, and
+ * build the CertRep that answers it. The messageType table is the front end's
+ * (http/handle.c). Once a request verifies, every refusal is a signed CertRep
+ * FAILURE, never an HTTP error (interop.md §12).
  */
-#include "scepd/enroll.h"
 #include "scepd/log.h"
-#include "scepd/ops.h"
-#include "scepd/racert.h"
-#include "scepd/rollover.h"
+#include "scepd/ops/ops.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <stdlib.h>
@@ -36,7 +35,7 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     size_t len = 0;
     X509 *signer_cert = NULL;
     EVP_PKEY *signer_key = NULL;
-    scepd_racert_reply_signer(&signer_cert, &signer_key, op);
+    scepd_op_reply_signer(&signer_cert, &signer_key, op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 
     scep_reply reply = {
@@ -106,18 +105,7 @@ static int request_bytes(const unsigned char **out, size_t *out_len, unsigned ch
     return rc;
 }
 
-typedef void (*message_handler)(struct scepd_op *op, scep_pkimessage *msg);
-
-static const struct {
-    scep_message_type type;
-    message_handler handler;
-} message_handlers[] = {
-    {SCEP_MSG_PKCSREQ, scepd_enroll},     {SCEP_MSG_RENEWALREQ, scepd_enroll},
-    {SCEP_MSG_CERTPOLL, scepd_cert_poll}, {SCEP_MSG_GETCERT, scepd_get_cert},
-    {SCEP_MSG_GETCRL, scepd_get_crl},
-};
-
-void scepd_op_pki_operation(struct scepd_op *op)
+int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded)
 {
     const unsigned char *der = NULL;
     unsigned char *decoded = NULL;
@@ -130,6 +118,8 @@ void scepd_op_pki_operation(struct scepd_op *op)
         .flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0,
     };
 
+    *out = NULL;
+    *out_decoded = NULL;
     int rc = request_bytes(&der, &der_len, &decoded, op, max_size);
     if (rc < 0) {
         scepd_op_text(op, rc == SCEP_ETOOBIG ? 413 : 400, "bad_message", "%s",
@@ -168,15 +158,12 @@ void scepd_op_pki_operation(struct scepd_op *op)
         scepd_reply_failure(op, msg, scep_error_fail_info(rc), scep_error_message());
         goto done;
     }
-    for (size_t i = 0; i < sizeof(message_handlers) / sizeof(message_handlers[0]); i++) {
-        if (message_handlers[i].type == scep_pkimessage_type(msg)) {
-            message_handlers[i].handler(op, msg);
-            goto done;
-        }
-    }
-    scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "unsupported messageType");
+    *out = msg;
+    *out_decoded = decoded;
+    return SCEP_OK;
 
 done:
     scep_pkimessage_free(msg);
     OPENSSL_free(decoded);
+    return -1;
 }

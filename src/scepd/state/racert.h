@@ -12,7 +12,7 @@
 #ifndef SCEPD_RACERT_H
 #define SCEPD_RACERT_H
 
-#include "scepd/ops.h"
+#include "scepd/state/server.h"
 
 struct scepd_racert {
     X509 *enc_cert; /* the certificate clients encrypt to */
@@ -38,12 +38,5 @@ void scepd_racert_free(struct scepd_racert *ra);
 int scepd_racert_ca_cert_body(unsigned char **out, size_t *out_len, const char **out_type,
                               const struct scepd_racert *ra, const scep_ca *ca,
                               int includeroot) SCEP_MUST_CHECK;
-
-/*
- * The certificate and key that sign the reply: the RA signing certificate when the
- * alias has an RA and the envelope was not opened by one of the CA keys (a client
- * that encrypted to a CA certificate verifies with it), else scepd_op_signer().
- */
-void scepd_racert_reply_signer(X509 **cert, EVP_PKEY **key, const struct scepd_op *op);
 
 #endif

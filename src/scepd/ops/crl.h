@@ -7,7 +7,7 @@
 #ifndef SCEPD_CRL_H
 #define SCEPD_CRL_H
 
-#include "scepd/ops.h"
+#include "scepd/ops/ops.h"
 
 #include <stddef.h>
 
@@ -21,12 +21,5 @@
  * (nothing done) for any other path, which then goes to alias routing.
  */
 int scepd_crl_http(struct scepd_op *op);
-
-/*
- * When crl_base_url is set, points `profile` at BASE/CA.crl for the alias's
- * CA, written into `buf` (which must outlive the issuance); otherwise leaves
- * the profile's own distribution point alone.
- */
-void scepd_crl_profile_dp(scep_profile *profile, char *buf, size_t size, const struct scepd_op *op);
 
 #endif

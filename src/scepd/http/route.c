@@ -1,4 +1,4 @@
-#include "scepd/route.h"
+#include "scepd/http/route.h"
 
 #include <string.h>
 #include <strings.h>

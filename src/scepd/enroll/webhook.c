@@ -1,4 +1,4 @@
-#include "scepd/webhook.h"
+#include "scepd/enroll/webhook.h"
 #include "scepd/log.h"
 
 #include <arpa/inet.h>

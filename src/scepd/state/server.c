@@ -1,8 +1,7 @@
-#include "scepd/server.h"
-#include "scepd/admin.h"
+#include "scepd/state/server.h"
 #include "scepd/log.h"
-#include "scepd/racert.h"
-#include "scepd/rollover.h"
+#include "scepd/state/racert.h"
+#include "scepd/state/rollover.h"
 #include "issuance/issuance.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
@@ -86,6 +85,34 @@ static const struct scepd_ca *find_ca(const struct scepd_server *server, const c
         if (strcmp(server->cas[i].name, name) == 0)
             return &server->cas[i];
     return NULL;
+}
+
+/* The CAs an alias serves: its own first, then those `ALIAS.cas` names (any case). */
+static int resolve_cas(struct scepd_alias *alias, const struct scepd_server *server)
+{
+    alias->cas[0] = alias->ca;
+    alias->ca_count = 1;
+    const struct scep_config_list *names = &alias->settings->cas;
+    for (size_t i = 0; i < names->count; i++) {
+        const struct scepd_ca *found = find_ca(server, names->items[i]);
+        for (size_t k = 0; found == NULL && k < server->ca_count; k++)
+            if (strcasecmp(server->cas[k].name, names->items[i]) == 0)
+                found = &server->cas[k];
+        if (found == NULL)
+            return scep_fail(SCEP_ECONFIG,
+                             "alias %s: cas names \"%s\", which is not in the store (see scepctl "
+                             "ca list)",
+                             alias->name, names->items[i]);
+        int listed = 0;
+        for (size_t k = 0; k < alias->ca_count; k++)
+            listed |= alias->cas[k] == found;
+        if (listed)
+            continue;
+        if (alias->ca_count >= SCEPD_ALIAS_CAS_MAX)
+            return scep_fail(SCEP_ECONFIG, "alias %s: too many CAs", alias->name);
+        alias->cas[alias->ca_count++] = found;
+    }
+    return SCEP_OK;
 }
 
 static int is_self_signed(X509 *cert)
@@ -185,7 +212,7 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
     if (settings->clientcertificaterenewal)
         alias->caps |= SCEP_CAP_RENEWAL;
-    int rc = scepd_caid_resolve(alias, server);
+    int rc = resolve_cas(alias, server);
     if (rc < 0 || (rc = scepd_racert_load(alias)) < 0)
         return rc;
     return build_ca_cert_reply(alias);
@@ -313,35 +340,8 @@ cleanup:
     return rc;
 }
 
-int scepd_server_start(struct scepd_server *server)
-{
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
-    struct scepd_http_options options = {
-        .listen = (const char *const *)global->listen.items,
-        .listen_count = global->listen.count,
-        .threads = (unsigned)global->threads,
-        .max_body = (size_t)global->max_body,
-        .connection_timeout = (unsigned)global->connection_timeout,
-    };
-    int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < global->listen.count; i++)
-        scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
-                  scepd_http_port(server->http, i));
-    rc = scepd_admin_start(server);
-    if (rc < 0)
-        return rc;
-    return scepd_crl_refresh_start(&server->crl_refresh, server);
-}
-
 void scepd_server_free(struct scepd_server *server)
 {
-    scepd_http_stop(server->admin_http, 10);
-    server->admin_http = NULL;
-    scepd_http_stop(server->http, 10);
-    server->http = NULL;
     scepd_crl_refresh_stop(&server->crl_refresh);
     generation_free(atomic_load(&server->generation));
     for (size_t i = 0; i < server->ca_count; i++) {

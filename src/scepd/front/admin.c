@@ -1,4 +1,4 @@
-#include "scepd/admin.h"
+#include "scepd/front/admin.h"
 #include "scepd/log.h"
 #include "scep/ca.h"
 #include "util/error_internal.h"
@@ -175,7 +175,7 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
         return;
     }
 
-    char alias[SCEPD_ALIAS_MAX + 1];
+    char alias[SCEP_CONFIG_ALIAS_NAME_MAX + 1];
     char pattern_buf[ADMIN_ARG_MAX + 1];
     char ttl_text[32];
     const char *pattern = NULL;

@@ -2,6 +2,10 @@
  * scepd's state: one struct created in main() and passed down. CAs and
  * aliases are loaded once and then read-only; a reload (SIGHUP) builds a new
  * generation and swaps a pointer, so request handling takes no lock.
+ *
+ * The state layer knows nothing of requests or HTTP: the operations (ops/),
+ * the enrollment pipeline (enroll/) and the HTTP front end (http/) are built
+ * on it, in that order (docs/scepd.md "Shape").
  */
 #ifndef SCEPD_SERVER_H
 #define SCEPD_SERVER_H
@@ -11,9 +15,7 @@
 #include "scep/caps.h"
 #include "scep/message.h"
 #include "scep/store.h"
-#include "scepd/crl_refresh.h"
-#include "scepd/http.h"
-#include "scepd/route.h"
+#include "scepd/state/crl_refresh.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,7 +30,7 @@ struct scepd_ca {
 #define SCEPD_ALIAS_CAS_MAX 17
 
 struct scepd_alias {
-    char name[SCEPD_ALIAS_MAX + 1];
+    char name[SCEP_CONFIG_ALIAS_NAME_MAX + 1];
     const struct scep_config_alias_settings *settings; /* borrowed from the generation's config */
     const struct scepd_ca *ca;                         /* issuing CA */
     scep_profile profile;
@@ -45,6 +47,7 @@ struct scepd_alias {
 };
 
 struct scepd_rollover; /* rollover.c */
+struct scepd_http;     /* http/http.h: the listeners, started and stopped by the front end */
 struct scepd_racert;   /* racert.h */
 
 struct scepd_generation {
@@ -77,9 +80,7 @@ struct scepd_server {
 int scepd_server_init(struct scepd_server *server, const char *config_path);
 /* Re-reads the config file and swaps the aliases in; in-flight requests keep theirs. */
 int scepd_server_reload(struct scepd_server *server);
-/* Starts the HTTP listeners from the config. */
-int scepd_server_start(struct scepd_server *server);
-/* Stops listening, lets in-flight requests finish, frees everything. */
+/* Frees everything; the listeners must be stopped first (scepd_server_stop, http/). */
 void scepd_server_free(struct scepd_server *server);
 
 /* This thread's store connection, opened on first use. */
@@ -87,9 +88,5 @@ int scepd_server_store(scep_store **out, struct scepd_server *server);
 
 const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *generation,
                                                  const char *name);
-
-/* The HTTP handler: routing and the operation table. */
-void scepd_handle(void *payload, const struct scepd_http_request *request,
-                  struct scepd_http_response *response);
 
 #endif

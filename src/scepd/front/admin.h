@@ -6,7 +6,8 @@
 #ifndef SCEPD_ADMIN_H
 #define SCEPD_ADMIN_H
 
-#include "scepd/server.h"
+#include "scepd/http/http.h"
+#include "scepd/state/server.h"
 
 /* Starts the admin listener when admin_listen is set; 0 (nothing to do) otherwise. */
 int scepd_admin_start(struct scepd_server *server);

@@ -6,8 +6,9 @@
  * (`CAIdentifier`, profile names), so an unknown identifier means the alias's
  * CA unless the alias is strict.
  */
-#include "scepd/racert.h"
-#include "scepd/rollover.h"
+#include "scepd/ops/ops.h"
+#include "scepd/state/racert.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <string.h>
@@ -24,38 +25,6 @@ static const struct scepd_ca *by_name(const struct scepd_ca *const *cas, size_t 
         if (strcasecmp(cas[i]->name, name) == 0)
             return cas[i];
     return NULL;
-}
-
-static const struct scepd_ca *server_ca(const struct scepd_server *server, const char *name)
-{
-    for (size_t i = 0; i < server->ca_count; i++)
-        if (strcmp(server->cas[i].name, name) == 0)
-            return &server->cas[i];
-    for (size_t i = 0; i < server->ca_count; i++)
-        if (strcasecmp(server->cas[i].name, name) == 0)
-            return &server->cas[i];
-    return NULL;
-}
-
-int scepd_caid_resolve(struct scepd_alias *alias, const struct scepd_server *server)
-{
-    alias->cas[0] = alias->ca;
-    alias->ca_count = 1;
-    const struct scep_config_list *names = &alias->settings->cas;
-    for (size_t i = 0; i < names->count; i++) {
-        const struct scepd_ca *found = server_ca(server, names->items[i]);
-        if (found == NULL)
-            return scep_fail(SCEP_ECONFIG,
-                             "alias %s: cas names \"%s\", which is not in the store (see scepctl "
-                             "ca list)",
-                             alias->name, names->items[i]);
-        if (by_name(alias->cas, alias->ca_count, found->name) == found)
-            continue;
-        if (alias->ca_count >= SCEPD_ALIAS_CAS_MAX)
-            return scep_fail(SCEP_ECONFIG, "alias %s: too many CAs", alias->name);
-        alias->cas[alias->ca_count++] = found;
-    }
-    return SCEP_OK;
 }
 
 int scepd_caid_select(struct scepd_op *op)
@@ -97,7 +66,7 @@ int scepd_caid_decrypt(struct scepd_op *op, scep_pkimessage *msg,
 
     /* The alias's own CA first, active key first: tried first when no rid matches. */
     for (size_t i = 0; i < op->alias->ca_count; i++) {
-        size_t n = scepd_ca_keys(pairs + count, 2, op, op->alias->cas[i]);
+        size_t n = scepd_ca_keys(pairs + count, 2, op->generation, op->alias->cas[i], op->now);
         for (size_t k = 0; k < n; k++, count++) {
             owners[count] = op->alias->cas[i];
             certs[count] = scep_ca_cert(pairs[count]);
@@ -122,5 +91,18 @@ const scep_ca *scepd_op_signer(const struct scepd_op *op)
      * which is the one it encrypted to. */
     if (op->recipient != NULL)
         return op->recipient;
-    return scepd_ca_active(op, op->ca != NULL ? op->ca : op->alias->ca);
+    return scepd_ca_active(op->generation, op->ca != NULL ? op->ca : op->alias->ca, op->now);
+}
+
+void scepd_op_reply_signer(X509 **cert, EVP_PKEY **key, const struct scepd_op *op)
+{
+    const struct scepd_racert *ra = op->alias->ra;
+    if (ra != NULL && op->recipient == NULL) {
+        *cert = ra->sign_cert;
+        *key = ra->sign_key;
+        return;
+    }
+    const scep_ca *signer = scepd_op_signer(op);
+    *cert = scep_ca_cert(signer);
+    *key = scep_ca_key(signer);
 }

@@ -2,9 +2,9 @@
  * RA certificates for an alias (racert.h): loading and checking them, the
  * GetCACert body that lists them first, and the choice of the reply signer.
  */
-#include "scepd/racert.h"
+#include "scepd/state/racert.h"
 #include "scepd/log.h"
-#include "scepd/rollover.h"
+#include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
 #include <openssl/err.h>
@@ -152,17 +152,4 @@ int scepd_racert_ca_cert_body(unsigned char **out, size_t *out_len, const char *
 cleanup:
     sk_X509_free(bundle);
     return rc;
-}
-
-void scepd_racert_reply_signer(X509 **cert, EVP_PKEY **key, const struct scepd_op *op)
-{
-    const struct scepd_racert *ra = op->alias->ra;
-    if (ra != NULL && op->recipient == NULL) {
-        *cert = ra->sign_cert;
-        *key = ra->sign_key;
-        return;
-    }
-    const scep_ca *signer = scepd_op_signer(op);
-    *cert = scep_ca_cert(signer);
-    *key = scep_ca_key(signer);
 }

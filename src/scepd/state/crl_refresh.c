@@ -1,6 +1,6 @@
-#include "scepd/crl_refresh.h"
+#include "scepd/state/crl_refresh.h"
 #include "scepd/log.h"
-#include "scepd/server.h"
+#include "scepd/state/server.h"
 #include "crl/publish.h"
 #include "util/error_internal.h"
 

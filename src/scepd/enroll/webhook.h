@@ -8,7 +8,7 @@
 #ifndef SCEPD_WEBHOOK_H
 #define SCEPD_WEBHOOK_H
 
-#include "scepd/ops.h"
+#include "scepd/ops/ops.h"
 
 #include <openssl/x509v3.h>
 

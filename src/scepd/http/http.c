@@ -1,4 +1,4 @@
-#include "scepd/http.h"
+#include "scepd/http/http.h"
 #include "scepd/log.h"
 #include "util/error_internal.h"
 

@@ -2,8 +2,7 @@
  * GetCRL, /crl/NAME.crl and the CRL distribution point (scepd/crl.h). GetCert
  * stays in enroll.c beside the other readers of issued certificates.
  */
-#include "scepd/crl.h"
-#include "scepd/enroll.h"
+#include "scepd/ops/crl.h"
 #include "scepd/log.h"
 #include "crl/publish.h"
 #include "util/error_internal.h"
@@ -165,19 +164,4 @@ int scepd_crl_http(struct scepd_op *op)
         scepd_op_detail(op, "CA %s CRL number %lld", name, (long long)stored->crl_number);
     scep_store_crl_free(stored);
     return 1;
-}
-
-void scepd_crl_profile_dp(scep_profile *profile, char *buf, size_t size, const struct scepd_op *op)
-{
-    const char *base = scep_config_global_values(op->generation->config)->crl_base_url;
-    if (base == NULL || base[0] == '\0' || size == 0)
-        return;
-    size_t base_len = strlen(base);
-    while (base_len > 0 && base[base_len - 1] == '/')
-        base_len--;
-    int n = snprintf(buf, size, "%.*s/%s.crl", (int)base_len, base, op->alias->ca->name);
-    if (n > 0 && (size_t)n < size)
-        profile->crl_distribution_point = buf;
-    else
-        scepd_log(SCEPD_LOG_WARN, "event=crl_dp_too_long ca=%s", op->alias->ca->name);
 }

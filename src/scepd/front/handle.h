@@ -1,0 +1,22 @@
+/*
+ * The HTTP front end: the listeners (SCEP, admin) and the handler that routes
+ * each request to an operation. The top layer of scepd: it uses the enrollment
+ * pipeline (enroll/), the operations (ops/) and the state (state/); nothing
+ * below uses it (docs/scepd.md "Shape").
+ */
+#ifndef SCEPD_FRONT_HANDLE_H
+#define SCEPD_FRONT_HANDLE_H
+
+#include "scepd/http/http.h"
+#include "scepd/state/server.h"
+
+/* Starts the SCEP and admin listeners from the config, and the CRL refresh thread. */
+int scepd_server_start(struct scepd_server *server);
+/* Stops listening, lets in-flight requests finish, stops the CRL refresh thread. */
+void scepd_server_stop(struct scepd_server *server);
+
+/* The SCEP handler: CRL paths, routing and the operation table. `payload`: the server. */
+void scepd_handle(void *payload, const struct scepd_http_request *request,
+                  struct scepd_http_response *response);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * Starting and stopping what serves requests: the SCEP listener, the admin
+ * listener (admin.c) and the thread that keeps stored CRLs current.
+ */
+#include "scepd/front/admin.h"
+#include "scepd/front/handle.h"
+#include "scepd/log.h"
+
+int scepd_server_start(struct scepd_server *server)
+{
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    struct scepd_http_options options = {
+        .listen = (const char *const *)global->listen.items,
+        .listen_count = global->listen.count,
+        .threads = (unsigned)global->threads,
+        .max_body = (size_t)global->max_body,
+        .connection_timeout = (unsigned)global->connection_timeout,
+    };
+    int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < global->listen.count; i++)
+        scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
+                  scepd_http_port(server->http, i));
+    rc = scepd_admin_start(server);
+    if (rc < 0)
+        return rc;
+    return scepd_crl_refresh_start(&server->crl_refresh, server);
+}
+
+void scepd_server_stop(struct scepd_server *server)
+{
+    scepd_http_stop(server->admin_http, 10);
+    server->admin_http = NULL;
+    scepd_http_stop(server->http, 10);
+    server->http = NULL;
+    scepd_crl_refresh_stop(&server->crl_refresh);
+}
