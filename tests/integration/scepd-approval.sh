@@ -3,8 +3,9 @@
 # `approval = manual` alias, our `scep` client (enroll stays PENDING and keeps
 # its state file, `scep poll` resumes), and scepctl request list/approve/reject.
 # certmonger (when installed) against a manual alias on a two-tier CA: it shows the
-# request as CA_WORKING, the operator approves, `getcert resubmit` polls at once (its own
-# poll interval is too long for a test) and it reaches MONITORING.
+# request as CA_WORKING, the operator approves, `getcert refresh` polls at once (its own
+# poll interval is too long for a test) and it reaches MONITORING. (`getcert resubmit`
+# would not do: it sends a PKCSReq with a regenerated CSR, a new request, not the held one.)
 #
 # usage: scepd-approval.sh SCEPD SCEPCTL SCEP
 set -u
@@ -37,9 +38,11 @@ ctl ca init --name appr --subject "CN=Approval CA,O=scepd" --key rsa:2048 >"$wor
 it_make_two_tier_ca Approval
 ctl ca import --name issuing --cert "$work/pki/chain.pem" --key "$work/pki/issuing.key" \
   >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca import"; exit 1; }
-for user in dev-ok:appr dev-no:appr cm-dev:issuing; do
-  ctl ee add --username "${user%%:*}" --password "pw-${user%%:*}" --dn "CN=${user%%:*}" \
-    --ca "${user#*:}" >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add"; exit 1; }
+# USER:CA:ALIAS; each end entity enrolls through its own alias only.
+for entry in dev-ok:appr:manual dev-no:appr:manual cm-dev:issuing:cm; do
+  user=${entry%%:*} rest=${entry#*:}
+  ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" --ca "${rest%%:*}" \
+    --alias "${rest#*:}" >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add"; exit 1; }
 done
 ca=$work/state/cas/appr/ca.pem
 
@@ -54,8 +57,10 @@ check "the state file is kept" test -s "$work/ok.pem.pending"
 ctl request list --status pending >"$work/list.log" 2>&1
 check "scepctl request list --status pending shows it" grep -q "CN=dev-ok" "$work/list.log"
 id_ok=$(awk -F'\t' '$6 == "CN=dev-ok" {print $1}' "$work/list.log" | head -1)
-check "scepctl request show names the end entity" \
-  bash -c "'$SCEPCTL' --config '$work/scepd.conf' request show '$id_ok' | grep -q 'End entity:   dev-ok'"
+ctl request show "$id_ok" >"$work/show.log" 2>&1
+check "scepctl request show names the end entity" grep -q 'End entity:   dev-ok (ca)' "$work/show.log"
+check "... and what approval issues (the registered subject)" \
+  grep -q '^Issues: *CN=dev-ok$' "$work/show.log"
 check "scepctl request approve" ctl request approve "$id_ok"
 timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/ok.key" -l "$work/ok.pem" -t 1 -n 3 \
   >"$work/ok-poll.log" 2>&1
@@ -105,7 +110,7 @@ done
 getcert list -i peer >"$dir/pending.list" 2>&1
 [ -n "$id" ] || exit 1
 "$scepctl" --config "$conf" request approve "$id" >"$dir/approve.log" 2>&1 || exit 1
-getcert resubmit -i peer >/dev/null 2>&1
+getcert refresh -i peer >/dev/null 2>&1
 for ((i = 0; i < limit * 2; i++)); do
   state=$(getcert list -i peer | sed -n 's/^[[:space:]]*status: //p')
   [ "$state" = MONITORING ] && break
@@ -121,6 +126,8 @@ INNER
     grep -Eq 'status: (CA_WORKING|SUBMITTING)' "$cmdir/pending.list"
   check "certmonger: approved request reaches MONITORING with a certificate" \
     bash -c "grep -q 'status: MONITORING' '$cmdir/final.list' && openssl verify -CAfile '$work/pki/root.pem' -untrusted '$work/pki/issuing.pem' '$cmdir/cert.pem' >/dev/null"
+  check "certmonger: its poll got the approved request's certificate, not a new request" \
+    grep -q 'alias=cm .*detail="stored certificate' "$work/scepd.log"
 else
   echo "SKIP: certmonger is not installed (our client covered the flow above)"
 fi

@@ -30,14 +30,12 @@ listen = 127.0.0.1:0
 database = sqlite:$work/scepd.db
 state_dir = $work/state
 threads = 4
+# The alias without an RA, which /scep/pkiclient.exe serves besides single and split.
+scep.operationmode = ca
 CONF
 
 ctl ca init --name root --subject "CN=RA Test Root,O=scepd test" --key rsa:2048 --days 30 \
   >"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca init"; exit 1; }
-for user in cm-ok ss-ok cli-split cli-single; do
-  ctl ee add --username "$user" --password "code-$user" --dn "CN=$user" >>"$work/ctl.log" 2>&1 ||
-    { cat "$work/ctl.log"; echo "FAIL: scepctl ee add $user"; exit 1; }
-done
 ctl ca show --name root 2>>"$work/ctl.log" | sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' >"$work/root.pem"
 [ -s "$work/root.pem" ] || { cat "$work/ctl.log"; echo "FAIL: scepctl ca show"; exit 1; }
 
@@ -49,6 +47,12 @@ check "the config names the RA files" \
   bash -c "grep -q '^single.ra.cert *= *$work/state/ra/single/ra-' '$work/scepd.conf' && grep -q '^split.ra.signkey *= *$work/state/ra/split/sign-' '$work/scepd.conf'"
 check "RA keys are 0600" \
   bash -c "for k in '$work'/state/ra/*/*.key; do [ \"\$(stat -c %a \"\$k\")\" = 600 ] || exit 1; done"
+# Each end entity enrolls through the alias it is registered for.
+for pair in cm-ok:single ss-ok:single cli-split:split cli-single:single; do
+  user=${pair%%:*}
+  ctl ee add --username "$user" --password "code-$user" --dn "CN=$user" --alias "${pair#*:}" \
+    >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ee add $user"; exit 1; }
+done
 single_cert=$(ls "$work"/state/ra/single/ra-*.pem | head -1)
 enc_cert=$(ls "$work"/state/ra/split/enc-*.pem | head -1)
 sign_cert=$(ls "$work"/state/ra/split/sign-*.pem | head -1)

@@ -22,6 +22,7 @@ it_init renewal
 
 # Aliases: `renew` (no half-life wait, revoke-old), `strict` (defaults: half-life, new key,
 # same subject), `oldkey` (the old key may be reused), `cm` (certmonger), `scep` (renewal off).
+# Each end entity enrolls and renews through its own alias only.
 cat >"$work/scepd.conf" <<CONF
 listen = 127.0.0.1:0
 database = sqlite:$work/scepd.db
@@ -35,15 +36,17 @@ oldkey.renewal.afterHalfLife = false
 oldkey.allowClientCertificateRenewaWithOldKey = true
 cm.clientCertificateRenewal = true
 cm.renewal.afterHalfLife = false
+scep.clientCertificateRenewal = false
 CONF
 # A two-tier CA as in scepd-vs-peers.sh: certmonger's PKCS7_verify wants the reply signer
 # to chain to a separate root (docs/interop-peers.md).
 it_make_two_tier_ca Renewal
 ctl ca import --name renewca --cert "$work/pki/chain.pem" --key "$work/pki/issuing.key" \
   >"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ca import"; exit 1; }
-for user in dev-1 dev-2 dev-3 cm-dev; do
-  ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" >>"$work/ctl.log" 2>&1 ||
-    { cat "$work/ctl.log"; echo "FAIL: ee add $user"; exit 1; }
+for pair in dev-1:renew dev-2:strict dev-3:oldkey dev-4:renew dev-5:scep cm-dev:cm; do
+  user=${pair%%:*}
+  ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" --alias "${pair#*:}" \
+    >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add $user"; exit 1; }
 done
 ca=$work/pki/issuing.pem
 
@@ -109,17 +112,29 @@ cp "$work/dev-3.key" "$work/dev-3same.key"
 check "oldkey: renewal with the old key pair is accepted" renew oldkey dev-3 pkcsreq dev-3same
 check "... and certifies the same key" bash -c \
   "[ \"\$(openssl x509 -in '$work/dev-3.pem' -noout -pubkey)\" = \"\$(openssl x509 -in '$work/dev-3same.pem' -noout -pubkey)\" ]"
-cp "$work/dev-3.key" "$work/dev-3k.key"
-renew renew dev-3 renewalreq dev-3k
+: >"$work/scep.log"
+renew renew dev-3 renewalreq dev-3r
+rc=$?
+check "dev-3 (alias oldkey) cannot renew through renew (exit 72)" test $rc -eq 72
+check "... the end entity does not enroll through this alias" \
+  grep -q "the end entity does not enroll through this alias" "$work/scep.log"
+check "enroll dev-4 on renew" enroll renew dev-4
+cp "$work/dev-4.key" "$work/dev-4k.key"
+: >"$work/scep.log"
+renew renew dev-4 renewalreq dev-4k
 rc=$?
 check "renew (new key required): the old key pair is refused (exit 72)" test $rc -eq 72
 check "... saying why" grep -q "reuses the old certificate's key" "$work/scep.log"
-renew renew dev-3 renewalreq dev-3s --subject CN=someone-else
+: >"$work/scep.log"
+renew renew dev-4 renewalreq dev-4s --subject CN=someone-else
 rc=$?
 check "a CSR subject other than the old certificate's is refused" test $rc -eq 72
+check "... saying why" grep -q "subject differs from the old certificate's subject" "$work/scep.log"
 
 # ---- renewal off -----------------------------------------------------------------------
-renew scep dev-3 renewalreq dev-3off
+check "enroll dev-5 on scep" enroll scep dev-5
+: >"$work/scep.log"
+renew scep dev-5 renewalreq dev-5off
 rc=$?
 check "RenewalReq where renewal is off: exit 72" test $rc -eq 72
 check "... 'not enabled on this alias'" \

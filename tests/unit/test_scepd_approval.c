@@ -28,6 +28,7 @@ static int setup(void **state)
     static const char *const users[] = {"appr-1:code-1", "appr-2:code-2", "appr-3:code-3",
                                         "appr-4:code-4", "appr-5:code-5"};
     scepd_fixture_start(&fx, users, sizeof(users) / sizeof(users[0]),
+                        "default_alias = manual\n"
                         "manual.approval = manual\n"
                         "manual.pendingexpiry = 1h\n");
     ca_public = X509_get_pubkey(fx.ca_cert);
@@ -157,7 +158,9 @@ static void pending_then_approved_then_success(void **state)
     assert_non_null(strstr(ctl_out, id_text));
     assert_non_null(strstr(ctl_out, "CN=appr-1"));
     assert_int_equal(scepctl("request", "show", id_text, NULL), 0);
-    assert_non_null(strstr(ctl_out, "End entity:   appr-1"));
+    assert_non_null(strstr(ctl_out, "End entity:   appr-1 (ca)"));
+    /* The decision recorded at the hold: the registered subject, what approval issues. */
+    assert_non_null(strstr(ctl_out, "Issues:       CN=appr-1\n"));
     assert_non_null(strstr(ctl_out, "RSA 2048 bits"));
     assert_non_null(strstr(ctl_out, scep_pending_transaction_id(pending)));
     assert_non_null(strstr(ctl_out, "127.0.0.1"));
