@@ -49,6 +49,7 @@ format:
 check: deps-build
 	scripts/check-format.sh
 	scripts/check-banned.sh
+	scripts/check-layers.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz build-tsan
