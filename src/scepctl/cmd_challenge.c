@@ -82,13 +82,13 @@ static int challenge_purge(struct scepctl *ctx, const struct scepctl_args *args)
 static const struct scepctl_option new_options[] = {
     {"alias", "ALIAS", true, "the RA-mode alias the challenge is valid for"},
     {"ttl", "DURATION", false, "how long it stays valid: 90s, 10m, 1h (default), 7d; at most 30d"},
-    {"subject-pattern", "GLOB", false,
-     "shell pattern the CSR subject must match, written as scepctl prints DNs: RFC 4514 "
-     "order, most specific first, no blank after ',': \"CN=kiosk-*,O=Example,C=DE\""},
+    {"subject-pattern", "DN", false,
+     "the subject the CSR must have, a DN (RFC 4514 order, most specific first) whose "
+     "values are globs, matched RDN by RDN: \"CN=kiosk-*,O=Example\""},
 };
 
 static const struct scepctl_command commands[] = {
-    {"new", "new --alias ALIAS [--ttl DURATION] [--subject-pattern GLOB]",
+    {"new", "new --alias ALIAS [--ttl DURATION] [--subject-pattern DN]",
      "Print a random one-time challenge password (128 bits) for an RA-mode alias.",
      "The challenge is printed once, on standard output; the store keeps only its SHA-256.\n"
      "scepd accepts it as the challengePassword of one PKCSReq on that alias, when the\n"

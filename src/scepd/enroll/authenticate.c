@@ -15,6 +15,7 @@
  * that cannot renew it is an enrollment like any other.
  */
 #include "scepd/enroll/enrollment.h"
+#include "scepd/enroll/ra_username.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -170,6 +171,12 @@ static enum scepd_stage ra_secret_or_challenge(struct scepd_enrollment *e)
     if (challenges == SCEP_ALIAS_CHALLENGES_OFF)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, TEXT_WRONG_SECRET,
                                    "wrong RA shared secret");
+    /* A request that cannot be named must not spend a one-time challenge. */
+    if (scepd_ra_username(e->username, sizeof(e->username), X509_REQ_get_subject_name(e->csr),
+                          settings) < 0)
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
+                                   "the request's subject gives no end entity name",
+                                   "no username: %s", scep_error_message());
     int rc = scep_store_challenge_consume(&e->challenge_pattern, e->store, e->op->alias->name,
                                           e->challenge);
     if (rc == SCEP_OK) {
