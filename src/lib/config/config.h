@@ -160,17 +160,18 @@
       "Split RA: signing-only RA certificate; ra.cert is then the encryption certificate")         \
     X(ra_signkey, "ra.signkey", STRING, NULL, 0, 4096, NULL, NONE, 0,                              \
       "Private key of ra.signcert (mode 0600, owned by scepd)")                                   \
-    X(names_csr, "names.csr", ENUM, "registered", 0, 0, "registered|refuse", NONE, 0,              \
-      "CA mode, CSR names beyond the registered subject and SANs: registered (issue the "         \
-      "registered names, log the rest) or refuse")                                                 \
+    X(names_csr, "names.csr", ENUM, "registered", 0, 0, "registered|refuse|constrained", NONE, 0, \
+      "CA mode, CSR SANs beyond the registered ones: registered (not copied, logged), refuse, "    \
+      "or constrained (copied when within names.santypes and names.dnssuffixes, else refused)")    \
     X(names_subject, "names.subject", STRING, NULL, 0, 1024, NULL, NONE, 0,                        \
       "RA mode and challenges: subject pattern, RFC 4514, one glob per RDN value "                 \
       "(CN=*,O=Example); unset: any subject")                                                      \
     X(names_santypes, "names.santypes", LIST, "dns,ip,email,uri,upn", 0, 5,                        \
       "dns|ip|email|uri|upn", NONE, 0,                                                             \
-      "RA mode and challenges: subjectAltName types a request may carry (others are refused)")     \
+      "RA mode, challenges, names.csr = constrained: subjectAltName types a request may carry")     \
     X(names_dnssuffixes, "names.dnssuffixes", LIST, NULL, 0, 32, NULL, NONE, 0,                    \
-      "RA mode and challenges: domains dNSNames, email and UPN domains must lie in "               \
+      "RA mode, challenges, names.csr = constrained: domains dNSNames, email and UPN domains "    \
+      "must lie in "                                                                               \
       "(example.com allows it and *.example.com); unset: any")
 /* clang-format on */
 
@@ -195,7 +196,11 @@ enum scep_alias_ra_onetimechallenges {
     SCEP_ALIAS_CHALLENGES_REQUIRE = 2
 };
 enum scep_alias_approval { SCEP_ALIAS_APPROVAL_AUTO = 0, SCEP_ALIAS_APPROVAL_MANUAL = 1 };
-enum scep_alias_names_csr { SCEP_ALIAS_NAMES_REGISTERED = 0, SCEP_ALIAS_NAMES_REFUSE = 1 };
+enum scep_alias_names_csr {
+    SCEP_ALIAS_NAMES_REGISTERED = 0,
+    SCEP_ALIAS_NAMES_REFUSE = 1,
+    SCEP_ALIAS_NAMES_CONSTRAINED = 2
+};
 
 /* A LIST value: `count` owned strings (for LIST with `allowed`, the canonical names). */
 struct scep_config_list {

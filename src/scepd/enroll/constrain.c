@@ -5,7 +5,9 @@
  *   CA mode   the end entity's registered subject and SANs, whatever the CSR says
  *             (RDN order included, so clients that reverse it still enroll); CSR
  *             names beyond them are not copied and are logged, or with
- *             `names.csr = refuse` the request is refused naming the first one.
+ *             `names.csr = refuse` the request is refused naming the first one, or
+ *             with `names.csr = constrained` those within the alias's SAN constraints
+ *             are added and any other is refused.
  *   RA mode,  the CSR's subject and SANs within the alias's constraints
  *   challenge (names.subject: one glob per RDN value, so '*' never spans RDNs;
  *             names.santypes; names.dnssuffixes) and the challenge's own subject
@@ -318,7 +320,9 @@ static void note_extra(struct scepd_enrollment *e, const char *what, const char 
 static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const GENERAL_NAMES *asked)
 {
     const scep_store_end_entity *ee = e->ee;
-    int refuse = e->op->alias->settings->names_csr == SCEP_ALIAS_NAMES_REFUSE;
+    const struct scep_config_alias_settings *s = e->op->alias->settings;
+    int refuse = s->names_csr == SCEP_ALIAS_NAMES_REFUSE;
+    int constrained = s->names_csr == SCEP_ALIAS_NAMES_CONSTRAINED;
     char text[NAME_TEXT_MAX], reply[SCEPD_TEXT_MAX];
     if (ee->subject_dn == NULL || scep_dn_parse(&e->decision.subject, ee->subject_dn) < 0) {
         e->decision.subject = NULL;
@@ -340,7 +344,8 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
         OPENSSL_free(csr_subject);
         if (refuse) {
             snprintf(reply, sizeof(reply),
-                     "enrollment refused: the subject %.160s is not the registered one", text);
+                     "enrollment refused: the subject %.160s is not the registered one",
+                     text);
             return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply,
                                        "user %s: CSR subject %s differs from the registered one",
                                        e->username, text);
@@ -352,7 +357,17 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
         if (name_in(gn, e->decision.sans))
             continue;
         name_text(text, sizeof(text), gn);
-        if (refuse) {
+        if (constrained && type_permitted(gn, &s->names_santypes) &&
+            within_suffixes(gn, &s->names_dnssuffixes)) {
+            GENERAL_NAME *copy = GENERAL_NAME_dup(gn);
+            if (copy == NULL || sk_GENERAL_NAME_push(e->decision.sans, copy) <= 0) {
+                GENERAL_NAME_free(copy);
+                return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "internal error",
+                                           "out of memory");
+            }
+            continue;
+        }
+        if (refuse || constrained) {
             snprintf(reply, sizeof(reply),
                      "enrollment refused: %.160s is not registered for the end entity", text);
             return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply,

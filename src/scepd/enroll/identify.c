@@ -40,8 +40,10 @@ static int der_of_cert(unsigned char **out, size_t *out_len, X509 *cert)
 /*
  * What makes two requests the same request: the messageType, what the CSR asks for
  * (its CertificationRequestInfo: an EC signature differs on every run) and who signs
- * it (the signer's issuer and key: a client that runs again makes a new self-signed
- * certificate for the same key, but a renewal is signed by our certificate).
+ * it. A client that runs again makes a new self-signed certificate for the same key,
+ * so for those the signer's issuer and key count; a certificate someone issued is
+ * named by its serial too, so a second renewal with the same key (signed by the
+ * first renewal's certificate) is not taken for the first one sent again.
  */
 static int request_identity(unsigned char out[32], int message_type, X509_REQ *csr, X509 *signer)
 {
