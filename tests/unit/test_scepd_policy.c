@@ -28,6 +28,9 @@ static const char config[] = "scep.clientCertificateRenewal = true\n"
                              "server.clientCertificateRenewal = true\n"
                              "server.renewal.afterHalfLife = false\n"
                              "strict.names.csr = refuse\n"
+                             "lab.names.csr = constrained\n"
+                             "lab.names.santypes = dns\n"
+                             "lab.names.dnssuffixes = lab.example\n"
                              "ra.operationmode = ra\n"
                              "ra.ra.authPwd = s3cret\n"
                              "ra.names.dnssuffixes = kiosk.example\n"
@@ -54,6 +57,7 @@ static void prepare(struct scepd_fixture *f, scep_store *store)
     add_entity(store, "reg1", "CN=reg1,O=Lab", "dns:reg1.lab.example", NULL, "code-reg1");
     add_entity(store, "h4", "CN=h4", NULL, NULL, "code-h4");
     add_entity(store, "strict1", "CN=strict1", "dns:strict1.example", "strict", "code-s1");
+    add_entity(store, "cons1", "CN=cons1", "dns:cons1.lab.example", "lab", "code-c1");
     add_entity(store, "victim", "CN=victim", NULL, NULL, "code-victim");
     add_entity(store, "again", "CN=again", NULL, NULL, "code-again");
     add_entity(store, "renew1", "CN=renew1", "dns:renew1.example", NULL, "code-renew1");
@@ -279,6 +283,31 @@ static void strict_alias_refuses_unregistered_names(void **state)
     EVP_PKEY_free(key);
 }
 
+/* names.csr = constrained adds CSR names within the alias's constraints, refuses others. */
+static void constrained_alias_adds_names_within_patterns(void **state)
+{
+    (void)state;
+    EVP_PKEY *key = test_rsa_key(2048);
+    scep_client *client = client_for("lab");
+    static const char *const outside[] = {"DNS:extra.lab.example,DNS:evil.example"};
+    X509_REQ *csr = make_csr(key, "CN=cons1", outside, 1, "code-c1");
+    scep_result *result = enroll(client, key, csr);
+    assert_refused(result, "dns:evil.example");
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    static const char *const within[] = {"DNS:extra.lab.example"};
+    csr = make_csr(key, "CN=cons1", within, 1, "code-c1");
+    result = enroll(client, key, csr);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    char *sans = sans_text(scep_result_cert(result));
+    assert_string_equal(sans, "dns:cons1.lab.example,dns:extra.lab.example");
+    OPENSSL_free(sans);
+    scep_result_free(result);
+    X509_REQ_free(csr);
+    scep_client_free(client);
+    EVP_PKEY_free(key);
+}
+
 /* 3. Two subjectAltName extensions are refused; RA constraints apply to every name. */
 static void duplicated_extension_and_ra_name_constraints(void **state)
 {
@@ -478,7 +507,32 @@ static void renewal_with_old_key_and_alias_binding(void **state)
     char *sans = sans_text(renewed);
     assert_string_equal(sans, "dns:renew1.example");
     OPENSSL_free(sans);
+    X509 *second = X509_dup(renewed);
     scep_result_free(result);
+
+    /* A second renewal, signed by the first renewal's certificate, same key and
+     * transactionID: a new certificate again, not the first renewal sent back. */
+    scep_enroll_request again = {
+        .csr = csr, .key = key, .existing_cert = second, .existing_key = key};
+    assert_int_equal(scep_client_enroll(client, &result, &again), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(second),
+                                          X509_get0_serialNumber(scep_result_cert(result))),
+                         0);
+    assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(old),
+                                          X509_get0_serialNumber(scep_result_cert(result))),
+                         0);
+    scep_result_free(result);
+    /* Positive control of retransmission: the very same request gets the same answer. */
+    assert_int_equal(scep_client_enroll(client, &result, &again), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    X509 *third = X509_dup(scep_result_cert(result));
+    scep_result_free(result);
+    assert_int_equal(scep_client_enroll(client, &result, &again), SCEP_OK);
+    assert_int_equal(X509_cmp(third, scep_result_cert(result)), 0);
+    scep_result_free(result);
+    X509_free(third);
+    X509_free(second);
     X509_REQ_free(csr);
     scep_client_free(client);
     X509_free(old);
@@ -504,6 +558,7 @@ int main(void)
         cmocka_unit_test(alias_hopping_is_refused),
         cmocka_unit_test(ca_mode_issues_registered_names_only),
         cmocka_unit_test(strict_alias_refuses_unregistered_names),
+        cmocka_unit_test(constrained_alias_adds_names_within_patterns),
         cmocka_unit_test(duplicated_extension_and_ra_name_constraints),
         cmocka_unit_test(ra_mode_does_not_take_over_end_entities),
         cmocka_unit_test(ra_manual_approval_holds_then_issues),

@@ -344,8 +344,7 @@ static enum scepd_stage constrain_registered(struct scepd_enrollment *e, const G
         OPENSSL_free(csr_subject);
         if (refuse) {
             snprintf(reply, sizeof(reply),
-                     "enrollment refused: the subject %.160s is not the registered one",
-                     text);
+                     "enrollment refused: the subject %.160s is not the registered one", text);
             return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, reply,
                                        "user %s: CSR subject %s differs from the registered one",
                                        e->username, text);

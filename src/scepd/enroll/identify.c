@@ -51,14 +51,21 @@ static int request_identity(unsigned char out[32], int message_type, X509_REQ *c
     int tbs_len = i2d_re_X509_REQ_tbs(csr, &tbs);
     int issuer_len = signer != NULL ? i2d_X509_NAME(X509_get_issuer_name(signer), &issuer) : -1;
     int key_len = signer != NULL ? i2d_PUBKEY(X509_get0_pubkey(signer), &key) : -1;
-    int ok = tbs_len > 0 && issuer_len > 0 && key_len > 0;
+    unsigned char *serial = NULL;
+    int serial_len = 0;
+    if (signer != NULL && X509_check_issued(signer, signer) != X509_V_OK)
+        serial_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(signer), &serial);
+    int ok = tbs_len > 0 && issuer_len > 0 && key_len > 0 && serial_len >= 0;
     EVP_MD_CTX *md = ok ? EVP_MD_CTX_new() : NULL;
     unsigned char type = (unsigned char)message_type;
     ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
          EVP_DigestUpdate(md, &type, 1) == 1 && EVP_DigestUpdate(md, tbs, (size_t)tbs_len) == 1 &&
          EVP_DigestUpdate(md, issuer, (size_t)issuer_len) == 1 &&
-         EVP_DigestUpdate(md, key, (size_t)key_len) == 1 && EVP_DigestFinal_ex(md, out, NULL) == 1;
+         EVP_DigestUpdate(md, key, (size_t)key_len) == 1 &&
+         (serial_len == 0 || EVP_DigestUpdate(md, serial, (size_t)serial_len) == 1) &&
+         EVP_DigestFinal_ex(md, out, NULL) == 1;
     EVP_MD_CTX_free(md);
+    OPENSSL_free(serial);
     OPENSSL_free(tbs);
     OPENSSL_free(issuer);
     OPENSSL_free(key);
