@@ -1,3 +1,4 @@
+#include "scepctl_run.h"
 #include "test_support.h"
 
 #include "scep/ca.h"
@@ -59,20 +60,11 @@ static void slurp(char *buf, size_t size, FILE *file)
 /* Runs `scepctl -c CONF ARGS...` (NULL-terminated); returns the exit code. */
 static int run(struct fixture *f, ...)
 {
-    static char program[] = "scepctl", config_option[] = "-c";
-    char *argv[32] = {program, config_option, f->conf};
-    int argc = 3;
-    va_list ap;
-    va_start(ap, f);
-    for (char *arg; (arg = va_arg(ap, char *)) != NULL && argc < 31;)
-        argv[argc++] = arg;
-    va_end(ap);
-    FILE *out = tmpfile(), *err = tmpfile();
-    assert_non_null(out);
-    assert_non_null(err);
-    int rc = scepctl_main(argc, argv, out, err);
-    slurp(f->out, sizeof(f->out), out);
-    slurp(f->err, sizeof(f->err), err);
+    va_list args;
+    va_start(args, f);
+    const char *first = va_arg(args, const char *);
+    int rc = test_scepctl_v(f->conf, f->out, sizeof(f->out), f->err, sizeof(f->err), first, args);
+    va_end(args);
     return rc;
 }
 

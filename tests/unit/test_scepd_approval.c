@@ -6,6 +6,7 @@
  * one waiting request per end entity, unknown transactionID.
  */
 #include "scepd_fixture.h"
+#include "scepctl_run.h"
 #include "test_support.h"
 
 #include "issuance/issuance.h"
@@ -43,31 +44,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static void slurp(char *out, size_t size, FILE *file)
-{
-    rewind(file);
-    size_t n = fread(out, 1, size - 1, file);
-    out[n] = '\0';
-    fclose(file);
-}
-
 /* scepctl -c CONF ARGS... (NULL-terminated), output captured; returns the exit code. */
 static int scepctl(const char *first, ...)
 {
-    static char program[] = "scepctl", config_option[] = "-c";
-    char *argv[16] = {program, config_option, fx.config_path, (char *)first};
-    int argc = 4;
-    va_list ap;
-    va_start(ap, first);
-    for (char *arg; (arg = va_arg(ap, char *)) != NULL && argc < 15;)
-        argv[argc++] = arg;
-    va_end(ap);
-    FILE *out = tmpfile(), *err = tmpfile();
-    assert_non_null(out);
-    assert_non_null(err);
-    int rc = scepctl_main(argc, argv, out, err);
-    slurp(ctl_out, sizeof(ctl_out), out);
-    slurp(ctl_err, sizeof(ctl_err), err);
+    va_list args;
+    va_start(args, first);
+    int rc = test_scepctl_v(fx.config_path, ctl_out, sizeof(ctl_out), ctl_err, sizeof(ctl_err),
+                            first, args);
+    va_end(args);
     return rc;
 }
 

@@ -7,6 +7,7 @@
  * key under the same transactionID, and control characters kept out of the log.
  */
 #include "scepd_fixture.h"
+#include "scepctl_run.h"
 #include "test_support.h"
 
 #include "scep/client.h"
@@ -79,24 +80,11 @@ static int teardown(void **state)
 
 static int scepctl(const char *first, ...)
 {
-    static char program[] = "scepctl", config_option[] = "-c";
-    char *argv[16] = {program, config_option, fx.config_path, (char *)first};
-    int argc = 4;
-    va_list ap;
-    va_start(ap, first);
-    for (char *arg; (arg = va_arg(ap, char *)) != NULL && argc < 15;)
-        argv[argc++] = arg;
-    va_end(ap);
-    FILE *out = tmpfile(), *err = tmpfile();
-    assert_non_null(out);
-    assert_non_null(err);
-    int rc = scepctl_main(argc, argv, out, err);
-    rewind(out);
-    ctl_out[fread(ctl_out, 1, sizeof(ctl_out) - 1, out)] = '\0';
-    rewind(err);
-    ctl_err[fread(ctl_err, 1, sizeof(ctl_err) - 1, err)] = '\0';
-    fclose(out);
-    fclose(err);
+    va_list args;
+    va_start(args, first);
+    int rc = test_scepctl_v(fx.config_path, ctl_out, sizeof(ctl_out), ctl_err, sizeof(ctl_err),
+                            first, args);
+    va_end(args);
     return rc;
 }
 
