@@ -3,7 +3,7 @@
  * (`/scep/ALIAS/pkiclient.exe`). Changes go through the config API, which
  * validates every value against the settings table, and are written back
  * atomically with scep_config_format(); a running scepd picks them up on
- * SIGHUP. The default alias `scep` exists even when the file does not name it.
+ * SIGHUP. A file that configures no alias gets the built-in alias `scep`.
  */
 #include "scepctl/scepctl.h"
 
@@ -13,17 +13,22 @@
 
 #include "ca/profiles.h"
 
-#define DEFAULT_ALIAS "scep"
+#define DEFAULT_ALIAS SCEP_CONFIG_BUILTIN_ALIAS
 
-/* The alias in ctx->config; the implicit default alias is added in memory. */
+/* Whether `alias` is the built-in one: named `scep` while the file configures no alias. */
+static bool builtin_alias(const struct scepctl *ctx, const char *alias)
+{
+    return scep_config_alias_count(ctx->config) == 0 && strcmp(alias, DEFAULT_ALIAS) == 0;
+}
+
+/* The alias in ctx->config; the built-in alias is added in memory. */
 static int find_alias(struct scepctl *ctx, const char *alias,
                       const struct scep_config_alias_settings **out)
 {
     int rc = scepctl_load_config(ctx);
     if (rc != 0)
         return rc;
-    if (scep_config_alias(ctx->config, alias) == NULL && strcmp(alias, DEFAULT_ALIAS) == 0 &&
-        scep_config_alias_add(ctx->config, alias) < 0)
+    if (builtin_alias(ctx, alias) && scep_config_alias_add(ctx->config, alias) < 0)
         return scepctl_fail(ctx, "alias %s", alias);
     *out = scep_config_alias(ctx->config, alias);
     if (*out == NULL)
@@ -80,17 +85,18 @@ static int alias_list(struct scepctl *ctx, const struct scepctl_args *args)
     int rc = scepctl_load_config(ctx);
     if (rc != 0)
         return rc;
-    bool has_default = scep_config_alias(ctx->config, DEFAULT_ALIAS) != NULL;
-    if (!has_default && scep_config_alias_add(ctx->config, DEFAULT_ALIAS) < 0)
+    bool builtin = builtin_alias(ctx, DEFAULT_ALIAS);
+    if (builtin && scep_config_alias_add(ctx->config, DEFAULT_ALIAS) < 0)
         return scepctl_fail(ctx, "alias %s", DEFAULT_ALIAS);
+    const char *default_alias = scep_config_default_alias(ctx->config);
     fprintf(ctx->out, "ALIAS\tMODE\tCA\tPROFILE\tAPPROVAL\n");
     for (size_t i = 0; i < scep_config_alias_count(ctx->config); i++) {
         const char *name = scep_config_alias_name(ctx->config, i);
         const struct scep_config_alias_settings *s = scep_config_alias(ctx->config, name);
         bool ra = s->operationmode == SCEP_ALIAS_MODE_RA;
         const char *ca = ra ? s->ra_defaultca : s->defaultca;
-        fprintf(ctx->out, "%s%s\t%s\t%s\t%s\t%s\n", name,
-                strcmp(name, DEFAULT_ALIAS) == 0 && !has_default ? " (implicit)" : "",
+        fprintf(ctx->out, "%s%s%s\t%s\t%s\t%s\t%s\n", name, builtin ? " (built-in)" : "",
+                default_alias != NULL && strcmp(name, default_alias) == 0 ? " (default)" : "",
                 ra ? "ra" : "ca", ca ? ca : "(the only CA)",
                 ra ? s->ra_certificateprofile : s->certificateprofile,
                 s->approval == SCEP_ALIAS_APPROVAL_MANUAL ? "manual" : "auto");
@@ -196,8 +202,11 @@ static int alias_remove(struct scepctl *ctx, const struct scepctl_args *args)
     if (rc != 0)
         return rc;
     if (scep_config_alias(ctx->config, alias) == NULL) {
-        if (strcmp(alias, DEFAULT_ALIAS) == 0)
-            return scepctl_error(ctx, "alias %s is implicit: scepd always serves it", alias);
+        if (builtin_alias(ctx, alias))
+            return scepctl_error(ctx,
+                                 "alias %s is built in: scepd serves it while the file "
+                                 "configures no alias",
+                                 alias);
         return scepctl_error(ctx, "no alias %s (see scepctl alias list)", alias);
     }
     if (scep_config_alias_remove(ctx->config, alias) < 0)
@@ -206,8 +215,9 @@ static int alias_remove(struct scepctl *ctx, const struct scepctl_args *args)
         return rc;
     scepctl_audit(ctx, "alias_remove", alias, NULL);
     fprintf(ctx->out, "Alias %s removed from %s\n", alias, ctx->resolved_config);
-    if (strcmp(alias, DEFAULT_ALIAS) == 0)
-        fprintf(ctx->out, "The default alias %s stays served with default settings.\n", alias);
+    if (scep_config_alias_count(ctx->config) == 0)
+        fprintf(ctx->out, "No alias is configured: scepd serves the built-in alias %s.\n",
+                DEFAULT_ALIAS);
     scepctl_reload_hint(ctx);
     return 0;
 }

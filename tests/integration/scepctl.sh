@@ -138,7 +138,7 @@ expect 1 cert show --serial 0A1B --ca Demo
 
 # ---- alias ------------------------------------------------------------------------------------
 expect 0 alias list
-contains out "scep (implicit)"
+contains out "scep (built-in) (default)"
 expect 0 alias set mdm approval=manual ra.authPwd=Top5ecret defaultca=Demo certificateprofile=DEVICE
 contains out "kill -HUP \$(cat $dir/scepd.pid)"
 [ "$(stat -c %a "$conf")" = 640 ] || fail "alias set changed the config mode"
