@@ -200,6 +200,14 @@ SCEP_EXPORT int scep_store_ee_list(scep_store_end_entity **out, size_t *out_coun
                                    scep_store *store) SCEP_MUST_CHECK;
 SCEP_EXPORT int scep_store_ee_set_status(scep_store *store, const char *username,
                                          scep_store_ee_status status) SCEP_MUST_CHECK;
+/*
+ * Changes an end entity's registration: `ee->subject_dn` (required), `profile`, `alias`
+ * and `sans` (NULL clears them), found by `ee->username`. Status, CA and password stay.
+ * RA mode's own end entities (ra_alias set) are refused with SCEP_EDENIED: their names
+ * come from their requests.
+ */
+SCEP_EXPORT int scep_store_ee_update(scep_store *store,
+                                     const scep_store_end_entity *ee) SCEP_MUST_CHECK;
 /* Status back to SCEP_EE_NEW with a new password. */
 SCEP_EXPORT int scep_store_ee_reset(scep_store *store, const char *username,
                                     const char *new_password) SCEP_MUST_CHECK;

@@ -74,6 +74,38 @@ static int choose_ca(struct scepctl *ctx, char **out, const char *requested)
     return rc;
 }
 
+/* The alias --alias names, or the default one; a usage error when there is none. */
+static int resolve_alias(struct scepctl *ctx, const char **alias)
+{
+    if (*alias == NULL && (*alias = scep_config_default_alias(ctx->config)) == NULL)
+        return scepctl_usage(ctx, "several aliases and no default_alias: pass --alias ALIAS");
+    /* The built-in alias exists while the file configures none. */
+    if (scep_config_alias(ctx->config, *alias) == NULL &&
+        !(scep_config_alias_count(ctx->config) == 0 &&
+          strcmp(*alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0))
+        return scepctl_usage(ctx, "--alias %s: no such alias (see scepctl alias list)", *alias);
+    return 0;
+}
+
+/* --san in the one canonical spelling scepd and `ee show` read back; NULL for none. */
+static int canonical_sans(struct scepctl *ctx, char **out, const char *san)
+{
+    GENERAL_NAMES *names = NULL;
+    *out = NULL;
+    if (san == NULL)
+        return 0;
+    if (scep_san_parse(&names, san) < 0 || scep_san_format(out, names, '\n') < 0) {
+        GENERAL_NAMES_free(names);
+        return scepctl_fail(ctx, "--san");
+    }
+    GENERAL_NAMES_free(names);
+    if ((*out)[0] == '\0') {
+        OPENSSL_free(*out);
+        *out = NULL;
+    }
+    return 0;
+}
+
 static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *username = scepctl_arg(args, "username");
@@ -85,40 +117,25 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
     char *ca_name = NULL;
     char *sans = NULL;
     X509_NAME *parsed = NULL;
-    GENERAL_NAMES *names = NULL;
     int rc = check_username(ctx, username);
     if (rc != 0)
         return rc;
     if (scep_dn_parse(&parsed, dn) < 0)
         return scepctl_fail(ctx, "--dn");
     X509_NAME_free(parsed);
-    /* Stored in the one canonical spelling scepd and `request show` read back. */
-    if (san != NULL &&
-        (scep_san_parse(&names, san) < 0 || scep_san_format(&sans, names, '\n') < 0)) {
-        GENERAL_NAMES_free(names);
-        return scepctl_fail(ctx, "--san");
-    }
-    GENERAL_NAMES_free(names);
     if (profile != NULL) {
         scep_profile unused;
         if (scep_profile_named(&unused, profile) < 0)
             return scepctl_usage(ctx, "--profile %s: unknown profile (known: %s)", profile,
                                  scep_profile_names());
     }
+    if ((rc = canonical_sans(ctx, &sans, san)) != 0)
+        return rc;
     if ((rc = scepctl_open_store(ctx)) != 0 ||
         (rc = choose_ca(ctx, &ca_name, scepctl_arg(args, "ca"))) != 0)
         goto cleanup;
-    if (alias == NULL && (alias = scep_config_default_alias(ctx->config)) == NULL) {
-        rc = scepctl_usage(ctx, "several aliases and no default_alias: pass --alias ALIAS");
+    if ((rc = resolve_alias(ctx, &alias)) != 0)
         goto cleanup;
-    }
-    /* The built-in alias exists while the file configures none. */
-    if (scep_config_alias(ctx->config, alias) == NULL &&
-        !(scep_config_alias_count(ctx->config) == 0 &&
-          strcmp(alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0)) {
-        rc = scepctl_usage(ctx, "--alias %s: no such alias (see scepctl alias list)", alias);
-        goto cleanup;
-    }
     if ((rc = scepctl_password(ctx, password, args)) != 0)
         goto cleanup;
 
@@ -128,7 +145,7 @@ static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
                                 .profile = profile,
                                 .ca_name = ca_name,
                                 .alias = alias,
-                                .sans = sans != NULL && sans[0] != '\0' ? sans : NULL};
+                                .sans = sans};
     if (scep_store_ee_add(ctx->store, &ee, password) < 0) {
         rc = scepctl_fail(ctx, "cannot add end entity %s", username);
         goto cleanup;
@@ -213,6 +230,67 @@ static int ee_show(struct scepctl *ctx, const struct scepctl_args *args)
     return 0;
 }
 
+static int ee_set(struct scepctl *ctx, const struct scepctl_args *args)
+{
+    const char *username = scepctl_arg(args, "username");
+    scep_store_end_entity *ee = NULL;
+    char *sans = NULL;
+    X509_NAME *parsed = NULL;
+    int rc = scepctl_open_store(ctx);
+    if (rc != 0)
+        return rc;
+    rc = scep_store_ee_get(&ee, ctx->store, username);
+    if (rc == SCEP_ENOTFOUND)
+        return scepctl_error(ctx, "no end entity %s (see scepctl ee list)", username);
+    if (rc < 0)
+        return scepctl_fail(ctx, "end entity %s", username);
+    scep_store_end_entity changed = *ee;
+    const char *dn = scepctl_arg(args, "dn");
+    const char *profile = scepctl_arg(args, "profile");
+    const char *alias = scepctl_arg(args, "alias");
+    const char *san = scepctl_arg(args, "san");
+    if (dn != NULL) {
+        if (scep_dn_parse(&parsed, dn) < 0) {
+            rc = scepctl_fail(ctx, "--dn");
+            goto cleanup;
+        }
+        changed.subject_dn = dn;
+    }
+    if (profile != NULL) {
+        scep_profile unused;
+        if (profile[0] != '\0' && scep_profile_named(&unused, profile) < 0) {
+            rc = scepctl_usage(ctx, "--profile %s: unknown profile (known: %s)", profile,
+                               scep_profile_names());
+            goto cleanup;
+        }
+        changed.profile = profile[0] != '\0' ? profile : NULL;
+    }
+    if (alias != NULL) {
+        if ((rc = resolve_alias(ctx, &alias)) != 0)
+            goto cleanup;
+        changed.alias = alias;
+    }
+    if (san != NULL) {
+        if ((rc = canonical_sans(ctx, &sans, san)) != 0)
+            goto cleanup;
+        changed.sans = sans;
+    }
+    rc = scep_store_ee_update(ctx->store, &changed);
+    if (rc < 0) {
+        rc = rc == SCEP_EDENIED ? scepctl_error(ctx, "%s", scep_error_message())
+                                : scepctl_fail(ctx, "cannot change end entity %s", username);
+        goto cleanup;
+    }
+    scepctl_audit(ctx, "ee_set", NULL, username);
+    fprintf(ctx->out, "End entity %s changed\n", username);
+    rc = 0;
+cleanup:
+    X509_NAME_free(parsed);
+    OPENSSL_free(sans);
+    scep_store_ee_free(ee);
+    return rc;
+}
+
 static int ee_reset(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *username = scepctl_arg(args, "username");
@@ -267,6 +345,13 @@ static const struct scepctl_option add_options[] = {
     {"ca", "NAME", false, "issuing CA (default: the only CA)"},
     {"profile", "NAME", false, "certificate profile: ENDUSER, DEVICE, SERVER, IPSEC, REGISTERED"},
 };
+static const struct scepctl_option set_options[] = {
+    {"username", "U", true, "the end entity"},
+    {"dn", "DN", false, "new registered subject (RFC 4514, most specific first)"},
+    {"san", "LIST", false, "new registered subjectAltNames (\"\" for none)"},
+    {"alias", "ALIAS", false, "the alias it enrolls through from now on"},
+    {"profile", "NAME", false, "certificate profile (\"\" for the alias's)"},
+};
 static const struct scepctl_option reset_options[] = {
     {"username", "U", true, "the end entity"},
     {"password", "P", false, "new password; - reads it from stdin"},
@@ -293,6 +378,11 @@ static const struct scepctl_command commands[] = {
      0, ee_list},
     {"show", "show --username U", "Show one end entity (never its password).", NULL,
      username_option, 1, 0, 0, ee_show},
+    {"set", "set --username U [--dn DN] [--san LIST] [--alias ALIAS] [--profile NAME]",
+     "Change what an end entity's certificates carry and where it enrolls.",
+     "Status, CA and enrollment code stay. End entities RA mode created take their names\n"
+     "from their requests and cannot be changed.",
+     set_options, sizeof(set_options) / sizeof(set_options[0]), 0, 0, ee_set},
     {"reset", "reset --username U (--password P|-|--generate-password)",
      "Set the status back to NEW with a new password, to allow one more enrollment.", NULL,
      reset_options, sizeof(reset_options) / sizeof(reset_options[0]), 0, 0, ee_reset},
@@ -301,5 +391,5 @@ static const struct scepctl_command commands[] = {
 };
 
 const struct scepctl_group scepctl_group_ee = {
-    "ee", "End entities (CA-mode enrollment codes): add, list, show, reset, remove.", commands,
+    "ee", "End entities (CA-mode enrollment codes): add, list, show, set, reset, remove.", commands,
     sizeof(commands) / sizeof(commands[0])};

@@ -42,7 +42,7 @@ for group in ca ee cert alias audit; do
   "$scepctl_bin" "$group" --help >"$dir/out" || fail "scepctl $group --help"
   contains out "commands:"
 done
-for cmd in "ca init" "ca import" "ca list" "ca show" "ee add" "ee list" "ee show" "ee reset" \
+for cmd in "ca init" "ca import" "ca list" "ca show" "ee add" "ee list" "ee show" "ee set" "ee reset" \
            "ee remove" "cert list" "cert show" "alias list" "alias show" "alias set" \
            "alias remove" "alias upload" "audit list"; do
   # shellcheck disable=SC2086
@@ -124,6 +124,17 @@ expect 0 ee show --username dev1
 contains out "DEVICE"
 contains out "NEW"
 lacks out "s3cretpw"
+expect 0 ee set --username dev1 --san "dns:dev1.example,ip:192.0.2.1" --dn "CN=dev1,O=Other"
+expect 0 ee show --username dev1
+contains out "dns:dev1.example ip:192.0.2.1"
+contains out "CN=dev1,O=Other"
+contains out "NEW"
+expect 1 ee set --username dev1 --san "dns:bad name"
+expect 2 ee set --username dev1 --alias nosuch
+expect 1 ee set --username nobody --san dns:x.example
+expect 0 ee set --username dev1 --san ""
+expect 0 ee show --username dev1
+contains out "SANs:         -"
 expect 0 ee reset --username dev1 --generate-password
 contains out "Password: "
 expect 2 ee reset --username dev1

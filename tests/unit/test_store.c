@@ -940,6 +940,9 @@ static void ra_issuance_creates_or_reuses_the_end_entity(void **state)
     assert_string_equal(ee->alias, "ra");
     assert_string_equal(ee->sans, "dns:ra-dev.example");
     scep_store_ee_free(ee);
+    /* Its names come from its requests: scepctl cannot register others for it. */
+    scep_store_end_entity renamed = {.username = "ra-dev", .subject_dn = "CN=admin"};
+    assert_int_equal(scep_store_ee_update(f->store, &renamed), SCEP_EDENIED);
     /* No password works for an RA-created end entity. */
     assert_int_not_equal(scep_store_ee_verify_password(NULL, f->store, "ra-dev", "!"), SCEP_OK);
     scep_store_cert *got = NULL;

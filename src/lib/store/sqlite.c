@@ -83,6 +83,8 @@ enum stmt_id {
     ST_CERT_VALID_FOR_USER,
     ST_REQ_HOLD,
     ST_REQ_RETIRE,
+    ST_EE_UPDATE,
+    ST_EE_RA_ALIAS,
     ST_COUNT
 };
 
@@ -188,6 +190,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "decided_profile = ?5, ca_name = ?6, decided_subject = ?7, decided_sans = ?8, "
                     "replaces_serial = ?9, fail_info = NULL, updated_at = ?10 "
                     "WHERE id = ?1 AND status = 'PENDING'",
+    [ST_EE_UPDATE] =
+        "UPDATE end_entities SET subject_dn = ?2, profile = ?3, alias = ?4, sans = ?5, "
+        "updated_at = ?6 WHERE username = ?1 AND ra_alias IS NULL",
+    [ST_EE_RA_ALIAS] = "SELECT ra_alias FROM end_entities WHERE username = ?1",
     [ST_REQ_RETIRE] = "UPDATE requests SET transaction_id = transaction_id || '~' || id, "
                       "updated_at = ?2 WHERE id = ?1 AND instr(transaction_id, '~') = 0",
 };
@@ -996,6 +1002,37 @@ cleanup:
     return rc;
 }
 
+static int sqlite_ee_update(scep_store *store, const scep_store_end_entity *ee, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_EE_UPDATE));
+    GUARD(bind_text(s, st, 1, ee->username));
+    GUARD(bind_text(s, st, 2, ee->subject_dn));
+    GUARD(bind_text(s, st, 3, ee->profile));
+    GUARD(bind_text(s, st, 4, ee->alias));
+    GUARD(bind_text(s, st, 5, ee->sans));
+    GUARD(bind_int(s, st, 6, now));
+    GUARD(step_done(s, st, "updating an end entity"));
+    if (sqlite3_changes(s->db) != 1) {
+        stmt_done(st);
+        st = NULL;
+        GUARD(stmt_get(&st, s, ST_EE_RA_ALIAS));
+        GUARD(bind_text(s, st, 1, ee->username));
+        int row = step_row(s, st, "looking up the end entity");
+        GUARD(row);
+        ENSURE(row != 0, SCEP_ENOTFOUND, "no end entity %s", ee->username);
+        ENSURE(0, SCEP_EDENIED,
+               "end entity %s was created by RA mode: its names come from its "
+               "requests",
+               ee->username);
+    }
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
 static int sqlite_ee_remove(scep_store *store, const char *username)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
@@ -1758,6 +1795,7 @@ static const struct scep_store_ops sqlite_ops = {
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,
     .request_update = sqlite_request_update,
+    .ee_update = sqlite_ee_update,
     .request_hold = sqlite_request_hold,
     .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,

@@ -604,6 +604,20 @@ cleanup:
     return rc;
 }
 
+int scep_store_ee_update(scep_store *store, const scep_store_end_entity *ee)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL && ee != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(check_text(ee->username, 1, "username"));
+    GUARD(check_text(ee->subject_dn, 1, "subject DN"));
+    GUARD(check_text(ee->profile, 0, "profile"));
+    GUARD(check_text(ee->alias, 0, "alias"));
+    GUARD(check_text(ee->sans, 0, "subjectAltNames"));
+    GUARD(store->ops->ee_update(store, ee, now_seconds()));
+cleanup:
+    return rc;
+}
+
 int scep_store_ee_reset(scep_store *store, const char *username, const char *new_password)
 {
     int rc = SCEP_OK;

@@ -55,6 +55,7 @@ struct scep_store_ops {
     int (*ee_list)(scep_store_end_entity **out, size_t *out_count, scep_store *store);
     int (*ee_set_status)(scep_store *store, const char *username, scep_store_ee_status status);
     int (*ee_reset)(scep_store *store, const char *username, const char *password_hash);
+    int (*ee_update)(scep_store *store, const scep_store_end_entity *ee, int64_t now);
     int (*ee_remove)(scep_store *store, const char *username);
 
     /* `issuance->cert->serial` is already normalised. */
