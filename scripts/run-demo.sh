@@ -22,9 +22,9 @@ state_dir = $state
 log_level = info
 legacy_algorithms = true
 
-# The default alias "scep" (/scep/pkiclient.exe) uses modern algorithms only.
-# Alias "mdm" (/scep/mdm/pkiclient.exe) also speaks single DES and SHA-1, because
-# micromdm's scepclient 2.1.0 sends nothing else.
+# One alias, "mdm" (/scep/mdm/pkiclient.exe; as the only alias also /scep/pkiclient.exe).
+# It also speaks single DES and SHA-1, because micromdm's scepclient 2.1.0 sends nothing
+# else. End entities enroll through the alias they are registered for (ee add --alias).
 mdm.legacy = true
 mdm.certificateprofile = DEVICE
 CONF
@@ -41,21 +41,21 @@ code=$(openssl rand -hex 8)
 if ctl ee show --username demo-device >/dev/null 2>&1; then
   ctl ee reset --username demo-device --password "$code" >/dev/null
 else
-  ctl ee add --username demo-device --password "$code" --dn "CN=demo-device" >/dev/null
+  ctl ee add --username demo-device --password "$code" --dn "CN=demo-device" --alias mdm \
+    >/dev/null
 fi
 
-url=http://127.0.0.1:$port/scep/pkiclient.exe
+url=http://127.0.0.1:$port/scep/mdm/pkiclient.exe
 cat <<MSG
 
 scepd demo
-  SCEP URL (default alias):  $url
-  SCEP URL (alias mdm):      http://127.0.0.1:$port/scep/mdm/pkiclient.exe
+  SCEP URL (alias mdm):      $url
   CA certificate:            $state/cas/demo/ca.pem
   End entity:                demo-device, one-time enrollment code $code
 
 Enroll with micromdm's scepclient (Debian package "scep"), in another terminal:
   mkdir -p /tmp/demo-device && cd /tmp/demo-device && \\
-  scepclient -server-url http://127.0.0.1:$port/scep/mdm/pkiclient.exe \\
+  scepclient -server-url $url \\
     -cn demo-device -challenge $code -private-key key.pem -certificate cert.pem
   openssl verify -CAfile $state/cas/demo/ca.pem /tmp/demo-device/cert.pem
 
@@ -65,7 +65,7 @@ or with this project's client:
     --challenge $code -l /tmp/demo-device.pem
 
 The code works once; 'make run' again prints a new one. Register more devices with
-  $scepctl --config $conf ee add --username NAME --password CODE --dn CN=NAME
+  $scepctl --config $conf ee add --username NAME --password CODE --dn CN=NAME --alias mdm
 Stop the server with Ctrl-C.
 
 MSG
