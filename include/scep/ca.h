@@ -393,6 +393,12 @@ typedef struct scep_issue_request {
      * ignored. NULL: the CSR's, as far as the profile's copy_san_types allows.
      */
     const STACK_OF(GENERAL_NAME) * sans;
+    /*
+     * Non-zero: the caller verified the CSR's signature (proof of possession, RFC 8894
+     * §3.3.1) when the request arrived, and `csr` may be a stored copy whose signature no
+     * longer verifies (its challengePassword removed so no secret is kept). 0: verified here.
+     */
+    int proof_verified;
 } scep_issue_request;
 
 /*

@@ -186,6 +186,11 @@ typedef struct scep_store_end_entity {
      * end entity; RA mode never changes an end entity whose ra_alias is not its own.
      */
     const char *ra_alias;
+    /*
+     * Schema version 5 (ignored on input): wrong enrollment codes sent for it since it
+     * was added or last reset. scepd locks it at `max_failed_codes` until `ee reset`.
+     */
+    int64_t failed_codes;
 } scep_store_end_entity;
 
 /*
@@ -208,7 +213,13 @@ SCEP_EXPORT int scep_store_ee_set_status(scep_store *store, const char *username
  */
 SCEP_EXPORT int scep_store_ee_update(scep_store *store,
                                      const scep_store_end_entity *ee) SCEP_MUST_CHECK;
-/* Status back to SCEP_EE_NEW with a new password. */
+/*
+ * Counts one wrong enrollment code for `username` and returns the new count in
+ * `*out_count` (may be NULL). SCEP_ENOTFOUND for an unknown username.
+ */
+SCEP_EXPORT int scep_store_ee_code_failed(scep_store *store, const char *username,
+                                          int64_t *out_count) SCEP_MUST_CHECK;
+/* Status back to SCEP_EE_NEW with a new password (and no wrong codes counted). */
 SCEP_EXPORT int scep_store_ee_reset(scep_store *store, const char *username,
                                     const char *new_password) SCEP_MUST_CHECK;
 SCEP_EXPORT int scep_store_ee_remove(scep_store *store, const char *username) SCEP_MUST_CHECK;
@@ -264,7 +275,10 @@ typedef struct scep_store_request {
     const char *decided_profile;  /* certificate profile name */
     const char *decided_subject;  /* the certificate's subject, RFC 4514 text */
     const char *decided_sans;     /* its subjectAltNames, scep_san_format() with '\n' */
-    const char *replaces_serial;  /* renewal: the certificate it replaces; may be NULL */
+    const char *replaces_serial;  /* renewal: the certificate it revokes; may be NULL */
+    /* Schema version 5. */
+    const char *renews_serial;     /* renewal: the certificate it renews */
+    int64_t decided_ee_updated_at; /* the end entity's updated_at when decided; 0: none */
 } scep_store_request;
 
 /* What scepd decided for a request it holds for an operator (scep_store_request_hold). */
@@ -276,6 +290,8 @@ typedef struct scep_store_decision {
     const char *subject;         /* RFC 4514 text (required; "" for an empty subject) */
     const char *sans;            /* may be NULL */
     const char *replaces_serial; /* may be NULL */
+    const char *renews_serial;   /* renewal: the certificate it renews; may be NULL */
+    int64_t ee_updated_at;       /* the end entity's updated_at it was decided on; 0: none */
 } scep_store_decision;
 
 /*
@@ -303,10 +319,16 @@ SCEP_EXPORT int scep_store_request_update(scep_store *store, int64_t id,
 /* Requests with `status` (0: any), oldest first, at most `limit` (0: SCEP_STORE_MAX_LIST). */
 /*
  * Holds a PENDING request for an operator: records `decision` and `reason` (the
- * marker scepd reads back). SCEP_ESTATE when the request is no longer PENDING.
+ * marker scepd reads back). SCEP_ESTATE when the request is no longer PENDING. With
+ * `exclusive_since` > 0, in the same write transaction: SCEP_EEXISTS (and nothing
+ * written; `*out_other` the other request's id, may be NULL) when another request with
+ * this `reason` for the same decision username, received at or after `exclusive_since`,
+ * is still PENDING — one waiting request per end entity, even under races.
  */
 SCEP_EXPORT int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
-                                        const scep_store_decision *decision) SCEP_MUST_CHECK;
+                                        const scep_store_decision *decision,
+                                        int64_t exclusive_since,
+                                        int64_t *out_other) SCEP_MUST_CHECK;
 /*
  * Retires a transaction that is over (issued before an `ee reset`, refused, or
  * replaced by a request of another kind under the same transactionID): its
@@ -462,6 +484,13 @@ typedef struct scep_store_issuance {
      */
     const char *revoke_serial;
     int revoke_reason; /* CRLReason (RFC 5280 §5.3.1) or SCEP_STORE_NO_REASON */
+    /*
+     * Renewal, checked inside the transaction (SCEP_ESTATE, nothing written): the
+     * certificate of the same CA being renewed must still be VALID and unexpired, and
+     * the end entity `renewal_username` NEW or GENERATED. NULL: no check.
+     */
+    const char *renews_serial;
+    const char *renewal_username;
 } scep_store_issuance;
 
 /*

@@ -217,6 +217,11 @@ static int ee_show(struct scepctl *ctx, const struct scepctl_args *args)
             ee->alias ? ee->alias : "(the default alias)",
             ee->ra_alias ? "RA mode of alias " : "scepctl", ee->ra_alias ? ee->ra_alias : "",
             created, updated);
+    long long max_failed = scep_config_global_values(ctx->config)->max_failed_codes;
+    fprintf(ctx->out, "Wrong codes:  %lld%s\n", (long long)ee->failed_codes,
+            max_failed > 0 && ee->failed_codes >= max_failed
+                ? " (locked: max_failed_codes reached; ee reset unlocks)"
+                : "");
     /* One line per registered name: the names the certificate will carry. */
     const char *sans = ee->sans != NULL && ee->sans[0] != '\0' ? ee->sans : NULL;
     fprintf(ctx->out, "SANs:        %s", sans ? "" : " -\n");

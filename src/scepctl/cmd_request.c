@@ -303,6 +303,20 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
                           decision.username);
         goto cleanup;
     }
+    /* A reset (new code) or a changed registration since the request was decided ends it:
+     * the operator would approve names or a code that no longer hold. */
+    if (decision.ee_updated_at != 0) {
+        scep_store_ee_free(ee);
+        ee = NULL;
+        if (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 ||
+            ee->updated_at != decision.ee_updated_at) {
+            rc = scepctl_error(ctx,
+                               "end entity %s was reset or changed after request %lld was "
+                               "received; reject it and let the device send a new request",
+                               decision.username, (long long)row->id);
+            goto cleanup;
+        }
+    }
     if (scep_store_ca_get(&ca_row, ctx->store, decision.ca_name) < 0 ||
         scep_ca_load_active(&ca, &warnings, ca_row, time(NULL)) < 0) {
         rc = scepctl_fail(ctx, "CA %s", decision.ca_name);
@@ -316,6 +330,7 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         .ca = ca,
         .decision = &decision,
         .csr = csr,
+        .proof_verified = 1, /* scepd verified it on arrival; the stored copy has no secret */
         .request_id = row->id,
         .transaction_id = row->transaction_id,
         .actor = actor,
@@ -326,8 +341,10 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
     };
     int issued = scep_issue_decided(&cert, ctx->store, &issue);
     if (issued == SCEP_ESTATE) {
-        rc = scepctl_error(ctx, "request %lld was decided meanwhile, or end entity %s enrolled",
-                           (long long)row->id, decision.username);
+        /* Decided meanwhile, the end entity enrolled, or (renewal) its certificate or the
+         * end entity was revoked while the request waited: the store says which. */
+        rc = scepctl_error(ctx, "request %lld cannot be issued: %s", (long long)row->id,
+                           scep_error_message());
         goto cleanup;
     }
     if (issued < 0) {

@@ -62,6 +62,32 @@ void scepd_log_escape(char *out, size_t out_size, const char *text)
     out[used] = '\0';
 }
 
+void scepd_log_value(char *out, size_t out_size, const char *text)
+{
+    if (out_size == 0)
+        return;
+    if (text == NULL || text[0] == '\0') {
+        snprintf(out, out_size, "-");
+        return;
+    }
+    int plain = 1;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0' && plain; p++)
+        plain = *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+    if (plain) {
+        snprintf(out, out_size, "%s", text);
+        return;
+    }
+    if (out_size < 3) {
+        out[0] = '\0';
+        return;
+    }
+    out[0] = '"';
+    scepd_log_escape(out + 1, out_size - 2, text);
+    size_t len = strlen(out);
+    out[len] = '"';
+    out[len + 1] = '\0';
+}
+
 void scepd_log(enum scepd_log_level level, const char *fmt, ...)
 {
     if (!scepd_log_enabled(level))

@@ -24,4 +24,12 @@ void scepd_log(enum scepd_log_level level, const char *fmt, ...)
  */
 void scepd_log_escape(char *out, size_t out_size, const char *text);
 
+/*
+ * A key=value value: `text` as it is when it holds nothing but printable characters
+ * other than blanks, quotes and backslashes, else in quotes and escaped
+ * (scepd_log_escape), so a client-chosen value (a transactionID with blanks) cannot
+ * add fields to the line. NULL or "": "-".
+ */
+void scepd_log_value(char *out, size_t out_size, const char *text);
+
 #endif

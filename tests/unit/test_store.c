@@ -220,6 +220,9 @@ static void version_1_database_migrates(void **state)
     f->store = NULL;
     sqlite3 *db = raw_open(f);
     assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE end_entities DROP COLUMN failed_codes;"
+                                  "ALTER TABLE requests DROP COLUMN renews_serial;"
+                                  "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
                                   "ALTER TABLE end_entities DROP COLUMN alias;"
                                   "ALTER TABLE end_entities DROP COLUMN sans;"
                                   "ALTER TABLE end_entities DROP COLUMN ra_alias;"

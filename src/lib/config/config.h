@@ -79,6 +79,11 @@
       "PEM private key file of admin_tls_cert")                                                    \
     X(admin_challenge_ttl, "admin_challenge_ttl", DURATION, "1h", 1, 30 * SCEP_CONFIG_DAY, NULL,    \
       NONE, 0, "Default lifetime of a challenge from the admin listener (ttl= overrides it)")      \
+    X(max_failed_codes, "max_failed_codes", INT, "10", 0, 100000, NULL, NONE, 0,                  \
+      "Wrong enrollment codes after which an end entity is locked until ee reset (0: never)")     \
+    X(failed_auth_limit, "failed_auth_limit", INT, "30", 0, 1000000, NULL, NONE, 0,                \
+      "Failed authorisations from one client address per minute before its requests are "         \
+      "refused unchecked (0: no limit)")                                                           \
     X(default_alias, "default_alias", STRING, NULL, 0, 64, NULL, NONE, 0,                          \
       "Alias of /scep/pkiclient.exe and NDES paths, and of end entities added without --alias "    \
       "(unset: the only alias; scep when the file configures none)")

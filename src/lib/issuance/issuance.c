@@ -177,7 +177,8 @@ int scep_ca_issue_stored(X509 **out, scep_store *store, const scep_stored_issue 
         scep_issue_request request = {.csr = issue->csr,
                                       .subject = issue->subject,
                                       .extra_dns_name = issue->extra_dns_name,
-                                      .sans = issue->sans};
+                                      .sans = issue->sans,
+                                      .proof_verified = issue->proof_verified};
         rc = scep_ca_issue(&cert, issue->ca, issue->profile, &request);
         if (rc == SCEP_OK)
             rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, cert, issue);
@@ -190,6 +191,8 @@ int scep_ca_issue_stored(X509 **out, scep_store *store, const scep_stored_issue 
                 .alias = issue->alias,
                 .revoke_serial = issue->revoke_serial,
                 .revoke_reason = issue->revoke_reason,
+                .renews_serial = issue->renews_serial,
+                .renewal_username = issue->renewal_username,
             };
             rc = issue->ra != NULL ? scep_store_issue_ra(store, &issuance, issue->ra)
                                    : scep_store_issue(store, &issuance);
@@ -236,6 +239,7 @@ void scep_decision_clear(scep_decision *d)
     X509_NAME_free(d->subject);
     GENERAL_NAMES_free(d->sans);
     OPENSSL_free(d->replaces_serial);
+    OPENSSL_free(d->renews_serial);
     memset(d, 0, sizeof(*d));
 }
 
@@ -246,7 +250,8 @@ const char *scep_decision_mode_name(scep_decision_mode mode)
     return (size_t)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : NULL;
 }
 
-int scep_decision_hold(scep_store *store, int64_t request_id, const scep_decision *d)
+int scep_decision_hold(scep_store *store, int64_t request_id, const scep_decision *d,
+                       int64_t exclusive_since, int64_t *out_other)
 {
     int rc = SCEP_OK;
     char *subject = NULL, *sans = NULL;
@@ -267,8 +272,11 @@ int scep_decision_hold(scep_store *store, int64_t request_id, const scep_decisio
         .subject = subject,
         .sans = sans,
         .replaces_serial = d->replaces_serial,
+        .renews_serial = d->renews_serial,
+        .ee_updated_at = d->ee_updated_at,
     };
-    GUARD(scep_store_request_hold(store, request_id, SCEP_APPROVAL_HELD, &row));
+    GUARD(scep_store_request_hold(store, request_id, SCEP_APPROVAL_HELD, &row, exclusive_since,
+                                  out_other));
 cleanup:
     OPENSSL_free(subject);
     OPENSSL_free(sans);
@@ -301,6 +309,8 @@ int scep_decision_from_request(scep_decision *out, const scep_store_request *row
     GUARD(dup_text(&out->profile, row->decided_profile));
     GUARD(dup_text(&out->ca_name, row->ca_name));
     GUARD(dup_text(&out->replaces_serial, row->replaces_serial));
+    GUARD(dup_text(&out->renews_serial, row->renews_serial));
+    out->ee_updated_at = row->decided_ee_updated_at;
     if (row->decided_subject[0] != '\0') {
         GUARD(scep_dn_parse(&out->subject, row->decided_subject));
     } else {
@@ -363,7 +373,10 @@ int scep_issue_decided(X509 **out, scep_store *store, const scep_decided_issue *
         .alias = issue->alias,
         .revoke_serial = d->mode == SCEP_DECISION_RENEWAL ? d->replaces_serial : NULL,
         .revoke_reason = SCEP_CRL_REASON_SUPERSEDED,
+        .renews_serial = d->mode == SCEP_DECISION_RENEWAL ? d->renews_serial : NULL,
+        .renewal_username = d->mode == SCEP_DECISION_RENEWAL ? d->username : NULL,
         .ra = creates_entity ? &ra : NULL,
+        .proof_verified = issue->proof_verified,
     };
     rc = scep_ca_issue_stored(out, store, &stored);
 done:

@@ -57,6 +57,9 @@ typedef struct scep_stored_issue {
     const scep_store_ra_entity *ra; /* RA mode: create or reuse this end entity in the same
                                        transaction (scep_store_issue_ra); `username` is then
                                        ignored; NULL: CA mode */
+    const char *renews_serial;      /* renewal: must still be VALID (scep_store_issuance) */
+    const char *renewal_username;   /* renewal: must be NEW or GENERATED */
+    int proof_verified;             /* scep_issue_request.proof_verified */
 } scep_stored_issue;
 
 /*
@@ -109,6 +112,8 @@ typedef struct scep_decision {
     X509_NAME *subject;    /* the certificate's subject */
     GENERAL_NAMES *sans;   /* its subjectAltNames (empty: none); never NULL once decided */
     char *replaces_serial; /* renewal with revokeOld: the serial revoked with the issuance */
+    char *renews_serial;   /* renewal: the certificate renewed (must still be VALID) */
+    int64_t ee_updated_at; /* the end entity's updated_at it was decided on; 0: none */
 } scep_decision;
 
 void scep_decision_clear(scep_decision *decision);
@@ -118,9 +123,12 @@ const char *scep_decision_mode_name(scep_decision_mode mode);
 /*
  * Records `decision` on the PENDING request `request_id` and holds it for an operator
  * (reason SCEP_APPROVAL_HELD). The subject must survive the RFC 4514 round trip.
+ * SCEP_EEXISTS (`*out_other`: its id) when another request of the same end entity,
+ * received since `exclusive_since`, is held (scep_store_request_hold).
  */
 SCEP_MUST_CHECK int scep_decision_hold(scep_store *store, int64_t request_id,
-                                       const scep_decision *decision);
+                                       const scep_decision *decision, int64_t exclusive_since,
+                                       int64_t *out_other);
 /* The decision a held request carries (scep_decision_hold). SCEP_ESTORE when it has none. */
 SCEP_MUST_CHECK int scep_decision_from_request(scep_decision *out, const scep_store_request *row);
 
@@ -132,6 +140,8 @@ typedef struct scep_decided_issue {
     const scep_ca *ca; /* the CA's active certificate and key */
     const scep_decision *decision;
     X509_REQ *csr;      /* its key and proof of possession only */
+    int proof_verified; /* its signature was verified on arrival: `csr` may be the stored copy
+                           without its challengePassword (scep_issue_request) */
     int64_t request_id; /* the PENDING request; 0: none */
     const char *transaction_id;
     const char *actor;                  /* audit: client address or "scepctl:USER" */

@@ -19,12 +19,12 @@
     "next_activate_at"
 #define EE_COLS                                                                                    \
     "id, username, subject_dn, status, profile, ca_name, created_at, updated_at, alias, sans, "    \
-    "ra_alias"
+    "ra_alias, failed_codes"
 #define REQ_COLS                                                                                   \
     "id, alias, transaction_id, message_type, csr_der, signer_cert_der, public_key_sha256, "       \
     "status, fail_info, reason, client_addr, ca_name, cert_serial, created_at, updated_at, "       \
     "decided_mode, decided_username, decided_profile, decided_subject, decided_sans, "             \
-    "replaces_serial"
+    "replaces_serial, renews_serial, decided_ee_updated_at"
 #define CERT_COLS                                                                                  \
     "id, ca_name, serial, subject, issuer, not_before, not_after, der, status, revoked_at, "       \
     "revocation_reason, username, transaction_id, created_at"
@@ -85,6 +85,10 @@ enum stmt_id {
     ST_REQ_RETIRE,
     ST_EE_UPDATE,
     ST_EE_RA_ALIAS,
+    ST_EE_CODE_FAILED,
+    ST_REQ_HELD_FOR,
+    ST_CERT_RENEWABLE,
+    ST_EE_ACTIVE,
     ST_COUNT
 };
 
@@ -120,7 +124,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EE_LIST] = "SELECT " EE_COLS " FROM end_entities ORDER BY username",
     [ST_EE_SET_STATUS] = "UPDATE end_entities SET status = ?2, updated_at = ?3 "
                          "WHERE username = ?1",
-    [ST_EE_RESET] = "UPDATE end_entities SET status = 'NEW', password_hash = ?2, "
+    [ST_EE_RESET] = "UPDATE end_entities SET status = 'NEW', password_hash = ?2, failed_codes = 0, "
                     "updated_at = ?3 WHERE username = ?1",
     [ST_EE_REMOVE] = "DELETE FROM end_entities WHERE username = ?1",
     [ST_EE_CONSUME] = "UPDATE end_entities SET status = 'GENERATED', updated_at = ?2 "
@@ -188,12 +192,22 @@ static const char *const stmt_sql[ST_COUNT] = {
                                "status = 'VALID' AND not_after > ?2 LIMIT 1",
     [ST_REQ_HOLD] = "UPDATE requests SET reason = ?2, decided_mode = ?3, decided_username = ?4, "
                     "decided_profile = ?5, ca_name = ?6, decided_subject = ?7, decided_sans = ?8, "
-                    "replaces_serial = ?9, fail_info = NULL, updated_at = ?10 "
+                    "replaces_serial = ?9, fail_info = NULL, updated_at = ?10, "
+                    "renews_serial = ?11, decided_ee_updated_at = ?12 "
                     "WHERE id = ?1 AND status = 'PENDING'",
+    [ST_REQ_HELD_FOR] = "SELECT id FROM requests WHERE status = 'PENDING' AND reason = ?1 AND "
+                        "decided_username = ?2 AND id <> ?3 AND created_at >= ?4 LIMIT 1",
+    [ST_CERT_RENEWABLE] = "SELECT 1 FROM certificates WHERE ca_name = ?1 AND serial = ?2 AND "
+                          "status = 'VALID' AND not_after > ?3",
+    [ST_EE_ACTIVE] = "SELECT 1 FROM end_entities WHERE username = ?1 AND "
+                     "status IN ('NEW', 'GENERATED')",
     [ST_EE_UPDATE] =
         "UPDATE end_entities SET subject_dn = ?2, profile = ?3, alias = ?4, sans = ?5, "
         "updated_at = ?6 WHERE username = ?1 AND ra_alias IS NULL",
     [ST_EE_RA_ALIAS] = "SELECT ra_alias FROM end_entities WHERE username = ?1",
+    /* Not updated_at: a guess must not change the version a held request was decided on. */
+    [ST_EE_CODE_FAILED] = "UPDATE end_entities SET failed_codes = failed_codes + 1 "
+                          "WHERE username = ?1 RETURNING failed_codes",
     [ST_REQ_RETIRE] = "UPDATE requests SET transaction_id = transaction_id || '~' || id, "
                       "updated_at = ?2 WHERE id = ?1 AND instr(transaction_id, '~') = 0",
 };
@@ -423,6 +437,7 @@ static int read_ee(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&ee->alias, st, 8));
     GUARD(col_text(&ee->sans, st, 9));
     GUARD(col_text(&ee->ra_alias, st, 10));
+    ee->failed_codes = sqlite3_column_int64(st, 11);
 cleanup:
     return rc;
 }
@@ -456,6 +471,8 @@ static int read_request(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&req->decided_subject, st, 18));
     GUARD(col_text(&req->decided_sans, st, 19));
     GUARD(col_text(&req->replaces_serial, st, 20));
+    GUARD(col_text(&req->renews_serial, st, 21));
+    req->decided_ee_updated_at = sqlite3_column_int64(st, 22);
 cleanup:
     return rc;
 }
@@ -947,7 +964,7 @@ static int sqlite_ee_get(scep_store_end_entity *out, char **out_password_hash, s
     GUARD(fetch_one(out, s, st, read_ee, "end entity"));
     if (out_password_hash != NULL) {
         const char *hash = NULL;
-        GUARD(col_text(&hash, st, 11));
+        GUARD(col_text(&hash, st, 12));
         *out_password_hash = (char *)(uintptr_t)hash;
         ENSURE(hash != NULL, SCEP_ESTORE, "end entity has no password hash");
     }
@@ -1028,6 +1045,26 @@ static int sqlite_ee_update(scep_store *store, const scep_store_end_entity *ee, 
                "requests",
                ee->username);
     }
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_ee_code_failed(scep_store *store, const char *username, int64_t *out_count,
+                                 int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    (void)now;
+    GUARD(stmt_get(&st, s, ST_EE_CODE_FAILED));
+    GUARD(bind_text(s, st, 1, username));
+    int row = step_row(s, st, "counting a wrong enrollment code");
+    GUARD(row);
+    ENSURE(row != 0, SCEP_ENOTFOUND, "no end entity %s", username);
+    if (out_count != NULL)
+        *out_count = sqlite3_column_int64(st, 0);
+    GUARD(step_done(s, st, "counting a wrong enrollment code"));
 cleanup:
     stmt_done(st);
     return rc;
@@ -1119,12 +1156,34 @@ cleanup:
 static int explain_no_change(struct sqlite_store *s, sqlite3_stmt *status_stmt, const char *what);
 
 static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason,
-                               const scep_store_decision *d, int64_t now)
+                               const scep_store_decision *d, int64_t exclusive_since,
+                               int64_t *out_other, int64_t now)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
+    int in_tx = 0;
     sqlite3_stmt *st = NULL;
     sqlite3_stmt *check = NULL;
+    /* The check for another waiting request and the hold are one write transaction. */
+    GUARD(scep_sqlite_begin(s));
+    in_tx = 1;
+    if (exclusive_since > 0) {
+        GUARD(stmt_get(&check, s, ST_REQ_HELD_FOR));
+        GUARD(bind_text(s, check, 1, reason));
+        GUARD(bind_text(s, check, 2, d->username));
+        GUARD(bind_int(s, check, 3, id));
+        GUARD(bind_int(s, check, 4, exclusive_since));
+        int row = step_row(s, check, "looking for a waiting request");
+        GUARD(row);
+        if (row) {
+            if (out_other != NULL)
+                *out_other = sqlite3_column_int64(check, 0);
+            ENSURE(0, SCEP_EEXISTS, "request %lld of %s already awaits approval",
+                   (long long)sqlite3_column_int64(check, 0), d->username);
+        }
+        stmt_done(check);
+        check = NULL;
+    }
     GUARD(stmt_get(&st, s, ST_REQ_HOLD));
     GUARD(bind_int(s, st, 1, id));
     GUARD(bind_text(s, st, 2, reason));
@@ -1136,15 +1195,21 @@ static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason
     GUARD(bind_text(s, st, 8, d->sans));
     GUARD(bind_text(s, st, 9, d->replaces_serial));
     GUARD(bind_int(s, st, 10, now));
+    GUARD(bind_text(s, st, 11, d->renews_serial));
+    GUARD(bind_int(s, st, 12, d->ee_updated_at));
     GUARD(step_done(s, st, "holding the request"));
     if (sqlite3_changes(s->db) != 1) {
         GUARD(stmt_get(&check, s, ST_REQ_STATUS));
         GUARD(bind_int(s, check, 1, id));
         GUARD(explain_no_change(s, check, "request"));
     }
+    GUARD(scep_sqlite_commit(s));
+    in_tx = 0;
 cleanup:
     stmt_done(st);
     stmt_done(check);
+    if (in_tx)
+        scep_sqlite_rollback(s);
     return rc;
 }
 
@@ -1562,10 +1627,14 @@ static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity 
         memset(&held, 0, sizeof(held));
         GUARD(stmt_get(&st, s, ST_EE_GET));
         GUARD(bind_text(s, st, 1, ra->username));
-        GUARD(fetch_one(&held, s, st, read_ee, "end entity"));
+        rc = fetch_one(&held, s, st, read_ee, "end entity");
         int foreign = held.ra_alias == NULL || strcmp(held.ra_alias, ra->alias) != 0;
-        const char *status = ee_status_names[held.status];
+        const char *status =
+            (size_t)held.status < NAMES_COUNT(ee_status_names) && ee_status_names[held.status]
+                ? ee_status_names[held.status]
+                : "?";
         scep_store_ee_clear(&held);
+        GUARD(rc);
         ENSURE(!foreign, SCEP_EDENIED,
                "the name %s belongs to an end entity RA mode of this alias did not create",
                ra->username);
@@ -1597,6 +1666,30 @@ static int issue_in_transaction(struct sqlite_store *s, const scep_store_ra_enti
     in_tx = 1;
     if (ra != NULL)
         GUARD(ra_entity_prepare(s, ra, now));
+    if (issuance->renews_serial != NULL) {
+        /* A renewal held for approval, or slower than a revocation, must not issue for a
+         * certificate that was revoked or expired meanwhile. */
+        GUARD(stmt_get(&st, s, ST_CERT_RENEWABLE));
+        GUARD(bind_text(s, st, 1, cert->ca_name));
+        GUARD(bind_text(s, st, 2, issuance->renews_serial));
+        GUARD(bind_int(s, st, 3, now));
+        int row = step_row(s, st, "checking the renewed certificate");
+        GUARD(row);
+        ENSURE(row != 0, SCEP_ESTATE, "the renewed certificate %s is no longer valid",
+               issuance->renews_serial);
+        stmt_done(st);
+        st = NULL;
+    }
+    if (issuance->renewal_username != NULL) {
+        GUARD(stmt_get(&st, s, ST_EE_ACTIVE));
+        GUARD(bind_text(s, st, 1, issuance->renewal_username));
+        int row = step_row(s, st, "checking the end entity");
+        GUARD(row);
+        ENSURE(row != 0, SCEP_ESTATE, "end entity %s is revoked, disabled or gone",
+               issuance->renewal_username);
+        stmt_done(st);
+        st = NULL;
+    }
 
     if (issuance->username != NULL) {
         GUARD(stmt_get(&st, s, ST_EE_CONSUME));
@@ -1796,6 +1889,7 @@ static const struct scep_store_ops sqlite_ops = {
     .request_find = sqlite_request_find,
     .request_update = sqlite_request_update,
     .ee_update = sqlite_ee_update,
+    .ee_code_failed = sqlite_ee_code_failed,
     .request_hold = sqlite_request_hold,
     .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,

@@ -126,6 +126,11 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE requests ADD COLUMN decided_subject TEXT;"
     "ALTER TABLE requests ADD COLUMN decided_sans TEXT;"
     "ALTER TABLE requests ADD COLUMN replaces_serial TEXT;",
+    /* 5: wrong enrollment codes per end entity, for the lockout; what a held renewal
+     * renews and the end entity's version a held request was decided on (security.md). */
+    "ALTER TABLE end_entities ADD COLUMN failed_codes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN renews_serial TEXT;"
+    "ALTER TABLE requests ADD COLUMN decided_ee_updated_at INTEGER;",
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==

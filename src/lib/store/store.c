@@ -210,6 +210,7 @@ void scep_store_request_clear(scep_store_request *req)
     scep_store_release(req->decided_subject);
     scep_store_release(req->decided_sans);
     scep_store_release(req->replaces_serial);
+    scep_store_release(req->renews_serial);
     memset(req, 0, sizeof(*req));
 }
 
@@ -618,6 +619,16 @@ cleanup:
     return rc;
 }
 
+int scep_store_ee_code_failed(scep_store *store, const char *username, int64_t *out_count)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(check_text(username, 1, "username"));
+    GUARD(store->ops->ee_code_failed(store, username, out_count, now_seconds()));
+cleanup:
+    return rc;
+}
+
 int scep_store_ee_reset(scep_store *store, const char *username, const char *new_password)
 {
     int rc = SCEP_OK;
@@ -724,7 +735,8 @@ cleanup:
 }
 
 int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
-                            const scep_store_decision *decision)
+                            const scep_store_decision *decision, int64_t exclusive_since,
+                            int64_t *out_other)
 {
     int rc = SCEP_OK;
     ENSURE(store != NULL && decision != NULL, SCEP_EINVAL, "store: NULL argument");
@@ -737,7 +749,11 @@ int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
     ENSURE(decision->subject != NULL, SCEP_EINVAL, "store: the decision has no subject");
     GUARD(check_text(decision->sans, 0, "subjectAltNames"));
     GUARD(check_text(decision->replaces_serial, 0, "serial"));
-    GUARD(store->ops->request_hold(store, id, reason, decision, now_seconds()));
+    GUARD(check_text(decision->renews_serial, 0, "serial"));
+    if (out_other != NULL)
+        *out_other = 0;
+    GUARD(store->ops->request_hold(store, id, reason, decision, exclusive_since, out_other,
+                                   now_seconds()));
 cleanup:
     return rc;
 }

@@ -23,7 +23,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 4
+#define SCEP_STORE_SCHEMA_VERSION 5
 
 struct scep_store_ops {
     const char *name;
@@ -56,6 +56,7 @@ struct scep_store_ops {
     int (*ee_set_status)(scep_store *store, const char *username, scep_store_ee_status status);
     int (*ee_reset)(scep_store *store, const char *username, const char *password_hash);
     int (*ee_update)(scep_store *store, const scep_store_end_entity *ee, int64_t now);
+    int (*ee_code_failed)(scep_store *store, const char *username, int64_t *out_count, int64_t now);
     int (*ee_remove)(scep_store *store, const char *username);
 
     /* `issuance->cert->serial` is already normalised. */
@@ -72,7 +73,8 @@ struct scep_store_ops {
     int (*request_update)(scep_store *store, int64_t id, scep_store_request_status status,
                           int fail_info, const char *reason, int64_t now);
     int (*request_hold)(scep_store *store, int64_t id, const char *reason,
-                        const scep_store_decision *decision, int64_t now);
+                        const scep_store_decision *decision, int64_t exclusive_since,
+                        int64_t *out_other, int64_t now);
     int (*request_retire)(scep_store *store, int64_t id, int64_t now);
     int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
                         scep_store_request_status status, size_t limit);

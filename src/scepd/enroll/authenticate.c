@@ -16,6 +16,7 @@
  */
 #include "scepd/enroll/enrollment.h"
 #include "scepd/enroll/ra_username.h"
+#include "scepd/log.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -106,6 +107,45 @@ static enum scepd_stage renewal(struct scepd_enrollment *e)
     return SCEPD_STAGE_NEXT;
 }
 
+/* One more failed authorisation from this client address (guard.c); logged at the limit. */
+static void count_failure(const struct scepd_enrollment *e)
+{
+    long long limit = scep_config_global_values(e->op->generation->config)->failed_auth_limit;
+    unsigned count = scepd_guard_failed(e->op->server->guard, e->op->http->client_addr, e->op->now);
+    if (limit > 0 && count == (unsigned)limit)
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=client_blocked client=%s failures=%u detail=\"failed_auth_limit reached; "
+                  "refused for the rest of the minute\"",
+                  e->op->http->client_addr, count);
+}
+
+/*
+ * A wrong code for a (perhaps) existing end entity: counted on it, and at
+ * max_failed_codes it is locked until `scepctl ee reset` (logged and audited once).
+ */
+static void count_wrong_code(const struct scepd_enrollment *e, long long max_failed)
+{
+    int64_t count = 0;
+    if (scep_store_ee_code_failed(e->store, e->username, &count) < 0 || max_failed <= 0 ||
+        count != max_failed)
+        return;
+    scepd_log(SCEPD_LOG_WARN, "event=ee_locked user=%s failed_codes=%lld", e->username,
+              (long long)count);
+    char detail[SCEPD_USERNAME_MAX + 64];
+    snprintf(detail, sizeof(detail), "user %s locked after %lld wrong codes", e->username,
+             (long long)count);
+    scep_store_audit_event event = {
+        .actor = e->op->http->client_addr,
+        .action = "ee_locked",
+        .alias = e->op->alias->name,
+        .transaction_id = e->op->transaction_id,
+        .outcome = "locked",
+        .detail = detail,
+    };
+    if (scep_store_audit_append(e->store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+}
+
 static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
 {
     const struct scep_config_alias_settings *settings = e->op->alias->settings;
@@ -118,9 +158,12 @@ static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
     if (!e->has_challenge)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request has no challengePassword",
                                    "user %s: no challengePassword in the request", e->username);
+    long long max_failed = scep_config_global_values(e->op->generation->config)->max_failed_codes;
     int rc = scep_store_ee_verify_password(&e->ee, e->store, e->username, e->challenge);
     if (rc < 0) {
         e->ee = NULL;
+        if (rc == SCEP_EDENIED)
+            count_wrong_code(e, max_failed);
         /* One text for both, so the answer does not reveal which usernames exist. */
         return scepd_enroll_refuse(
             e, SCEP_FAIL_BAD_REQUEST,
@@ -128,6 +171,12 @@ static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
             e->username,
             rc == SCEP_EDENIED ? "unknown user or wrong challenge password" : scep_error_message());
     }
+    if (max_failed > 0 && e->ee->failed_codes >= max_failed)
+        return scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST,
+            "enrollment refused: the end entity is locked after too many wrong codes; ask for "
+            "a reset",
+            "user %s: locked after %lld wrong codes", e->username, (long long)e->ee->failed_codes);
     if (e->ee->status != SCEP_EE_NEW)
         return scepd_enroll_refuse(
             e, SCEP_FAIL_BAD_REQUEST,
@@ -226,7 +275,11 @@ enum scepd_stage scepd_enroll_authenticate(struct scepd_enrollment *e)
         e->old = NULL;
     }
     e->signer_ca = NULL;
-    if (settings->operationmode == SCEP_ALIAS_MODE_RA)
-        return ra_secret_or_challenge(e);
-    return end_entity_code(e);
+    enum scepd_stage stage = settings->operationmode == SCEP_ALIAS_MODE_RA
+                                 ? ra_secret_or_challenge(e)
+                                 : end_entity_code(e);
+    /* Every refused code, secret or challenge counts against the client address. */
+    if (stage == SCEPD_STAGE_DONE)
+        count_failure(e);
+    return stage;
 }

@@ -205,9 +205,13 @@ static int subject_matches(const X509_NAME *subject, const char *pattern_text)
         int same_rdn = X509_NAME_ENTRY_set(p) == X509_NAME_ENTRY_set(s);
         int pl = ASN1_STRING_to_UTF8(&pv, X509_NAME_ENTRY_get_data(p));
         int sl = ASN1_STRING_to_UTF8(&sv, X509_NAME_ENTRY_get_data(s));
+        /* A glob never matches DN syntax inside a value ("kiosk-1,CN=admin" as one CN): tools
+         * that compare DNs as text would read another RDN there. */
+        int globbed = pl >= 0 && strpbrk((const char *)pv, "*?[") != NULL;
         match = same_rdn && pl >= 0 && sl >= 0 &&
                 OBJ_cmp(X509_NAME_ENTRY_get_object(p), X509_NAME_ENTRY_get_object(s)) == 0 &&
                 memchr(sv, '\0', (size_t)sl) == NULL &&
+                !(globbed && strpbrk((const char *)sv, ",+=/\\\"<>;#") != NULL) &&
                 fnmatch((const char *)pv, (const char *)sv, 0) == 0;
         OPENSSL_free(pv);
         OPENSSL_free(sv);
@@ -217,7 +221,11 @@ static int subject_matches(const X509_NAME *subject, const char *pattern_text)
     return match;
 }
 
-/* The part of a name a domain constraint looks at: a dNSName, or what follows '@'. */
+/*
+ * The part of a name a domain constraint looks at: a dNSName, what follows '@' (email,
+ * UPN), or a URI's host. 0 when the name has none (an IP address; a URI without an
+ * authority, such as urn:...), -1 when it should have one but it cannot be read.
+ */
 static int name_domain(const char **out, size_t *out_len, const GENERAL_NAME *gn)
 {
     const ASN1_STRING *value = NULL;
@@ -225,12 +233,41 @@ static int name_domain(const char **out, size_t *out_len, const GENERAL_NAME *gn
         value = gn->d.dNSName;
     else if (gn->type == GEN_EMAIL)
         value = gn->d.rfc822Name;
+    else if (gn->type == GEN_URI)
+        value = gn->d.uniformResourceIdentifier;
     else if (gn->type == GEN_OTHERNAME && gn->d.otherName->value->type == V_ASN1_UTF8STRING)
         value = gn->d.otherName->value->value.utf8string;
     if (value == NULL)
         return 0;
     const char *text = (const char *)ASN1_STRING_get0_data(value);
     size_t len = (size_t)ASN1_STRING_length(value);
+    if (gn->type == GEN_URI) {
+        /* scheme://[userinfo@]host[:port][/...]: RFC 3986 §3.2. */
+        const char *slashes = memchr(text, '/', len);
+        if (slashes == NULL || slashes == text || slashes[-1] != ':' ||
+            (size_t)(slashes - text) + 2 > len || slashes[1] != '/')
+            return 0;
+        const char *host = slashes + 2;
+        size_t rest = len - (size_t)(host - text);
+        size_t end = 0;
+        while (end < rest && host[end] != '/' && host[end] != '?' && host[end] != '#')
+            end++;
+        const char *at = memchr(host, '@', end);
+        if (at != NULL) {
+            end -= (size_t)(at + 1 - host);
+            host = at + 1;
+        }
+        if (end > 0 && host[0] == '[')
+            return 0; /* an IP literal: no domain */
+        const char *colon = memchr(host, ':', end);
+        if (colon != NULL)
+            end = (size_t)(colon - host);
+        if (end == 0)
+            return -1;
+        *out = host;
+        *out_len = end;
+        return 1;
+    }
     if (gn->type != GEN_DNS) {
         const char *at = memchr(text, '@', len);
         if (at == NULL)
@@ -243,15 +280,28 @@ static int name_domain(const char **out, size_t *out_len, const GENERAL_NAME *gn
     return 1;
 }
 
+/*
+ * Whether a name lies within the alias's domains. A wildcard dNSName (*.x.example) is
+ * permitted only under a suffix written as a wildcard itself (*.example.com), never by
+ * default: a wildcard certificate is a decision of its own.
+ */
 static int within_suffixes(const GENERAL_NAME *gn, const struct scep_config_list *suffixes)
 {
     const char *domain = NULL;
     size_t len = 0;
-    if (suffixes->count == 0 || !name_domain(&domain, &len, gn))
+    int wildcard = gn->type == GEN_DNS && ASN1_STRING_length(gn->d.dNSName) > 0 &&
+                   ASN1_STRING_get0_data(gn->d.dNSName)[0] == '*';
+    int has = name_domain(&domain, &len, gn);
+    if (has < 0)
+        return 0;
+    if (!has || (suffixes->count == 0 && !wildcard))
         return 1;
     for (size_t i = 0; i < suffixes->count; i++) {
         const char *suffix = suffixes->items[i];
-        if (strncmp(suffix, "*.", 2) == 0 || suffix[0] == '.')
+        int wild_suffix = strncmp(suffix, "*.", 2) == 0;
+        if (wildcard && !wild_suffix)
+            continue;
+        if (wild_suffix || suffix[0] == '.')
             suffix += suffix[0] == '.' ? 1 : 2;
         size_t slen = strlen(suffix);
         if (len == slen && strncasecmp(domain, suffix, len) == 0)
@@ -424,10 +474,10 @@ static enum scepd_stage constrain_requested(struct scepd_enrollment *e, GENERAL_
     enum scepd_stage stage = add_pix_name(e, e->decision.subject);
     if (stage != SCEPD_STAGE_NEXT)
         return stage;
-    /* The PIX host name obeys the same suffixes. */
+    /* The PIX host name obeys the same types and suffixes. */
     for (int i = 0; i < sk_GENERAL_NAME_num(e->decision.sans); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(e->decision.sans, i);
-        if (within_suffixes(gn, &s->names_dnssuffixes))
+        if (type_permitted(gn, &s->names_santypes) && within_suffixes(gn, &s->names_dnssuffixes))
             continue;
         name_text(text, sizeof(text), gn);
         snprintf(reply, sizeof(reply), "enrollment refused: the name %.160s is not permitted here",
@@ -444,6 +494,37 @@ static int64_t asn1_time_to_unix(const ASN1_TIME *t)
     if (ASN1_TIME_to_tm(t, &tm) != 1)
         return 0;
     return (int64_t)timegm(&tm);
+}
+
+/*
+ * A registered end entity's renewal carries no more than its registration says now:
+ * the registered subject, and of the old names those still registered (after `ee set`
+ * removed one, renewing does not bring it back).
+ */
+static enum scepd_stage narrow_to_registration(struct scepd_enrollment *e)
+{
+    X509_NAME *registered = NULL;
+    GENERAL_NAMES *allowed = NULL;
+    if (e->ee->subject_dn == NULL || scep_dn_parse(&registered, e->ee->subject_dn) < 0 ||
+        scep_san_parse(&allowed, e->ee->sans) < 0) {
+        X509_NAME_free(registered);
+        return scepd_enroll_refuse(
+            e, SCEP_FAIL_BAD_REQUEST, "renewal refused: the end entity's registration is unusable",
+            "user %s: registered DN or SANs unusable: %s", e->username, scep_error_message());
+    }
+    X509_NAME_free(e->decision.subject);
+    e->decision.subject = registered;
+    for (int i = sk_GENERAL_NAME_num(e->decision.sans) - 1; i >= 0; i--) {
+        GENERAL_NAME *gn = sk_GENERAL_NAME_value(e->decision.sans, i);
+        if (name_in(gn, allowed))
+            continue;
+        char text[NAME_TEXT_MAX];
+        name_text(text, sizeof(text), gn);
+        note_extra(e, text, " no longer registered, not renewed");
+        GENERAL_NAME_free(sk_GENERAL_NAME_delete(e->decision.sans, i));
+    }
+    GENERAL_NAMES_free(allowed);
+    return SCEPD_STAGE_NEXT;
 }
 
 static enum scepd_stage constrain_renewal(struct scepd_enrollment *e, GENERAL_NAMES **asked)
@@ -502,12 +583,13 @@ static enum scepd_stage constrain_renewal(struct scepd_enrollment *e, GENERAL_NA
     } else {
         e->decision.sans = old_names;
     }
+    e->decision.renews_serial = OPENSSL_strdup(e->old->serial);
     if (s->renewal_revokeold)
         e->decision.replaces_serial = OPENSSL_strdup(e->old->serial);
-    if (e->decision.subject == NULL ||
+    if (e->decision.subject == NULL || e->decision.renews_serial == NULL ||
         (s->renewal_revokeold && e->decision.replaces_serial == NULL))
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "internal error", "out of memory");
-    return SCEPD_STAGE_NEXT;
+    return e->ee->ra_alias == NULL ? narrow_to_registration(e) : SCEPD_STAGE_NEXT;
 }
 
 enum scepd_stage scepd_enroll_constrain(struct scepd_enrollment *e)

@@ -6,6 +6,7 @@
  *   identify      the transaction: new, retransmission, or over (identify.c)
  *   authenticate  exactly one of: end entity code, RA secret, one-time challenge,
  *                 renewal signer; names the end entity (authenticate.c)
+ *   record        only now is a new transaction stored (identify.c)
  *   bind          the end entity's alias, CA and profile (bind.c)
  *   constrain     the certificate's subject and subjectAltNames (constrain.c)
  *   gate          webhook, then manual approval (gate.c)
@@ -69,7 +70,11 @@ struct scepd_enrollment {
     int renewal_req;            /* messageType RenewalReq */
 
     /* identify */
-    scep_store_request *row;
+    scep_store_request *row; /* the stored transaction; NULL until recorded */
+    unsigned char *csr_der;  /* the CSR as stored: without its challengePassword */
+    size_t csr_der_len;
+    unsigned char *signer_der;
+    size_t signer_der_len;
 
     /* authenticate */
     enum scepd_auth auth;
@@ -92,6 +97,8 @@ struct scepd_enrollment {
 /* The stages, in order. */
 enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e);
 enum scepd_stage scepd_enroll_authenticate(struct scepd_enrollment *e);
+/* After authenticate: the new transaction's row (identify.c). */
+enum scepd_stage scepd_enroll_record(struct scepd_enrollment *e);
 enum scepd_stage scepd_enroll_bind(struct scepd_enrollment *e);
 enum scepd_stage scepd_enroll_constrain(struct scepd_enrollment *e);
 enum scepd_stage scepd_enroll_gate(struct scepd_enrollment *e);

@@ -12,7 +12,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static enum scepd_stage ask_webhook(struct scepd_enrollment *e)
 {
@@ -28,7 +27,12 @@ static enum scepd_stage ask_webhook(struct scepd_enrollment *e)
         .subject = e->decision.subject,
         .sans = e->decision.sans,
         .key = X509_REQ_get0_pubkey(e->csr),
-        .challenge_password = e->has_challenge ? e->challenge : NULL,
+        /* Only a secret that is the device's own (its code, a one-time challenge): never
+         * the alias-wide ra.authPwd. */
+        .challenge_password =
+            e->has_challenge && (e->auth == SCEPD_AUTH_CODE || e->auth == SCEPD_AUTH_CHALLENGE)
+                ? e->challenge
+                : NULL,
         .client_addr = e->op->http->client_addr,
     };
     switch (scepd_webhook_ask(s, &query, reason, sizeof(reason))) {
@@ -47,40 +51,19 @@ static enum scepd_stage ask_webhook(struct scepd_enrollment *e)
                                reason[0] ? ": " : "", reason);
 }
 
-/* Whether another held, unexpired request is for the same end entity. */
-static int other_request_waiting(int64_t *out_id, const struct scepd_enrollment *e)
-{
-    scep_store_request *pending = NULL;
-    size_t count = 0;
-    int found = 0;
-    if (scep_store_request_list(&pending, &count, e->store, SCEP_REQ_PENDING, 0) < 0)
-        return -1;
-    for (size_t i = 0; i < count && !found; i++) {
-        const scep_store_request *other = &pending[i];
-        if (other->id == e->row->id || !scep_request_held(other) ||
-            other->decided_username == NULL ||
-            strcmp(other->decided_username, e->decision.username) != 0)
-            continue;
-        const struct scepd_alias *alias = scepd_generation_alias(e->op->generation, other->alias);
-        long long expiry = (alias != NULL ? alias : e->op->alias)->settings->pendingexpiry;
-        if (!scep_request_pending_expired(other, expiry, (int64_t)time(NULL))) {
-            found = 1;
-            *out_id = other->id;
-        }
-    }
-    scep_store_request_list_free(pending, count);
-    return found;
-}
-
 static enum scepd_stage hold(struct scepd_enrollment *e)
 {
     int64_t other_id = 0;
-    int waiting = other_request_waiting(&other_id, e);
-    if (waiting > 0)
+    /* One waiting request per end entity: checked and held in one store transaction. */
+    int64_t since = (int64_t)e->op->now - (int64_t)e->op->alias->settings->pendingexpiry;
+    e->decision.ee_updated_at = e->ee != NULL ? e->ee->updated_at : 0;
+    int rc =
+        scep_decision_hold(e->store, e->row->id, &e->decision, since > 0 ? since : 1, &other_id);
+    if (rc == SCEP_EEXISTS)
         return scepd_enroll_refuse(
             e, SCEP_FAIL_BAD_REQUEST, "another request of this end entity awaits approval",
             "user %s: request %lld already awaits approval", e->username, (long long)other_id);
-    if (waiting < 0 || scep_decision_hold(e->store, e->row->id, &e->decision) < 0)
+    if (rc < 0)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
                                    "user %s: cannot hold the request: %s", e->username,
                                    scep_error_message());
@@ -96,8 +79,11 @@ static enum scepd_stage hold(struct scepd_enrollment *e)
         scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
     e->answer.kind = SCEPD_ANSWER_PENDING;
     scepd_enroll_note(e, "%s %s: request %lld held for approval",
-                      e->decision.mode == SCEP_DECISION_CA ? "user" : "RA user", e->username,
-                      (long long)e->row->id);
+                      e->decision.mode == SCEP_DECISION_CA ||
+                              e->decision.mode == SCEP_DECISION_RENEWAL
+                          ? "user"
+                          : "RA user",
+                      e->username, (long long)e->row->id);
     return SCEPD_STAGE_DONE;
 }
 

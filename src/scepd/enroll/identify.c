@@ -19,6 +19,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "scepd/state/guard.h"
+
 static int der_of_csr(unsigned char **out, size_t *out_len, X509_REQ *csr)
 {
     int len = i2d_X509_REQ(csr, out);
@@ -101,18 +103,32 @@ static int issued_to_reset_entity(scep_store *store, const scep_store_request *r
     return reset;
 }
 
-static enum scepd_stage record(struct scepd_enrollment *e, int *created,
-                               const unsigned char *csr_der, size_t csr_der_len,
-                               const unsigned char *signer_der, size_t signer_der_len)
+/*
+ * The CSR as stored: without its challengePassword, so no enrollment code, RA secret or
+ * unused one-time challenge is ever kept (its signature was verified on arrival).
+ */
+static int stored_csr(unsigned char **out, size_t *out_len, X509_REQ *csr)
+{
+    X509_REQ *copy = X509_REQ_dup(csr);
+    if (copy == NULL)
+        return scep_fail_ossl(SCEP_ENOMEM, "out of memory");
+    for (int idx; (idx = X509_REQ_get_attr_by_NID(copy, NID_pkcs9_challengePassword, -1)) >= 0;)
+        X509_ATTRIBUTE_free(X509_REQ_delete_attr(copy, idx));
+    int rc = der_of_csr(out, out_len, copy);
+    X509_REQ_free(copy);
+    return rc;
+}
+
+static enum scepd_stage insert_row(struct scepd_enrollment *e, int *created)
 {
     scep_store_request request = {
         .alias = e->op->alias->name,
         .transaction_id = scep_pkimessage_transaction_id(e->msg),
         .message_type = (int)scep_pkimessage_type(e->msg),
-        .csr_der = csr_der,
-        .csr_der_len = csr_der_len,
-        .signer_cert_der = signer_der,
-        .signer_cert_der_len = signer_der_len,
+        .csr_der = e->csr_der,
+        .csr_der_len = e->csr_der_len,
+        .signer_cert_der = e->signer_der,
+        .signer_cert_der_len = e->signer_der_len,
         .status = SCEP_REQ_PENDING,
         .fail_info = SCEP_STORE_NO_FAIL_INFO,
         .client_addr = e->op->http->client_addr,
@@ -128,83 +144,119 @@ static enum scepd_stage record(struct scepd_enrollment *e, int *created,
     return SCEPD_STAGE_NEXT;
 }
 
+/* Whether a stored request is still being answered by another connection. */
+static int in_flight(const struct scepd_enrollment *e, const scep_store_request *row)
+{
+    long long timeout = scep_config_global_values(e->op->generation->config)->request_timeout;
+    return row->status == SCEP_REQ_PENDING && !scep_request_held(row) &&
+           (int64_t)e->op->now - row->updated_at < (int64_t)timeout;
+}
+
 enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
 {
-    enum scepd_stage stage = SCEPD_STAGE_NEXT;
-    unsigned char *csr_der = NULL, *signer_der = NULL;
-    size_t csr_der_len = 0, signer_der_len = 0;
-    int created = 0;
+    const struct scep_config_global *global = scep_config_global_values(e->op->generation->config);
+    struct scepd_guard *guard = e->op->server->guard;
+    const char *client = e->op->http->client_addr;
 
+    /* Over its failed-authorisation budget, an address gets no password work at all. */
+    if (scepd_guard_blocked(guard, client, (unsigned)global->failed_auth_limit, e->op->now))
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
+                                   "too many failed attempts from this address; try again later",
+                                   "client over failed_auth_limit");
+    /* A senderNonce seen under another transactionID is a replayed message. */
+    if (scepd_guard_nonce(guard, scep_pkimessage_sender_nonce(e->msg),
+                          scep_pkimessage_sender_nonce_len(e->msg),
+                          scep_pkimessage_transaction_id(e->msg), e->op->now) < 0)
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_MESSAGE_CHECK,
+                                   "senderNonce already used by another transaction",
+                                   "senderNonce replayed under another transactionID");
     if (scepd_csr_key_hash(e->key_hash, e->csr) < 0 ||
-        der_of_csr(&csr_der, &csr_der_len, e->csr) < 0 ||
-        der_of_cert(&signer_der, &signer_der_len, e->signer) < 0) {
-        stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request cannot be read", "%s",
-                                    scep_error_message());
-        goto done;
+        stored_csr(&e->csr_der, &e->csr_der_len, e->csr) < 0 ||
+        der_of_cert(&e->signer_der, &e->signer_der_len, e->signer) < 0)
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request cannot be read", "%s",
+                                   scep_error_message());
+    /* RFC 8894 §3.3.1: proof of possession, before anything about the request is kept. */
+    if (X509_REQ_verify(e->csr, X509_REQ_get0_pubkey(e->csr)) != 1) {
+        ERR_clear_error();
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_MESSAGE_CHECK,
+                                   "the request's signature does not verify",
+                                   "CSR signature does not verify");
     }
-    if ((stage = record(e, &created, csr_der, csr_der_len, signer_der, signer_der_len)) != 0 ||
-        created)
-        goto done;
+
+    int rc = scep_store_request_find(&e->row, e->store, e->op->alias->name,
+                                     scep_pkimessage_transaction_id(e->msg));
+    if (rc == SCEP_ENOTFOUND) {
+        e->row = NULL; /* recorded once authenticated (scepd_enroll_record) */
+        return SCEPD_STAGE_NEXT;
+    }
+    if (rc < 0) {
+        e->row = NULL;
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot read the request",
+                                   "%s", scep_error_message());
+    }
 
     const scep_store_request *row = e->row;
     int same_key = CRYPTO_memcmp(row->public_key_sha256, e->key_hash, 32) == 0;
     unsigned char mine[32], theirs[32];
+    const unsigned char *p = e->csr_der;
+    X509_REQ *stored_form = d2i_X509_REQ(NULL, &p, (long)e->csr_der_len);
     int same_request =
-        same_key &&
-        request_identity(mine, (int)scep_pkimessage_type(e->msg), e->csr, e->signer) == 0 &&
+        same_key && stored_form != NULL &&
+        request_identity(mine, (int)scep_pkimessage_type(e->msg), stored_form, e->signer) == 0 &&
         stored_identity(theirs, row) == 0 && memcmp(mine, theirs, 32) == 0;
+    X509_REQ_free(stored_form);
     int held = scep_request_held(row);
     int over = row->status == SCEP_REQ_FAILED || (row->status == SCEP_REQ_PENDING && !held);
     int issued = row->status == SCEP_REQ_ISSUED;
+    enum scepd_stage stage = SCEPD_STAGE_DONE;
 
     if (same_request && issued && !issued_to_reset_entity(e->store, row)) {
         scepd_stored_answer(&e->answer, row); /* a retransmission: the same certificate */
-        stage = SCEPD_STAGE_DONE;
-        goto done;
-    }
-    if (same_request && held) {
+    } else if (same_request && held) {
         scepd_held_answer(&e->answer, e->op, e->store, row);
-        stage = SCEPD_STAGE_DONE;
-        goto done;
-    }
-    if (same_request && row->status == SCEP_REQ_REJECTED) {
+    } else if (same_request && row->status == SCEP_REQ_REJECTED) {
         /* The operator's (or the expiry's) decision is final for this transaction. */
         scepd_stored_answer(&e->answer, row);
-        stage = SCEPD_STAGE_DONE;
-        goto done;
+    } else if (in_flight(e, row)) {
+        /* Another connection is answering it: nobody may retire it under that one. */
+        scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
+                            "this transaction is being answered; send the request again later",
+                            "request %lld with this transactionID is in flight",
+                            (long long)row->id);
+    } else if (!same_key && !over) {
+        scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "this transactionID belongs to another key",
+                            "transactionID reused with a different public key");
+    } else if (held) {
+        scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
+                            "another request with this transactionID awaits approval",
+                            "request %lld with this transactionID is held", (long long)row->id);
+    } else if (scep_store_request_retire(e->store, row->id) < 0) {
+        scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
+                            "retiring request %lld: %s", (long long)row->id, scep_error_message());
+    } else {
+        /* Over, reset since, or another kind of request: a new transaction under the same
+         * ID, recorded once authenticated. */
+        scep_store_request_free(e->row);
+        e->row = NULL;
+        stage = SCEPD_STAGE_NEXT;
     }
-    if (!same_key && !over) {
-        stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
-                                    "this transactionID belongs to another key",
-                                    "transactionID reused with a different public key");
-        e->answer.record = 0; /* the stored transaction is not this request's to fail */
-        goto done;
-    }
-    if (held) {
-        stage = scepd_enroll_refuse(
-            e, SCEP_FAIL_BAD_REQUEST, "another request with this transactionID awaits approval",
-            "request %lld with this transactionID is held", (long long)row->id);
+    /* The stored transaction is not this request's to fail. */
+    if (e->answer.kind == SCEPD_ANSWER_FAILURE)
         e->answer.record = 0;
-        goto done;
-    }
-    /* Over, reset since, or another kind of request: a new transaction under the same ID. */
-    if (scep_store_request_retire(e->store, row->id) < 0) {
-        stage = scepd_enroll_refuse(
-            e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
-            "retiring request %lld: %s", (long long)row->id, scep_error_message());
-        e->answer.record = 0;
-        goto done;
-    }
-    if ((stage = record(e, &created, csr_der, csr_der_len, signer_der, signer_der_len)) != 0)
-        goto done;
-    if (!created)
-        stage = scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "this transaction is being answered",
-                                    "a concurrent request took the transactionID");
-    if (!created)
-        e->answer.record = 0;
-
-done:
-    OPENSSL_free(csr_der);
-    OPENSSL_free(signer_der);
     return stage;
+}
+
+enum scepd_stage scepd_enroll_record(struct scepd_enrollment *e)
+{
+    int created = 0;
+    enum scepd_stage stage = insert_row(e, &created);
+    if (stage != SCEPD_STAGE_NEXT)
+        return stage;
+    if (!created) {
+        scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "this transaction is being answered",
+                            "a concurrent request took the transactionID");
+        e->answer.record = 0;
+        return SCEPD_STAGE_DONE;
+    }
+    return SCEPD_STAGE_NEXT;
 }

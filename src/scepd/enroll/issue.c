@@ -35,6 +35,7 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
         .ca = scepd_ca_active(e->op->generation, e->ca, e->op->now),
         .decision = &e->decision,
         .csr = e->csr,
+        .proof_verified = 1, /* identify.c verified the CSR's signature */
         .request_id = e->row->id,
         .transaction_id = e->op->transaction_id,
         .actor = e->op->http->client_addr,
@@ -48,12 +49,13 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
         e->answer.cert = NULL;
         scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                             e->decision.mode == SCEP_DECISION_RENEWAL
-                                ? "renewal refused: the old certificate was revoked meanwhile"
+                                ? "renewal refused: the old certificate or its end entity was "
+                                  "revoked meanwhile"
                                 : "enrollment refused: this enrollment code was already used; "
                                   "ask for a reset",
                             "%s %s: %s (lost a race)", mode_word(e->decision.mode), e->username,
                             scep_error_message());
-        e->answer.record = 0; /* the winner's request row is not ours to fail */
+        /* Our own row is marked FAILED; an ISSUED one is never overwritten by the store. */
         return SCEPD_STAGE_DONE;
     }
     if (rc == SCEP_EDENIED) {

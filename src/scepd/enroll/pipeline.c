@@ -5,6 +5,7 @@
  */
 #include "scepd/enroll/enrollment.h"
 #include "scepd/log.h"
+#include "scepd/state/guard.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -17,7 +18,7 @@
 typedef enum scepd_stage (*stage_fn)(struct scepd_enrollment *e);
 
 static const stage_fn stages[] = {
-    scepd_enroll_identify,  scepd_enroll_authenticate, scepd_enroll_bind,
+    scepd_enroll_identify,  scepd_enroll_authenticate, scepd_enroll_record, scepd_enroll_bind,
     scepd_enroll_constrain, scepd_enroll_gate,         scepd_enroll_issue,
 };
 
@@ -168,6 +169,29 @@ static void audit(scep_store *store, const struct scepd_op *op, const char *outc
         scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
 }
 
+/*
+ * Refusals reach the audit trail aggregated: the first per client address, alias and
+ * answer text in a minute is written, with how many like it the minute before were not
+ * (guard.c), so refused traffic cannot fill the disk.
+ */
+static void audit_refusal(scep_store *store, const struct scepd_op *op,
+                          const struct scepd_answer *a)
+{
+    char key[SCEPD_GUARD_REFUSAL_MAX];
+    char detail[SCEPD_REASON_MAX + 128];
+    unsigned suppressed = 0;
+    snprintf(key, sizeof(key), "%.46s|%.64s|%.40s", op->http->client_addr, op->alias->name,
+             a->text);
+    if (!scepd_guard_refusal(op->server->guard, key, op->now, &suppressed))
+        return;
+    if (suppressed > 0)
+        snprintf(detail, sizeof(detail), "%.*s (and %u like it in the minute before)",
+                 SCEPD_REASON_MAX - 1, a->detail, suppressed);
+    else
+        snprintf(detail, sizeof(detail), "%s", a->detail);
+    audit(store, op, "refused", detail);
+}
+
 void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,
                        int64_t request_id, struct scepd_answer *a)
 {
@@ -208,7 +232,7 @@ void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_sto
             if (request_id > 0 && scep_store_request_update(store, request_id, SCEP_REQ_FAILED,
                                                             (int)a->fail_info, a->text) < 0)
                 scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"", scep_error_message());
-            audit(store, op, "refused", a->detail);
+            audit_refusal(store, op, a);
         }
         outcome.status = SCEP_STATUS_FAILURE;
         outcome.fail_info = a->fail_info;
@@ -246,6 +270,8 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
     scepd_answer_send(op, msg, e.store, e.row != NULL ? e.row->id : 0, &e.answer);
 
     OPENSSL_cleanse(e.challenge, sizeof(e.challenge));
+    OPENSSL_free(e.csr_der);
+    OPENSSL_free(e.signer_der);
     OPENSSL_free(e.challenge_pattern);
     X509_free(e.answer.cert);
     scep_decision_clear(&e.decision);
@@ -255,6 +281,26 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
 }
 
 /* ---- CertPoll and GetCert: what enrollment stored -------------------------------------- */
+
+/* Whether a CertPoll is signed by the request's key or by the request's signer certificate. */
+static int poll_from_requester(const scep_pkimessage *msg, const scep_store_request *row)
+{
+    X509 *signer = scep_pkimessage_signer_cert(msg);
+    unsigned char *spki = NULL, *der = NULL;
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    int ok = 0;
+    int spki_len = signer != NULL ? i2d_PUBKEY(X509_get0_pubkey(signer), &spki) : -1;
+    if (spki_len > 0 &&
+        EVP_Digest(spki, (size_t)spki_len, digest, &digest_len, EVP_sha256(), NULL) == 1)
+        ok = CRYPTO_memcmp(digest, row->public_key_sha256, 32) == 0;
+    int der_len = !ok && signer != NULL ? i2d_X509(signer, &der) : -1;
+    if (der_len > 0 && row->signer_cert_der != NULL && (size_t)der_len == row->signer_cert_der_len)
+        ok = memcmp(der, row->signer_cert_der, (size_t)der_len) == 0;
+    OPENSSL_free(spki);
+    OPENSSL_free(der);
+    return ok;
+}
 
 void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
 {
@@ -270,6 +316,13 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
         answer.fail_info = SCEP_FAIL_BAD_CERT_ID;
         snprintf(answer.text, sizeof(answer.text), "no such transaction");
         snprintf(answer.detail, sizeof(answer.detail), "no such transaction");
+    } else if (!poll_from_requester(msg, row)) {
+        /* Only the requester learns a transaction's state (RFC 8894 §3.3.3). */
+        answer.kind = SCEPD_ANSWER_FAILURE;
+        answer.fail_info = SCEP_FAIL_BAD_CERT_ID;
+        snprintf(answer.text, sizeof(answer.text), "no such transaction");
+        snprintf(answer.detail, sizeof(answer.detail),
+                 "CertPoll for request %lld signed by another key", (long long)row->id);
     } else if (scep_request_held(row)) {
         scepd_held_answer(&answer, op, store, row);
     } else if (row->status == SCEP_REQ_PENDING) {

@@ -517,11 +517,14 @@ enum scepd_webhook_verdict scepd_webhook_ask(const struct scep_config_alias_sett
     }
     verdict = scepd_webhook_answer_verdict(status, answer.body.data, answer.body.len, reason,
                                            reason_size);
-    if (verdict != SCEPD_WEBHOOK_ALLOW)
+    if (verdict != SCEPD_WEBHOOK_ALLOW) {
+        char transaction_id[2 * SCEP_TRANSACTION_ID_MAX + 8];
+        scepd_log_value(transaction_id, sizeof(transaction_id), query->transaction_id);
         /* The status stays here: the caller's refusal knows only the verdict and reason. */
         scepd_log(SCEPD_LOG_INFO, "event=webhook_denied alias=%s transaction_id=%s status=%ld%s",
-                  alias, query->transaction_id ? query->transaction_id : "-", status,
+                  alias, transaction_id, status,
                   answer.received > WEBHOOK_BODY_MAX ? " detail=\"answer longer than 8 KiB\"" : "");
+    }
 
 done:
     curl_slist_free_all(headers);

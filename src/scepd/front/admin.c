@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define ADMIN_PATH        "/admin/challenge"
 #define ADMIN_ARG_MAX     1024
@@ -158,10 +159,18 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
     const struct scep_config_global *global = scep_config_global_values(generation->config);
     const char *scheme = NULL;
 
+    /* An address over its failed-authorisation budget is not even checked (guard.c). */
+    time_t now = time(NULL);
+    if (scepd_guard_blocked(server->guard, request->client_addr,
+                            (unsigned)global->failed_auth_limit, now)) {
+        reply_text(response, 429, "too many failed attempts; try again later\n");
+        return;
+    }
     /* Credentials first: nothing about the listener is told to strangers. */
     if (!authenticated(global, scepd_http_header(request, "Authorization"), &scheme)) {
-        scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s", request->client_addr,
-                  scheme);
+        unsigned failures = scepd_guard_failed(server->guard, request->client_addr, now);
+        scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s failures=%u",
+                  request->client_addr, scheme, failures);
         response->www_authenticate = www_authenticate;
         reply_text(response, 401, "authentication required\n");
         return;

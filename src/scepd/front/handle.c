@@ -63,6 +63,8 @@ static void log_request(const struct scepd_op *op)
     double ms = (double)(end.tv_sec - op->start.tv_sec) * 1000.0 +
                 (double)(end.tv_nsec - op->start.tv_nsec) / 1e6;
     char fail[24] = "-";
+    char transaction_id[2 * SCEP_TRANSACTION_ID_MAX + 8];
+    scepd_log_value(transaction_id, sizeof(transaction_id), op->transaction_id);
     if (op->fail_info >= 0)
         snprintf(fail, sizeof(fail), "%s", scep_fail_info_name((scep_fail_info)op->fail_info));
     scepd_log(SCEPD_LOG_INFO,
@@ -71,8 +73,8 @@ static void log_request(const struct scepd_op *op)
               "detail=\"%s\"",
               op->http->client_addr, op->http->method, op->alias ? op->alias->name : "-",
               op->operation ? op->operation : "-", op->message_type ? op->message_type : "-",
-              op->transaction_id[0] ? op->transaction_id : "-", op->response->status,
-              op->outcome ? op->outcome : "-", fail, ms, op->detail);
+              transaction_id, op->response->status, op->outcome ? op->outcome : "-", fail, ms,
+              op->detail);
 }
 
 void scepd_handle(void *payload, const struct scepd_http_request *request,

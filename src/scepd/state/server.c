@@ -300,6 +300,13 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
            "cannot create thread-local storage");
     server->config_path = strdup(config_path);
     ENSURE_ALLOC(server->config_path);
+    server->guard = malloc(sizeof(*server->guard));
+    ENSURE_ALLOC(server->guard);
+    if (scepd_guard_init(server->guard) != 0) {
+        free(server->guard);
+        server->guard = NULL;
+        ENSURE(0, SCEP_ENOMEM, "cannot create the guard lock");
+    }
     GUARD(scep_config_load(&config, config_path));
     for (size_t i = 0; i < scep_config_warning_count(config); i++)
         scepd_log(SCEPD_LOG_WARN, "event=config_warning detail=\"%s\"",
@@ -354,6 +361,9 @@ void scepd_server_free(struct scepd_server *server)
     pthread_setspecific(server->store_key, NULL);
     pthread_key_delete(server->store_key);
     pthread_mutex_destroy(&server->reload_lock);
+    if (server->guard != NULL)
+        scepd_guard_destroy(server->guard);
+    free(server->guard);
     free(server->database);
     free(server->config_path);
     memset(server, 0, sizeof(*server));

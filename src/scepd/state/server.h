@@ -16,6 +16,7 @@
 #include "scep/message.h"
 #include "scep/store.h"
 #include "scepd/state/crl_refresh.h"
+#include "scepd/state/guard.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -74,6 +75,7 @@ struct scepd_server {
     struct scepd_http *http;
     struct scepd_http *admin_http;        /* admin_listen (admin.c); NULL when unset */
     struct scepd_crl_refresh crl_refresh; /* keeps stored CRLs current (crl_refresh.c) */
+    struct scepd_guard *guard;            /* failed authorisations, nonces (guard.c) */
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
