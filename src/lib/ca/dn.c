@@ -82,6 +82,13 @@ static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned
                     (ASN1_tag2bit(ASN1_STRING_type(value)) &
                      (B_ASN1_PRINTABLE & ~(B_ASN1_SEQUENCE | B_ASN1_UNKNOWN))) != 0,
                 SCEP_EINVAL, "DN \"%s\": the hex value of %s is not one encoded string", dn, type);
+    /* Its characters must be what its type allows (a UTF8String of valid UTF-8...): OpenSSL
+     * cannot compare or encode a name holding anything else (X509_NAME_cmp() gives -2). */
+    unsigned char *utf8 = NULL;
+    int utf8_len = ASN1_STRING_to_UTF8(&utf8, value);
+    OPENSSL_free(utf8);
+    ENSURE_OSSL(utf8_len >= 0, SCEP_EINVAL,
+                "DN \"%s\": the hex value of %s is not a valid string of its type", dn, type);
     ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(name, obj, ASN1_STRING_type(value),
                                            ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
                                            -1, set) == 1,
