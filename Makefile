@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build build run test test-sanitize test-tsan format check clean fuzz
+.PHONY: all deps deps-build deps-fuzz build run test test-sanitize test-tsan format check clean fuzz
 
 all: build
 
@@ -13,6 +13,9 @@ deps:
 
 deps-build:
 	@scripts/install-deps.sh build
+
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
@@ -44,7 +47,7 @@ test-tsan: deps
 # (scripts/fuzz.sh; FUZZ_TARGETS="dn san" picks some).
 FUZZ_SECONDS ?= 0
 FUZZ_TARGETS ?=
-fuzz: deps
+fuzz: deps-fuzz
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSCEP_FUZZ=ON $(CMAKE_ARGS)
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
 	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
