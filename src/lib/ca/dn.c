@@ -99,11 +99,40 @@ cleanup:
     return rc;
 }
 
+/* "1.2.840.113549.1.9.1": digits, single dots between them, at least two arcs. */
+static int is_dotted_oid(const char *type)
+{
+    int arcs = 0;
+    for (const char *p = type;; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        while (p[1] >= '0' && p[1] <= '9')
+            p++;
+        arcs++;
+        if (p[1] == '\0')
+            return arcs >= 2;
+        if (p[1] != '.')
+            return 0;
+        p++;
+    }
+}
+
+/*
+ * A short or long name (letters, digits, '-') or a dotted OID written strictly:
+ * OBJ_txt2obj() alone also takes blanks inside an OID ("2 .5"), which scep_dn_format()
+ * would then write back as another, longer OID text.
+ */
 static ASN1_OBJECT *dn_type_object(const char *type)
 {
     for (size_t i = 0; i < sizeof(dn_aliases) / sizeof(dn_aliases[0]); i++)
         if (strcasecmp(type, dn_aliases[i].alias) == 0)
             return OBJ_txt2obj(dn_aliases[i].name, 0);
+    if (type[0] >= '0' && type[0] <= '9')
+        return is_dotted_oid(type) ? OBJ_txt2obj(type, 1) : NULL;
+    for (const char *p = type; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '-'))
+            return NULL;
     return OBJ_txt2obj(type, 0);
 }
 
