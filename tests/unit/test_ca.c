@@ -187,6 +187,7 @@ static void dn_parses_both_forms(void **state)
     assert_int_equal(scep_dn_parse(&bad, "NOPE=x"), SCEP_EINVAL);
     assert_non_null(strstr(scep_error_message(), "NOPE"));
     assert_int_equal(scep_dn_parse(&bad, "C=DEU"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "C=#0C03444555"), SCEP_EINVAL);
     assert_null(bad);
     X509_NAME *oid = NULL;
     assert_int_equal(scep_dn_parse(&oid, "2.5.4.3=by oid"), 0);

@@ -86,9 +86,18 @@ static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned
      * cannot compare or encode a name holding anything else (X509_NAME_cmp() gives -2). */
     unsigned char *utf8 = NULL;
     int utf8_len = ASN1_STRING_to_UTF8(&utf8, value);
+    long chars = 0;
+    for (int i = 0; i < utf8_len; i++)
+        chars += (utf8[i] & 0xC0) != 0x80;
     OPENSSL_free(utf8);
     ENSURE_OSSL(utf8_len >= 0, SCEP_EINVAL,
                 "DN \"%s\": the hex value of %s is not a valid string of its type", dn, type);
+    /* The type's size rules apply as to a value written as text ("C=DEU" is refused). */
+    const ASN1_STRING_TABLE *rules = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
+    ENSURE(rules == NULL || utf8_len == 0 ||
+               ((rules->minsize < 0 || chars >= rules->minsize) &&
+                (rules->maxsize < 0 || chars <= rules->maxsize)),
+           SCEP_EINVAL, "DN \"%s\": the hex value of %s is too short or too long for it", dn, type);
     ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(name, obj, ASN1_STRING_type(value),
                                            ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
                                            -1, set) == 1,
@@ -103,15 +112,16 @@ cleanup:
 static int is_dotted_oid(const char *type)
 {
     int arcs = 0;
-    for (const char *p = type;; p++) {
+    const char *p = type;
+    for (;;) {
         if (*p < '0' || *p > '9')
             return 0;
-        while (p[1] >= '0' && p[1] <= '9')
+        while (*p >= '0' && *p <= '9')
             p++;
         arcs++;
-        if (p[1] == '\0')
+        if (*p == '\0')
             return arcs >= 2;
-        if (p[1] != '.')
+        if (*p != '.')
             return 0;
         p++;
     }
