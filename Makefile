@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build build run test test-sanitize test-tsan format check clean fuzz
+.PHONY: all deps deps-build deps-fuzz build run test test-sanitize test-tsan format check clean fuzz
 
 all: build
 
@@ -13,6 +13,9 @@ deps:
 
 deps-build:
 	@scripts/install-deps.sh build
+
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
@@ -39,9 +42,15 @@ test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure \
 	  -R '^unit\.($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
 
-fuzz: deps
+# The libFuzzer targets (clang, ASan + UBSan). FUZZ_SECONDS=0 (default): build them and
+# replay each seed corpus once; FUZZ_SECONDS=N: then fuzz each target N seconds in turn
+# (scripts/fuzz.sh; FUZZ_TARGETS="dn san" picks some).
+FUZZ_SECONDS ?= 0
+FUZZ_TARGETS ?=
+fuzz: deps-fuzz
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DSCEP_FUZZ=ON $(CMAKE_ARGS)
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	find include src tests bench -name '*.[ch]' -print0 | xargs -0 -r clang-format -i --style=file

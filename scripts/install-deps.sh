@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only those missing.
-# Usage: scripts/install-deps.sh [build|test|all]   (default: all)
+# Usage: scripts/install-deps.sh [build|test|fuzz|all]   (default: all)
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config git clang-format
@@ -9,11 +9,16 @@ build_pkgs=(gcc make cmake pkg-config git clang-format
 # Third-party SCEP peers and the tools the integration tests drive them with.
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd
            iproute2 util-linux curl procps)
+# make fuzz: clang, and its runtime libraries (libFuzzer, ASan, UBSan), which Debian 12
+# ships in libclang-rt-14-dev, only recommended by clang (libclang-rt-dev picks the
+# default version's).
+fuzz_pkgs=(clang libclang-rt-dev)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
-  test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  fuzz) want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -31,6 +31,9 @@
 /* ---- messages ------------------------------------------------------------------------------- */
 
 static void vmessage(struct scepctl *ctx, const char *prefix, const char *fmt, va_list ap,
+                     bool with_library_error) __attribute__((format(printf, 3, 0)));
+
+static void vmessage(struct scepctl *ctx, const char *prefix, const char *fmt, va_list ap,
                      bool with_library_error)
 {
     /* Read it first: nothing below may call libscep before it is printed. */

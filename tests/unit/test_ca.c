@@ -177,9 +177,17 @@ static void dn_parses_both_forms(void **state)
     assert_int_equal(scep_dn_parse(&bad, "CN=#0C0161 x"), SCEP_EINVAL);
     /* Hex of something that is not one string (an INTEGER). */
     assert_int_equal(scep_dn_parse(&bad, "CN=#020101"), SCEP_EINVAL);
+    /* A UTF8String of invalid UTF-8: OpenSSL could neither compare nor encode the name. */
+    assert_int_equal(scep_dn_parse(&bad, "CN=x,1.2.3.4=#0C0566856C6C6F"), SCEP_EINVAL);
+    /* OIDs are written strictly: no blanks inside, no empty arcs. */
+    assert_int_equal(scep_dn_parse(&bad, "CN=x,2    .5.4.3=y"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "CN=x,2..5=y"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "CN=x,2.5.=y"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "CN=x,common Name=y"), SCEP_EINVAL);
     assert_int_equal(scep_dn_parse(&bad, "NOPE=x"), SCEP_EINVAL);
     assert_non_null(strstr(scep_error_message(), "NOPE"));
     assert_int_equal(scep_dn_parse(&bad, "C=DEU"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "C=#0C03444555"), SCEP_EINVAL);
     assert_null(bad);
     X509_NAME *oid = NULL;
     assert_int_equal(scep_dn_parse(&oid, "2.5.4.3=by oid"), 0);

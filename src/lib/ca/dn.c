@@ -82,6 +82,22 @@ static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned
                     (ASN1_tag2bit(ASN1_STRING_type(value)) &
                      (B_ASN1_PRINTABLE & ~(B_ASN1_SEQUENCE | B_ASN1_UNKNOWN))) != 0,
                 SCEP_EINVAL, "DN \"%s\": the hex value of %s is not one encoded string", dn, type);
+    /* Its characters must be what its type allows (a UTF8String of valid UTF-8...): OpenSSL
+     * cannot compare or encode a name holding anything else (X509_NAME_cmp() gives -2). */
+    unsigned char *utf8 = NULL;
+    int utf8_len = ASN1_STRING_to_UTF8(&utf8, value);
+    long chars = 0;
+    for (int i = 0; i < utf8_len; i++)
+        chars += (utf8[i] & 0xC0) != 0x80;
+    OPENSSL_free(utf8);
+    ENSURE_OSSL(utf8_len >= 0, SCEP_EINVAL,
+                "DN \"%s\": the hex value of %s is not a valid string of its type", dn, type);
+    /* The type's size rules apply as to a value written as text ("C=DEU" is refused). */
+    const ASN1_STRING_TABLE *rules = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
+    ENSURE(rules == NULL || utf8_len == 0 ||
+               ((rules->minsize < 0 || chars >= rules->minsize) &&
+                (rules->maxsize < 0 || chars <= rules->maxsize)),
+           SCEP_EINVAL, "DN \"%s\": the hex value of %s is too short or too long for it", dn, type);
     ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(name, obj, ASN1_STRING_type(value),
                                            ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
                                            -1, set) == 1,
@@ -92,11 +108,41 @@ cleanup:
     return rc;
 }
 
+/* "1.2.840.113549.1.9.1": digits, single dots between them, at least two arcs. */
+static int is_dotted_oid(const char *type)
+{
+    int arcs = 0;
+    const char *p = type;
+    for (;;) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        arcs++;
+        if (*p == '\0')
+            return arcs >= 2;
+        if (*p != '.')
+            return 0;
+        p++;
+    }
+}
+
+/*
+ * A short or long name (letters, digits, '-') or a dotted OID written strictly:
+ * OBJ_txt2obj() alone also takes blanks inside an OID ("2 .5"), which scep_dn_format()
+ * would then write back as another, longer OID text.
+ */
 static ASN1_OBJECT *dn_type_object(const char *type)
 {
     for (size_t i = 0; i < sizeof(dn_aliases) / sizeof(dn_aliases[0]); i++)
         if (strcasecmp(type, dn_aliases[i].alias) == 0)
             return OBJ_txt2obj(dn_aliases[i].name, 0);
+    if (type[0] >= '0' && type[0] <= '9')
+        return is_dotted_oid(type) ? OBJ_txt2obj(type, 1) : NULL;
+    for (const char *p = type; *p != '\0'; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '-'))
+            return NULL;
     return OBJ_txt2obj(type, 0);
 }
 

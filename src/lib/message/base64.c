@@ -25,6 +25,8 @@ int scep_base64_decode_lenient(unsigned char **out, size_t *out_len, const char 
      * and escapes, at most 3 characters per input byte) is refused unread. */
     ENSURE(text_len / 3 <= max_size + 4, SCEP_ETOOBIG, "message parameter is too long");
     ENSURE(text_len <= INT32_MAX, SCEP_ETOOBIG, "message parameter is too long");
+    /* curl_easy_unescape takes a length of 0 as "use strlen()": text need not end in '\0'. */
+    ENSURE(text_len > 0, SCEP_EMALFORMED, "empty message parameter");
 
     /* curl_easy_unescape leaves '+' alone (it is not form decoding). */
     unescaped = curl_easy_unescape(NULL, text, (int)text_len, &unescaped_len);

@@ -224,7 +224,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     atomic_fetch_sub(&http->in_flight, 1);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's messages are printf formats with their arguments in ap. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char text[512];
