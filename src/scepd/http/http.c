@@ -581,7 +581,8 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
         on_completed, http, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
         /* HTTP/1.0 clients without Host and odd requests from devices are served. */
         MHD_OPTION_STRICT_FOR_CLIENT, -1,
-        /* 0 leaves libmicrohttpd's default limit. */
+        /* Without a limit of ours this slot repeats the option above (same value), so
+         * libmicrohttpd keeps its default connection limit. */
         backstop > 0 ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_STRICT_FOR_CLIENT,
         backstop > 0 ? backstop : (unsigned)-1,
         /* Ends the options early when there is no TLS. */
