@@ -51,6 +51,12 @@
       0, "Idle time after which a client connection is closed")                                    \
     X(request_timeout, "request_timeout", DURATION, "60s", 1, SCEP_CONFIG_HOUR, NULL, NONE, 0,     \
       "Longest time one request may take, from first byte to response")                            \
+    X(max_connections, "max_connections", INT, "1000", 1, 100000, NULL, NONE, 0,                   \
+      "Client connections open at once over all listeners; more are closed on accept")             \
+    X(max_connections_per_client, "max_connections_per_client", INT, "32", 1, 100000, NULL, NONE,  \
+      0, "Client connections open at once from one IP address on one listener")                    \
+    X(body_memory, "body_memory", SIZE, "64M", SCEP_CONFIG_KIB, 4096 * SCEP_CONFIG_MIB, NULL,      \
+      NONE, 0, "Request bodies buffered at once over all connections; more get 503 (>= max_body)") \
     X(log_level, "log_level", ENUM, "info", 0, 0, "error|warn|info|debug", NONE, 0,                \
       "Least severe log level written")                                                            \
     X(state_dir, "state_dir", STRING, "/var/lib/scepd", 1, 4096, NULL, NONE, 0,                    \

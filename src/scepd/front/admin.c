@@ -292,6 +292,12 @@ int scepd_admin_start(struct scepd_server *server)
         .threads = 2,
         .max_body = 4096,
         .connection_timeout = (unsigned)global->connection_timeout,
+        .request_timeout = (unsigned)global->request_timeout,
+        /* A few operators' scripts, never a crowd: small fixed limits keep a flood on the
+         * admin port from costing the SCEP listener its memory. */
+        .max_connections = 64,
+        .max_connections_per_client = 16,
+        .body_memory = 64 * 4096,
         .tls_cert_pem = cert,
         .tls_key_pem = key,
     };

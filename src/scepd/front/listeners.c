@@ -5,6 +5,7 @@
 #include "scepd/front/admin.h"
 #include "scepd/front/handle.h"
 #include "scepd/log.h"
+#include "util/error_internal.h"
 
 int scepd_server_start(struct scepd_server *server)
 {
@@ -16,7 +17,15 @@ int scepd_server_start(struct scepd_server *server)
         .threads = (unsigned)global->threads,
         .max_body = (size_t)global->max_body,
         .connection_timeout = (unsigned)global->connection_timeout,
+        .request_timeout = (unsigned)global->request_timeout,
+        .max_connections = (unsigned)global->max_connections,
+        .max_connections_per_client = (unsigned)global->max_connections_per_client,
+        .body_memory = (size_t)global->body_memory,
     };
+    /* Otherwise a body max_body allows could never be accepted. */
+    if (global->body_memory < global->max_body)
+        return scep_fail(SCEP_ECONFIG, "body_memory (%lld) must be at least max_body (%lld)",
+                         (long long)global->body_memory, (long long)global->max_body);
     int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
     if (rc < 0)
         return rc;

@@ -3,8 +3,10 @@
 #include "util/error_internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,45 @@
 
 #define SCEPD_MAX_LISTENERS 16
 
+/* libmicrohttpd's per-connection pool: request line, headers and read buffer. Its own
+ * default, written out so the bound on what a connection that never finishes its
+ * headers can hold is visible here; larger headers get 431. */
+#define SCEPD_CONNECTION_MEMORY (32 * 1024)
+/* How often connections are checked against request_timeout, in milliseconds. */
+#define SCEPD_SWEEP_MS 200
+/* Refused connections and cut requests are logged at most once per this many seconds. */
+#define SCEPD_REFUSAL_REPORT_SECONDS 10
+/* What a client refused for lack of body memory is told to wait, in seconds. */
+#define SCEPD_RETRY_AFTER "10"
+
+/* One accepted connection, from libmicrohttpd's connect notification to its close. */
+struct connection_state {
+    struct connection_state *prev;
+    struct connection_state *next;
+    MHD_socket fd;
+    /* Monotonic milliseconds when the current request began: the accept, then the end
+     * of the previous response on a kept-alive connection. Written by the worker,
+     * read by the sweeper. */
+    atomic_llong request_started_ms;
+    int cut;
+};
+
+enum refusal_kind {
+    REFUSED_TOTAL,
+    REFUSED_PER_CLIENT,
+    REFUSED_BODY_MEMORY,
+    CUT_TIMEOUT,
+    REFUSAL_KINDS
+};
+
+/* Each kind's log event, up to the `=` of its count. */
+static const char *const refusal_events[REFUSAL_KINDS] = {
+    "event=connection_limit limit=max_connections refused",
+    "event=connection_limit limit=max_connections_per_client refused",
+    "event=body_memory_limit refused",
+    "event=request_timeout cut",
+};
+
 struct scepd_http {
     struct MHD_Daemon *daemons[SCEPD_MAX_LISTENERS];
     size_t daemon_count;
@@ -23,6 +64,23 @@ struct scepd_http {
     void *payload;
     size_t max_body;
     atomic_int in_flight;
+
+    unsigned max_connections;
+    unsigned request_timeout;
+    size_t body_memory;
+    atomic_size_t body_reserved;
+
+    /* Guards the connection list, `live` and the sweeper's stop flag. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct connection_state *connections;
+    unsigned live;
+    int stopping;
+    int sweeper_running;
+    pthread_t sweeper;
+
+    atomic_ulong refused[REFUSAL_KINDS];
+    atomic_llong last_report_ms;
 };
 
 /* Per-request state kept by libmicrohttpd between calls of the access handler. */
@@ -30,6 +88,8 @@ struct request_ctx {
     unsigned char *body;
     size_t len;
     size_t cap;
+    size_t reserved; /* bytes of http->body_memory held for this body */
+    size_t declared; /* Content-Length, 0 when absent */
     size_t discarded;
     int too_big;
     int answered;
@@ -100,19 +160,197 @@ static void client_address(char *out, size_t size, struct MHD_Connection *connec
         snprintf(out, size, "-");
 }
 
-static int append_body(struct request_ctx *ctx, const char *data, size_t size, size_t max_body)
+static long long now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes what was refused since the last report, at most once per interval, so a flood
+ * of refused connections costs a counter increment each rather than a log line each. */
+static void report_refusals(struct scepd_http *http)
+{
+    long long now = now_ms();
+    long long last = atomic_load(&http->last_report_ms);
+    if (now - last < SCEPD_REFUSAL_REPORT_SECONDS * 1000LL ||
+        !atomic_compare_exchange_strong(&http->last_report_ms, &last, now))
+        return;
+    for (int kind = 0; kind < REFUSAL_KINDS; kind++) {
+        unsigned long count = atomic_exchange(&http->refused[kind], 0);
+        if (count > 0)
+            scepd_log(SCEPD_LOG_WARN, "%s=%lu interval=%ds", refusal_events[kind], count,
+                      SCEPD_REFUSAL_REPORT_SECONDS);
+    }
+}
+
+static void note_refusal(struct scepd_http *http, enum refusal_kind kind)
+{
+    atomic_fetch_add(&http->refused[kind], 1);
+    report_refusals(http);
+}
+
+/* Holds `want` bytes of the shared body budget for this request (on top of what it
+ * already holds); 0, or -1 when the budget would be exceeded. */
+static int reserve_body(struct scepd_http *http, struct request_ctx *ctx, size_t want)
+{
+    if (want <= ctx->reserved)
+        return 0;
+    size_t more = want - ctx->reserved;
+    size_t held = atomic_load(&http->body_reserved);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        if (more > http->body_memory || held > http->body_memory - more)
+            return -1;
+        if (atomic_compare_exchange_weak(&http->body_reserved, &held, held + more)) {
+            ctx->reserved = want;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void release_body(struct scepd_http *http, struct request_ctx *ctx)
+{
+    atomic_fetch_sub(&http->body_reserved, ctx->reserved);
+    ctx->reserved = 0;
+}
+
+/*
+ * max_connections is counted here, over every listener and worker thread, from the
+ * connect and close notifications. libmicrohttpd's own MHD_OPTION_CONNECTION_LIMIT is
+ * per listener and split evenly between the worker threads, so it would refuse a
+ * connection while another worker still had room; it stays as a backstop set above
+ * ours. Refusing here makes libmicrohttpd close the socket at once, before it costs a
+ * pool or a slot.
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    struct scepd_http *http = cls;
+    if (http->max_connections == 0)
+        return MHD_YES;
+    pthread_mutex_lock(&http->lock);
+    int full = http->live >= http->max_connections;
+    pthread_mutex_unlock(&http->lock);
+    if (!full)
+        return MHD_YES;
+    note_refusal(http, REFUSED_TOTAL);
+    return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct scepd_http *http = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct connection_state *state = calloc(1, sizeof(*state));
+        if (state == NULL || info == NULL) {
+            /* Untracked connections would escape both limits: end this one now. */
+            free(state);
+            if (info != NULL)
+                shutdown(info->connect_fd, SHUT_RDWR);
+            return;
+        }
+        state->fd = info->connect_fd;
+        atomic_store(&state->request_started_ms, now_ms());
+        pthread_mutex_lock(&http->lock);
+        state->next = http->connections;
+        if (http->connections != NULL)
+            http->connections->prev = state;
+        http->connections = state;
+        http->live++;
+        pthread_mutex_unlock(&http->lock);
+        *socket_context = state;
+        return;
+    }
+    struct connection_state *state = *socket_context;
+    if (state == NULL)
+        return;
+    /* libmicrohttpd closes the socket only after this returns, so the sweeper, which
+     * shuts sockets down under the same lock, never touches a closed descriptor. */
+    pthread_mutex_lock(&http->lock);
+    if (state->prev != NULL)
+        state->prev->next = state->next;
+    else
+        http->connections = state->next;
+    if (state->next != NULL)
+        state->next->prev = state->prev;
+    http->live--;
+    pthread_mutex_unlock(&http->lock);
+    free(state);
+    *socket_context = NULL;
+}
+
+/*
+ * Enforces request_timeout. The listeners run libmicrohttpd's internal polling with a
+ * thread pool (epoll), not a thread per connection, so a slow client costs a socket and
+ * a pool rather than a thread; but MHD_OPTION_CONNECTION_TIMEOUT restarts at every byte
+ * received, and libmicrohttpd 0.9.75 has no deadline per request nor a call to close a
+ * connection from outside. So this thread shuts down the socket of a connection whose
+ * request is older than request_timeout: its worker then reads end-of-file and closes
+ * and frees it in its own thread, as for any client that went away. Closing the
+ * descriptor here instead would race with the worker's epoll set.
+ */
+static void *sweep_connections(void *arg)
+{
+    struct scepd_http *http = arg;
+    pthread_mutex_lock(&http->lock);
+    while (!http->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += SCEPD_SWEEP_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&http->wake, &http->lock, &until);
+        if (http->stopping)
+            break;
+        long long deadline = now_ms() - (long long)http->request_timeout * 1000;
+        unsigned cut = 0;
+        /* Bounded by the connection count, itself bounded by max_connections. */
+        for (struct connection_state *state = http->connections; state != NULL;
+             state = state->next) {
+            if (state->cut || atomic_load(&state->request_started_ms) > deadline)
+                continue;
+            shutdown(state->fd, SHUT_RDWR);
+            state->cut = 1;
+            cut++;
+        }
+        pthread_mutex_unlock(&http->lock);
+        if (cut > 0)
+            atomic_fetch_add(&http->refused[CUT_TIMEOUT], cut);
+        report_refusals(http);
+        pthread_mutex_lock(&http->lock);
+    }
+    pthread_mutex_unlock(&http->lock);
+    return NULL;
+}
+
+static int append_body(struct scepd_http *http, struct request_ctx *ctx, const char *data,
+                       size_t size)
+{
+    size_t max_body = http->max_body;
     if (ctx->too_big || size > max_body - ctx->len) {
         ctx->too_big = 1;
         ctx->discarded += size;
         return 0;
     }
     if (ctx->len + size > ctx->cap) {
-        size_t cap = ctx->cap ? ctx->cap : 16 * 1024;
+        size_t cap = ctx->cap ? ctx->cap : ctx->declared ? ctx->declared : 16 * 1024;
         while (cap < ctx->len + size)
             cap *= 2;
         if (cap > max_body)
             cap = max_body;
+        /* A declared length was reserved before the body was read; a chunked body
+         * reserves as it grows, and one that outgrows the budget ends its connection. */
+        if (http->body_memory > 0 && reserve_body(http, ctx, cap) < 0) {
+            note_refusal(http, REFUSED_BODY_MEMORY);
+            return -1;
+        }
         unsigned char *grown = realloc(ctx->body, cap);
         if (grown == NULL)
             return -1;
@@ -122,6 +360,23 @@ static int append_body(struct request_ctx *ctx, const char *data, size_t size, s
     memcpy(ctx->body + ctx->len, data, size);
     ctx->len += size;
     return 0;
+}
+
+/* 503 with Retry-After, and the connection closed after it: a client whose body does not
+ * fit the shared budget now may try again once others have finished. */
+static enum MHD_Result queue_busy(struct MHD_Connection *connection)
+{
+    static const char text[] = "the server is busy, try again later\n";
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(sizeof(text) - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (response == NULL)
+        return MHD_NO;
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, SCEPD_RETRY_AFTER);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result result = MHD_queue_response(connection, MHD_HTTP_SERVICE_UNAVAILABLE, response);
+    MHD_destroy_response(response);
+    return result;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -155,12 +410,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
                 return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
                                   "request body exceeds the size limit\n");
             }
+            if (end != length)
+                ctx->declared = (size_t)declared;
+        }
+        /* The whole declared body is reserved before a byte of it is read, so the
+         * budget refuses at once rather than after buffering part of it. */
+        if (ctx->declared > 0 && http->body_memory > 0 &&
+            reserve_body(http, ctx, ctx->declared) < 0) {
+            note_refusal(http, REFUSED_BODY_MEMORY);
+            ctx->answered = 1;
+            return queue_busy(connection);
         }
         return MHD_YES;
     }
 
     if (*upload_data_size > 0) {
-        if (!ctx->answered && append_body(ctx, upload_data, *upload_data_size, http->max_body) < 0)
+        if (!ctx->answered && append_body(http, ctx, upload_data, *upload_data_size) < 0)
             return MHD_NO;
         *upload_data_size = 0;
         /* Chunked uploads have no declared length: stop reading a flood. */
@@ -212,12 +477,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)connection;
     (void)toe;
     struct scepd_http *http = cls;
     struct request_ctx *ctx = *con_cls;
+    /* A kept-alive connection's next request gets its own request_timeout. */
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info != NULL && info->socket_context != NULL) {
+        struct connection_state *state = info->socket_context;
+        atomic_store(&state->request_started_ms, now_ms());
+    }
     if (ctx == NULL)
         return;
+    release_body(http, ctx);
     free(ctx->body);
     free(ctx);
     *con_cls = NULL;
@@ -227,15 +499,34 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 /* libmicrohttpd's messages are printf formats with their arguments in ap. */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct scepd_http *http = cls;
     char text[512];
     int n = vsnprintf(text, sizeof(text), fmt, ap);
     if (n <= 0)
         return;
+    /* libmicrohttpd says this for each connection over MHD_OPTION_PER_IP_CONNECTION_LIMIT
+     * (its total limit is set above ours and does not fire first): counted, not logged
+     * one line per connection. */
+    if (strncmp(text, "Server reached connection limit", 31) == 0) {
+        note_refusal(http, REFUSED_PER_CLIENT);
+        return;
+    }
+    /* One line per connection that a client dropped, or that request_timeout, body_memory
+     * or max_body ended: a flood of those would flood the log, and the limits already
+     * report their counts. */
+    static const char *const per_connection[] = {
+        "Connection socket is closed",
+        "Connection was closed by remote side",
+        "Application reported internal error",
+    };
+    enum scepd_log_level level = SCEPD_LOG_WARN;
+    for (size_t i = 0; i < sizeof(per_connection) / sizeof(per_connection[0]); i++)
+        if (strncmp(text, per_connection[i], strlen(per_connection[i])) == 0)
+            level = SCEPD_LOG_DEBUG;
     size_t len = strlen(text);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
-    scepd_log(SCEPD_LOG_WARN, "event=http_error detail=\"%s\"", text);
+    scepd_log(level, "event=http_error detail=\"%s\"", text);
 }
 
 const char *scepd_http_query(const struct scepd_http_request *request, const char *name)
@@ -253,7 +544,8 @@ const char *scepd_http_header(const struct scepd_http_request *request, const ch
 }
 
 static int start_listener(struct scepd_http *http, const char *listen, unsigned threads,
-                          unsigned timeout, const char *tls_cert, const char *tls_key)
+                          const struct scepd_http_options *options, const char *tls_cert,
+                          const char *tls_key)
 {
     char host[256];
     unsigned port = 0;
@@ -276,13 +568,24 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
         flags |= MHD_USE_IPv6;
     if (tls_cert != NULL)
         flags |= MHD_USE_TLS;
+    /* The backstop is split evenly between the worker threads: each gets room for all of
+     * max_connections (and the few accepted while accept_policy's count catches up). */
+    unsigned backstop =
+        options->max_connections == 0 ? 0 : threads * (options->max_connections + threads);
     struct MHD_Daemon *daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
+        flags, (uint16_t)port, accept_policy, http, on_request, http, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, http, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SCEPD_CONNECTION_MEMORY,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->max_connections_per_client,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, http, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
         /* HTTP/1.0 clients without Host and odd requests from devices are served. */
         MHD_OPTION_STRICT_FOR_CLIENT, -1,
+        /* Without a limit of ours this slot repeats the option above (same value), so
+         * libmicrohttpd keeps its default connection limit. */
+        backstop > 0 ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_STRICT_FOR_CLIENT,
+        backstop > 0 ? backstop : (unsigned)-1,
         /* Ends the options early when there is no TLS. */
         tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_END);
@@ -302,9 +605,16 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
            "between 1 and %d listen addresses are needed", SCEPD_MAX_LISTENERS);
     http = calloc(1, sizeof(*http));
     ENSURE_ALLOC(http);
+    pthread_mutex_init(&http->lock, NULL);
+    pthread_cond_init(&http->wake, NULL);
     http->handler = handler;
     http->payload = payload;
     http->max_body = options->max_body;
+    http->max_connections = options->max_connections;
+    http->request_timeout = options->request_timeout;
+    http->body_memory = options->body_memory;
+    /* The first refusal is reported at once. */
+    atomic_store(&http->last_report_ms, now_ms() - SCEPD_REFUSAL_REPORT_SECONDS * 1000LL);
     int tls = options->tls_cert_pem != NULL && options->tls_key_pem != NULL;
     ENSURE(!tls || MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES, SCEP_ECONFIG,
            "this libmicrohttpd has no TLS support (built without GnuTLS): cannot serve HTTPS");
@@ -313,8 +623,13 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (unsigned)cores : 2;
     }
+    if (options->request_timeout > 0) {
+        ENSURE(pthread_create(&http->sweeper, NULL, sweep_connections, http) == 0, SCEP_EIO,
+               "cannot start the request timeout thread");
+        http->sweeper_running = 1;
+    }
     for (size_t i = 0; i < options->listen_count; i++)
-        GUARD(start_listener(http, options->listen[i], threads, options->connection_timeout,
+        GUARD(start_listener(http, options->listen[i], threads, options,
                              tls ? options->tls_cert_pem : NULL,
                              tls ? options->tls_key_pem : NULL));
     *out = http;
@@ -323,6 +638,16 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
 cleanup:
     scepd_http_stop(http, 0);
     return rc;
+}
+
+unsigned scepd_http_connections(struct scepd_http *http)
+{
+    if (http == NULL)
+        return 0;
+    pthread_mutex_lock(&http->lock);
+    unsigned live = http->live;
+    pthread_mutex_unlock(&http->lock);
+    return live;
 }
 
 unsigned scepd_http_port(const struct scepd_http *http, size_t index)
@@ -355,5 +680,17 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
         if (listeners[i] != MHD_INVALID_SOCKET)
             close(listeners[i]);
     }
+    if (http->sweeper_running) {
+        pthread_mutex_lock(&http->lock);
+        http->stopping = 1;
+        pthread_cond_signal(&http->wake);
+        pthread_mutex_unlock(&http->lock);
+        pthread_join(http->sweeper, NULL);
+    }
+    /* What was refused since the last report is not lost at shutdown. */
+    atomic_store(&http->last_report_ms, 0);
+    report_refusals(http);
+    pthread_cond_destroy(&http->wake);
+    pthread_mutex_destroy(&http->lock);
     free(http);
 }

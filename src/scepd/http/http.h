@@ -39,6 +39,17 @@ struct scepd_http_options {
     unsigned threads;            /* worker threads per listener; 0 = number of cores */
     size_t max_body;             /* larger bodies get 413 */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
+    /* Seconds from a request's first byte (the accept, or the end of the previous response
+     * on a kept-alive connection) to the end of its response; 0: no limit. */
+    unsigned request_timeout;
+    /* Connections open at once over all listeners; further ones are closed on accept.
+     * 0: libmicrohttpd's default. */
+    unsigned max_connections;
+    /* Connections open at once from one client address, per listener; 0: no limit. */
+    unsigned max_connections_per_client;
+    /* Bytes of request bodies buffered at once over all connections; a body that does
+     * not fit gets 503 with Retry-After (or, chunked, its connection closed). 0: no limit. */
+    size_t body_memory;
     /* PEM text; when both are set the listeners speak HTTPS (libmicrohttpd with GnuTLS). */
     const char *tls_cert_pem;
     const char *tls_key_pem;
@@ -49,6 +60,9 @@ struct scepd_http;
 /* Starts every listener; on failure nothing is left running. Returns 0 or SCEP_E*. */
 int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
                      scepd_http_handler handler, void *payload);
+
+/* Connections currently open over all listeners. */
+unsigned scepd_http_connections(struct scepd_http *http);
 
 /* The port listener `index` is bound to (useful with port 0). */
 unsigned scepd_http_port(const struct scepd_http *http, size_t index);
