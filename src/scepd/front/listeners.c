@@ -6,10 +6,8 @@
 #include "scepd/front/handle.h"
 #include "scepd/log.h"
 
-int scepd_server_start(struct scepd_server *server)
+static struct scepd_http_options scep_options(const struct scep_config_global *global)
 {
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
     struct scepd_http_options options = {
         .listen = (const char *const *)global->listen.items,
         .listen_count = global->listen.count,
@@ -17,7 +15,36 @@ int scepd_server_start(struct scepd_server *server)
         .max_body = (size_t)global->max_body,
         .connection_timeout = (unsigned)global->connection_timeout,
     };
-    int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
+    return options;
+}
+
+int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
+                      const scep_config *config)
+{
+    const struct scep_config_global *global = scep_config_global_values(config);
+    struct scepd_http_options options = scep_options(global);
+    *http = NULL;
+    *admin_http = NULL;
+    int rc = scepd_http_bind(http, &options);
+    if (rc < 0)
+        return rc;
+    rc = scepd_admin_bind(admin_http, config);
+    if (rc < 0) {
+        scepd_http_stop(*http, 0);
+        *http = NULL;
+    }
+    return rc;
+}
+
+int scepd_server_start(struct scepd_server *server)
+{
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    struct scepd_http_options options = scep_options(global);
+    int rc = server->http == NULL ? scepd_http_bind(&server->http, &options) : SCEP_OK;
+    if (rc < 0)
+        return rc;
+    rc = scepd_http_serve(server->http, &options, scepd_handle, server);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < global->listen.count; i++)
