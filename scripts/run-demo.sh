@@ -30,7 +30,15 @@ mdm.certificateprofile = DEVICE
 CONF
   chmod 600 "$conf"
 fi
-ctl() { "$scepctl" --config "$conf" "$@"; }
+# scepd does not run as root without `user =` (docs/operations.md). As root, the demo runs
+# scepd and scepctl as nobody, which then owns the state directory.
+as_user=()
+if [ "$(id -u)" = 0 ]; then
+  grep -q '^user *=' "$conf" || printf '\n# Started as root: scepd runs as this user.\nuser = nobody\n' >>"$conf"
+  chown -R nobody: "$state"
+  as_user=(setpriv --reuid=nobody --regid=nogroup --init-groups)
+fi
+ctl() { "${as_user[@]}" "$scepctl" --config "$conf" "$@"; }
 
 if ! ctl ca list 2>/dev/null | grep -q '^demo\b'; then
   ctl ca init --name demo --subject "CN=scepd demo CA,O=scepd" --key rsa:3072 --days 3650

@@ -55,6 +55,14 @@ typedef struct scep_store scep_store;
  * (SCEP_ECONFIG). Close with scep_store_close.
  */
 SCEP_EXPORT int scep_store_open(scep_store **out, const char *url) SCEP_MUST_CHECK;
+/*
+ * As scep_store_open, but a database that does not exist yet is SCEP_ENOTFOUND (the
+ * message names the path) instead of being created: what a server uses, so that a
+ * wrong path is not silently a new, empty store. An existing database is still migrated.
+ * scep_store_open creates a new SQLite file with mode 0600 whatever the umask (its
+ * -wal and -shm files get the same mode).
+ */
+SCEP_EXPORT int scep_store_open_existing(scep_store **out, const char *url) SCEP_MUST_CHECK;
 
 /* Closes the connection and frees the handle. Accepts NULL. */
 SCEP_EXPORT void scep_store_close(scep_store *store);
@@ -339,6 +347,18 @@ SCEP_EXPORT int scep_store_request_retire(scep_store *store, int64_t id) SCEP_MU
 SCEP_EXPORT int scep_store_request_list(scep_store_request **out, size_t *out_count,
                                         scep_store *store, scep_store_request_status status,
                                         size_t limit) SCEP_MUST_CHECK;
+/* scep_store_request_purge: also ISSUED requests (see there). */
+#define SCEP_STORE_PURGE_ISSUED 1u
+/*
+ * Deletes transactions that are over and were last changed before `before` (unix
+ * seconds): REJECTED and FAILED requests; with SCEP_STORE_PURGE_ISSUED also ISSUED
+ * requests whose certificate row still records a transactionID (the certificate row
+ * keeps serial, subject, end entity and transactionID). PENDING requests are never
+ * deleted. A client retransmitting a purged transactionID starts a new transaction.
+ * `*out_count` (may be NULL) is how many rows went. One write transaction.
+ */
+SCEP_EXPORT int scep_store_request_purge(size_t *out_count, scep_store *store, int64_t before,
+                                         unsigned flags) SCEP_MUST_CHECK;
 SCEP_EXPORT void scep_store_request_free(scep_store_request *req);
 SCEP_EXPORT void scep_store_request_list_free(scep_store_request *list, size_t count);
 

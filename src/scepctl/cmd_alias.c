@@ -273,4 +273,4 @@ static const struct scepctl_command commands[] = {
 
 const struct scepctl_group scepctl_group_alias = {
     "alias", "SCEP aliases in the configuration file: list, show, set, remove, upload.", commands,
-    sizeof(commands) / sizeof(commands[0])};
+    sizeof(commands) / sizeof(commands[0]), false};

@@ -378,4 +378,4 @@ static const struct scepctl_command commands[] = {
 
 const struct scepctl_group scepctl_group_ca = {
     "ca", "Certificate authorities: init, import, list, show, rollover.", commands,
-    sizeof(commands) / sizeof(commands[0])};
+    sizeof(commands) / sizeof(commands[0]), false};

@@ -191,15 +191,15 @@ static const struct scepctl_command cert_commands[] = {
      0, scepctl_cert_revoke},
 };
 
-const struct scepctl_group scepctl_group_cert = {"cert", "Issued certificates: list, show, revoke.",
-                                                 cert_commands,
-                                                 sizeof(cert_commands) / sizeof(cert_commands[0])};
+const struct scepctl_group scepctl_group_cert = {
+    "cert", "Issued certificates: list, show, revoke.", cert_commands,
+    sizeof(cert_commands) / sizeof(cert_commands[0]), false};
 
 static const struct scepctl_command audit_commands[] = {
     {"list", "list [--limit N]", "The most recent audit events first.", NULL, audit_options,
      sizeof(audit_options) / sizeof(audit_options[0]), 0, 0, audit_list},
 };
 
-const struct scepctl_group scepctl_group_audit = {"audit", "The audit trail: list.", audit_commands,
-                                                  sizeof(audit_commands) /
-                                                      sizeof(audit_commands[0])};
+const struct scepctl_group scepctl_group_audit = {
+    "audit", "The audit trail: list.", audit_commands,
+    sizeof(audit_commands) / sizeof(audit_commands[0]), false};

@@ -101,4 +101,4 @@ static const struct scepctl_command commands[] = {
 
 const struct scepctl_group scepctl_group_challenge = {
     "challenge", "One-time challenge passwords for RA mode: new, purge.", commands,
-    sizeof(commands) / sizeof(commands[0])};
+    sizeof(commands) / sizeof(commands[0]), false};

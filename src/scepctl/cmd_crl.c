@@ -286,4 +286,4 @@ static const struct scepctl_command crl_commands[] = {
 
 const struct scepctl_group scepctl_group_crl = {
     "crl", "Certificate revocation lists: generate, show.", crl_commands,
-    sizeof(crl_commands) / sizeof(crl_commands[0])};
+    sizeof(crl_commands) / sizeof(crl_commands[0]), false};

@@ -397,4 +397,4 @@ static const struct scepctl_command commands[] = {
 
 const struct scepctl_group scepctl_group_ee = {
     "ee", "End entities (CA-mode enrollment codes): add, list, show, set, reset, remove.", commands,
-    sizeof(commands) / sizeof(commands[0])};
+    sizeof(commands) / sizeof(commands[0]), false};

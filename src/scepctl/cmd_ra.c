@@ -422,4 +422,5 @@ static const struct scepctl_command commands[] = {
 };
 
 const struct scepctl_group scepctl_group_ra = {"ra", "RA certificates for an alias: issue, import.",
-                                               commands, sizeof(commands) / sizeof(commands[0])};
+                                               commands, sizeof(commands) / sizeof(commands[0]),
+                                               false};

@@ -434,4 +434,4 @@ static const struct scepctl_command commands[] = {
 
 const struct scepctl_group scepctl_group_request = {
     "request", "SCEP requests and manual approval: list, show, approve, reject.", commands,
-    sizeof(commands) / sizeof(commands[0])};
+    sizeof(commands) / sizeof(commands[0]), false};

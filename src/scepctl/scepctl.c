@@ -10,9 +10,9 @@
 #include "scep/error.h"
 
 static const struct scepctl_group *const groups[] = {
-    &scepctl_group_ca,    &scepctl_group_ee,      &scepctl_group_cert,
-    &scepctl_group_alias, &scepctl_group_audit,   &scepctl_group_challenge,
-    &scepctl_group_crl,   &scepctl_group_request, &scepctl_group_ra,
+    &scepctl_group_ca,    &scepctl_group_ee,        &scepctl_group_cert, &scepctl_group_alias,
+    &scepctl_group_audit, &scepctl_group_challenge, &scepctl_group_crl,  &scepctl_group_request,
+    &scepctl_group_ra,    &scepctl_group_purge,
 };
 #define GROUP_COUNT (sizeof(groups) / sizeof(groups[0]))
 
@@ -97,6 +97,9 @@ static const struct scepctl_option *find_option(const struct scepctl_command *co
  * positionals. --config/-c is accepted here too, so it may follow the command.
  * Returns 0, or SCEPCTL_EXIT_USAGE after printing why; `*help` is set for --help.
  */
+/* " " between group and command names, none for a group that is its command. */
+#define SEP(command) ((command)->name[0] != '\0' ? " " : "")
+
 static int parse_args(struct scepctl *ctx, struct scepctl_args *args, bool *help,
                       const struct scepctl_group *group, const struct scepctl_command *command,
                       int argc, char **argv)
@@ -128,45 +131,46 @@ static int parse_args(struct scepctl *ctx, struct scepctl_args *args, bool *help
         if (only_positional || arg[0] != '-' || strcmp(arg, "-") == 0) {
             if (args->positional_count >= command->positional_max ||
                 args->positional_count >= SCEPCTL_MAX_POSITIONAL)
-                return scepctl_usage(ctx, "%s %s: unexpected argument \"%s\"", group->name,
-                                     command->name, arg);
+                return scepctl_usage(ctx, "%s%s%s: unexpected argument \"%s\"", group->name,
+                                     SEP(command), command->name, arg);
             args->positional[args->positional_count++] = arg;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0)
-            return scepctl_usage(ctx, "%s %s: unknown option %s", group->name, command->name, arg);
+            return scepctl_usage(ctx, "%s%s%s: unknown option %s", group->name, SEP(command),
+                                 command->name, arg);
         const char *name = arg + 2;
         const char *equals = strchr(name, '=');
         size_t name_len = equals ? (size_t)(equals - name) : strlen(name);
         size_t index = 0;
         const struct scepctl_option *option = find_option(command, name, name_len, &index);
         if (option == NULL)
-            return scepctl_usage(ctx, "%s %s: unknown option --%.*s", group->name, command->name,
-                                 (int)name_len, name);
+            return scepctl_usage(ctx, "%s%s%s: unknown option --%.*s", group->name, SEP(command),
+                                 command->name, (int)name_len, name);
         if (args->values[index] != NULL)
-            return scepctl_usage(ctx, "%s %s: --%s given twice", group->name, command->name,
-                                 option->name);
+            return scepctl_usage(ctx, "%s%s%s: --%s given twice", group->name, SEP(command),
+                                 command->name, option->name);
         if (option->arg == NULL) {
             if (equals != NULL)
-                return scepctl_usage(ctx, "%s %s: --%s takes no value", group->name, command->name,
-                                     option->name);
+                return scepctl_usage(ctx, "%s%s%s: --%s takes no value", group->name, SEP(command),
+                                     command->name, option->name);
             args->values[index] = "";
         } else if (equals != NULL) {
             args->values[index] = equals + 1;
         } else {
             if (i + 1 >= argc)
-                return scepctl_usage(ctx, "%s %s: --%s needs %s", group->name, command->name,
-                                     option->name, option->arg);
+                return scepctl_usage(ctx, "%s%s%s: --%s needs %s", group->name, SEP(command),
+                                     command->name, option->name, option->arg);
             args->values[index] = argv[++i];
         }
     }
     for (size_t i = 0; i < command->option_count; i++)
         if (command->options[i].required && args->values[i] == NULL)
-            return scepctl_usage(ctx, "%s %s: --%s %s is required", group->name, command->name,
-                                 command->options[i].name, command->options[i].arg);
+            return scepctl_usage(ctx, "%s%s%s: --%s %s is required", group->name, SEP(command),
+                                 command->name, command->options[i].name, command->options[i].arg);
     if (args->positional_count < command->positional_min)
-        return scepctl_usage(ctx, "%s %s: missing argument (usage: scepctl %s %s)", group->name,
-                             command->name, group->name, command->synopsis);
+        return scepctl_usage(ctx, "%s%s%s: missing argument (usage: scepctl %s %s)", group->name,
+                             SEP(command), command->name, group->name, command->synopsis);
     return 0;
 }
 
@@ -211,10 +215,23 @@ static int run(struct scepctl *ctx, int argc, char **argv)
             group = groups[g];
     if (group == NULL)
         return scepctl_usage(
-            ctx, "unknown group \"%s\" (ca, ee, cert, alias, audit, challenge, crl, request, ra)",
+            ctx,
+            "unknown group \"%s\" (ca, ee, cert, alias, audit, challenge, crl, request, ra, purge)",
             argv[i]);
     ctx->group_name = group->name;
     i++;
+    if (group->direct) {
+        struct scepctl_args args;
+        bool help = false;
+        int rc = parse_args(ctx, &args, &help, group, &group->commands[0], argc - i, argv + i);
+        if (rc != 0)
+            return rc;
+        if (help) {
+            command_help(ctx->out, group, &group->commands[0]);
+            return SCEPCTL_EXIT_OK;
+        }
+        return group->commands[0].run(ctx, &args);
+    }
     if (i >= argc) {
         group_help(ctx->err, group);
         return SCEPCTL_EXIT_USAGE;

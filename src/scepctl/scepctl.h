@@ -76,6 +76,8 @@ struct scepctl_group {
     const char *summary;
     const struct scepctl_command *commands;
     size_t command_count;
+    /* The group is a command itself: `scepctl GROUP [OPTIONS]` runs commands[0]. */
+    bool direct;
 };
 
 extern const struct scepctl_group scepctl_group_ca;
@@ -104,6 +106,8 @@ extern const struct scepctl_option scepctl_cert_revoke_options[SCEPCTL_CERT_REVO
 extern const char scepctl_cert_revoke_details[];
 int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args);
 extern const struct scepctl_group scepctl_group_request;
+/* `purge` (cmd_purge.c): old requests and expired challenges. */
+extern const struct scepctl_group scepctl_group_purge;
 
 /* ---- scepctl.c ---- */
 /* The whole program; returns the exit code. Output goes to `out` and `err`. */

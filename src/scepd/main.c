@@ -6,10 +6,14 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -22,7 +26,124 @@ static void usage(FILE *out)
             "      --check         load the configuration, CAs and aliases, then exit\n"
             "  -h, --help          this text\n"
             "\n"
-            "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n");
+            "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
+            "Started as root, scepd binds its listeners and then runs as `user` (required).\n");
+}
+
+__attribute__((format(printf, 1, 2))) static int start_error(const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    scepd_log(SCEPD_LOG_ERROR, "event=start_failed detail=\"%s\"", text);
+    fprintf(stderr, "scepd: %s\n", text);
+    return -1;
+}
+
+/*
+ * A configuration file holding a secret (ra.authPwd, admin_token, admin_password,
+ * webhook.secret, ...) must not be readable by others: scepd refuses to start.
+ */
+static int check_config_file(const char *path, const scep_config *config)
+{
+    const char *secret = scep_config_secret_setting(config);
+    struct stat st;
+    if (secret == NULL)
+        return 0;
+    if (stat(path, &st) != 0)
+        return start_error("%s: %s", path, strerror(errno));
+    if ((st.st_mode & S_IROTH) != 0)
+        return start_error("%s sets %s but is readable by others (mode %04o): chmod o-r %s "
+                           "(0640 with the group of `user`, or 0600; docs/operations.md)",
+                           path, secret, (unsigned)(st.st_mode & 07777), path);
+    return 0;
+}
+
+/*
+ * Root without `user` is refused; a `user` other than the one already running (and no
+ * root to change to it) too.
+ */
+static int check_user(const char *path, const char *user, struct passwd *out, char *name,
+                      size_t name_size)
+{
+    if (user == NULL || user[0] == '\0') {
+        if (geteuid() == 0)
+            return start_error("refusing to run as root: set `user = NAME` in %s, the account "
+                               "scepd runs as once its listeners are bound (docs/operations.md)",
+                               path);
+        return 0;
+    }
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL)
+        return start_error("user = %s: %s", user, errno != 0 ? strerror(errno) : "no such user");
+    if (pw->pw_uid == 0)
+        return start_error("user = %s: that is root; scepd runs as an unprivileged account", user);
+    if (geteuid() != 0 && geteuid() != pw->pw_uid)
+        return start_error("user = %s (uid %lu), but scepd runs as uid %lu and cannot switch", user,
+                           (unsigned long)pw->pw_uid, (unsigned long)geteuid());
+    *out = *pw;
+    /* getpwnam's buffer may be reused before the drop. */
+    snprintf(name, name_size, "%s", pw->pw_name);
+    out->pw_name = name;
+    return 1;
+}
+
+/* Becomes `pw` for good: supplementary groups, group, user; then checks there is no way back. */
+static int drop_privileges(const struct passwd *pw)
+{
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0)
+        return start_error("user = %s: initgroups: %s", pw->pw_name, strerror(errno));
+    if (setgid(pw->pw_gid) != 0)
+        return start_error("user = %s: setgid(%lu): %s", pw->pw_name, (unsigned long)pw->pw_gid,
+                           strerror(errno));
+    if (setuid(pw->pw_uid) != 0)
+        return start_error("user = %s: setuid(%lu): %s", pw->pw_name, (unsigned long)pw->pw_uid,
+                           strerror(errno));
+    if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid || getgid() != pw->pw_gid ||
+        getegid() != pw->pw_gid)
+        return start_error("user = %s: the user and group did not change", pw->pw_name);
+    if (setuid(0) == 0 || seteuid(0) == 0)
+        return start_error("user = %s: root privileges could be regained", pw->pw_name);
+    scepd_log(SCEPD_LOG_INFO, "event=privileges_dropped user=%s uid=%lu gid=%lu", pw->pw_name,
+              (unsigned long)pw->pw_uid, (unsigned long)pw->pw_gid);
+    return 0;
+}
+
+/*
+ * Before anything is read as the service account: the configuration's own checks, the
+ * listeners bound (privileged ports need root), then the drop. The CA keys, the database
+ * and the configuration are then read as `user`, as every reload will.
+ */
+static int prepare(const char *path, int check_only, struct scepd_http **http,
+                   struct scepd_http **admin_http)
+{
+    scep_config *config = NULL;
+    struct passwd pw;
+    char name[256];
+    int rc = -1;
+    memset(&pw, 0, sizeof(pw));
+    if (scep_config_load(&config, path) < 0) {
+        start_error("%s", scep_error_message());
+        goto done;
+    }
+    if (check_config_file(path, config) < 0)
+        goto done;
+    int change = check_user(path, scep_config_global_values(config)->user, &pw, name, sizeof(name));
+    if (change < 0)
+        goto done;
+    if (!check_only && scepd_server_bind(http, admin_http, config) < 0) {
+        start_error("%s", scep_error_message());
+        goto done;
+    }
+    if (change && geteuid() == 0 && drop_privileges(&pw) < 0)
+        goto done;
+    rc = 0;
+done:
+    scep_config_free(config);
+    return rc;
 }
 
 static int write_pid_file(const char *path)
@@ -65,6 +186,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* The database, CRLs and anything else scepd writes are nobody else's business. */
+    umask(077);
 
     /* Signals are taken synchronously by this thread; workers never see them. */
     sigset_t signals;
@@ -75,13 +198,22 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct scepd_server server;
-    if (scepd_server_init(&server, config_path) < 0) {
-        scepd_log(SCEPD_LOG_ERROR, "event=start_failed detail=\"%s\"", scep_error_message());
-        fprintf(stderr, "scepd: %s\n", scep_error_message());
-        scepd_server_free(&server);
+    struct scepd_http *http = NULL, *admin_http = NULL;
+    if (prepare(config_path, check_only, &http, &admin_http) < 0) {
+        scepd_http_stop(admin_http, 0);
+        scepd_http_stop(http, 0);
         return 1;
     }
+    struct scepd_server server;
+    if (scepd_server_init(&server, config_path) < 0) {
+        start_error("%s", scep_error_message());
+        scepd_server_free(&server);
+        scepd_http_stop(admin_http, 0);
+        scepd_http_stop(http, 0);
+        return 1;
+    }
+    server.http = http;
+    server.admin_http = admin_http;
     if (check_only) {
         printf("scepd: configuration, %zu CA(s) and %zu alias(es) are valid\n", server.ca_count,
                atomic_load(&server.generation)->alias_count);

@@ -12,6 +12,26 @@ it_init() { # it_init NAME
   passed=0
   failed=0
   trap it_cleanup EXIT
+  it_as_service_user
+}
+
+# As root, scepctl runs as nobody too, as an operator runs it as scepd's `user`
+# (docs/operations.md): the keys and the database it writes are then the service's, and
+# it can use the keys scepd uses (they must be owned by whoever loads them). $SCEPCTL
+# becomes a wrapper that hands the work directory (files made by root: openssl, configs)
+# to nobody and runs the real scepctl as nobody.
+it_as_service_user() {
+  [ "$(id -u)" = 0 ] && [ -n "${SCEPCTL:-}" ] || return 0
+  local real
+  real=$(realpath "$SCEPCTL") || exit 1
+  SCEPCTL=$work/scepctl-as-nobody
+  cat >"$SCEPCTL" <<WRAPPER
+#!/bin/sh
+chown -R nobody: '$work'
+exec setpriv --reuid=nobody --regid=nogroup --init-groups '$real' "\$@"
+WRAPPER
+  chmod 755 "$SCEPCTL"
+  chown -R nobody: "$work"
 }
 
 it_cleanup() {
@@ -31,10 +51,25 @@ check() { # check DESCRIPTION COMMAND...
 
 ctl() { "$SCEPCTL" --config "$work/scepd.conf" "$@"; }
 
+# scepd refuses to run as root without `user =`, and a configuration holding a secret
+# that others may read (docs/operations.md). Run as root, the scripts give it
+# `user = nobody` and hand it the work directory: scepctl, run as root, creates keys and
+# the database as root, and scepd reads them as `user`. Call before scepd starts, checks
+# (--check) or reloads (it_start_scepd, it_scepd_check and it_hup do).
+it_prepare_scepd() {
+  chmod o-rwx "$work/scepd.conf"
+  [ "$(id -u)" = 0 ] || return 0
+  grep -q '^user *=' "$work/scepd.conf" || printf 'user = nobody\n' >>"$work/scepd.conf"
+  chown -R nobody: "$work"
+}
+it_scepd_check() { it_prepare_scepd && "$SCEPD" --config "$work/scepd.conf" --check "$@"; }
+it_hup() { it_prepare_scepd && kill -HUP "$scepd_pid"; }
+
 # Starts scepd on $work/scepd.conf and waits (at most 10 s) for its listening line; the
 # port comes from the log because the configuration asks for port 0. Returns 1, after
 # printing the log, when scepd does not come up.
 it_start_scepd() {
+  it_prepare_scepd
   : >"$work/scepd.log"
   "$SCEPD" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
   scepd_pid=$!

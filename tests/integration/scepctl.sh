@@ -17,6 +17,15 @@ state_dir = $dir/state
 pid_file = $dir/scepd.pid
 EOF
 chmod 640 "$conf"
+# scepd refuses root without `user =` (docs/operations.md): as root, --check runs as
+# nobody, which must then own what scepctl (run as root) wrote.
+scepd_check() {
+  if [ "$(id -u)" = 0 ]; then
+    grep -q '^user *=' "$conf" || printf 'user = nobody\n' >>"$conf"
+    chown -R nobody: "$dir"
+  fi
+  "$scepd_bin" --config "$conf" --check
+}
 
 failures=0
 step=0
@@ -170,7 +179,7 @@ contains err "ra.authPwd is empty"
 expect 0 alias remove ra1
 expect 1 alias show ra1
 # The file must still parse, and scepd must load every CA and alias from it.
-"$scepd_bin" --config "$conf" --check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
+scepd_check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
 contains out "2 CA(s) and 2 alias(es)"
 expect 0 alias upload --alias routers --file "$tests_dir/data/ejbca-scep-alias.properties"
 contains err "useIntune"
@@ -182,7 +191,35 @@ grep -qF 'routers.ra.authPwd = foo123=bar:baz' "$conf" || fail "uploaded secret 
 expect 0 alias remove routers
 expect 0 alias remove mdm
 expect 1 alias remove mdm
-"$scepd_bin" --config "$conf" --check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
+scepd_check >"$dir/out" 2>&1 || fail "scepd --check: $(cat "$dir/out")"
+
+# ---- purge ------------------------------------------------------------------------------------
+expect 2 purge
+expect 2 purge --before soon
+expect 0 purge --before 30d
+contains out "0 requests and 0 expired challenges removed"
+if command -v python3 >/dev/null; then
+  # Old and new finished requests, an old pending one, an expired challenge.
+  python3 - "$dir/scepd.db" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+old, now = int(time.time()) - 40 * 86400, int(time.time())
+for tid, status, when in (("T-OLD-FAIL", "FAILED", old), ("T-OLD-REJ", "REJECTED", old),
+                          ("T-OLD-PEND", "PENDING", old), ("T-NEW-FAIL", "FAILED", now)):
+    db.execute("INSERT INTO requests (alias, transaction_id, message_type, public_key_sha256,"
+               " status, created_at, updated_at) VALUES ('scep', ?, 19, zeroblob(32), ?, ?, ?)",
+               (tid, status, when, when))
+db.execute("INSERT INTO challenges (alias, hash, expires_at, created_at)"
+           " VALUES ('scep', zeroblob(32), ?, ?)", (old, old))
+db.commit()
+PY
+  expect 0 purge --before 30d
+  contains out "2 requests and 1 expired challenge removed"
+  left=$(python3 -c "import sqlite3,sys; print(','.join(r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT transaction_id FROM requests ORDER BY transaction_id')))" "$dir/scepd.db")
+  [ "$left" = "T-NEW-FAIL,T-OLD-PEND" ] || fail "purge left requests $left"
+  expect 0 audit list --limit 5
+  contains out "purge"
+fi
 
 # ---- audit ------------------------------------------------------------------------------------
 expect 0 audit list --limit 100

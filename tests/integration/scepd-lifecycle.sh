@@ -32,14 +32,14 @@ key=$work/state/cas/life/ca.key
 ca=$work/state/cas/life/ca.pem
 
 # ---- the CA key must be 0600 and ours --------------------------------------------------
+it_prepare_scepd
 chmod 0644 "$key"
 "$SCEPD" --config "$work/scepd.conf" --check >"$work/check.log" 2>&1
 rc=$?
 check "scepd refuses a group/world-readable CA key, naming the file" \
   bash -c "[ $rc -ne 0 ] && grep -q '$key' '$work/check.log'"
 chmod 0600 "$key"
-check "scepd --check accepts the configuration once the key is 0600" \
-  "$SCEPD" --config "$work/scepd.conf" --check
+check "scepd --check accepts the configuration once the key is 0600" it_scepd_check
 
 it_start_scepd || exit 1
 URL=http://127.0.0.1:$port/scep/pkiclient.exe
@@ -95,6 +95,7 @@ check "still serving" test "$(code "$URL?operation=GetCACaps")" = 200
 check "alias 'routers' unknown before the reload" \
   test "$(code "http://127.0.0.1:$port/scep/routers/pkiclient.exe?operation=GetCACaps")" = 404
 ctl alias set routers includeca=false usernamefield=CN,serialNumber >>"$work/ctl.log" 2>&1
+it_prepare_scepd
 kill -HUP "$(cat "$work/scepd.pid")"
 ok=1
 for _ in $(seq 1 50); do
@@ -103,7 +104,7 @@ for _ in $(seq 1 50); do
 done
 check "after SIGHUP the new alias serves" test $ok -eq 0
 printf 'bogus_key = 1\n' >>"$work/scepd.conf"
-kill -HUP "$scepd_pid"
+it_hup
 sleep 0.5
 check "a broken configuration on reload is logged and the old one keeps serving" \
   bash -c "grep -q 'event=reload_failed' '$work/scepd.log' && [ \"\$(curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$port/scep/routers/pkiclient.exe?operation=GetCACaps')\" = 200 ]"

@@ -47,7 +47,7 @@ next_key=$work/state/cas/roll/next.key
 check "next.key is 0600" bash -c "[ \"\$(stat -c %a '$next_key')\" = 600 ]"
 check "a second rollover is refused while one is scheduled" \
   bash -c "! '$SCEPCTL' --config '$work/scepd.conf' ca rollover --name roll 2>/dev/null"
-kill -HUP "$scepd_pid"
+it_hup
 for _ in $(seq 1 50); do grep -q "event=rollover_loaded" "$work/scepd.log" && break; sleep 0.1; done
 
 check "caps list GetNextCACert once a next certificate is announced" \

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * Every test gets a fresh database file in its own temporary directory and one
@@ -859,6 +861,124 @@ static void issuance_in_ra_mode_needs_no_end_entity(void **state)
     scep_store_cert_list_free(list, count);
 }
 
+/* A server opens only an existing database: a wrong path is an error naming it, no file. */
+static void open_existing_refuses_a_missing_database(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200], url[4300];
+    snprintf(path, sizeof(path), "%s/missing.db", f->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open_existing(&store, url), SCEP_ENOTFOUND);
+    assert_null(store);
+    assert_non_null(strstr(scep_error_message(), path));
+    assert_int_equal(access(path, F_OK), -1);
+    /* The fixture's database exists: opened as usual. */
+    assert_int_equal(scep_store_open_existing(&store, f->url), SCEP_OK);
+    scep_store_close(store);
+}
+
+/* A database scep_store_open creates is 0600 whatever the umask, and so are -wal and -shm. */
+static void new_database_is_private(void **state)
+{
+    struct fixture *f = *state;
+    char path[4200], url[4300], side[4300];
+    snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
+    snprintf(url, sizeof(url), "sqlite:%s", path);
+    mode_t old = umask(022);
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, url), SCEP_OK);
+    add_ca(store, "ca1");
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(side, sizeof(side), "%s%s", path, suffixes[i]);
+        if (stat(side, &st) == 0)
+            assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    scep_store_close(store);
+}
+
+static void set_request_time(const struct fixture *f, int64_t id, int64_t when)
+{
+    sqlite3 *db = raw_open(f);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "UPDATE requests SET updated_at = %lld WHERE id = %lld",
+             (long long)when, (long long)id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int request_exists(scep_store *store, int64_t id)
+{
+    scep_store_request *row = NULL;
+    int rc = scep_store_request_get(&row, store, id);
+    scep_store_request_free(row);
+    return rc == SCEP_OK;
+}
+
+/* Purge: old refused and failed requests go; pending ones never; issued ones on request. */
+static void request_purge_deletes_old_finished_transactions(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    int64_t now = (int64_t)time(NULL);
+    int64_t old_rejected = add_request(f->store, "a", "T-REJ", 1);
+    int64_t old_failed = add_request(f->store, "a", "T-FAIL", 2);
+    int64_t new_failed = add_request(f->store, "a", "T-FAIL-NEW", 3);
+    int64_t old_pending = add_request(f->store, "a", "T-PEND", 4);
+    int64_t old_issued = add_request(f->store, "a", "T-ISS", 5);
+    assert_int_equal(scep_store_request_update(f->store, old_rejected, SCEP_REQ_REJECTED,
+                                               SCEP_FAIL_BAD_REQUEST, "no"),
+                     SCEP_OK);
+    assert_int_equal(scep_store_request_update(f->store, old_failed, SCEP_REQ_FAILED,
+                                               SCEP_FAIL_BAD_REQUEST, NULL),
+                     SCEP_OK);
+    assert_int_equal(scep_store_request_update(f->store, new_failed, SCEP_REQ_FAILED,
+                                               SCEP_FAIL_BAD_REQUEST, NULL),
+                     SCEP_OK);
+    scep_store_cert cert = make_cert("ca1", "3001");
+    cert.transaction_id = NULL;
+    scep_store_issuance issuance = {.cert = &cert, .request_id = old_issued};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    int64_t ids[] = {old_rejected, old_failed, old_pending, old_issued};
+    for (size_t i = 0; i < 4; i++)
+        set_request_time(f, ids[i], now - 40 * 86400);
+
+    size_t count = 99;
+    assert_int_equal(scep_store_request_purge(&count, f->store, now - 30 * 86400, 0), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_false(request_exists(f->store, old_rejected));
+    assert_false(request_exists(f->store, old_failed));
+    assert_true(request_exists(f->store, new_failed));
+    assert_true(request_exists(f->store, old_pending));
+    assert_true(request_exists(f->store, old_issued));
+
+    assert_int_equal(
+        scep_store_request_purge(&count, f->store, now - 30 * 86400, SCEP_STORE_PURGE_ISSUED),
+        SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_false(request_exists(f->store, old_issued));
+    assert_true(request_exists(f->store, old_pending));
+    /* The certificate row keeps the transaction's record. */
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "3001"), SCEP_OK);
+    assert_string_equal(got->transaction_id, "T-ISS");
+    scep_store_cert_free(got);
+    /* The transactionID is free again: a retransmission starts a new transaction. */
+    scep_store_request *row = NULL;
+    assert_int_equal(scep_store_request_find(&row, f->store, "a", "T-REJ"), SCEP_ENOTFOUND);
+    scep_store_request_free(row);
+
+    assert_int_equal(scep_store_request_purge(NULL, f->store, now + 10, 0), SCEP_OK);
+    assert_false(request_exists(f->store, new_failed));
+    assert_int_equal(scep_store_request_purge(&count, f->store, now, 0x80), SCEP_EINVAL);
+    assert_int_equal(scep_store_request_purge(&count, NULL, now, 0), SCEP_EINVAL);
+}
+
 /* Renewal: the replaced certificate is revoked (superseded) in the issuing transaction. */
 static void issuance_can_revoke_the_replaced_certificate(void **state)
 {
@@ -1324,6 +1444,9 @@ int main(void)
         STORE_TEST(reopen_is_a_no_op),
         STORE_TEST(newer_schema_is_refused),
         STORE_TEST(url_scheme_selects_the_backend),
+        STORE_TEST(open_existing_refuses_a_missing_database),
+        STORE_TEST(new_database_is_private),
+        STORE_TEST(request_purge_deletes_old_finished_transactions),
         STORE_TEST(pragmas_are_in_effect),
         STORE_TEST(ca_crud),
         STORE_TEST(alias_settings_crud),

@@ -1290,3 +1290,31 @@ int scep_config_markdown(char **out)
     }
     return sb_finish(&sb, out);
 }
+
+static int secret_set(const struct scep_config_setting *s, const void *values)
+{
+    if ((s->flags & SCEP_CONFIG_SECRET) == 0 || s->type != SCEP_CONFIG_TYPE_STRING)
+        return 0;
+    const char *const *str = (const char *const *)((const char *)values + s->offset);
+    return *str != NULL && (*str)[0] != '\0';
+}
+
+const char *scep_config_secret_setting(const scep_config *cfg)
+{
+    size_t count = 0;
+    const struct scep_config_setting *table =
+        scep_config_settings(SCEP_CONFIG_SCOPE_GLOBAL, &count);
+    const struct scep_config_global *global = scep_config_global_values(cfg);
+    for (size_t i = 0; i < count; i++)
+        if (secret_set(&table[i], global))
+            return table[i].name;
+    table = scep_config_settings(SCEP_CONFIG_SCOPE_ALIAS, &count);
+    for (size_t a = 0; a < scep_config_alias_count(cfg); a++) {
+        const struct scep_config_alias_settings *values =
+            scep_config_alias(cfg, scep_config_alias_name(cfg, a));
+        for (size_t i = 0; values != NULL && i < count; i++)
+            if (secret_set(&table[i], values))
+                return table[i].name;
+    }
+    return NULL;
+}

@@ -90,6 +90,15 @@
     X(failed_auth_limit, "failed_auth_limit", INT, "30", 0, 1000000, NULL, NONE, 0,                \
       "Failed authorisations from one client address per minute before its requests are "         \
       "refused unchecked (0: no limit)")                                                           \
+    X(user, "user", STRING, NULL, 0, 256, NULL, NONE, 0,                                           \
+      "Run as this user (and its groups) once the listeners are bound; required when started "    \
+      "as root")                                                                                   \
+    X(request_retention, "request_retention", DURATION, "30d", 0, 3650 * SCEP_CONFIG_DAY, NULL,   \
+      NONE, 0, "scepd deletes refused and failed requests this long after their answer (0: keeps " \
+      "them)")                                                                                     \
+    X(audit_retention, "audit_retention", DURATION, "365d", 0, 36500 * SCEP_CONFIG_DAY, NULL,     \
+      NONE, 0, "Age from which the oldest audit events may be purged, as a contiguous prefix, by " \
+      "an explicit purge (0: never); scepd itself keeps them")                                     \
     X(default_alias, "default_alias", STRING, NULL, 0, 64, NULL, NONE, 0,                          \
       "Alias of /scep/pkiclient.exe and NDES paths, and of end entities added without --alias "    \
       "(unset: the only alias; scep when the file configures none)")
@@ -330,6 +339,11 @@ SCEP_MUST_CHECK int scep_config_import_alias_text(scep_config *cfg, const char *
 
 /* Effective global values, borrowed from cfg. */
 const struct scep_config_global *scep_config_global_values(const scep_config *cfg);
+/*
+ * The name of the first setting flagged SCEP_CONFIG_SECRET that the file sets
+ * (global or of any alias, e.g. "ra.authPwd"), or NULL when it sets none.
+ */
+const char *scep_config_secret_setting(const scep_config *cfg);
 
 /* Aliases in file order: count, name of the i-th, and lookup by exact name. */
 size_t scep_config_alias_count(const scep_config *cfg);

@@ -8,6 +8,10 @@
 #include "store/sqlite_internal.h"
 
 #include <openssl/crypto.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -83,6 +87,8 @@ enum stmt_id {
     ST_CERT_VALID_FOR_USER,
     ST_REQ_HOLD,
     ST_REQ_RETIRE,
+    ST_REQ_PURGE,
+    ST_REQ_PURGE_ISSUED,
     ST_EE_UPDATE,
     ST_EE_RA_ALIAS,
     ST_EE_CODE_FAILED,
@@ -210,6 +216,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                           "WHERE username = ?1 RETURNING failed_codes",
     [ST_REQ_RETIRE] = "UPDATE requests SET transaction_id = transaction_id || '~' || id, "
                       "updated_at = ?2 WHERE id = ?1 AND instr(transaction_id, '~') = 0",
+    /* Refused and failed transactions: nothing else refers to them. */
+    [ST_REQ_PURGE] = "DELETE FROM requests WHERE status IN ('REJECTED', 'FAILED') "
+                     "AND updated_at < ?1",
+    /* Issued ones only while their certificate row still records the transactionID. */
+    [ST_REQ_PURGE_ISSUED] = "DELETE FROM requests WHERE status = 'ISSUED' AND updated_at < ?1 "
+                            "AND EXISTS (SELECT 1 FROM certificates c WHERE "
+                            "c.ca_name = requests.ca_name AND c.serial = requests.cert_serial "
+                            "AND c.transaction_id IS NOT NULL AND c.transaction_id <> '')",
 };
 
 /* ---- status names (stored as text so the database reads on its own) ----------- */
@@ -1857,6 +1871,39 @@ cleanup:
     return rc;
 }
 
+static int sqlite_request_purge(size_t *out_count, scep_store *store, int64_t before,
+                                unsigned flags)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    sqlite3_stmt *st = NULL;
+    size_t count = 0;
+
+    GUARD(scep_sqlite_begin(s));
+    in_tx = 1;
+    GUARD(stmt_get(&st, s, ST_REQ_PURGE));
+    GUARD(bind_int(s, st, 1, before));
+    GUARD(step_done(s, st, "purging requests"));
+    count += (size_t)sqlite3_changes(s->db);
+    stmt_done(st);
+    st = NULL;
+    if (flags & SCEP_STORE_PURGE_ISSUED) {
+        GUARD(stmt_get(&st, s, ST_REQ_PURGE_ISSUED));
+        GUARD(bind_int(s, st, 1, before));
+        GUARD(step_done(s, st, "purging issued requests"));
+        count += (size_t)sqlite3_changes(s->db);
+    }
+    GUARD(scep_sqlite_commit(s));
+    in_tx = 0;
+    *out_count = count;
+cleanup:
+    stmt_done(st);
+    if (in_tx)
+        scep_sqlite_rollback(s);
+    return rc;
+}
+
 /* ---- ops table and open
  * ------------------------------------------------------------------------------- */
 
@@ -1904,11 +1951,27 @@ static const struct scep_store_ops sqlite_ops = {
     .challenge_add = sqlite_challenge_add,
     .challenge_consume = sqlite_challenge_consume,
     .challenge_purge_expired = sqlite_challenge_purge_expired,
+    .request_purge = sqlite_request_purge,
     .audit_append = sqlite_audit_append,
     .audit_list = sqlite_audit_list,
 };
 
-int scep_store_sqlite_open(scep_store **out, const char *location)
+/*
+ * A new database file is made here, 0600 whatever the umask, so that SQLite never creates
+ * it with its default 0644: SQLite gives the -wal and -shm files the database's mode.
+ */
+static int create_private_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return errno == EEXIST
+                   ? SCEP_OK
+                   : scep_fail(SCEP_ESTORE, "creating the database %s: %s", path, strerror(errno));
+    close(fd);
+    return SCEP_OK;
+}
+
+int scep_store_sqlite_open(scep_store **out, const char *location, int create)
 {
     int rc = SCEP_OK;
     struct sqlite_store *s = NULL;
@@ -1921,11 +1984,18 @@ int scep_store_sqlite_open(scep_store **out, const char *location)
     ENSURE(sqlite3_threadsafe() != 0, SCEP_ECONFIG,
            "the SQLite library was built without thread support");
 
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        ENSURE(errno == ENOENT, SCEP_ESTORE, "database %s: %s", path, strerror(errno));
+        ENSURE(create, SCEP_ENOTFOUND,
+               "database %s does not exist (scepctl creates it, e.g. `scepctl ca init`)", path);
+        GUARD(create_private_file(path));
+    }
+
     s = OPENSSL_zalloc(sizeof(*s));
     ENSURE_ALLOC(s);
     s->base.ops = &sqlite_ops;
-    int src = sqlite3_open_v2(
-        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int src = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         rc = s->db != NULL
                  ? scep_fail(SCEP_ESTORE, "opening %s: sqlite: %s", path, sqlite3_errmsg(s->db))

@@ -17,14 +17,14 @@
 
 struct store_backend {
     const char *scheme;
-    int (*open)(scep_store **out, const char *location);
+    int (*open)(scep_store **out, const char *location, int create);
 };
 
 static const struct store_backend store_backends[] = {
     {"sqlite", scep_store_sqlite_open},
 };
 
-int scep_store_open(scep_store **out, const char *url)
+static int store_open(scep_store **out, const char *url, int create)
 {
     int rc = SCEP_OK;
     ENSURE(out != NULL && url != NULL, SCEP_EINVAL, "store: NULL argument");
@@ -36,7 +36,7 @@ int scep_store_open(scep_store **out, const char *url)
     for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
         const struct store_backend *b = &store_backends[i];
         if (strlen(b->scheme) == scheme_len && strncmp(b->scheme, url, scheme_len) == 0) {
-            GUARD(b->open(out, colon + 1));
+            GUARD(b->open(out, colon + 1, create));
             (*out)->password_iterations = SCEP_STORE_PBKDF2_DEFAULT_ITERATIONS;
             goto cleanup;
         }
@@ -45,6 +45,16 @@ int scep_store_open(scep_store **out, const char *url)
                    (int)scheme_len, url);
 cleanup:
     return rc;
+}
+
+int scep_store_open(scep_store **out, const char *url)
+{
+    return store_open(out, url, 1);
+}
+
+int scep_store_open_existing(scep_store **out, const char *url)
+{
+    return store_open(out, url, 0);
 }
 
 void scep_store_close(scep_store *store)
@@ -1148,6 +1158,22 @@ int scep_store_challenge_purge_expired(size_t *out_count, scep_store *store)
         *out_count = 0;
     ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(store->ops->challenge_purge_expired(&count, store, now_seconds()));
+    if (out_count != NULL)
+        *out_count = count;
+cleanup:
+    return rc;
+}
+
+int scep_store_request_purge(size_t *out_count, scep_store *store, int64_t before, unsigned flags)
+{
+    int rc = SCEP_OK;
+    size_t count = 0;
+    if (out_count != NULL)
+        *out_count = 0;
+    ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
+    ENSURE((flags & ~(unsigned)SCEP_STORE_PURGE_ISSUED) == 0, SCEP_EINVAL,
+           "store: unknown request purge flags %#x", flags);
+    GUARD(store->ops->request_purge(&count, store, before, flags));
     if (out_count != NULL)
         *out_count = count;
 cleanup:

@@ -103,6 +103,7 @@ struct scep_store_ops {
     int (*challenge_consume)(char **out_subject_pattern, scep_store *store, const char *alias,
                              const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now);
     int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
+    int (*request_purge)(size_t *out_count, scep_store *store, int64_t before, unsigned flags);
 
     int (*audit_append)(scep_store *store, const scep_store_audit_event *event);
     int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
@@ -115,7 +116,8 @@ struct scep_store {
 };
 
 /* Backend constructors, looked up by URL scheme in store.c. `location` follows "scheme:". */
-int scep_store_sqlite_open(scep_store **out, const char *location);
+/* `create` 0: a missing database file is SCEP_ENOTFOUND (scep_store_open_existing). */
+int scep_store_sqlite_open(scep_store **out, const char *location, int create);
 
 /* Record helpers shared by the frontend and backends (store.c). */
 void scep_store_ca_clear(scep_store_ca *ca);

@@ -265,6 +265,34 @@ cleanup:
     return rc;
 }
 
+static struct scepd_http_options admin_options(const struct scep_config_global *global)
+{
+    struct scepd_http_options options = {
+        .listen = (const char *const *)global->admin_listen.items,
+        .listen_count = global->admin_listen.count,
+        .threads = 2,
+        .max_body = 4096,
+        .connection_timeout = (unsigned)global->connection_timeout,
+        .request_timeout = (unsigned)global->request_timeout,
+        /* A few operators' scripts, never a crowd: small fixed limits keep a flood on the
+         * admin port from costing the SCEP listener its memory. */
+        .max_connections = 64,
+        .max_connections_per_client = 16,
+        .body_memory = 64 * 4096,
+    };
+    return options;
+}
+
+int scepd_admin_bind(struct scepd_http **out, const scep_config *config)
+{
+    const struct scep_config_global *global = scep_config_global_values(config);
+    *out = NULL;
+    if (global->admin_listen.count == 0)
+        return SCEP_OK;
+    struct scepd_http_options options = admin_options(global);
+    return scepd_http_bind(out, &options);
+}
+
 int scepd_admin_start(struct scepd_server *server)
 {
     int rc = SCEP_OK;
@@ -286,22 +314,12 @@ int scepd_admin_start(struct scepd_server *server)
         GUARD(scep_key_file_check(global->admin_tls_key));
         GUARD(read_pem(&key, global->admin_tls_key, "admin_tls_key"));
     }
-    struct scepd_http_options options = {
-        .listen = (const char *const *)global->admin_listen.items,
-        .listen_count = global->admin_listen.count,
-        .threads = 2,
-        .max_body = 4096,
-        .connection_timeout = (unsigned)global->connection_timeout,
-        .request_timeout = (unsigned)global->request_timeout,
-        /* A few operators' scripts, never a crowd: small fixed limits keep a flood on the
-         * admin port from costing the SCEP listener its memory. */
-        .max_connections = 64,
-        .max_connections_per_client = 16,
-        .body_memory = 64 * 4096,
-        .tls_cert_pem = cert,
-        .tls_key_pem = key,
-    };
-    GUARD(scepd_http_start(&server->admin_http, &options, scepd_admin_handle, server));
+    struct scepd_http_options options = admin_options(global);
+    options.tls_cert_pem = cert;
+    options.tls_key_pem = key;
+    if (server->admin_http == NULL)
+        GUARD(scepd_http_bind(&server->admin_http, &options));
+    GUARD(scepd_http_serve(server->admin_http, &options, scepd_admin_handle, server));
     for (size_t i = 0; i < global->admin_listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=admin_listening address=%s port=%u tls=%s",
                   global->admin_listen.items[i], scepd_http_port(server->admin_http, i),

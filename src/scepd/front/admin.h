@@ -9,7 +9,12 @@
 #include "scepd/http/http.h"
 #include "scepd/state/server.h"
 
-/* Starts the admin listener when admin_listen is set; 0 (nothing to do) otherwise. */
+/* Binds the admin listener when admin_listen is set (`*out` NULL otherwise). */
+int scepd_admin_bind(struct scepd_http **out, const scep_config *config);
+/*
+ * Serves the admin listener when admin_listen is set (binding it unless server->admin_http
+ * is bound already); 0 (nothing to do) otherwise. The TLS key is read here.
+ */
 int scepd_admin_start(struct scepd_server *server);
 
 /* The admin listener's handler (payload: the server). */

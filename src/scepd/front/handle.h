@@ -10,7 +10,17 @@
 #include "scepd/http/http.h"
 #include "scepd/state/server.h"
 
-/* Starts the SCEP and admin listeners from the config, and the CRL refresh thread. */
+/*
+ * Binds the SCEP and admin listeners of `config` without serving them: what scepd does
+ * before it drops its privileges. Hand them to the server (server->http, ->admin_http)
+ * after scepd_server_init; scepd_server_stop or scepd_http_stop frees them.
+ */
+int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
+                      const scep_config *config);
+/*
+ * Serves the SCEP and admin listeners (binding those not bound yet) and starts the CRL
+ * refresh thread.
+ */
 int scepd_server_start(struct scepd_server *server);
 /* Stops listening, lets in-flight requests finish, stops the CRL refresh thread. */
 void scepd_server_stop(struct scepd_server *server);

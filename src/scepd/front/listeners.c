@@ -7,10 +7,8 @@
 #include "scepd/log.h"
 #include "util/error_internal.h"
 
-int scepd_server_start(struct scepd_server *server)
+static struct scepd_http_options scep_options(const struct scep_config_global *global)
 {
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
     struct scepd_http_options options = {
         .listen = (const char *const *)global->listen.items,
         .listen_count = global->listen.count,
@@ -22,11 +20,40 @@ int scepd_server_start(struct scepd_server *server)
         .max_connections_per_client = (unsigned)global->max_connections_per_client,
         .body_memory = (size_t)global->body_memory,
     };
+    return options;
+}
+
+int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
+                      const scep_config *config)
+{
+    const struct scep_config_global *global = scep_config_global_values(config);
+    struct scepd_http_options options = scep_options(global);
+    *http = NULL;
+    *admin_http = NULL;
+    int rc = scepd_http_bind(http, &options);
+    if (rc < 0)
+        return rc;
+    rc = scepd_admin_bind(admin_http, config);
+    if (rc < 0) {
+        scepd_http_stop(*http, 0);
+        *http = NULL;
+    }
+    return rc;
+}
+
+int scepd_server_start(struct scepd_server *server)
+{
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    struct scepd_http_options options = scep_options(global);
     /* Otherwise a body max_body allows could never be accepted. */
     if (global->body_memory < global->max_body)
         return scep_fail(SCEP_ECONFIG, "body_memory (%lld) must be at least max_body (%lld)",
                          (long long)global->body_memory, (long long)global->max_body);
-    int rc = scepd_http_start(&server->http, &options, scepd_handle, server);
+    int rc = server->http == NULL ? scepd_http_bind(&server->http, &options) : SCEP_OK;
+    if (rc < 0)
+        return rc;
+    rc = scepd_http_serve(server->http, &options, scepd_handle, server);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < global->listen.count; i++)

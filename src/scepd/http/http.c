@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -57,7 +58,17 @@ static const char *const refusal_events[REFUSAL_KINDS] = {
     "event=request_timeout cut",
 };
 
+static int listen_socket(int fd)
+{
+    return listen(fd, SOMAXCONN);
+}
+
 struct scepd_http {
+    /* Bound by scepd_http_bind; daemons[i] serves fds[i] once scepd_http_serve ran. */
+    int fds[SCEPD_MAX_LISTENERS];
+    unsigned ports[SCEPD_MAX_LISTENERS];
+    unsigned ipv6[SCEPD_MAX_LISTENERS];
+    size_t fd_count;
     struct MHD_Daemon *daemons[SCEPD_MAX_LISTENERS];
     size_t daemon_count;
     scepd_http_handler handler;
@@ -543,9 +554,8 @@ const char *scepd_http_header(const struct scepd_http_request *request, const ch
     return MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, name);
 }
 
-static int start_listener(struct scepd_http *http, const char *listen, unsigned threads,
-                          const struct scepd_http_options *options, const char *tls_cert,
-                          const char *tls_key)
+/* Binds and listens on one address; the socket waits for scepd_http_serve. */
+static int bind_listener(struct scepd_http *http, const char *listen)
 {
     char host[256];
     unsigned port = 0;
@@ -562,9 +572,45 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
     if (gai != 0)
         return scep_fail(SCEP_ECONFIG, "cannot resolve listen address \"%s\": %s", listen,
                          gai_strerror(gai));
+    int rc = SCEP_OK;
+    int one = 1;
+    int fd = socket(addrs->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ENSURE(fd >= 0, SCEP_EIO, "cannot listen on %s: socket: %s", listen, strerror(errno));
+    ENSURE(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0, SCEP_EIO,
+           "cannot listen on %s: SO_REUSEADDR: %s", listen, strerror(errno));
+    /* As libmicrohttpd does without MHD_USE_DUAL_STACK: [::]:PORT is IPv6 only. */
+    if (addrs->ai_family == AF_INET6)
+        ENSURE(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0, SCEP_EIO,
+               "cannot listen on %s: IPV6_V6ONLY: %s", listen, strerror(errno));
+    ENSURE(bind(fd, addrs->ai_addr, addrs->ai_addrlen) == 0, SCEP_EIO,
+           "cannot listen on %s: bind: %s", listen, strerror(errno));
+    ENSURE(listen_socket(fd) == 0, SCEP_EIO, "cannot listen on %s: listen: %s", listen,
+           strerror(errno));
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof(bound);
+    ENSURE(getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0, SCEP_EIO,
+           "cannot listen on %s: getsockname: %s", listen, strerror(errno));
+    http->ports[http->fd_count] = bound.ss_family == AF_INET6
+                                      ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    http->ipv6[http->fd_count] = addrs->ai_family == AF_INET6;
+    http->fds[http->fd_count++] = fd;
+    fd = -1;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(addrs);
+    return rc;
+}
+
+/* Starts libmicrohttpd's threads on bound socket `index`. */
+static int serve_listener(struct scepd_http *http, size_t index, unsigned threads,
+                          const struct scepd_http_options *options, const char *tls_cert,
+                          const char *tls_key)
+{
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (addrs->ai_family == AF_INET6)
+    if (http->ipv6[index])
         flags |= MHD_USE_IPv6;
     if (tls_cert != NULL)
         flags |= MHD_USE_TLS;
@@ -573,9 +619,9 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
     unsigned backstop =
         options->max_connections == 0 ? 0 : threads * (options->max_connections + threads);
     struct MHD_Daemon *daemon = MHD_start_daemon(
-        flags, (uint16_t)port, accept_policy, http, on_request, http, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, http, MHD_OPTION_SOCK_ADDR, addrs->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
+        flags, 0, accept_policy, http, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, http,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->fds[index], MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SCEPD_CONNECTION_MEMORY,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->max_connections_per_client,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_NOTIFY_COMPLETED,
@@ -589,15 +635,16 @@ static int start_listener(struct scepd_http *http, const char *listen, unsigned 
         /* Ends the options early when there is no TLS. */
         tls_cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_END);
-    freeaddrinfo(addrs);
-    if (daemon == NULL)
-        return scep_fail(SCEP_EIO, "cannot listen on %s (address in use or not local?)", listen);
+    if (daemon == NULL) {
+        /* libmicrohttpd may have closed it: leaked rather than closed twice. */
+        http->fds[index] = -1;
+        return scep_fail(SCEP_EIO, "cannot serve on port %u", http->ports[index]);
+    }
     http->daemons[http->daemon_count++] = daemon;
     return SCEP_OK;
 }
 
-int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
-                     scepd_http_handler handler, void *payload)
+int scepd_http_bind(struct scepd_http **out, const struct scepd_http_options *options)
 {
     int rc = SCEP_OK;
     struct scepd_http *http = NULL;
@@ -607,6 +654,22 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
     ENSURE_ALLOC(http);
     pthread_mutex_init(&http->lock, NULL);
     pthread_cond_init(&http->wake, NULL);
+    for (size_t i = 0; i < options->listen_count; i++)
+        GUARD(bind_listener(http, options->listen[i]));
+    *out = http;
+    http = NULL;
+
+cleanup:
+    scepd_http_stop(http, 0);
+    return rc;
+}
+
+int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *options,
+                     scepd_http_handler handler, void *payload)
+{
+    int rc = SCEP_OK;
+    ENSURE(http->daemon_count == 0 && http->fd_count == options->listen_count, SCEP_EINVAL,
+           "the listeners are already served or were bound for other addresses");
     http->handler = handler;
     http->payload = payload;
     http->max_body = options->max_body;
@@ -623,18 +686,32 @@ int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *o
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (unsigned)cores : 2;
     }
-    if (options->request_timeout > 0) {
+    if (options->request_timeout > 0 && !http->sweeper_running) {
         ENSURE(pthread_create(&http->sweeper, NULL, sweep_connections, http) == 0, SCEP_EIO,
                "cannot start the request timeout thread");
         http->sweeper_running = 1;
     }
-    for (size_t i = 0; i < options->listen_count; i++)
-        GUARD(start_listener(http, options->listen[i], threads, options,
-                             tls ? options->tls_cert_pem : NULL,
-                             tls ? options->tls_key_pem : NULL));
+    for (size_t i = 0; i < http->fd_count; i++) {
+        rc = serve_listener(http, i, threads, options, tls ? options->tls_cert_pem : NULL,
+                            tls ? options->tls_key_pem : NULL);
+        if (rc < 0) {
+            rc = scep_fail(rc, "cannot listen on %s: %s", options->listen[i], scep_error_message());
+            goto cleanup;
+        }
+    }
+cleanup:
+    return rc;
+}
+
+int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
+                     scepd_http_handler handler, void *payload)
+{
+    int rc = SCEP_OK;
+    struct scepd_http *http = NULL;
+    GUARD(scepd_http_bind(&http, options));
+    GUARD(scepd_http_serve(http, options, handler, payload));
     *out = http;
     http = NULL;
-
 cleanup:
     scepd_http_stop(http, 0);
     return rc;
@@ -652,11 +729,9 @@ unsigned scepd_http_connections(struct scepd_http *http)
 
 unsigned scepd_http_port(const struct scepd_http *http, size_t index)
 {
-    if (http == NULL || index >= http->daemon_count)
+    if (http == NULL || index >= http->fd_count)
         return 0;
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(http->daemons[index], MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
+    return http->ports[index];
 }
 
 void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
@@ -690,6 +765,10 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
     /* What was refused since the last report is not lost at shutdown. */
     atomic_store(&http->last_report_ms, 0);
     report_refusals(http);
+    /* Bound sockets never handed to a daemon. */
+    for (size_t i = http->daemon_count; i < http->fd_count; i++)
+        if (http->fds[i] >= 0)
+            close(http->fds[i]);
     pthread_cond_destroy(&http->wake);
     pthread_mutex_destroy(&http->lock);
     free(http);

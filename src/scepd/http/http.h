@@ -57,7 +57,15 @@ struct scepd_http_options {
 
 struct scepd_http;
 
-/* Starts every listener; on failure nothing is left running. Returns 0 or SCEP_E*. */
+/*
+ * Binds every listen address of `options` without serving yet (before a privilege drop);
+ * the ports are known from then on. Free with scepd_http_stop. Returns 0 or SCEP_E*.
+ */
+int scepd_http_bind(struct scepd_http **out, const struct scepd_http_options *options);
+/* Serves listeners bound with the same `options`: starts libmicrohttpd's threads. */
+int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *options,
+                     scepd_http_handler handler, void *payload);
+/* Binds and serves; on failure nothing is left running. Returns 0 or SCEP_E*. */
 int scepd_http_start(struct scepd_http **out, const struct scepd_http_options *options,
                      scepd_http_handler handler, void *payload);
 

@@ -35,6 +35,38 @@ static void refresh_pass(struct scepd_server *server)
     }
 }
 
+/* Deletes refused and failed requests past request_retention and expired challenges. */
+static void retention_pass(struct scepd_server *server)
+{
+    scep_store *store = NULL;
+    if (scepd_server_store(&store, server) < 0) {
+        scepd_log(SCEPD_LOG_WARN, "event=retention_failed detail=\"%s\"", scep_error_message());
+        return;
+    }
+    const struct scep_config_global *global =
+        scep_config_global_values(atomic_load(&server->generation)->config);
+    size_t requests = 0, challenges = 0;
+    if (global->request_retention > 0 &&
+        scep_store_request_purge(&requests, store,
+                                 (int64_t)time(NULL) - (int64_t)global->request_retention, 0) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=retention_failed what=requests detail=\"%s\"",
+                  scep_error_message());
+    if (scep_store_challenge_purge_expired(&challenges, store) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=retention_failed what=challenges detail=\"%s\"",
+                  scep_error_message());
+    scepd_log(requests + challenges > 0 ? SCEPD_LOG_INFO : SCEPD_LOG_DEBUG,
+              "event=retention requests_deleted=%zu challenges_deleted=%zu "
+              "request_retention=%llds",
+              requests, challenges, (long long)global->request_retention);
+}
+
+static long long monotonic_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec;
+}
+
 static void *refresh_main(void *arg)
 {
     struct scepd_crl_refresh *refresh = arg;
@@ -43,6 +75,11 @@ static void *refresh_main(void *arg)
     while (!refresh->stopping) {
         pthread_mutex_unlock(&refresh->lock);
         refresh_pass(server);
+        long long now = monotonic_seconds();
+        if (refresh->retention_at == 0 || now - refresh->retention_at >= SCEPD_RETENTION_SECONDS) {
+            retention_pass(server);
+            refresh->retention_at = now > 0 ? now : 1;
+        }
         pthread_mutex_lock(&refresh->lock);
         refresh->passes++;
         struct timespec until;
@@ -64,6 +101,7 @@ int scepd_crl_refresh_start(struct scepd_crl_refresh *refresh, struct scepd_serv
     pthread_cond_init(&refresh->wake, NULL);
     refresh->stopping = 0;
     refresh->passes = 0;
+    refresh->retention_at = 0;
     refresh->server = server;
     if (pthread_create(&refresh->thread, NULL, refresh_main, refresh) != 0) {
         pthread_cond_destroy(&refresh->wake);

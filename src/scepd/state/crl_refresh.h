@@ -3,6 +3,10 @@
  * a background thread checks each CA at start and then every
  * SCEPD_CRL_REFRESH_SECONDS, and regenerates a CRL that is missing, older than
  * the latest revocation, or within crl_regenerate_before of its nextUpdate.
+ *
+ * The same thread applies the retention (docs/operations.md): at start and then every
+ * SCEPD_RETENTION_SECONDS it deletes refused and failed requests older than
+ * request_retention (0: none) and expired one-time challenges, logging the counts.
  */
 #ifndef SCEPD_CRL_REFRESH_H
 #define SCEPD_CRL_REFRESH_H
@@ -10,6 +14,7 @@
 #include <pthread.h>
 
 #define SCEPD_CRL_REFRESH_SECONDS 60
+#define SCEPD_RETENTION_SECONDS   3600
 
 struct scepd_server;
 
@@ -20,7 +25,8 @@ struct scepd_crl_refresh {
     pthread_cond_t wake;
     int running;
     int stopping;
-    unsigned passes; /* completed passes, for tests */
+    unsigned passes;        /* completed passes, for tests */
+    long long retention_at; /* CLOCK_MONOTONIC seconds of the last retention pass; 0: none */
 };
 
 /* Starts the thread; 0 or SCEP_E*. */

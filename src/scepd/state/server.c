@@ -22,7 +22,7 @@ int scepd_server_store(scep_store **out, struct scepd_server *server)
 {
     scep_store *store = pthread_getspecific(server->store_key);
     if (store == NULL) {
-        int rc = scep_store_open(&store, server->database);
+        int rc = scep_store_open_existing(&store, server->database);
         if (rc < 0)
             return rc;
         if (pthread_setspecific(server->store_key, store) != 0) {
