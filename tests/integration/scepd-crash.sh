@@ -42,7 +42,7 @@ it_init crash
 CLIENTS=4          # parallel clients
 KILLS=5            # SIGKILLs during the load
 MIN_PER_CLIENT=20  # each client enrolls at least this many devices...
-MAX_PER_CLIENT=40  # ...and keeps going until the kills are over, at most this many
+MAX_PER_CLIENT=150 # ...and keeps going until the kills are over, at most this many
 RETRIES=60         # attempts per enrollment
 LOAD_DEADLINE=35   # seconds: no client starts a new device after this
 SECRET=crash-Secret-9

@@ -217,8 +217,9 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
     } else if (same_request && row->status == SCEP_REQ_REJECTED) {
         /* The operator's (or the expiry's) decision is final for this transaction. */
         scepd_stored_answer(&e->answer, row);
-    } else if (in_flight(e, row)) {
-        /* Another connection is answering it: nobody may retire it under that one. */
+    } else if (!same_key && in_flight(e, row)) {
+        /* Another connection is answering it: another key may not retire it under that one.
+         * The same key may (a device retrying after a crash or a lost answer). */
         scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                             "this transaction is being answered; send the request again later",
                             "request %lld with this transactionID is in flight",
