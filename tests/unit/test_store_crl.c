@@ -288,6 +288,8 @@ static void migration_from_version_2_adds_the_table(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                                  "ALTER TABLE audit_events DROP COLUMN hash;"
                                   "ALTER TABLE end_entities DROP COLUMN alias;"
                                   "ALTER TABLE end_entities DROP COLUMN sans;"
                                   "ALTER TABLE end_entities DROP COLUMN ra_alias;"
