@@ -597,7 +597,19 @@ SCEP_EXPORT int scep_store_challenge_purge_expired(size_t *out_count,
 
 /* ---- audit trail ------------------------------------------------------------------ */
 
-/* An audit event. `detail` must never hold secrets (passwords, challenges, keys). */
+/*
+ * An audit event. `detail` must never hold secrets (passwords, challenges, keys).
+ *
+ * Schema version 5: the events form a hash chain (docs/store.md "Audit chain"). Each
+ * event's `hash` is SHA-256 over a length-prefixed encoding of its `prev_hash`, id, time,
+ * actor, action, alias, transaction_id, outcome and detail; `prev_hash` is the hash of the
+ * event before it (by id), or SCEP_STORE_AUDIT_GENESIS for the first. The store computes
+ * both when it appends; an edited, deleted or inserted row breaks the chain from there on
+ * (scep_store_audit_verify).
+ */
+#define SCEP_STORE_AUDIT_HASH_HEX 64 /* lowercase hex digits of a SHA-256 */
+#define SCEP_STORE_AUDIT_GENESIS  "0000000000000000000000000000000000000000000000000000000000000000"
+
 typedef struct scep_store_audit_event {
     int64_t id;
     int64_t time; /* 0 on input: now */
@@ -606,15 +618,62 @@ typedef struct scep_store_audit_event {
     const char *alias;          /* may be NULL */
     const char *transaction_id; /* may be NULL */
     const char *outcome;
-    const char *detail; /* may be NULL */
+    const char *detail;    /* may be NULL */
+    const char *prev_hash; /* output only (ignored on input): hex; NULL for an unchained row */
+    const char *hash;      /* output only (ignored on input): hex; NULL for an unchained row */
 } scep_store_audit_event;
 
+/*
+ * Appends an event, chained to the newest one, in one write transaction (or in the
+ * caller's, for the events the store writes itself during an issuance), so concurrent
+ * appenders from any number of connections and processes form one unbroken chain.
+ */
 SCEP_EXPORT int scep_store_audit_append(scep_store *store,
                                         const scep_store_audit_event *event) SCEP_MUST_CHECK;
 /* The most recent events first, at most `limit` (0: SCEP_STORE_MAX_LIST). */
 SCEP_EXPORT int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count,
                                       scep_store *store, size_t limit) SCEP_MUST_CHECK;
+/* As scep_store_audit_list, only events whose time is at or after `since` (unix seconds). */
+SCEP_EXPORT int scep_store_audit_list_since(scep_store_audit_event **out, size_t *out_count,
+                                            scep_store *store, int64_t since,
+                                            size_t limit) SCEP_MUST_CHECK;
 SCEP_EXPORT void scep_store_audit_list_free(scep_store_audit_event *list, size_t count);
+
+/* What scep_store_audit_verify found at the first event that breaks the chain. */
+typedef enum scep_store_audit_fault {
+    SCEP_AUDIT_INTACT = 0,
+    /* The event's contents do not hash to its stored hash: edited (or forged). */
+    SCEP_AUDIT_EDITED = 1,
+    /* The event has no well-formed hash: written around the store, or its hash removed. */
+    SCEP_AUDIT_UNCHAINED = 2,
+    /* Its id does not follow the previous event's: the events between were deleted. */
+    SCEP_AUDIT_GAP = 3,
+    /*
+     * Its prev_hash is not the previous event's hash (or, for the first event, not the
+     * genesis value): an event before it was deleted, or one was inserted.
+     */
+    SCEP_AUDIT_BROKEN_LINK = 4
+} scep_store_audit_fault;
+
+typedef struct scep_store_audit_check {
+    scep_store_audit_fault fault;
+    int64_t event_id;    /* the first event at fault; 0 when intact */
+    int64_t previous_id; /* the intact event before it; 0 when none */
+    uint64_t checked;    /* events found intact before the fault (all of them when intact) */
+    int64_t head_id;     /* the newest intact event; 0 when the trail is empty */
+    /* Its hash (the genesis value when empty): record it elsewhere to detect a rewrite. */
+    char head_hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
+} scep_store_audit_check;
+
+/*
+ * Walks the whole chain in id order, in one read snapshot, and fills `*out`. Returns 0
+ * whether or not the chain is intact (see out->fault); an error only when the trail
+ * cannot be read. What this does and does not prove: docs/store.md "Audit chain".
+ */
+SCEP_EXPORT int scep_store_audit_verify(scep_store_audit_check *out,
+                                        scep_store *store) SCEP_MUST_CHECK;
+/* A one-line English description of `fault` (borrowed static string). */
+SCEP_EXPORT const char *scep_store_audit_fault_text(scep_store_audit_fault fault);
 
 #ifdef __cplusplus
 }

@@ -36,11 +36,7 @@
 /* Default time between scheduling and activation, capped at the current notAfter. */
 #define DEFAULT_LEAD_SECONDS (30LL * 86400LL)
 
-/*
- * TIME: "now", "@UNIX", "+DURATION" (as in the config file: 90s, 10m, 2h, 30d) or
- * "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ", "YYYY-MM-DD HH:MM:SSZ" (UTC).
- */
-static int parse_time(long long *out, const char *text, time_t now)
+int scepctl_parse_time(long long *out, const char *text, time_t now)
 {
     if (strcmp(text, "now") == 0) {
         *out = (long long)now;
@@ -162,7 +158,7 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
 
     if (!scepctl_ca_name_valid(name))
         return scepctl_usage(ctx, "CA name \"%s\" is not valid", name);
-    if (activate != NULL && parse_time(&activate_at, activate, now) != 0)
+    if (activate != NULL && scepctl_parse_time(&activate_at, activate, now) != 0)
         return scepctl_usage(ctx,
                              "--activate-at %s: expected now, @UNIXTIME, +DURATION (30d) or "
                              "YYYY-MM-DD[THH:MM:SSZ]",

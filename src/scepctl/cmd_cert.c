@@ -1,6 +1,6 @@
 /*
- * scepctl cert: the certificates scepd issued (or that were imported), and
- * scepctl audit: the audit trail. Only `cert revoke` (cmd_crl.c) writes.
+ * scepctl cert: the certificates scepd issued (or that were imported). Only
+ * `cert revoke` (cmd_crl.c) writes.
  */
 #include "scepctl/scepctl.h"
 
@@ -129,43 +129,6 @@ cleanup:
     return rc;
 }
 
-static int audit_list(struct scepctl *ctx, const struct scepctl_args *args)
-{
-    const char *limit_text = scepctl_arg(args, "limit");
-    size_t limit = 50;
-    if (limit_text != NULL) {
-        char *end = NULL;
-        errno = 0;
-        long value = strtol(limit_text, &end, 10);
-        if (errno != 0 || end == limit_text || *end != '\0' || value < 1 ||
-            value > (long)SCEP_STORE_MAX_LIST)
-            return scepctl_usage(ctx, "--limit %s: expected a number from 1 to %u", limit_text,
-                                 SCEP_STORE_MAX_LIST);
-        limit = (size_t)value;
-    }
-    scep_store_audit_event *rows = NULL;
-    size_t count = 0;
-    int rc = scepctl_open_store(ctx);
-    if (rc != 0)
-        return rc;
-    if (scep_store_audit_list(&rows, &count, ctx->store, limit) < 0)
-        return scepctl_fail(ctx, "cannot read the audit trail");
-    if (count == 0)
-        fprintf(ctx->err, "no audit events\n");
-    else
-        fprintf(ctx->out, "TIME\tACTOR\tACTION\tALIAS\tTRANSACTION\tOUTCOME\tDETAIL\n");
-    for (size_t i = 0; i < count; i++) {
-        char time[32];
-        scepctl_format_time(time, rows[i].time);
-        fprintf(ctx->out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", time, rows[i].actor, rows[i].action,
-                rows[i].alias ? rows[i].alias : "-",
-                rows[i].transaction_id ? rows[i].transaction_id : "-", rows[i].outcome,
-                rows[i].detail ? rows[i].detail : "-");
-    }
-    scep_store_audit_list_free(rows, count);
-    return 0;
-}
-
 static const struct scepctl_option list_options[] = {
     {"ca", "NAME", false, "only this CA's certificates"},
     {"status", "STATUS", false, "valid or revoked"},
@@ -174,10 +137,6 @@ static const struct scepctl_option show_options[] = {
     {"serial", "HEX", true, "serial number (any case; colons and 0x allowed)"},
     {"ca", "NAME", false, "the issuing CA (needed only when two CAs share the serial)"},
 };
-static const struct scepctl_option audit_options[] = {
-    {"limit", "N", false, "most recent N events (default 50)"},
-};
-
 static const struct scepctl_command cert_commands[] = {
     {"list", "list [--ca NAME] [--status valid|revoked]",
      "List certificates: serial, CA, status, notAfter, username, subject.", NULL, list_options,
@@ -194,12 +153,3 @@ static const struct scepctl_command cert_commands[] = {
 const struct scepctl_group scepctl_group_cert = {
     "cert", "Issued certificates: list, show, revoke.", cert_commands,
     sizeof(cert_commands) / sizeof(cert_commands[0]), false};
-
-static const struct scepctl_command audit_commands[] = {
-    {"list", "list [--limit N]", "The most recent audit events first.", NULL, audit_options,
-     sizeof(audit_options) / sizeof(audit_options[0]), 0, 0, audit_list},
-};
-
-const struct scepctl_group scepctl_group_audit = {
-    "audit", "The audit trail: list.", audit_commands,
-    sizeof(audit_commands) / sizeof(audit_commands[0]), false};

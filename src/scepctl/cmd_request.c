@@ -252,6 +252,11 @@ static int check_decidable(struct scepctl *ctx, const scep_store_request *row)
                                       (int)SCEP_FAIL_BAD_REQUEST, SCEP_APPROVAL_EXPIRED) < 0)
             scepctl_warn(ctx, "cannot mark request %lld expired: %s", (long long)row->id,
                          scep_error_message());
+        else {
+            char detail[64];
+            snprintf(detail, sizeof(detail), "request %lld expired", (long long)row->id);
+            scepctl_audit(ctx, "request_expire", row->alias, detail);
+        }
         return scepctl_error(ctx,
                              "request %lld expired (%s.pendingexpiry); the client must "
                              "send a new request",

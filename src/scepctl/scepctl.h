@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <openssl/x509.h>
 
@@ -149,6 +150,13 @@ void scepctl_reload_hint(struct scepctl *ctx);
 int scepctl_password(struct scepctl *ctx, char *out, const struct scepctl_args *args);
 /* A random password of SCEPCTL_GENERATED_PASSWORD_LEN characters from the CSPRNG. */
 int scepctl_generate_password(char out[SCEPCTL_GENERATED_PASSWORD_LEN + 1]);
+
+/*
+ * TIME: "now", "@UNIX", "+DURATION" (as in the config file: 90s, 10m, 2h, 30d) or
+ * "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ", "YYYY-MM-DD HH:MM:SSZ" (UTC); 0 or -1.
+ * (cmd_ca_rollover.c)
+ */
+int scepctl_parse_time(long long *out, const char *text, time_t now);
 
 /* "2026-11-17 09:12:44Z" from unix time or an ASN1_TIME. */
 void scepctl_format_time(char out[32], long long unix_time);

@@ -53,7 +53,7 @@ for group in ca ee cert alias audit; do
 done
 for cmd in "ca init" "ca import" "ca list" "ca show" "ee add" "ee list" "ee show" "ee set" "ee reset" \
            "ee remove" "cert list" "cert show" "alias list" "alias show" "alias set" \
-           "alias remove" "alias upload" "audit list"; do
+           "alias remove" "alias upload" "audit list" "audit verify"; do
   # shellcheck disable=SC2086
   "$scepctl_bin" $cmd --help >"$dir/out" || fail "scepctl $cmd --help exited non-zero"
   contains out "usage: scepctl [--config FILE] $cmd"
@@ -224,7 +224,49 @@ fi
 # ---- audit ------------------------------------------------------------------------------------
 expect 0 audit list --limit 100
 contains out "ee_add"
+contains out "head: event "
 lacks out "s3cretpw"
+expect 0 audit list --since 1h --limit 5
+contains out "alias_remove"
+expect 0 audit list --since 2000-01-01
+expect 2 audit list --since yesterday
+contains err "--since yesterday"
+expect 0 audit list --json
+python3 -m json.tool "$dir/out" >/dev/null || fail "audit list --json is not JSON: $(head -c 400 "$dir/out")"
+python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e and all(len(x["hash"]) == 64 for x in e); assert e[0]["prev_hash"] == e[1]["hash"]' \
+  "$dir/out" || fail "audit list --json: events or hashes missing"
+expect 0 audit verify --print-head
+contains out "audit trail intact"
+contains out "head: event "
+head_line=$(grep '^head: ' "$dir/out")
+
+# Tampering with the store directly is found, and the event named.
+if command -v sqlite3 >/dev/null; then
+  db=$dir/scepd.db
+  sqlite3 "$db" ".backup '$dir/clean.db'"
+  restore() { sqlite3 "$db" ".restore '$dir/clean.db'"; }
+  sqlite3 "$db" "UPDATE audit_events SET detail = 'nothing to see' WHERE id = 3"
+  expect 1 audit verify
+  contains err "broken at event 3:"
+  contains err "edited"
+  restore
+  expect 0 audit verify
+  sqlite3 "$db" "DELETE FROM audit_events WHERE id = 4"
+  expect 1 audit verify
+  contains err "broken at event 5:"
+  contains err "deleted"
+  restore
+  sqlite3 "$db" "INSERT INTO audit_events (time, actor, action, outcome) VALUES (1, 'x', 'issue', 'ok')"
+  forged=$(sqlite3 "$db" "SELECT max(id) FROM audit_events")
+  expect 1 audit verify
+  contains err "broken at event $forged:"
+  contains err "inserted"
+  restore
+  expect 0 audit verify --print-head
+  contains out "$head_line"
+else
+  echo "sqlite3 CLI not found: tampering checks skipped" >&2
+fi
 
 echo "$step steps, $failures failures"
 [ "$failures" = 0 ]

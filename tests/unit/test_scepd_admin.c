@@ -198,6 +198,30 @@ static scep_pki_status enroll(const char *alias, const char *dn, const char *cha
     return status;
 }
 
+/* How many admin_login events with `outcome` the audit trail holds, and the chain intact. */
+static size_t login_events(const char *outcome)
+{
+    scep_store *store = scepd_fixture_store(&fx);
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    size_t found = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, store, 0), SCEP_OK);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(events[i].action, "admin_login") == 0 &&
+            strcmp(events[i].outcome, outcome) == 0) {
+            /* The client and scheme, never the credentials. */
+            assert_non_null(strstr(events[i].detail, "scheme "));
+            assert_null(strstr(events[i].detail, "t0ken"));
+            found++;
+        }
+    scep_store_audit_list_free(events, count);
+    scep_store_audit_check check;
+    assert_int_equal(scep_store_audit_verify(&check, store), SCEP_OK);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    scep_store_close(store);
+    return found;
+}
+
 static void refused_without_or_with_wrong_credentials(void **state)
 {
     (void)state;
@@ -222,16 +246,21 @@ static void refused_without_or_with_wrong_credentials(void **state)
         assert_null(strstr(reply.body, "t0ken"));
     }
     /* Even unknown paths answer 401 to strangers. */
+    size_t denied = login_events("denied");
+    assert_true(denied >= sizeof(wrong) / sizeof(wrong[0]));
     admin_get(&reply, "/admin/other", NULL);
     assert_int_equal(reply.status, 401);
+    assert_int_equal(login_events("denied"), denied + 1);
 }
 
 static void bearer_challenge_enrolls_once(void **state)
 {
     (void)state;
     struct reply reply;
+    size_t logins = login_events("ok");
     admin_get(&reply, "/admin/challenge?alias=mdm", "Bearer t0ken-for-mdm");
     assert_challenge(&reply);
+    assert_int_equal(login_events("ok"), logins + 1);
     char challenge[SCEP_CHALLENGE_LEN + 1];
     memcpy(challenge, reply.body, SCEP_CHALLENGE_LEN);
     challenge[SCEP_CHALLENGE_LEN] = '\0';

@@ -158,7 +158,21 @@ static void crl_exists_after_start_without_requests(void **state)
     }
     assert_true(found);
     assert_true(crl->next_update > crl->this_update);
+    for (int i = 0; i < 100 && scepd_crl_refresh_passes(&fx.server.crl_refresh) < 1; i++)
+        usleep(50 * 1000);
     assert_true(scepd_crl_refresh_passes(&fx.server.crl_refresh) >= 1);
+    /* The generation is in the audit trail. */
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    int audited = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, store, 0), SCEP_OK);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(events[i].action, "crl_generate") == 0 &&
+            strstr(events[i].detail, "ca=demo") != NULL &&
+            strstr(events[i].detail, "by=refresh") != NULL)
+            audited = 1;
+    scep_store_audit_list_free(events, count);
+    assert_true(audited);
     scep_store_crl_free(crl);
     scep_store_close(store);
 }

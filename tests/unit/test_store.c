@@ -225,6 +225,8 @@ static void version_1_database_migrates(void **state)
                                   "ALTER TABLE end_entities DROP COLUMN failed_codes;"
                                   "ALTER TABLE requests DROP COLUMN renews_serial;"
                                   "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
+                                  "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                                  "ALTER TABLE audit_events DROP COLUMN hash;"
                                   "ALTER TABLE end_entities DROP COLUMN alias;"
                                   "ALTER TABLE end_entities DROP COLUMN sans;"
                                   "ALTER TABLE end_entities DROP COLUMN ra_alias;"
@@ -1435,6 +1437,262 @@ static void oversized_input_is_refused(void **state)
     free(long_password);
 }
 
+/* ---- the audit hash chain ----------------------------------------------------------- */
+
+static void append_events(scep_store *store, int n, const char *actor)
+{
+    for (int i = 0; i < n; i++) {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "event %d", i);
+        scep_store_audit_event ev = {.actor = actor,
+                                     .action = "test",
+                                     .alias = i % 2 ? "routers" : NULL,
+                                     .outcome = "ok",
+                                     .detail = detail};
+        assert_int_equal(scep_store_audit_append(store, &ev), SCEP_OK);
+    }
+}
+
+static void raw_exec(const struct fixture *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f);
+    char *errmsg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &errmsg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, errmsg);
+    sqlite3_close(db);
+}
+
+static scep_store_audit_check verify(scep_store *store)
+{
+    scep_store_audit_check check;
+    assert_int_equal(scep_store_audit_verify(&check, store), SCEP_OK);
+    return check;
+}
+
+static void audit_chain_links_every_event(void **state)
+{
+    struct fixture *f = *state;
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 0);
+    assert_int_equal(check.head_id, 0);
+    assert_string_equal(check.head_hash, SCEP_STORE_AUDIT_GENESIS);
+
+    append_events(f->store, 40, "scepctl:test");
+    /* An issuance writes its event inside its own transaction: it chains too. */
+    add_ca(f->store, "ca1");
+    add_ee(f->store, "router1", "secret");
+    scep_store_cert cert = make_cert("ca1", "0A");
+    scep_store_issuance issuance = {.cert = &cert, .username = "router1", .alias = "routers"};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    append_events(f->store, 5, "scepctl:test");
+
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, f->store, 0), SCEP_OK);
+    assert_int_equal(count, 46);
+    /* Newest first: each event's prev_hash is the hash of the one listed after it. */
+    for (size_t i = 0; i + 1 < count; i++) {
+        assert_int_equal(events[i].id, events[i + 1].id + 1);
+        assert_string_equal(events[i].prev_hash, events[i + 1].hash);
+    }
+    assert_string_equal(events[count - 1].prev_hash, SCEP_STORE_AUDIT_GENESIS);
+    assert_int_equal(strlen(events[0].hash), SCEP_STORE_AUDIT_HASH_HEX);
+
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.event_id, 0);
+    assert_int_equal(check.checked, 46);
+    assert_int_equal(check.head_id, events[0].id);
+    assert_string_equal(check.head_hash, events[0].hash);
+    scep_store_audit_list_free(events, count);
+}
+
+struct appender {
+    const char *url;
+    pthread_barrier_t *barrier;
+    int result;
+};
+
+#define APPENDS_PER_THREAD 25
+
+static void *race_append(void *arg)
+{
+    struct appender *a = arg;
+    scep_store *store = NULL;
+    a->result = scep_store_open(&store, a->url);
+    pthread_barrier_wait(a->barrier);
+    for (int i = 0; a->result == SCEP_OK && i < APPENDS_PER_THREAD; i++) {
+        scep_store_audit_event ev = {
+            .actor = "racer", .action = "test", .outcome = "ok", .detail = "concurrent"};
+        a->result = scep_store_audit_append(store, &ev);
+    }
+    scep_store_close(store);
+    return NULL;
+}
+
+static void audit_chain_survives_concurrent_appends(void **state)
+{
+    struct fixture *f = *state;
+    pthread_barrier_t barrier;
+    struct appender appenders[RACERS];
+    pthread_t threads[RACERS];
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+        appenders[i] = (struct appender){.url = f->url, .barrier = &barrier, .result = 1};
+        assert_int_equal(pthread_create(&threads[i], NULL, race_append, &appenders[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    pthread_barrier_destroy(&barrier);
+    for (int i = 0; i < RACERS; i++)
+        assert_int_equal(appenders[i].result, SCEP_OK);
+
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, RACERS * APPENDS_PER_THREAD);
+    assert_int_equal(check.head_id, RACERS * APPENDS_PER_THREAD);
+}
+
+static void audit_verify_names_an_edited_event(void **state)
+{
+    struct fixture *f = *state;
+    append_events(f->store, 10, "scepctl:test");
+    raw_exec(f, "UPDATE audit_events SET detail = 'nothing happened' WHERE id = 4");
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 4);
+    assert_int_equal(check.previous_id, 3);
+    assert_int_equal(check.checked, 3);
+    assert_non_null(strstr(scep_store_audit_fault_text(check.fault), "edited"));
+
+    /* NULL and "" are different values: a NULL alias set to "" is an edit too. */
+    raw_exec(f, "UPDATE audit_events SET detail = 'event 3' WHERE id = 4;"
+                "UPDATE audit_events SET alias = '' WHERE id = 5");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 5);
+
+    /* A shifted field boundary (actor "ab"+action "c" vs "a"+"bc") is an edit too. */
+    raw_exec(f, "UPDATE audit_events SET alias = NULL WHERE id = 5;"
+                "UPDATE audit_events SET actor = 'scepctl:tes', action = 'ttest' WHERE id = 7");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 7);
+
+    /* Recomputing the edited row's hash moves the break to the next event. */
+    raw_exec(f, "UPDATE audit_events SET actor = 'scepctl:test', action = 'test' WHERE id = 7;"
+                "UPDATE audit_events SET time = time + 1 WHERE id = 9");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 9);
+}
+
+static void audit_verify_reports_a_deleted_event(void **state)
+{
+    struct fixture *f = *state;
+    append_events(f->store, 10, "scepctl:test");
+    raw_exec(f, "DELETE FROM audit_events WHERE id = 5");
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_GAP);
+    assert_int_equal(check.event_id, 6);
+    assert_int_equal(check.previous_id, 4);
+    assert_int_equal(check.checked, 4);
+
+    /* The first events deleted: the oldest left does not chain to the genesis value. */
+    raw_exec(f, "DELETE FROM audit_events WHERE id <= 4");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_BROKEN_LINK);
+    assert_int_equal(check.event_id, 6);
+    assert_int_equal(check.previous_id, 0);
+}
+
+static void audit_verify_reports_an_inserted_event(void **state)
+{
+    struct fixture *f = *state;
+    append_events(f->store, 6, "scepctl:test");
+    /* Written around the store: no hash at all. */
+    raw_exec(f, "INSERT INTO audit_events (time, actor, action, outcome) "
+                "VALUES (1, 'scepd', 'issue', 'success')");
+    append_events(f->store, 2, "scepctl:test");
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_UNCHAINED);
+    assert_int_equal(check.event_id, 7);
+    assert_int_equal(check.previous_id, 6);
+
+    /* A forged row that copies the chain's hashes does not hash to them. */
+    raw_exec(f, "UPDATE audit_events SET prev_hash = (SELECT hash FROM audit_events WHERE id = 6), "
+                "hash = (SELECT hash FROM audit_events WHERE id = 6) WHERE id = 7");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 7);
+
+    /* A forged row slipped in between two real ones does not hash to what it claims. */
+    raw_exec(f, "DELETE FROM audit_events WHERE id >= 7");
+    append_events(f->store, 1, "scepctl:test");
+    raw_exec(f, "UPDATE audit_events SET id = 8 WHERE id = 7;"
+                "INSERT INTO audit_events (id, time, actor, action, outcome, prev_hash, hash) "
+                "SELECT 7, 1, 'scepd', 'issue', 'success', hash, hash FROM audit_events "
+                "WHERE id = 6");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_EDITED);
+    assert_int_equal(check.event_id, 7);
+}
+
+/* Events written before schema version 6 are chained by the migration, in id order. */
+static void audit_events_from_before_the_chain_are_chained(void **state)
+{
+    struct fixture *f = *state;
+    append_events(f->store, 3, "scepctl:old");
+    scep_store_close(f->store);
+    f->store = NULL;
+    raw_exec(f, "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                "ALTER TABLE audit_events DROP COLUMN hash;"
+                "INSERT INTO audit_events (time, actor, action, alias, outcome, detail) "
+                "VALUES (5, 'scepd', 'issue', 'routers', 'success', 'serial=01');"
+                "PRAGMA user_version = 5;");
+
+    assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 4);
+    append_events(f->store, 2, "scepctl:new");
+    check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 6);
+    assert_int_equal(check.head_id, 6);
+
+    /* A second open does not chain again (the rows would hash the same; nothing changes). */
+    char head[SCEP_STORE_AUDIT_HASH_HEX + 1];
+    memcpy(head, check.head_hash, sizeof(head));
+    scep_store *second = NULL;
+    assert_int_equal(scep_store_open(&second, f->url), SCEP_OK);
+    check = verify(second);
+    assert_string_equal(check.head_hash, head);
+    scep_store_close(second);
+}
+
+static void audit_list_since_filters_by_time(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t times[] = {1000, 2000, 3000};
+    for (size_t i = 0; i < 3; i++) {
+        scep_store_audit_event ev = {
+            .time = times[i], .actor = "scepctl", .action = "test", .outcome = "ok"};
+        assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_OK);
+    }
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_audit_list_since(&events, &count, f->store, 2000, 0), SCEP_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(events[0].time, 3000);
+    assert_int_equal(events[1].time, 2000);
+    scep_store_audit_list_free(events, count);
+    assert_int_equal(scep_store_audit_list_since(&events, &count, f->store, 3001, 0), SCEP_OK);
+    assert_int_equal(count, 0);
+    scep_store_audit_list_free(events, count);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1465,6 +1723,13 @@ int main(void)
         STORE_TEST(challenge_race_has_one_winner),
         STORE_TEST(challenge_is_consumed_once),
         STORE_TEST(audit_lists_most_recent_first),
+        STORE_TEST(audit_chain_links_every_event),
+        STORE_TEST(audit_chain_survives_concurrent_appends),
+        STORE_TEST(audit_verify_names_an_edited_event),
+        STORE_TEST(audit_verify_reports_a_deleted_event),
+        STORE_TEST(audit_verify_reports_an_inserted_event),
+        STORE_TEST(audit_events_from_before_the_chain_are_chained),
+        STORE_TEST(audit_list_since_filters_by_time),
         STORE_TEST(null_arguments_are_refused),
         STORE_TEST(oversized_input_is_refused),
     };

@@ -291,6 +291,8 @@ static void migration_from_version_2_adds_the_table(void **state)
                                   "ALTER TABLE end_entities DROP COLUMN failed_codes;"
                                   "ALTER TABLE requests DROP COLUMN renews_serial;"
                                   "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
+                                  "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                                  "ALTER TABLE audit_events DROP COLUMN hash;"
                                   "ALTER TABLE end_entities DROP COLUMN alias;"
                                   "ALTER TABLE end_entities DROP COLUMN sans;"
                                   "ALTER TABLE end_entities DROP COLUMN ra_alias;"

@@ -32,8 +32,9 @@
 #define CERT_COLS                                                                                  \
     "id, ca_name, serial, subject, issuer, not_before, not_after, der, status, revoked_at, "       \
     "revocation_reason, username, transaction_id, created_at"
-#define AUDIT_COLS "id, time, actor, action, alias, transaction_id, outcome, detail"
-#define CRL_COLS   "id, ca_name, crl_number, this_update, next_update, revoked_count, der, created_at"
+#define AUDIT_COLS                                                                                 \
+    "id, time, actor, action, alias, transaction_id, outcome, detail, prev_hash, hash"
+#define CRL_COLS "id, ca_name, crl_number, this_update, next_update, revoked_count, der, created_at"
 
 enum stmt_id {
     ST_BEGIN,
@@ -95,6 +96,10 @@ enum stmt_id {
     ST_REQ_HELD_FOR,
     ST_CERT_RENEWABLE,
     ST_EE_ACTIVE,
+    ST_AUDIT_LAST,
+    ST_AUDIT_WALK,
+    ST_AUDIT_NEXT,
+    ST_AUDIT_SET_HASH,
     ST_COUNT
 };
 
@@ -178,10 +183,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "FROM challenges WHERE hash = ?1",
     [ST_CH_USE] = "UPDATE challenges SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
     [ST_CH_PURGE] = "DELETE FROM challenges WHERE expires_at <= ?1",
-    [ST_AUDIT_ADD] = "INSERT INTO audit_events (time, actor, action, alias, transaction_id, "
-                     "outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events "
+    [ST_AUDIT_ADD] = "INSERT INTO audit_events (id, time, actor, action, alias, transaction_id, "
+                     "outcome, detail, prev_hash, hash) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events WHERE time >= ?2 "
                       "ORDER BY time DESC, id DESC LIMIT ?1",
+    [ST_AUDIT_LAST] = "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
+    [ST_AUDIT_WALK] = "SELECT " AUDIT_COLS " FROM audit_events ORDER BY id",
+    [ST_AUDIT_NEXT] = "SELECT " AUDIT_COLS " FROM audit_events WHERE id > ?1 ORDER BY id LIMIT 1",
+    [ST_AUDIT_SET_HASH] = "UPDATE audit_events SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
     /*
      * RA mode: '!' is no PBKDF2 encoding, so no password ever matches until `ee reset`.
      * Only an end entity this alias's RA mode created, NEW or GENERATED, is taken over.
@@ -568,6 +578,8 @@ static int read_audit(void *elem, sqlite3_stmt *st)
     GUARD(col_text(&ev->transaction_id, st, 5));
     GUARD(col_text(&ev->outcome, st, 6));
     GUARD(col_text(&ev->detail, st, 7));
+    GUARD(col_text(&ev->prev_hash, st, 8));
+    GUARD(col_text(&ev->hash, st, 9));
 cleanup:
     return rc;
 }
@@ -1522,21 +1534,62 @@ cleanup:
 /* ---- audit
  * --------------------------------------------------------------------------------------- */
 
+/*
+ * Appends `ev` chained to the newest event (docs/store.md "Audit chain"). Reading the
+ * newest hash and inserting must be one write transaction, or two connections could
+ * chain to the same event: the caller's when one is open (the issuance step's, always
+ * BEGIN IMMEDIATE), otherwise its own. The id is given explicitly because it is hashed.
+ */
 static int insert_audit(struct sqlite_store *s, const scep_store_audit_event *ev)
 {
     int rc = SCEP_OK;
+    int own_tx = 0;
     sqlite3_stmt *st = NULL;
+    const char *last_hash = NULL;
+    char hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
+    scep_store_audit_event row = *ev;
+
+    if (sqlite3_get_autocommit(s->db)) {
+        GUARD(scep_sqlite_begin(s));
+        own_tx = 1;
+    }
+    GUARD(stmt_get(&st, s, ST_AUDIT_LAST));
+    int found = step_row(s, st, "reading the newest audit event");
+    GUARD(found);
+    int64_t last_id = found ? sqlite3_column_int64(st, 0) : 0;
+    if (found)
+        GUARD(col_text(&last_hash, st, 1));
+    stmt_done(st);
+    st = NULL;
+    ENSURE(last_id >= 0 && last_id < INT64_MAX, SCEP_ESTORE, "audit event ids exhausted");
+    /* After an unchained row (written around the store) the chain stays broken: "" */
+    const char *prev_hash = !found ? SCEP_STORE_AUDIT_GENESIS : last_hash != NULL ? last_hash : "";
+    row.id = last_id + 1;
+    GUARD(scep_store_audit_hash(hash, prev_hash, &row));
+
     GUARD(stmt_get(&st, s, ST_AUDIT_ADD));
-    GUARD(bind_int(s, st, 1, ev->time));
-    GUARD(bind_text(s, st, 2, ev->actor));
-    GUARD(bind_text(s, st, 3, ev->action));
-    GUARD(bind_text(s, st, 4, ev->alias));
-    GUARD(bind_text(s, st, 5, ev->transaction_id));
-    GUARD(bind_text(s, st, 6, ev->outcome));
-    GUARD(bind_text(s, st, 7, ev->detail));
+    GUARD(bind_int(s, st, 1, row.id));
+    GUARD(bind_int(s, st, 2, row.time));
+    GUARD(bind_text(s, st, 3, row.actor));
+    GUARD(bind_text(s, st, 4, row.action));
+    GUARD(bind_text(s, st, 5, row.alias));
+    GUARD(bind_text(s, st, 6, row.transaction_id));
+    GUARD(bind_text(s, st, 7, row.outcome));
+    GUARD(bind_text(s, st, 8, row.detail));
+    GUARD(bind_text(s, st, 9, prev_hash));
+    GUARD(bind_text(s, st, 10, hash));
     GUARD(step_done(s, st, "appending an audit event"));
+    stmt_done(st);
+    st = NULL;
+    if (own_tx) {
+        GUARD(scep_sqlite_commit(s));
+        own_tx = 0;
+    }
 cleanup:
     stmt_done(st);
+    if (own_tx)
+        scep_sqlite_rollback(s);
+    scep_store_release(last_hash);
     return rc;
 }
 
@@ -1546,7 +1599,7 @@ static int sqlite_audit_append(scep_store *store, const scep_store_audit_event *
 }
 
 static int sqlite_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
-                             size_t limit)
+                             int64_t since, size_t limit)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
@@ -1554,10 +1607,77 @@ static int sqlite_audit_list(scep_store_audit_event **out, size_t *out_count, sc
     void *items = NULL;
     GUARD(stmt_get(&st, s, ST_AUDIT_LIST));
     GUARD(bind_int(s, st, 1, (int64_t)limit));
+    GUARD(bind_int(s, st, 2, since));
     GUARD(collect(&items, out_count, s, st, sizeof(scep_store_audit_event), read_audit, clear_audit,
                   "listing audit events"));
     *out = items;
 cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+/* One SELECT statement: SQLite reads it from one snapshot, whatever is appended meanwhile. */
+static int sqlite_audit_walk(scep_store *store,
+                             int (*visit)(const scep_store_audit_event *event, void *payload),
+                             void *payload)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    scep_store_audit_event event;
+    memset(&event, 0, sizeof(event));
+    GUARD(stmt_get(&st, s, ST_AUDIT_WALK));
+    for (;;) {
+        int row = step_row(s, st, "reading the audit trail");
+        GUARD(row);
+        if (row == 0)
+            break;
+        GUARD(read_audit(&event, st));
+        rc = visit(&event, payload);
+        scep_store_audit_clear(&event);
+        if (rc != 0)
+            goto cleanup;
+    }
+cleanup:
+    scep_store_audit_clear(&event);
+    stmt_done(st);
+    return rc;
+}
+
+int scep_sqlite_audit_chain_existing(struct sqlite_store *s)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    char prev_hash[SCEP_STORE_AUDIT_HASH_HEX + 1] = SCEP_STORE_AUDIT_GENESIS;
+    char hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
+    int64_t last_id = INT64_MIN;
+    scep_store_audit_event event;
+    memset(&event, 0, sizeof(event));
+    /* Row by row (not one SELECT updated while it runs): the order is the chain's. */
+    for (;;) {
+        GUARD(stmt_get(&st, s, ST_AUDIT_NEXT));
+        GUARD(bind_int(s, st, 1, last_id));
+        int row = step_row(s, st, "chaining the audit trail");
+        GUARD(row);
+        if (row == 0)
+            break;
+        GUARD(read_audit(&event, st));
+        stmt_done(st);
+        st = NULL;
+        GUARD(scep_store_audit_hash(hash, prev_hash, &event));
+        GUARD(stmt_get(&st, s, ST_AUDIT_SET_HASH));
+        GUARD(bind_int(s, st, 1, event.id));
+        GUARD(bind_text(s, st, 2, prev_hash));
+        GUARD(bind_text(s, st, 3, hash));
+        GUARD(step_done(s, st, "chaining the audit trail"));
+        stmt_done(st);
+        st = NULL;
+        memcpy(prev_hash, hash, sizeof(prev_hash));
+        last_id = event.id;
+        scep_store_audit_clear(&event);
+    }
+cleanup:
+    scep_store_audit_clear(&event);
     stmt_done(st);
     return rc;
 }
@@ -1954,6 +2074,7 @@ static const struct scep_store_ops sqlite_ops = {
     .request_purge = sqlite_request_purge,
     .audit_append = sqlite_audit_append,
     .audit_list = sqlite_audit_list,
+    .audit_walk = sqlite_audit_walk,
 };
 
 /*

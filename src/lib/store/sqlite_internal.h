@@ -40,6 +40,12 @@ int scep_sqlite_begin(struct sqlite_store *s) SCEP_MUST_CHECK;
 int scep_sqlite_commit(struct sqlite_store *s) SCEP_MUST_CHECK;
 void scep_sqlite_rollback(struct sqlite_store *s);
 
+/*
+ * Schema migration 5's second half, in its transaction: computes prev_hash and hash of
+ * every audit event already stored, in id order (SQLite has no SHA-256 of its own).
+ */
+int scep_sqlite_audit_chain_existing(struct sqlite_store *s) SCEP_MUST_CHECK;
+
 /* sqlite_schema.c */
 int scep_sqlite_migrate(struct sqlite_store *s) SCEP_MUST_CHECK;
 int scep_sqlite_schema_version(int *out, scep_store *store) SCEP_MUST_CHECK;

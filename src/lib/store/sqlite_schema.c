@@ -131,6 +131,18 @@ static const char *const sqlite_migrations[] = {
     "ALTER TABLE end_entities ADD COLUMN failed_codes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE requests ADD COLUMN renews_serial TEXT;"
     "ALTER TABLE requests ADD COLUMN decided_ee_updated_at INTEGER;",
+    /* 6: the audit trail's hash chain (docs/store.md "Audit chain"); the events already
+     * stored are chained by scep_sqlite_audit_chain_existing (migration_finish). */
+    "ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;"
+    "ALTER TABLE audit_events ADD COLUMN hash TEXT;",
+};
+
+/*
+ * What a migration needs beyond SQL, run in the same transaction after it (indexed as
+ * sqlite_migrations; NULL: nothing).
+ */
+static int (*const migration_finish[])(struct sqlite_store *s) = {
+    [5] = scep_sqlite_audit_chain_existing,
 };
 
 _Static_assert(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]) ==
@@ -188,6 +200,9 @@ int scep_sqlite_migrate(struct sqlite_store *s)
         int src = sqlite3_exec(s->db, sqlite_migrations[v], NULL, NULL, &errmsg);
         ENSURE(src == SQLITE_OK, SCEP_ESTORE, "schema migration %d failed: %s", v + 1,
                errmsg != NULL ? errmsg : sqlite3_errstr(src));
+        if ((size_t)v < sizeof(migration_finish) / sizeof(migration_finish[0]) &&
+            migration_finish[v] != NULL)
+            GUARD(migration_finish[v](s));
     }
     char pragma[64];
     int n = snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", SCEP_STORE_SCHEMA_VERSION);

@@ -244,6 +244,8 @@ void scep_store_audit_clear(scep_store_audit_event *event)
     scep_store_release(event->transaction_id);
     scep_store_release(event->outcome);
     scep_store_release(event->detail);
+    scep_store_release(event->prev_hash);
+    scep_store_release(event->hash);
     memset(event, 0, sizeof(*event));
 }
 
@@ -1193,6 +1195,9 @@ int scep_store_audit_append(scep_store *store, const scep_store_audit_event *eve
     GUARD(check_text(event->outcome, 1, "audit outcome"));
     GUARD(check_text(event->detail, 0, "audit detail"));
     scep_store_audit_event row = *event;
+    row.id = 0;
+    row.prev_hash = NULL;
+    row.hash = NULL;
     if (row.time == 0)
         row.time = now_seconds();
     GUARD(store->ops->audit_append(store, &row));
@@ -1200,8 +1205,8 @@ cleanup:
     return rc;
 }
 
-int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
-                          size_t limit)
+int scep_store_audit_list_since(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                                int64_t since, size_t limit)
 {
     int rc = SCEP_OK;
     GUARD(check_list_out(out, out_count, store));
@@ -1209,7 +1214,13 @@ int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count, scep_
     *out_count = 0;
     if (limit == 0 || limit > SCEP_STORE_MAX_LIST)
         limit = SCEP_STORE_MAX_LIST;
-    GUARD(store->ops->audit_list(out, out_count, store, limit));
+    GUARD(store->ops->audit_list(out, out_count, store, since, limit));
 cleanup:
     return rc;
+}
+
+int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                          size_t limit)
+{
+    return scep_store_audit_list_since(out, out_count, store, INT64_MIN, limit);
 }

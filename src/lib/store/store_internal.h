@@ -23,7 +23,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 5
+#define SCEP_STORE_SCHEMA_VERSION 6
 
 struct scep_store_ops {
     const char *name;
@@ -105,9 +105,17 @@ struct scep_store_ops {
     int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
     int (*request_purge)(size_t *out_count, scep_store *store, int64_t before, unsigned flags);
 
+    /* Chains the event (scep_store_audit_hash) to the newest one in one write transaction. */
     int (*audit_append)(scep_store *store, const scep_store_audit_event *event);
     int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
-                      size_t limit);
+                      int64_t since, size_t limit);
+    /*
+     * Calls `visit` for every event in id order, from one read snapshot, until it returns
+     * non-zero (a negative value is returned as the error, a positive one ends the walk).
+     */
+    int (*audit_walk)(scep_store *store,
+                      int (*visit)(const scep_store_audit_event *event, void *payload),
+                      void *payload);
 };
 
 struct scep_store {
@@ -130,6 +138,15 @@ void scep_store_revoked_clear(scep_store_revoked *revoked);
 void scep_store_crl_clear(scep_store_crl *crl);
 /* Frees a const-qualified string or blob owned by a record. */
 void scep_store_release(const void *p);
+
+/* The audit hash chain (audit_chain.c, docs/store.md "Audit chain"). */
+/*
+ * `out` = hex SHA-256 over the canonical encoding of `prev_hash` and the event's id, time,
+ * actor, action, alias, transaction_id, outcome and detail (event->prev_hash and
+ * event->hash are not read).
+ */
+int scep_store_audit_hash(char out[SCEP_STORE_AUDIT_HASH_HEX + 1], const char *prev_hash,
+                          const scep_store_audit_event *event) SCEP_MUST_CHECK;
 
 /* Password hashing (password.c). */
 int scep_store_password_hash(char **out, const char *password, uint32_t iterations);

@@ -135,6 +135,23 @@ static int query_decode(char *out, size_t out_size, const char *raw)
     return 0;
 }
 
+/*
+ * Every request's authentication, both ways, is an audit event (action admin_login):
+ * the client and the scheme it tried, never what it sent.
+ */
+static void audit_login(struct scepd_server *server, const char *client, const char *scheme, int ok)
+{
+    scep_store *store = NULL;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "client %s, scheme %s", client, scheme);
+    scep_store_audit_event event = {.actor = "scepd:admin",
+                                    .action = "admin_login",
+                                    .outcome = ok ? "ok" : "denied",
+                                    .detail = detail};
+    if (scepd_server_store(&store, server) < 0 || scep_store_audit_append(store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+}
+
 static void audit(struct scepd_server *server, scep_store *store, const char *alias,
                   const char *client, const char *pattern)
 {
@@ -171,10 +188,12 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
         unsigned failures = scepd_guard_failed(server->guard, request->client_addr, now);
         scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s failures=%u",
                   request->client_addr, scheme, failures);
+        audit_login(server, request->client_addr, scheme, 0);
         response->www_authenticate = www_authenticate;
         reply_text(response, 401, "authentication required\n");
         return;
     }
+    audit_login(server, request->client_addr, scheme, 1);
     if (strcmp(request->path, ADMIN_PATH) != 0) {
         reply_text(response, 404, "not found\n");
         return;

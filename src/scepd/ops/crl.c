@@ -4,6 +4,7 @@
  */
 #include "scepd/ops/crl.h"
 #include "scepd/log.h"
+#include "scepd/state/crl_refresh.h"
 #include "crl/publish.h"
 #include "util/error_internal.h"
 
@@ -31,9 +32,11 @@ static int current_crl(scep_store_crl **out, struct scepd_op *op, const struct s
     if (rc < 0)
         return rc;
     rc = scep_crl_current(out, &generated, store, ca->name, ca->ca, &timing, 0);
-    if (rc == SCEP_OK && generated)
+    if (rc == SCEP_OK && generated) {
         scepd_log(SCEPD_LOG_INFO, "event=crl_generated ca=%s crl_number=%lld revoked=%lld",
                   ca->name, (long long)(*out)->crl_number, (long long)(*out)->revoked_count);
+        scepd_crl_audit(store, *out, "request");
+    }
     return rc;
 }
 

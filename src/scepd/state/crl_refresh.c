@@ -5,7 +5,19 @@
 #include "util/error_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
+
+void scepd_crl_audit(scep_store *store, const scep_store_crl *crl, const char *by)
+{
+    char detail[160];
+    snprintf(detail, sizeof(detail), "ca=%s crl_number=%lld revoked=%lld by=%s", crl->ca_name,
+             (long long)crl->crl_number, (long long)crl->revoked_count, by);
+    scep_store_audit_event event = {
+        .actor = "scepd", .action = "crl_generate", .outcome = "ok", .detail = detail};
+    if (scep_store_audit_append(store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+}
 
 static void refresh_pass(struct scepd_server *server)
 {
@@ -27,10 +39,12 @@ static void refresh_pass(struct scepd_server *server)
                       server->cas[i].name, scep_error_message());
             continue;
         }
-        if (generated)
+        if (generated) {
             scepd_log(
                 SCEPD_LOG_INFO, "event=crl_generated ca=%s crl_number=%lld revoked=%lld by=refresh",
                 server->cas[i].name, (long long)crl->crl_number, (long long)crl->revoked_count);
+            scepd_crl_audit(store, crl, "refresh");
+        }
         scep_store_crl_free(crl);
     }
 }

@@ -29,6 +29,15 @@ struct scepd_crl_refresh {
     long long retention_at; /* CLOCK_MONOTONIC seconds of the last retention pass; 0: none */
 };
 
+struct scep_store;
+struct scep_store_crl;
+
+/*
+ * Records a CRL scepd generated in the audit trail (action crl_generate, actor "scepd";
+ * `by` says what asked: "refresh", "request"). A failure is logged, not returned.
+ */
+void scepd_crl_audit(struct scep_store *store, const struct scep_store_crl *crl, const char *by);
+
 /* Starts the thread; 0 or SCEP_E*. */
 int scepd_crl_refresh_start(struct scepd_crl_refresh *refresh, struct scepd_server *server);
 /* Wakes and joins the thread; safe when it never started. */
