@@ -97,7 +97,8 @@ static void constrain(X509_REQ *csr, const char *alias_name, scep_decision_mode 
     e.csr = csr;
     e.decision.mode = mode;
     snprintf(e.username, sizeof(e.username), "device-1");
-    if (mode == SCEP_DECISION_CA)
+    /* CA mode and renewal have their end entity (a registered one: renewal narrows to it). */
+    if (mode == SCEP_DECISION_CA || mode == SCEP_DECISION_RENEWAL)
         e.ee = &ee;
     if (mode == SCEP_DECISION_CHALLENGE)
         e.challenge_pattern = OPENSSL_strdup("/O=Example/OU=*/CN=device-*");

@@ -387,7 +387,10 @@ static void held_renewal_of_a_revoked_certificate_is_not_issued(void **state)
                      0);
     snprintf(id, sizeof(id), "%lld", (long long)held_request("hold"));
     assert_int_not_equal(scepctl("request", "approve", id, NULL), 0);
-    assert_non_null(strstr(ctl_err, "is no longer valid"));
+    /* The revocation also marked the end entity REVOKED (a change since the hold); the
+     * store's own check inside the issuance is test_store's renewal_checks_... */
+    assert_true(strstr(ctl_err, "is no longer valid") != NULL ||
+                strstr(ctl_err, "reset or changed") != NULL);
     X509_REQ_free(csr);
     X509_free(cert);
     EVP_PKEY_free(stranger);

@@ -982,6 +982,43 @@ static void request_purge_deletes_old_finished_transactions(void **state)
 }
 
 /* Renewal: the replaced certificate is revoked (superseded) in the issuing transaction. */
+/* A renewal issues only while the renewed certificate is VALID and its end entity active,
+ * checked inside the issuance transaction (a renewal held for approval waits for hours). */
+static void renewal_checks_the_renewed_certificate_and_end_entity(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_end_entity ee = {
+        .username = "router2", .subject_dn = "CN=router2", .ca_name = "ca1"};
+    assert_int_equal(scep_store_ee_add(f->store, &ee, "pw"), SCEP_OK);
+    scep_store_cert old = make_cert("ca1", "0B01");
+    old.username = "router2";
+    assert_int_equal(scep_store_cert_add(f->store, &old), SCEP_OK);
+    /* Positive control. */
+    scep_store_cert fresh = make_cert("ca1", "0B02");
+    fresh.username = "router2";
+    scep_store_issuance issuance = {.cert = &fresh,
+                                    .request_id = add_request(f->store, "r", "TID-B1", 1),
+                                    .renews_serial = "0B01",
+                                    .renewal_username = "router2"};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    /* The renewed certificate revoked meanwhile: nothing is issued. */
+    assert_int_equal(scep_store_cert_revoke(f->store, "ca1", "0B01", 0, 1), SCEP_OK);
+    fresh.serial = "0B03";
+    issuance.request_id = add_request(f->store, "r", "TID-B2", 2);
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "0B03"), SCEP_ENOTFOUND);
+    /* A valid certificate, but its end entity disabled meanwhile: nothing is issued. */
+    issuance.renews_serial = "0B02";
+    assert_int_equal(scep_store_ee_set_status(f->store, "router2", SCEP_EE_DISABLED), SCEP_OK);
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_ESTATE);
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "0B03"), SCEP_ENOTFOUND);
+    /* Active again: the renewal issues. */
+    assert_int_equal(scep_store_ee_set_status(f->store, "router2", SCEP_EE_GENERATED), SCEP_OK);
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+}
+
 static void issuance_can_revoke_the_replaced_certificate(void **state)
 {
     struct fixture *f = *state;
@@ -1716,6 +1753,7 @@ int main(void)
         STORE_TEST(issuance_in_ca_mode_is_all_or_nothing),
         STORE_TEST(issuance_in_ra_mode_needs_no_end_entity),
         STORE_TEST(issuance_can_revoke_the_replaced_certificate),
+        STORE_TEST(renewal_checks_the_renewed_certificate_and_end_entity),
         STORE_TEST(ra_issuance_creates_or_reuses_the_end_entity),
         STORE_TEST(one_time_use_holds_under_concurrency),
         STORE_TEST(concurrent_first_open_migrates_once),
