@@ -187,6 +187,15 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   "event=config_warning detail=\"alias %s: webhook.url without webhook.secret: "
                   "requests to the webhook are not signed\"",
                   name);
+    /* request_timeout bounds the whole request, the webhook's wait included. */
+    if (settings->webhook_url != NULL &&
+        settings->webhook_timeout * (settings->webhook_retries + 1) >= global->request_timeout)
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=config_warning detail=\"alias %s: webhook.timeout x (webhook.retries + "
+                  "1) = %llds reaches request_timeout (%llds): slow webhook answers cut the "
+                  "request\"",
+                  name, settings->webhook_timeout * (settings->webhook_retries + 1),
+                  global->request_timeout);
     if (ca_name != NULL) {
         alias->ca = find_ca(server, ca_name);
         if (alias->ca == NULL)
