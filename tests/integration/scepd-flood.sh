@@ -9,8 +9,8 @@
 # Meanwhile, every 2 s from 127.0.0.1: GetCACaps answers 200 within 1 s, a CA-mode end
 # entity enrolls with its code and an enrollment through the RA alias with the right
 # secret succeeds, each within ENROLL_MAX seconds. All of them, none excused.
-# Afterwards (within request_timeout + a few seconds): scepd's RSS is back below idle +
-# RSS_SLACK_MB, it still serves, the requests table holds only the honest enrollments,
+# scepd's RSS stays below idle + RSS_SLACK_MB throughout and is below it again within
+# request_timeout + a few seconds of the end. Afterwards it still serves, the requests table holds only the honest enrollments,
 # and the audit trail holds far fewer refusals than were sent.
 #
 # The limits are chosen so that the attackers, each held to max_connections_per_client,
@@ -19,10 +19,14 @@
 # included, so it protects the host, not the service; the per-client limit protects the
 # service. The same holds for body_memory: the stalled bodies declare 1,000,000 bytes,
 # so eight fill the 8 MiB budget to within 380 KiB and honest enrollments (a few KiB)
-# still fit; the rest of the stalled POSTs get 503.
+# still fit; the rest of the stalled POSTs get 503. Bodies of exactly max_body fill it to
+# the byte (FLOOD_BODY_LEN=1048576 shows it): then every POST enrollment gets 503 for as
+# long as the attacker refills the budget at each cut, 0 of 18 in that run, while
+# GetCACaps is unaffected (docs/security.md "Resource limits").
 #
 # usage: scepd-flood.sh SCEPD SCEPCTL SCEP
-# scepd listens on 127.0.0.1 only. The script takes about 45 s.
+# scepd listens on 127.0.0.1 only. The script takes about 25 s (about 35 s on a loaded
+# machine).
 set -u
 SCEPD=$1
 SCEPCTL=$2
@@ -148,7 +152,7 @@ wrong_secrets &
 wrong_pid=$!
 
 sleep 2 # the attackers reach their limits
-caps_ok=0 caps_worst=0 enroll_ok=0 enroll_worst=0 peak_kb=$idle_kb
+caps_ok=0 caps_worst=0 enroll_ok=0 enroll_worst=0 peak_kb=$idle_kb conns_peak=0
 for tick in $(seq 1 "$TICKS"); do
   t0=$(now_ms)
   read -r code ms <<<"$(caps)"
@@ -165,6 +169,8 @@ for tick in $(seq 1 "$TICKS"); do
   done
   kb=$(rss_kb)
   [ "$kb" -gt "$peak_kb" ] && peak_kb=$kb
+  n=$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)
+  [ "$n" -gt "$conns_peak" ] && conns_peak=$n
   left=$((2000 - ($(now_ms) - t0)))
   [ "$left" -gt 0 ] && sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))"
 done
@@ -178,8 +184,18 @@ wait "$wrong_pid"
 wrong_pid=
 for _ in $(seq 1 $((ATTACK + 10))); do [ -s "$work/attack.json" ] && break; sleep 1; done
 attack_end=$SECONDS
+end_kb=$(rss_kb)
+
+# ---- RSS after the attack: polled from the moment the attacker has stopped -----------------
+rss_after=0
+for _ in $(seq 1 $((REQUEST_TIMEOUT + 5))); do
+  rss_after=$(rss_kb)
+  [ "$rss_after" -lt $((idle_kb + RSS_SLACK_MB * 1024)) ] && break
+  sleep 1
+done
+rss_after_s=$((SECONDS - attack_end))
 echo "attack figures (scepd-flood.py):"
-cat "$work/attack.json"
+cat "$work/attack.json"; echo
 stat() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$work/attack.json" "$1"; }
 
 # ---- the limits held --------------------------------------------------------------------
@@ -200,17 +216,14 @@ wrong_sent=$(wc -l <"$work/wrong.count")
 check "wrong secrets from 127.0.0.20 blocked that address ($wrong_sent sent)" \
   grep -q 'event=client_blocked client=127.0.0.20' "$work/scepd.log"
 check "every wrong-secret enrollment was refused" bash -c "! awk '\$2 == 0' '$work/wrong.count' | grep -q ."
-echo "RSS during the attack: peak $((peak_kb / 1024)) MB (idle $((idle_kb / 1024)) MB)"
+echo "RSS during the attack: peak $((peak_kb / 1024)) MB, $((end_kb / 1024)) MB at its end (idle $((idle_kb / 1024)) MB)"
+echo "connections to scepd during the attack: at most $conns_peak at once (sampled every 2 s)"
+check "RSS during the attack stayed below idle + $RSS_SLACK_MB MB (peak $((peak_kb / 1024)) MB, sampled every 2 s)" \
+  test "$peak_kb" -lt $((idle_kb + RSS_SLACK_MB * 1024))
+check "RSS below idle + $RSS_SLACK_MB MB ${rss_after_s} s after the attack ($((rss_after / 1024)) MB; idle $((idle_kb / 1024)) MB)" \
+  test "$rss_after" -lt $((idle_kb + RSS_SLACK_MB * 1024))
 
 # ---- after the attack -------------------------------------------------------------------
-rss_after=0
-for _ in $(seq 1 $((REQUEST_TIMEOUT + 5))); do
-  rss_after=$(rss_kb)
-  [ "$rss_after" -lt $((idle_kb + RSS_SLACK_MB * 1024)) ] && break
-  sleep 1
-done
-check "RSS back below idle + $RSS_SLACK_MB MB $((SECONDS - attack_end)) s after the attack ($((rss_after / 1024)) MB; idle $((idle_kb / 1024)) MB)" \
-  test "$rss_after" -lt $((idle_kb + RSS_SLACK_MB * 1024))
 read -r code ms <<<"$(caps)"
 check "GetCACaps answers after the attack ($code, $ms ms)" test "$code" = 200
 last=$((TICKS + 1))
@@ -224,7 +237,7 @@ check "the requests table holds only the $honest_ok honest enrollments ($rows ro
 refusals=$(sql "select count(*) from audit_events where action = 'enroll' and outcome = 'refused'")
 refused=$wrong_sent
 check "refusals are aggregated in the audit trail ($refusals events for $refused refused requests)" \
-  test "$refusals" -ge 1 -a "$((refusals * 10))" -le "$refused"
+  test "$refusals" -ge 1 -a "$((refusals * 5))" -le "$refused"
 grep -E 'event=(connection_limit|body_memory_limit|request_timeout|client_blocked)' "$work/scepd.log" |
   sed 's/^/scepd: /' | head -20
 echo "scepd-flood: $((SECONDS - attack_start + 0)) s from the attack's start"
