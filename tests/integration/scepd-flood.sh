@@ -25,8 +25,8 @@
 # GetCACaps is unaffected (docs/security.md "Resource limits").
 #
 # usage: scepd-flood.sh SCEPD SCEPCTL SCEP
-# scepd listens on 127.0.0.1 only. The script takes about 25 s (about 35 s on a loaded
-# machine).
+# scepd listens on 127.0.0.1 only. The script takes about 25 s (40 s with three busy loops
+# competing for the 2 cores).
 set -u
 SCEPD=$1
 SCEPCTL=$2
