@@ -17,12 +17,10 @@
 # can not fill max_connections (14 holding addresses x 10 + 8 flood + 1 < 200): a global
 # limit that is full refuses everybody at once (docs/scepd.md "Limits"), honest clients
 # included, so it protects the host, not the service; the per-client limit protects the
-# service. The same holds for body_memory: the stalled bodies declare 1,000,000 bytes,
-# so eight fill the 8 MiB budget to within 380 KiB and honest enrollments (a few KiB)
-# still fit; the rest of the stalled POSTs get 503. Bodies of exactly max_body fill it to
-# the byte (FLOOD_BODY_LEN=1048576 shows it): then every POST enrollment gets 503 for as
-# long as the attacker refills the budget at each cut, 0 of 18 in that run, while
-# GetCACaps is unaffected (docs/security.md "Resource limits").
+# service. body_memory is shared too, but large bodies may hold only 7/8 of it: the
+# stalled bodies declare exactly max_body (1 MiB, FLOOD_BODY_LEN), so seven fill the part
+# large bodies may use and the rest get 503, while honest enrollments (a few KiB) use the
+# eighth kept for small bodies (docs/security.md "Resource limits").
 #
 # usage: scepd-flood.sh SCEPD SCEPCTL SCEP
 # scepd listens on 127.0.0.1 only. The script takes about 25 s (40 s with three busy loops

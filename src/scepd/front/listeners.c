@@ -47,8 +47,10 @@ int scepd_server_start(struct scepd_server *server)
         scep_config_global_values(atomic_load(&server->generation)->config);
     struct scepd_http_options options = scep_options(global);
     /* Otherwise a body max_body allows could never be accepted. */
-    if (global->body_memory < global->max_body)
-        return scep_fail(SCEP_ECONFIG, "body_memory (%lld) must be at least max_body (%lld)",
+    if (scepd_http_large_body_budget((size_t)global->body_memory) < (size_t)global->max_body)
+        return scep_fail(SCEP_ECONFIG,
+                         "body_memory (%lld) must be at least 8/7 of max_body (%lld): an "
+                         "eighth of it is kept for small bodies",
                          (long long)global->body_memory, (long long)global->max_body);
     int rc = server->http == NULL ? scepd_http_bind(&server->http, &options) : SCEP_OK;
     if (rc < 0)

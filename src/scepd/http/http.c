@@ -27,6 +27,15 @@
 #define SCEPD_SWEEP_MS 200
 /* Refused connections and cut requests are logged at most once per this many seconds. */
 #define SCEPD_REFUSAL_REPORT_SECONDS 10
+/* Bodies up to this size (a pkiMessage is a few KiB) may use the part of body_memory that
+ * large bodies cannot. */
+#define SCEPD_SMALL_BODY (64 * 1024)
+
+size_t scepd_http_large_body_budget(size_t body_memory)
+{
+    return body_memory - body_memory / 8;
+}
+
 /* What a client refused for lack of body memory is told to wait, in seconds. */
 #define SCEPD_RETRY_AFTER "10"
 
@@ -201,16 +210,22 @@ static void note_refusal(struct scepd_http *http, enum refusal_kind kind)
     report_refusals(http);
 }
 
-/* Holds `want` bytes of the shared body budget for this request (on top of what it
- * already holds); 0, or -1 when the budget would be exceeded. */
+/*
+ * Holds `want` bytes of the shared body budget for this request (on top of what it
+ * already holds); 0, or -1 when the budget would be exceeded. A large body may take no
+ * more than all but SCEPD_SMALL_BODY_SHARE of the budget: stalled uploads of large
+ * bodies, however many, leave room for the few kilobytes of an honest pkiMessage.
+ */
 static int reserve_body(struct scepd_http *http, struct request_ctx *ctx, size_t want)
 {
     if (want <= ctx->reserved)
         return 0;
     size_t more = want - ctx->reserved;
+    size_t limit = want > SCEPD_SMALL_BODY ? scepd_http_large_body_budget(http->body_memory)
+                                           : http->body_memory;
     size_t held = atomic_load(&http->body_reserved);
     for (int attempt = 0; attempt < 1000; attempt++) {
-        if (more > http->body_memory || held > http->body_memory - more)
+        if (more > limit || held > limit - more)
             return -1;
         if (atomic_compare_exchange_weak(&http->body_reserved, &held, held + more)) {
             ctx->reserved = want;

@@ -89,4 +89,10 @@ const char *scepd_http_header(const struct scepd_http_request *request, const ch
 /* Splits "host:port" or "[v6]:port" into its parts. Returns 0 or -1. */
 int scepd_http_split_listen(char *host, size_t host_size, unsigned *port, const char *listen);
 
+/*
+ * The part of `body_memory` that bodies larger than 64 KiB may hold together (7/8): the
+ * rest stays for small bodies, so stalled large uploads cannot starve enrollments.
+ */
+size_t scepd_http_large_body_budget(size_t body_memory);
+
 #endif
