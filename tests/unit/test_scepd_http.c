@@ -581,8 +581,7 @@ static void body_memory_refuses_bodies_over_the_budget(void **state)
     /* While the large ones stall, a pkiMessage-sized body still gets through: the last
      * eighth of the budget is kept for small bodies. */
     char small_url[128];
-    snprintf(small_url, sizeof(small_url), "http://127.0.0.1:%u/scep?operation=PKIOperation",
-             port);
+    snprintf(small_url, sizeof(small_url), "http://127.0.0.1:%u/scep?operation=PKIOperation", port);
     struct fetched small = fetch(small_url, body, 8 * 1024, 0);
     assert_int_equal(small.status, 200);
     assert_non_null(strstr(small.body, "body=8192"));

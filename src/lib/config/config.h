@@ -56,7 +56,8 @@
     X(max_connections_per_client, "max_connections_per_client", INT, "32", 1, 100000, NULL, NONE,  \
       0, "Client connections open at once from one IP address on one listener")                    \
     X(body_memory, "body_memory", SIZE, "64M", SCEP_CONFIG_KIB, 4096 * SCEP_CONFIG_MIB, NULL,      \
-      NONE, 0, "Request bodies buffered at once over all connections; more get 503 (>= max_body)") \
+      NONE, 0, "Request bodies buffered at once over all connections, 1/8 kept for bodies up to "  \
+      "64K; more get 503 (>= 8/7 max_body)")                                                      \
     X(log_level, "log_level", ENUM, "info", 0, 0, "error|warn|info|debug", NONE, 0,                \
       "Least severe log level written")                                                            \
     X(state_dir, "state_dir", STRING, "/var/lib/scepd", 1, 4096, NULL, NONE, 0,                    \
