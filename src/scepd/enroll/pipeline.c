@@ -249,7 +249,7 @@ done:
 
 /* ---- the pipeline ------------------------------------------------------------------- */
 
-/* The mode the request was decided (or, refused before bind, authenticated) in. */
+/* The mode the request was decided in; refused before that, how it came (alias, messageType). */
 static const char *enrollment_mode(const struct scepd_enrollment *e)
 {
     if (e->decision.mode != 0)
@@ -267,7 +267,9 @@ static const char *enrollment_mode(const struct scepd_enrollment *e)
     case SCEPD_AUTH_NONE:
         break;
     }
-    return NULL;
+    if (e->renewal_req)
+        return "renewal";
+    return e->op->alias->settings->operationmode == SCEP_ALIAS_MODE_RA ? "ra" : "ca";
 }
 
 /* scepd_enrollments_total: what scepd_answer_send answered (a retransmission counts again). */
