@@ -8,6 +8,7 @@ build_pkgs=(gcc make cmake pkg-config git clang-format
             libsqlite3-dev sqlite3 libpq-dev libcmocka-dev libjansson-dev)
 # Third-party SCEP peers and the tools the integration tests drive them with.
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd
+           python3-prometheus-client
            iproute2 util-linux curl procps)
 # make fuzz: clang, and its runtime libraries (libFuzzer, ASan, UBSan), which Debian 12
 # ships in libclang-rt-14-dev, only recommended by clang (libclang-rt-dev picks the

@@ -347,6 +347,13 @@ SCEP_EXPORT int scep_store_request_retire(scep_store *store, int64_t id) SCEP_MU
 SCEP_EXPORT int scep_store_request_list(scep_store_request **out, size_t *out_count,
                                         scep_store *store, scep_store_request_status status,
                                         size_t limit) SCEP_MUST_CHECK;
+/*
+ * How many requests have `status` (0: any) and, unless `reason` is NULL, exactly that
+ * reason (SCEP_APPROVAL_HELD: held for an operator). One COUNT query.
+ */
+SCEP_EXPORT int scep_store_request_count(int64_t *out, scep_store *store,
+                                         scep_store_request_status status,
+                                         const char *reason) SCEP_MUST_CHECK;
 /* scep_store_request_purge: also ISSUED requests (see there). */
 #define SCEP_STORE_PURGE_ISSUED 1u
 /*

@@ -623,6 +623,21 @@ static void request_insert_or_get_returns_the_existing_row(void **state)
     assert_int_equal(scep_store_request_list(&list, &count, f->store, 0, 1), SCEP_OK);
     assert_int_equal(count, 1);
     scep_store_request_list_free(list, count);
+
+    int64_t n = -1;
+    assert_int_equal(scep_store_request_count(&n, f->store, SCEP_REQ_PENDING, NULL), SCEP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(scep_store_request_count(&n, f->store, 0, NULL), SCEP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(scep_store_request_count(&n, f->store, SCEP_REQ_REJECTED, "policy says no"),
+                     SCEP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(scep_store_request_count(&n, f->store, SCEP_REQ_PENDING, "policy says no"),
+                     SCEP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(scep_store_request_count(&n, f->store, (scep_store_request_status)9, NULL),
+                     SCEP_EINVAL);
+    assert_int_equal(scep_store_request_count(NULL, f->store, 0, NULL), SCEP_EINVAL);
     scep_store_request_free(first);
 }
 

@@ -102,7 +102,10 @@
       "an explicit purge (0: never); scepd itself keeps them")                                     \
     X(default_alias, "default_alias", STRING, NULL, 0, 64, NULL, NONE, 0,                          \
       "Alias of /scep/pkiclient.exe and NDES paths, and of end entities added without --alias "    \
-      "(unset: the only alias; scep when the file configures none)")
+      "(unset: the only alias; scep when the file configures none)")                             \
+    X(metrics_listen, "metrics_listen", LIST, NULL, 0, 16, NULL, LISTEN, 0,                        \
+      "Addresses of a listener serving GET /metrics WITHOUT authentication, like listen: "        \
+      "localhost or a management network only (unset: none; /metrics is on admin_listen)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \

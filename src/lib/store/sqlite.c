@@ -68,6 +68,7 @@ enum stmt_id {
     ST_REQ_UPDATE,
     ST_REQ_ISSUE,
     ST_REQ_LIST,
+    ST_REQ_COUNT,
     ST_CERT_ADD,
     ST_CERT_GET,
     ST_CERT_STATUS,
@@ -155,6 +156,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "RETURNING alias, transaction_id",
     [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests WHERE (?1 IS NULL OR status = ?1) "
                     "ORDER BY id LIMIT ?2",
+    [ST_REQ_COUNT] = "SELECT count(*) FROM requests WHERE (?1 IS NULL OR status = ?1) "
+                     "AND (?2 IS NULL OR reason = ?2)",
     [ST_CERT_ADD] = "INSERT INTO certificates (ca_name, serial, subject, issuer, not_before, "
                     "not_after, der, status, username, transaction_id, created_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'VALID', ?8, ?9, ?10)",
@@ -1311,6 +1314,25 @@ cleanup:
     return rc;
 }
 
+static int sqlite_request_count(int64_t *out, scep_store *store, scep_store_request_status status,
+                                const char *reason)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_REQ_COUNT));
+    GUARD(bind_text(s, st, 1, status != 0 ? req_status_names[status] : NULL));
+    GUARD(bind_text(s, st, 2, reason));
+    int row = step_row(s, st, "counting requests");
+    GUARD(row);
+    ENSURE(row == 1, SCEP_ESTORE, "counting requests: no result");
+    *out = sqlite3_column_int64(st, 0);
+    rc = SCEP_OK;
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
 /* ---- certificates -------------------------------------------------------------------------------
  */
 
@@ -2060,6 +2082,7 @@ static const struct scep_store_ops sqlite_ops = {
     .request_hold = sqlite_request_hold,
     .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,
+    .request_count = sqlite_request_count,
     .cert_add = sqlite_cert_add,
     .cert_get = sqlite_cert_get,
     .cert_list = sqlite_cert_list,

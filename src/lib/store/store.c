@@ -844,6 +844,20 @@ cleanup:
     return rc;
 }
 
+int scep_store_request_count(int64_t *out, scep_store *store, scep_store_request_status status,
+                             const char *reason)
+{
+    int rc = SCEP_OK;
+    ENSURE(out != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out = 0;
+    GUARD(check_request_status(status, 1));
+    if (reason != NULL)
+        GUARD(check_text(reason, 1, "reason"));
+    GUARD(store->ops->request_count(out, store, status, reason));
+cleanup:
+    return rc;
+}
+
 /* ---- certificates ------------------------------------------------------------------ */
 
 static int check_cert(const scep_store_cert *cert)

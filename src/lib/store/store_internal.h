@@ -78,6 +78,8 @@ struct scep_store_ops {
     int (*request_retire)(scep_store *store, int64_t id, int64_t now);
     int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
                         scep_store_request_status status, size_t limit);
+    int (*request_count)(int64_t *out, scep_store *store, scep_store_request_status status,
+                         const char *reason);
 
     int (*cert_add)(scep_store *store, const scep_store_cert *cert, int64_t now);
     int (*cert_get)(scep_store_cert *out, scep_store *store, const char *ca_name,

@@ -6,6 +6,7 @@
 #include "scepd/enroll/enrollment.h"
 #include "scepd/log.h"
 #include "scepd/state/guard.h"
+#include "scepd/state/metrics.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -248,6 +249,41 @@ done:
 
 /* ---- the pipeline ------------------------------------------------------------------- */
 
+/* The mode the request was decided in; refused before that, how it came (alias, messageType). */
+static const char *enrollment_mode(const struct scepd_enrollment *e)
+{
+    if (e->decision.mode != 0)
+        return scep_decision_mode_name(e->decision.mode);
+    switch (e->auth) {
+    case SCEPD_AUTH_CODE:
+        return "ca";
+    case SCEPD_AUTH_SECRET:
+    case SCEPD_AUTH_OPEN:
+        return "ra";
+    case SCEPD_AUTH_CHALLENGE:
+        return "challenge";
+    case SCEPD_AUTH_RENEWAL:
+        return "renewal";
+    case SCEPD_AUTH_NONE:
+        break;
+    }
+    if (e->renewal_req)
+        return "renewal";
+    return e->op->alias->settings->operationmode == SCEP_ALIAS_MODE_RA ? "ra" : "ca";
+}
+
+/* scepd_enrollments_total: what scepd_answer_send answered (a retransmission counts again). */
+static void count_enrollment(const struct scepd_enrollment *e)
+{
+    const char *result = "refused";
+    if (e->answer.kind == SCEPD_ANSWER_CERT || e->answer.kind == SCEPD_ANSWER_STORED_CERT)
+        result = "issued";
+    else if (e->answer.kind == SCEPD_ANSWER_PENDING)
+        result = "pending";
+    scepd_metrics_enrollment(e->op->server->metrics, e->op->alias->name, enrollment_mode(e),
+                             result);
+}
+
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
 {
     struct scepd_enrollment e;
@@ -268,6 +304,7 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
                 break;
     }
     scepd_answer_send(op, msg, e.store, e.row != NULL ? e.row->id : 0, &e.answer);
+    count_enrollment(&e);
 
     OPENSSL_cleanse(e.challenge, sizeof(e.challenge));
     OPENSSL_free(e.csr_der);

@@ -1,4 +1,5 @@
 #include "scepd/front/admin.h"
+#include "scepd/front/metrics.h"
 #include "scepd/log.h"
 #include "scep/ca.h"
 #include "util/error_internal.h"
@@ -194,6 +195,10 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
         return;
     }
     audit_login(server, request->client_addr, scheme, 1);
+    if (strcmp(request->path, SCEPD_METRICS_PATH) == 0) {
+        scepd_metrics_reply(server, request, response);
+        return;
+    }
     if (strcmp(request->path, ADMIN_PATH) != 0) {
         reply_text(response, 404, "not found\n");
         return;

@@ -9,6 +9,7 @@
 #include "scepd/http/route.h"
 #include "scepd/log.h"
 #include "scepd/ops/crl.h"
+#include "scepd/state/metrics.h"
 #include "util/error_internal.h"
 
 #include <stdio.h>
@@ -75,6 +76,8 @@ static void log_request(const struct scepd_op *op)
               op->operation ? op->operation : "-", op->message_type ? op->message_type : "-",
               transaction_id, op->response->status, op->outcome ? op->outcome : "-", fail, ms,
               op->detail);
+    scepd_metrics_request(op->server->metrics, op->alias ? op->alias->name : NULL, op->operation,
+                          op->outcome, ms / 1000.0);
 }
 
 void scepd_handle(void *payload, const struct scepd_http_request *request,

@@ -13,7 +13,8 @@
 /*
  * Binds the SCEP and admin listeners of `config` without serving them: what scepd does
  * before it drops its privileges. Hand them to the server (server->http, ->admin_http)
- * after scepd_server_init; scepd_server_stop or scepd_http_stop frees them.
+ * after scepd_server_init; scepd_server_stop or scepd_http_stop frees them. The metrics
+ * listener (metrics_listen), bound here too, is kept until scepd_server_start serves it.
  */
 int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
                       const scep_config *config);

@@ -4,6 +4,7 @@
  */
 #include "scepd/front/admin.h"
 #include "scepd/front/handle.h"
+#include "scepd/front/metrics.h"
 #include "scepd/log.h"
 #include "util/error_internal.h"
 
@@ -23,6 +24,12 @@ static struct scepd_http_options scep_options(const struct scep_config_global *g
     return options;
 }
 
+/*
+ * The metrics listener bound by scepd_server_bind (before the privilege drop), until
+ * scepd_server_start hands it to the server: one daemon, one listener.
+ */
+static struct scepd_http *metrics_prebound;
+
 int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
                       const scep_config *config)
 {
@@ -34,7 +41,11 @@ int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
     if (rc < 0)
         return rc;
     rc = scepd_admin_bind(admin_http, config);
+    if (rc == SCEP_OK && metrics_prebound == NULL)
+        rc = scepd_metrics_bind(&metrics_prebound, config);
     if (rc < 0) {
+        scepd_http_stop(*admin_http, 0);
+        *admin_http = NULL;
         scepd_http_stop(*http, 0);
         *http = NULL;
     }
@@ -64,11 +75,20 @@ int scepd_server_start(struct scepd_server *server)
     rc = scepd_admin_start(server);
     if (rc < 0)
         return rc;
+    if (server->metrics_http == NULL) {
+        server->metrics_http = metrics_prebound;
+        metrics_prebound = NULL;
+    }
+    rc = scepd_metrics_start(server);
+    if (rc < 0)
+        return rc;
     return scepd_crl_refresh_start(&server->crl_refresh, server);
 }
 
 void scepd_server_stop(struct scepd_server *server)
 {
+    scepd_http_stop(server->metrics_http, 10);
+    server->metrics_http = NULL;
     scepd_http_stop(server->admin_http, 10);
     server->admin_http = NULL;
     scepd_http_stop(server->http, 10);

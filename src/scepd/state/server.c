@@ -1,6 +1,7 @@
 #include "scepd/state/server.h"
 #include "scepd/log.h"
 #include "scepd/state/racert.h"
+#include "scepd/state/metrics.h"
 #include "scepd/state/rollover.h"
 #include "issuance/issuance.h"
 #include "ca/profiles.h"
@@ -316,6 +317,7 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
         server->guard = NULL;
         ENSURE(0, SCEP_ENOMEM, "cannot create the guard lock");
     }
+    GUARD(scepd_metrics_new(&server->metrics));
     GUARD(scep_config_load(&config, config_path));
     for (size_t i = 0; i < scep_config_warning_count(config); i++)
         scepd_log(SCEPD_LOG_WARN, "event=config_warning detail=\"%s\"",
@@ -373,6 +375,7 @@ void scepd_server_free(struct scepd_server *server)
     if (server->guard != NULL)
         scepd_guard_destroy(server->guard);
     free(server->guard);
+    scepd_metrics_free(server->metrics);
     free(server->database);
     free(server->config_path);
     memset(server, 0, sizeof(*server));

@@ -50,6 +50,7 @@ struct scepd_alias {
 struct scepd_rollover; /* rollover.c */
 struct scepd_http;     /* http/http.h: the listeners, started and stopped by the front end */
 struct scepd_racert;   /* racert.h */
+struct scepd_metrics;  /* metrics.h */
 
 struct scepd_generation {
     scep_config *config;
@@ -76,6 +77,8 @@ struct scepd_server {
     struct scepd_http *admin_http;        /* admin_listen (admin.c); NULL when unset */
     struct scepd_crl_refresh crl_refresh; /* keeps stored CRLs current (crl_refresh.c) */
     struct scepd_guard *guard;            /* failed authorisations, nonces (guard.c) */
+    struct scepd_http *metrics_http;      /* metrics_listen (front/metrics.c); NULL when unset */
+    struct scepd_metrics *metrics;        /* counters of GET /metrics (metrics.c) */
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
