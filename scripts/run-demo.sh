@@ -44,14 +44,19 @@ if ! ctl ca list 2>/dev/null | grep -q '^demo\b'; then
   ctl ca init --name demo --subject "CN=scepd demo CA,O=scepd" --key rsa:3072 --days 3650
 fi
 
-# A fresh one-time enrollment code for the demo device at every start.
+# A fresh one-time enrollment code at every start for each of two demo devices: one for
+# micromdm's scepclient, one for this project's client (a code works once).
+register() { # register USERNAME CODE
+  if ctl ee show --username "$1" >/dev/null 2>&1; then
+    ctl ee reset --username "$1" --password "$2" >/dev/null
+  else
+    ctl ee add --username "$1" --password "$2" --dn "CN=$1" --alias mdm --ca demo >/dev/null
+  fi
+}
 code=$(openssl rand -hex 8)
-if ctl ee show --username demo-device >/dev/null 2>&1; then
-  ctl ee reset --username demo-device --password "$code" >/dev/null
-else
-  ctl ee add --username demo-device --password "$code" --dn "CN=demo-device" --alias mdm \
-    >/dev/null
-fi
+code2=$(openssl rand -hex 8)
+register demo-device "$code"
+register demo-device-2 "$code2"
 
 url=http://127.0.0.1:$port/scep/mdm/pkiclient.exe
 cat <<MSG
@@ -59,7 +64,8 @@ cat <<MSG
 scepd demo
   SCEP URL (alias mdm):      $url
   CA certificate:            $state/cas/demo/ca.pem
-  End entity:                demo-device, one-time enrollment code $code
+  End entities:              demo-device, one-time enrollment code $code
+                             demo-device-2, one-time enrollment code $code2
 
 Enroll with micromdm's scepclient (Debian package "scep"), in another terminal:
   mkdir -p /tmp/demo-device && cd /tmp/demo-device && \\
@@ -67,13 +73,13 @@ Enroll with micromdm's scepclient (Debian package "scep"), in another terminal:
     -cn demo-device -challenge $code -private-key key.pem -certificate cert.pem
   openssl verify -CAfile $state/cas/demo/ca.pem /tmp/demo-device/cert.pem
 
-or with this project's client:
+and with this project's client (its own device and code):
   $build/scep enroll -u $url -c $state/cas/demo/ca.pem \\
-    -k /tmp/demo-device.key --key-type rsa:2048 --subject CN=demo-device \\
-    --challenge $code -l /tmp/demo-device.pem
+    -k /tmp/demo-device-2.key --key-type rsa:2048 --subject CN=demo-device-2 \\
+    --challenge $code2 -l /tmp/demo-device-2.pem
 
-The code works once; 'make run' again prints a new one. Register more devices with
-  $scepctl --config $conf ee add --username NAME --password CODE --dn CN=NAME --alias mdm
+Each code works once; 'make run' again prints new ones. Register more devices with
+  $scepctl --config $conf ee add --username NAME --password CODE --dn CN=NAME --alias mdm --ca demo
 Stop the server with Ctrl-C.
 
 MSG

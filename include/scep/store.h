@@ -67,6 +67,14 @@ SCEP_EXPORT int scep_store_open_existing(scep_store **out, const char *url) SCEP
 /* Closes the connection and frees the handle. Accepts NULL. */
 SCEP_EXPORT void scep_store_close(scep_store *store);
 
+/*
+ * Copies the whole store, consistently, into a new file at `path` while others keep
+ * using it (SQLite's online backup API: one read transaction, so the copy holds exactly
+ * what was committed when it began). The file is created 0600; an existing file is
+ * SCEP_EEXISTS and left alone; on failure the partial copy is removed.
+ */
+SCEP_EXPORT int scep_store_backup(scep_store *store, const char *path) SCEP_MUST_CHECK;
+
 /* The backend's name ("sqlite"); borrowed static string. */
 SCEP_EXPORT const char *scep_store_backend(const scep_store *store);
 

@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scep/common.h"
 #include "scep/error.h"
 
 static const struct scepctl_group *const groups[] = {
     &scepctl_group_ca,    &scepctl_group_ee,        &scepctl_group_cert, &scepctl_group_alias,
     &scepctl_group_audit, &scepctl_group_challenge, &scepctl_group_crl,  &scepctl_group_request,
-    &scepctl_group_ra,    &scepctl_group_purge,
+    &scepctl_group_ra,    &scepctl_group_purge,     &scepctl_group_db,
 };
 #define GROUP_COUNT (sizeof(groups) / sizeof(groups[0]))
 
@@ -32,6 +33,7 @@ static void main_help(FILE *out)
                  "  -c, --config FILE   configuration file (default " SCEPCTL_DEFAULT_CONFIG ",\n"
                  "                      used only when it exists)\n"
                  "  -h, --help          this text\n"
+                 "      --version       print scepctl's version\n"
                  "\n"
                  "groups:\n");
     for (size_t i = 0; i < GROUP_COUNT; i++)
@@ -190,6 +192,10 @@ static int run(struct scepctl *ctx, int argc, char **argv)
             main_help(ctx->out);
             return SCEPCTL_EXIT_OK;
         }
+        if (strcmp(argv[i], "--version") == 0) {
+            fprintf(ctx->out, "scepctl %s\n", scep_version());
+            return SCEPCTL_EXIT_OK;
+        }
         if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
             if (i + 1 >= argc)
                 return scepctl_usage(ctx, "%s needs a FILE", argv[i]);
@@ -214,10 +220,10 @@ static int run(struct scepctl *ctx, int argc, char **argv)
         if (strcmp(groups[g]->name, argv[i]) == 0)
             group = groups[g];
     if (group == NULL)
-        return scepctl_usage(
-            ctx,
-            "unknown group \"%s\" (ca, ee, cert, alias, audit, challenge, crl, request, ra, purge)",
-            argv[i]);
+        return scepctl_usage(ctx,
+                             "unknown group \"%s\" (ca, ee, cert, alias, audit, challenge, crl, "
+                             "request, ra, purge, db)",
+                             argv[i]);
     ctx->group_name = group->name;
     i++;
     if (group->direct) {

@@ -107,6 +107,8 @@ extern const struct scepctl_option scepctl_cert_revoke_options[SCEPCTL_CERT_REVO
 extern const char scepctl_cert_revoke_details[];
 int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args);
 extern const struct scepctl_group scepctl_group_request;
+/* `db` (cmd_db.c): backups of the store. */
+extern const struct scepctl_group scepctl_group_db;
 /* `purge` (cmd_purge.c): old requests and expired challenges. */
 extern const struct scepctl_group scepctl_group_purge;
 

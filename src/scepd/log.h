@@ -1,5 +1,6 @@
 /*
- * scepd's log: one line per event, key=value, to stderr. Never secrets.
+ * scepd's log: one line per event, key=value (or the same pairs as a JSON object), to
+ * stderr, syslog or the journal. Never secrets.
  */
 #ifndef SCEPD_LOG_H
 #define SCEPD_LOG_H
@@ -9,7 +10,12 @@
 
 enum scepd_log_level { SCEPD_LOG_ERROR, SCEPD_LOG_WARN, SCEPD_LOG_INFO, SCEPD_LOG_DEBUG };
 
+enum scepd_log_format { SCEPD_LOG_TEXT, SCEPD_LOG_JSON };
+enum scepd_log_target { SCEPD_LOG_STDERR, SCEPD_LOG_SYSLOG, SCEPD_LOG_JOURNAL };
+
 void scepd_log_set_level(enum scepd_log_level level);
+/* Chooses the lines' format and destination; syslog opens with facility LOG_DAEMON. */
+void scepd_log_set_output(enum scepd_log_format format, enum scepd_log_target target);
 int scepd_log_level_from_name(enum scepd_log_level *out, const char *name);
 int scepd_log_enabled(enum scepd_log_level level);
 
@@ -31,5 +37,14 @@ void scepd_log_escape(char *out, size_t out_size, const char *text);
  * add fields to the line. NULL or "": "-".
  */
 void scepd_log_value(char *out, size_t out_size, const char *text);
+
+/*
+ * The JSON form of one text line's message: an object with "time" and "level", then
+ * each key=value pair in order, values as strings; a quoted value comes back as the
+ * original text (the escapes of scepd_log_escape undone; jansson escapes it again).
+ * Words that are no key=value pair go to "message"; a repeated key gets a suffix
+ * (_2, _3...). Returns a malloc'ed line without newline, or NULL when out of memory.
+ */
+char *scepd_log_json(const char *time, const char *level, const char *message);
 
 #endif

@@ -25,6 +25,7 @@ static void usage(FILE *out)
             "  -c, --config FILE   configuration file (see docs/configuration.md)\n"
             "      --check         load the configuration, CAs and aliases, then exit\n"
             "  -h, --help          this text\n"
+            "      --version       print scepd's version\n"
             "\n"
             "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
             "Started as root, scepd binds its listeners and then runs as `user` (required).\n");
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
@@ -176,6 +178,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("scepd %s\n", scep_version());
             return 0;
         default:
             usage(stderr);

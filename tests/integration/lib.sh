@@ -75,7 +75,9 @@ it_start_scepd() {
   scepd_pid=$!
   port=
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*event=listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
+    # The text line (event=listening ... port=N) or its JSON form (log_format = json).
+    port=$(sed -n -e 's/.*event=listening .* port=\([0-9]*\).*/\1/p' \
+      -e 's/.*"event":"listening".*"port":"\([0-9]*\)".*/\1/p' "$work/scepd.log" | head -1)
     [ -n "$port" ] && return 0
     kill -0 "$scepd_pid" 2>/dev/null || break
     sleep 0.1

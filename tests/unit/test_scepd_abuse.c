@@ -128,6 +128,42 @@ static int64_t count_rows(const char *sql_table)
     return n;
 }
 
+/* Whether an audit event's detail holds `text`. */
+static int audit_has(const char *text)
+{
+    scep_store *store = scepd_fixture_store(&fx);
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    int found = 0;
+    assert_int_equal(scep_store_audit_list(&events, &count, store, 0), SCEP_OK);
+    for (size_t i = 0; i < count && !found; i++)
+        found = events[i].detail != NULL && strstr(events[i].detail, text) != NULL;
+    scep_store_audit_list_free(events, count);
+    scep_store_close(store);
+    return found;
+}
+
+/*
+ * The client gets one text for an unknown user and a wrong code; the server's log and
+ * audit trail tell them apart. Runs first: refusals are aggregated per client, alias
+ * and answer per minute, so each case uses an alias no refusal has used yet.
+ */
+static void unknown_user_and_wrong_code_are_told_apart_in_the_audit(void **state)
+{
+    (void)state;
+    EVP_PKEY *key = test_rsa_key(2048);
+    expect_refusal(enroll("hold", key, "no-such-user", "x"), "unknown end entity or wrong");
+    assert_true(audit_has("user no-such-user: unknown user"));
+    assert_false(audit_has("user no-such-user: wrong code"));
+    expect_refusal(enroll("scep", key, "quiet", "not-the-code"), "unknown end entity or wrong");
+    assert_true(audit_has("user quiet: wrong code"));
+    assert_false(audit_has("user quiet: unknown user"));
+    /* quiet's failed-code count is back to 0 with its reset. */
+    assert_int_equal(
+        scepctl("ee", "reset", "--username", "quiet", "--password", "quiet-code", NULL), 0);
+    EVP_PKEY_free(key);
+}
+
 /* Three wrong codes lock the end entity; the right one then fails too, until a reset. */
 static void wrong_codes_lock_the_end_entity(void **state)
 {
@@ -423,6 +459,7 @@ static void failed_authorisations_block_the_address(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(unknown_user_and_wrong_code_are_told_apart_in_the_audit),
         cmocka_unit_test(wrong_codes_lock_the_end_entity),
         cmocka_unit_test(unauthenticated_requests_are_not_stored),
         cmocka_unit_test(refusals_are_aggregated_in_the_audit_trail),

@@ -105,7 +105,13 @@
       "(unset: the only alias; scep when the file configures none)")                             \
     X(metrics_listen, "metrics_listen", LIST, NULL, 0, 16, NULL, LISTEN, 0,                        \
       "Addresses of a listener serving GET /metrics WITHOUT authentication, like listen: "        \
-      "localhost or a management network only (unset: none; /metrics is on admin_listen)")
+      "localhost or a management network only (unset: none; /metrics is on admin_listen)")       \
+    X(log_format, "log_format", ENUM, "text", 0, 0, "text|json", NONE, 0,                          \
+      "Log lines as key=value text, or one JSON object per line with the same keys plus time "    \
+      "and level")                                                                                 \
+    X(log_target, "log_target", ENUM, "stderr", 0, 0, "stderr|syslog|journal", NONE, 0,            \
+      "Where scepd logs: stderr; syslog(3) with facility daemon; journal: stderr with <N> "       \
+      "priority prefixes, which journald reads as each line's priority")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \
@@ -205,6 +211,12 @@ enum scep_config_log_level {
     SCEP_CONFIG_LOG_WARN = 1,
     SCEP_CONFIG_LOG_INFO = 2,
     SCEP_CONFIG_LOG_DEBUG = 3
+};
+enum scep_config_log_format { SCEP_CONFIG_LOG_TEXT = 0, SCEP_CONFIG_LOG_JSON = 1 };
+enum scep_config_log_target {
+    SCEP_CONFIG_LOG_STDERR = 0,
+    SCEP_CONFIG_LOG_SYSLOG = 1,
+    SCEP_CONFIG_LOG_JOURNAL = 2
 };
 enum scep_alias_operationmode { SCEP_ALIAS_MODE_CA = 0, SCEP_ALIAS_MODE_RA = 1 };
 enum scep_alias_namegenerationscheme {

@@ -702,6 +702,64 @@ static void sqlite_close(scep_store *store)
     OPENSSL_free(s);
 }
 
+/*
+ * The online backup: step(-1) copies every page under one read transaction of the
+ * source, which in WAL mode never blocks scepd's writers. BUSY and LOCKED (a writer
+ * checkpointing) are retried.
+ */
+static int sqlite_backup(scep_store *store, const char *path)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3 *dst = NULL;
+    int created = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = errno == EEXIST ? scep_fail(SCEP_EEXISTS, "%s already exists: not overwritten", path)
+                             : scep_fail(SCEP_EIO, "creating %s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    close(fd);
+    created = 1;
+    int src = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = scep_fail(SCEP_ESTORE, "opening %s: sqlite: %s", path,
+                       dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+        goto cleanup;
+    }
+    sqlite3_backup *backup = sqlite3_backup_init(dst, "main", s->db, "main");
+    if (backup == NULL) {
+        rc = scep_fail(SCEP_ESTORE, "backup to %s: sqlite: %s", path, sqlite3_errmsg(dst));
+        goto cleanup;
+    }
+    for (int attempt = 0; attempt < 200; attempt++) {
+        src = sqlite3_backup_step(backup, -1);
+        if (src != SQLITE_BUSY && src != SQLITE_LOCKED)
+            break;
+        sqlite3_sleep(25);
+    }
+    int finish = sqlite3_backup_finish(backup);
+    if (src != SQLITE_DONE || finish != SQLITE_OK) {
+        rc = scep_fail(SCEP_ESTORE, "backup to %s: sqlite: %s", path,
+                       sqlite3_errstr(src != SQLITE_DONE ? src : finish));
+        goto cleanup;
+    }
+    /* The copy is a WAL database like its source: fold its log in before closing. */
+    sqlite3_exec(dst, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+cleanup:
+    if (dst != NULL && sqlite3_close(dst) != SQLITE_OK && rc == SCEP_OK)
+        rc = scep_fail(SCEP_ESTORE, "closing the backup %s", path);
+    if (rc != SCEP_OK && created) {
+        unlink(path);
+        char side[4096];
+        snprintf(side, sizeof(side), "%s-wal", path);
+        unlink(side);
+        snprintf(side, sizeof(side), "%s-shm", path);
+        unlink(side);
+    }
+    return rc;
+}
+
 static int pragma_text(struct sqlite_store *s, const char *sql, const char *expect)
 {
     int rc = SCEP_OK;
@@ -2053,6 +2111,7 @@ static const struct scep_store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
     .schema_version = scep_sqlite_schema_version,
+    .backup = sqlite_backup,
     .ca_add = sqlite_ca_add,
     .ca_get = sqlite_ca_get,
     .ca_list = sqlite_ca_list,

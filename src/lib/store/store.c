@@ -63,6 +63,15 @@ void scep_store_close(scep_store *store)
         store->ops->close(store);
 }
 
+int scep_store_backup(scep_store *store, const char *path)
+{
+    int rc = SCEP_OK;
+    ENSURE(store != NULL && path != NULL && path[0] != '\0', SCEP_EINVAL, "store: NULL argument");
+    GUARD(store->ops->backup(store, path));
+cleanup:
+    return rc;
+}
+
 const char *scep_store_backend(const scep_store *store)
 {
     return store != NULL ? store->ops->name : "none";

@@ -29,6 +29,7 @@ struct scep_store_ops {
     const char *name;
     void (*close)(scep_store *store);
     int (*schema_version)(int *out, scep_store *store);
+    int (*backup)(scep_store *store, const char *path);
 
     int (*ca_add)(scep_store *store, const scep_store_ca *ca);
     int (*ca_get)(scep_store_ca *out, scep_store *store, const char *name);

@@ -123,12 +123,15 @@ static void count_failure(const struct scepd_enrollment *e)
  * A wrong code for a (perhaps) existing end entity: counted on it, and at
  * max_failed_codes it is locked until `scepctl ee reset` (logged and audited once).
  */
-static void count_wrong_code(const struct scepd_enrollment *e, long long max_failed)
+/* Counts a wrong code against the end entity; returns 1 when there is no such end entity. */
+static int count_wrong_code(const struct scepd_enrollment *e, long long max_failed)
 {
     int64_t count = 0;
-    if (scep_store_ee_code_failed(e->store, e->username, &count) < 0 || max_failed <= 0 ||
-        count != max_failed)
-        return;
+    int rc = scep_store_ee_code_failed(e->store, e->username, &count);
+    if (rc == SCEP_ENOTFOUND)
+        return 1;
+    if (rc < 0 || max_failed <= 0 || count != max_failed)
+        return 0;
     scepd_log(SCEPD_LOG_WARN, "event=ee_locked user=%s failed_codes=%lld", e->username,
               (long long)count);
     char detail[SCEPD_USERNAME_MAX + 64];
@@ -144,6 +147,7 @@ static void count_wrong_code(const struct scepd_enrollment *e, long long max_fai
     };
     if (scep_store_audit_append(e->store, &event) < 0)
         scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+    return 0;
 }
 
 static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
@@ -162,14 +166,17 @@ static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
     int rc = scep_store_ee_verify_password(&e->ee, e->store, e->username, e->challenge);
     if (rc < 0) {
         e->ee = NULL;
+        char why[256];
+        snprintf(why, sizeof(why), "%s", scep_error_message());
         if (rc == SCEP_EDENIED)
-            count_wrong_code(e, max_failed);
-        /* One text for both, so the answer does not reveal which usernames exist. */
-        return scepd_enroll_refuse(
-            e, SCEP_FAIL_BAD_REQUEST,
-            "enrollment refused: unknown end entity or wrong challenge password", "user %s: %s",
-            e->username,
-            rc == SCEP_EDENIED ? "unknown user or wrong challenge password" : scep_error_message());
+            snprintf(why, sizeof(why), "%s",
+                     count_wrong_code(e, max_failed) ? "unknown user" : "wrong code");
+        /* One text for both in the answer, so it does not reveal which usernames exist;
+         * the log and the audit trail tell them apart. */
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
+                                   "enrollment refused: unknown end entity or wrong challenge "
+                                   "password",
+                                   "user %s: %s", e->username, why);
     }
     if (max_failed > 0 && e->ee->failed_codes >= max_failed)
         return scepd_enroll_refuse(

@@ -34,6 +34,10 @@ int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
                       const scep_config *config)
 {
     const struct scep_config_global *global = scep_config_global_values(config);
+    /* The first lines of a run (privileges_dropped) already in the configured form. */
+    scepd_log_set_level((enum scepd_log_level)global->log_level);
+    scepd_log_set_output((enum scepd_log_format)global->log_format,
+                         (enum scepd_log_target)global->log_target);
     struct scepd_http_options options = scep_options(global);
     *http = NULL;
     *admin_http = NULL;

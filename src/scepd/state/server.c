@@ -295,7 +295,10 @@ const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *
 
 static void apply_log_level(const scep_config *config)
 {
-    scepd_log_set_level((enum scepd_log_level)scep_config_global_values(config)->log_level);
+    const struct scep_config_global *global = scep_config_global_values(config);
+    scepd_log_set_level((enum scepd_log_level)global->log_level);
+    scepd_log_set_output((enum scepd_log_format)global->log_format,
+                         (enum scepd_log_target)global->log_target);
 }
 
 int scepd_server_init(struct scepd_server *server, const char *config_path)
@@ -319,10 +322,10 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
     }
     GUARD(scepd_metrics_new(&server->metrics));
     GUARD(scep_config_load(&config, config_path));
+    apply_log_level(config);
     for (size_t i = 0; i < scep_config_warning_count(config); i++)
         scepd_log(SCEPD_LOG_WARN, "event=config_warning detail=\"%s\"",
                   scep_config_warning(config, i));
-    apply_log_level(config);
     server->database = strdup(scep_config_global_values(config)->database);
     ENSURE_ALLOC(server->database);
     GUARD(load_cas(server));
