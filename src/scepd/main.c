@@ -3,6 +3,7 @@
  */
 #include "scepd/log.h"
 #include "scepd/front/handle.h"
+#include "scepd/front/notify.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -146,6 +147,14 @@ done:
     return rc;
 }
 
+/* systemd Type=notify: `state` to $NOTIFY_SOCKET when set; a failure is only logged. */
+static void notify(const char *state)
+{
+    if (scepd_notify(state) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=notify_failed state=%s error=\"%s\"", state,
+                  strerror(errno));
+}
+
 static int write_pid_file(const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -233,18 +242,22 @@ int main(int argc, char **argv)
                   strerror(errno));
     scepd_log(SCEPD_LOG_INFO, "event=started version=%s cas=%zu aliases=%zu", scep_version(),
               server.ca_count, atomic_load(&server.generation)->alias_count);
+    notify("READY=1");
 
     for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
+            notify("RELOADING=1");
             if (scepd_server_reload(&server) < 0)
                 scepd_log(SCEPD_LOG_ERROR, "event=reload_failed detail=\"%s\"",
                           scep_error_message());
+            notify("READY=1");
             continue;
         }
         scepd_log(SCEPD_LOG_INFO, "event=stopping signal=%d", sig);
+        notify("STOPPING=1");
         break;
     }
     scepd_server_stop(&server);
