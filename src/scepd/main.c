@@ -19,16 +19,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scepd --config FILE [--check]\n"
-            "\n"
-            "Serves SCEP (RFC 8894) for the CAs and aliases of FILE.\n"
-            "  -c, --config FILE   configuration file (see docs/configuration.md)\n"
-            "      --check         load the configuration, CAs and aliases, then exit\n"
-            "  -h, --help          this text\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
-            "Started as root, scepd binds its listeners and then runs as `user` (required).\n");
+    fprintf(out, "usage: scepd --config FILE [--check]\n"
+                 "\n"
+                 "Serves SCEP (RFC 8894) for the CAs and aliases of FILE.\n"
+                 "  -c, --config FILE   configuration file (see scepd.conf(5))\n"
+                 "      --check         load the configuration, CAs and aliases, then exit\n"
+                 "  -h, --help          this text\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
+                 "Started as root, scepd binds its listeners and then runs as `user` (required).\n"
+                 "See scepd(8).\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int start_error(const char *fmt, ...)
