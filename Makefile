@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build deps-fuzz build run test test-sanitize test-tsan format check clean fuzz
+.PHONY: all deps deps-build deps-fuzz build install run test test-sanitize test-tsan format check clean fuzz
 
 all: build
 
@@ -20,6 +20,11 @@ deps-fuzz:
 build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
+
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`: cmake --install of the build (docs/operations.md).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: deps build
 	scripts/run-demo.sh

@@ -658,7 +658,8 @@ static void main_usage(FILE *out)
     fprintf(out, "exit codes: 0 success, 1 error, 3 still pending, 64 usage, 70-74 server "
                  "failInfo (badAlg, badMessageCheck, badRequest, badTime, badCertId),\n"
                  "  80 verification failed (CA fingerprint, reply signature/nonce), 89 timeout, "
-                 "95 network/HTTP\n");
+                 "95 network/HTTP\n"
+                 "See scep(1).\n");
 }
 
 int scep_cli_main(int argc, char **argv)

@@ -39,7 +39,8 @@ static void main_help(FILE *out)
     for (size_t i = 0; i < GROUP_COUNT; i++)
         fprintf(out, "  %-10s %s\n", groups[i]->name, groups[i]->summary);
     fprintf(out, "\n'scepctl GROUP --help' lists a group's commands; exit codes: 0 success,\n"
-                 "1 error, 2 usage error.\n");
+                 "1 error, 2 usage error.\n"
+                 "See scepctl(8).\n");
 }
 
 static void group_help(FILE *out, const struct scepctl_group *group)

@@ -3,6 +3,7 @@
  */
 #include "scepd/log.h"
 #include "scepd/front/handle.h"
+#include "scepd/front/notify.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -18,17 +19,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: scepd --config FILE [--check]\n"
-            "\n"
-            "Serves SCEP (RFC 8894) for the CAs and aliases of FILE.\n"
-            "  -c, --config FILE   configuration file (see docs/configuration.md)\n"
-            "      --check         load the configuration, CAs and aliases, then exit\n"
-            "  -h, --help          this text\n"
-            "      --version       print scepd's version\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
-            "Started as root, scepd binds its listeners and then runs as `user` (required).\n");
+    fprintf(out, "usage: scepd --config FILE [--check]\n"
+                 "\n"
+                 "Serves SCEP (RFC 8894) for the CAs and aliases of FILE.\n"
+                 "  -c, --config FILE   configuration file (see scepd.conf(5))\n"
+                 "      --check         load the configuration, CAs and aliases, then exit\n"
+                 "  -h, --help          this text\n"
+                 "      --version       print scepd's version\n"
+                 "\n"
+                 "Signals: SIGTERM/SIGINT stop after in-flight requests; SIGHUP reloads aliases.\n"
+                 "Started as root, scepd binds its listeners and then runs as `user` (required).\n"
+                 "See scepd(8).\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int start_error(const char *fmt, ...)
@@ -147,6 +148,14 @@ done:
     return rc;
 }
 
+/* systemd Type=notify: `state` to $NOTIFY_SOCKET when set; a failure is only logged. */
+static void notify(const char *state)
+{
+    if (scepd_notify(state) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=notify_failed state=%s error=\"%s\"", state,
+                  strerror(errno));
+}
+
 static int write_pid_file(const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -238,18 +247,22 @@ int main(int argc, char **argv)
                   strerror(errno));
     scepd_log(SCEPD_LOG_INFO, "event=started version=%s cas=%zu aliases=%zu", scep_version(),
               server.ca_count, atomic_load(&server.generation)->alias_count);
+    notify("READY=1");
 
     for (;;) {
         int sig = 0;
         if (sigwait(&signals, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
+            notify("RELOADING=1");
             if (scepd_server_reload(&server) < 0)
                 scepd_log(SCEPD_LOG_ERROR, "event=reload_failed detail=\"%s\"",
                           scep_error_message());
+            notify("READY=1");
             continue;
         }
         scepd_log(SCEPD_LOG_INFO, "event=stopping signal=%d", sig);
+        notify("STOPPING=1");
         break;
     }
     scepd_server_stop(&server);

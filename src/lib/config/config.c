@@ -1291,6 +1291,101 @@ int scep_config_markdown(char **out)
     return sb_finish(&sb, out);
 }
 
+/* ---- man page reference (scepd.conf(5)) ------------------------------------------ */
+
+/*
+ * Text for troff: Markdown's `code` becomes bold, a backslash \e, a line never starts
+ * with a control character, and non-ASCII UTF-8 becomes \[uXXXX].
+ */
+static void troff_text(struct sbuf *sb, const char *s)
+{
+    bool bold = false;
+    if (s[0] == '.' || s[0] == '\'')
+        sb_str(sb, "\\&");
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '`') {
+            sb_str(sb, bold ? "\\fR" : "\\fB");
+            bold = !bold;
+        } else if (*p == '\\') {
+            sb_str(sb, "\\e");
+        } else if (*p == '-') {
+            sb_str(sb, "\\-");
+        } else if (*p >= 0xC2 && *p < 0xF0 && (p[1] & 0xC0) == 0x80) {
+            unsigned cp;
+            if (*p < 0xE0) {
+                cp = ((unsigned)(*p & 0x1F) << 6) | (p[1] & 0x3F);
+                p += 1;
+            } else if ((p[2] & 0xC0) == 0x80) {
+                cp = ((unsigned)(*p & 0x0F) << 12) | ((unsigned)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+                p += 2;
+            } else {
+                continue;
+            }
+            sb_printf(sb, "\\[u%04X]", cp);
+        } else if (*p >= 0x80) {
+            continue; /* not UTF-8 the table would hold */
+        } else {
+            sb_add(sb, (const char *)p, 1);
+        }
+    }
+    if (bold)
+        sb_str(sb, "\\fR");
+}
+
+static void troff_table(struct sbuf *sb, const char *prefix,
+                        const struct scep_config_setting *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct scep_config_setting *s = &table[i];
+        struct sbuf type = {0};
+        md_type(&type, s);
+        sb_str(sb, ".TP\n.B ");
+        troff_text(sb, prefix);
+        troff_text(sb, s->name);
+        sb_str(sb, "\n");
+        troff_text(sb, type.data != NULL ? type.data : "");
+        sb->failed = sb->failed || type.failed;
+        free(type.data);
+        if (s->default_value != NULL) {
+            sb_str(sb, "; default \\fB");
+            troff_text(sb, s->default_value);
+            sb_str(sb, "\\fR");
+        } else {
+            sb_str(sb, "; unset by default");
+        }
+        sb_str(sb, ".\n.br\n");
+        troff_text(sb, s->description);
+        if (s->flags & SCEP_CONFIG_SECRET)
+            sb_str(sb, " (secret: masked in \\fBalias show\\fR)");
+        sb_str(sb, ".\n");
+    }
+}
+
+int scep_config_manpage(char **out)
+{
+    struct sbuf sb = {0};
+    sb_str(&sb, ".SS \"Global settings\"\n");
+    troff_table(&sb, "", global_settings, GLOBAL_COUNT);
+    sb_str(&sb, ".SS \"Alias settings\"\n"
+                "Written \\fIALIAS\\fB.\\fIkey\\fR, where \\fIALIAS\\fR is 1\\-64 characters of "
+                "\\fBA\\-Z a\\-z 0\\-9 _ \\-\\fR.\n"
+                "Keys match case\\-insensitively; alias names do not.\n");
+    troff_table(&sb, "ALIAS.", alias_settings, ALIAS_COUNT);
+    sb_str(&sb, ".SS \"Other EJBCA alias keys\"\n");
+    for (size_t i = 0; i < sizeof(ejbca_keys) / sizeof(ejbca_keys[0]); i++) {
+        sb_str(&sb, ".TP\n.B ALIAS.");
+        troff_text(&sb, ejbca_keys[i].name);
+        if (ejbca_keys[i].synonym_of != NULL) {
+            sb_str(&sb, "\nsame as \\fBALIAS.");
+            troff_text(&sb, ejbca_keys[i].synonym_of);
+            sb_str(&sb, "\\fR\n");
+        } else {
+            sb_str(&sb, "\naccepted and ignored, with a warning\n");
+        }
+    }
+    return sb_finish(&sb, out);
+}
+
 static int secret_set(const struct scep_config_setting *s, const void *values)
 {
     if ((s->flags & SCEP_CONFIG_SECRET) == 0 || s->type != SCEP_CONFIG_TYPE_STRING)

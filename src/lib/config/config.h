@@ -420,6 +420,8 @@ SCEP_MUST_CHECK int scep_config_format(const scep_config *cfg, unsigned flags, c
 
 /* The settings reference in Markdown (*out: caller's, free()). */
 SCEP_MUST_CHECK int scep_config_markdown(char **out);
+/* The same reference in troff for scepd.conf(5) (*out: caller's, free()). */
+SCEP_MUST_CHECK int scep_config_manpage(char **out);
 
 /* ---- value parsers (all return 0 or SCEP_ECONFIG with "expected ..., got \"...\"") ---- */
 
