@@ -1,5 +1,6 @@
 #include "scepd/log.h"
 
+#include <openssl/crypto.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -138,17 +139,6 @@ static size_t key_length(const char *p)
     return n > 0 && p[n] == '=' ? n : 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Decodes the quoted value at p (after its opening quote) into out; returns the end.
  * The closing quote is the one followed by the end of the line or by blanks and the
@@ -163,8 +153,10 @@ static const char *quoted_value(const char *p, struct bytes *out)
             p += 2;
             continue;
         }
-        if (p[0] == '\\' && p[1] == 'x' && hex_value(p[2]) >= 0 && hex_value(p[3]) >= 0) {
-            if (bytes_put(out, (char)(hex_value(p[2]) * 16 + hex_value(p[3]))) < 0)
+        if (p[0] == '\\' && p[1] == 'x' && OPENSSL_hexchar2int((unsigned char)p[2]) >= 0 &&
+            OPENSSL_hexchar2int((unsigned char)p[3]) >= 0) {
+            if (bytes_put(out, (char)(OPENSSL_hexchar2int((unsigned char)p[2]) * 16 +
+                                      OPENSSL_hexchar2int((unsigned char)p[3]))) < 0)
                 return NULL;
             p += 4;
             continue;

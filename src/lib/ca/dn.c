@@ -5,6 +5,7 @@
 #include "ca/ca_internal.h"
 #include "util/error_internal.h"
 
+#include <openssl/crypto.h>
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -54,17 +55,6 @@ static const struct {
     {"DNQUALIFIER", "dnQualifier"},
     {"ORGANIZATIONIDENTIFIER", "organizationIdentifier"},
 };
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /*
  * RFC 4514 §2.4: "#" and hex is the BER of the value. scep_dn_format() writes that for
@@ -204,8 +194,8 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
         size_t keep = used; /* end of the value without trailing unescaped spaces */
         if (ava->hex) {
             for (p++; *p != '\0' && *p != sep && *p != '+' && *p != ' '; p += 2) {
-                int hi = hexval((unsigned char)p[0]);
-                int lo = hi >= 0 ? hexval((unsigned char)p[1]) : -1;
+                int hi = OPENSSL_hexchar2int((unsigned char)p[0]);
+                int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)p[1]) : -1;
                 ENSURE(lo >= 0, SCEP_EINVAL, "DN \"%s\": attribute %s: bad hex after '#'", dn,
                        ava->type);
                 values[used++] = (unsigned char)(hi << 4 | lo);
@@ -220,8 +210,8 @@ int scep_dn_parse(X509_NAME **out, const char *dn)
             if (*p == '\\') {
                 p++;
                 ENSURE(*p != '\0', SCEP_EINVAL, "DN \"%s\": '\\' at the end", dn);
-                int hi = hexval((unsigned char)p[0]);
-                int lo = hi >= 0 ? hexval((unsigned char)p[1]) : -1;
+                int hi = OPENSSL_hexchar2int((unsigned char)p[0]);
+                int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)p[1]) : -1;
                 if (hi >= 0 && lo >= 0) { /* RFC 4514 §2.4 \XX */
                     values[used++] = (unsigned char)(hi << 4 | lo);
                     p += 2;

@@ -7,6 +7,7 @@
 #include "ca/ca_internal.h"
 #include "util/error_internal.h"
 
+#include <openssl/crypto.h>
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
@@ -47,17 +48,6 @@ static int is_digit(unsigned char c)
 static int is_graphic(unsigned char c)
 {
     return c > 0x20 && c < 0x7f;
-}
-
-static int hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static unsigned char ascii_lower(unsigned char c)
@@ -301,9 +291,10 @@ static int parse_item(GENERAL_NAME **out, const char *item, size_t item_len, uns
             buf[n++] = (unsigned char)text[i];
             continue;
         }
-        const int hi =
-            i + 3 < text_len && text[i + 1] == 'x' ? hex_value((unsigned char)text[i + 2]) : -1;
-        const int lo = hi >= 0 ? hex_value((unsigned char)text[i + 3]) : -1;
+        const int hi = i + 3 < text_len && text[i + 1] == 'x'
+                           ? OPENSSL_hexchar2int((unsigned char)text[i + 2])
+                           : -1;
+        const int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)text[i + 3]) : -1;
         ENSURE(lo >= 0, SCEP_EINVAL, "subjectAltName \"%s\": '\\' not followed by xHH",
                shown(quoted, item, item_len));
         buf[n++] = (unsigned char)(hi << 4 | lo);

@@ -99,17 +99,6 @@ static int authenticated(const struct scep_config_global *global, const char *he
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes a query value ('+' is a space); -1 when malformed, too long or has a NUL. */
 static int query_decode(char *out, size_t out_size, const char *raw)
 {
@@ -119,8 +108,8 @@ static int query_decode(char *out, size_t out_size, const char *raw)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = hex_value(p[1]);
-            int lo = hi < 0 ? -1 : hex_value(p[2]);
+            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
+            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
             if (lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);
