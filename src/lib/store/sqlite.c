@@ -362,6 +362,21 @@ void scep_sqlite_rollback(struct sqlite_store *s)
     }
 }
 
+static int sqlite_begin_write(scep_store *store)
+{
+    return scep_sqlite_begin((struct sqlite_store *)store);
+}
+
+static int sqlite_commit(scep_store *store)
+{
+    return scep_sqlite_commit((struct sqlite_store *)store);
+}
+
+static void sqlite_rollback(scep_store *store)
+{
+    scep_sqlite_rollback((struct sqlite_store *)store);
+}
+
 /* Binding: text and blobs are SQLITE_STATIC, valid until stmt_done. NULL binds NULL. */
 static int bind_text(struct sqlite_store *s, sqlite3_stmt *st, int i, const char *text)
 {
@@ -1614,68 +1629,49 @@ cleanup:
 /* ---- audit
  * --------------------------------------------------------------------------------------- */
 
-/*
- * Appends `ev` chained to the newest event (docs/store.md "Audit chain"). Reading the
- * newest hash and inserting must be one write transaction, or two connections could
- * chain to the same event: the caller's when one is open (the issuance step's, always
- * BEGIN IMMEDIATE), otherwise its own. The id is given explicitly because it is hashed.
- */
-static int insert_audit(struct sqlite_store *s, const scep_store_audit_event *ev)
+static int sqlite_audit_last(int64_t *out_id, char **out_hash, int *out_found, scep_store *store)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int own_tx = 0;
     sqlite3_stmt *st = NULL;
-    const char *last_hash = NULL;
-    char hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
-    scep_store_audit_event row = *ev;
-
-    if (sqlite3_get_autocommit(s->db)) {
-        GUARD(scep_sqlite_begin(s));
-        own_tx = 1;
-    }
+    const char *hash = NULL;
+    *out_id = 0;
+    *out_hash = NULL;
+    *out_found = 0;
     GUARD(stmt_get(&st, s, ST_AUDIT_LAST));
     int found = step_row(s, st, "reading the newest audit event");
     GUARD(found);
-    int64_t last_id = found ? sqlite3_column_int64(st, 0) : 0;
-    if (found)
-        GUARD(col_text(&last_hash, st, 1));
-    stmt_done(st);
-    st = NULL;
-    ENSURE(last_id >= 0 && last_id < INT64_MAX, SCEP_ESTORE, "audit event ids exhausted");
-    /* After an unchained row (written around the store) the chain stays broken: "" */
-    const char *prev_hash = !found ? SCEP_STORE_AUDIT_GENESIS : last_hash != NULL ? last_hash : "";
-    row.id = last_id + 1;
-    GUARD(scep_store_audit_hash(hash, prev_hash, &row));
-
-    GUARD(stmt_get(&st, s, ST_AUDIT_ADD));
-    GUARD(bind_int(s, st, 1, row.id));
-    GUARD(bind_int(s, st, 2, row.time));
-    GUARD(bind_text(s, st, 3, row.actor));
-    GUARD(bind_text(s, st, 4, row.action));
-    GUARD(bind_text(s, st, 5, row.alias));
-    GUARD(bind_text(s, st, 6, row.transaction_id));
-    GUARD(bind_text(s, st, 7, row.outcome));
-    GUARD(bind_text(s, st, 8, row.detail));
-    GUARD(bind_text(s, st, 9, prev_hash));
-    GUARD(bind_text(s, st, 10, hash));
-    GUARD(step_done(s, st, "appending an audit event"));
-    stmt_done(st);
-    st = NULL;
-    if (own_tx) {
-        GUARD(scep_sqlite_commit(s));
-        own_tx = 0;
+    if (found) {
+        GUARD(col_text(&hash, st, 1));
+        *out_id = sqlite3_column_int64(st, 0);
+        *out_hash = (char *)(uintptr_t)hash;
+        *out_found = 1;
     }
 cleanup:
     stmt_done(st);
-    if (own_tx)
-        scep_sqlite_rollback(s);
-    scep_store_release(last_hash);
     return rc;
 }
 
-static int sqlite_audit_append(scep_store *store, const scep_store_audit_event *event)
+static int sqlite_audit_insert(scep_store *store, const scep_store_audit_event *ev)
 {
-    return insert_audit((struct sqlite_store *)store, event);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_AUDIT_ADD));
+    GUARD(bind_int(s, st, 1, ev->id));
+    GUARD(bind_int(s, st, 2, ev->time));
+    GUARD(bind_text(s, st, 3, ev->actor));
+    GUARD(bind_text(s, st, 4, ev->action));
+    GUARD(bind_text(s, st, 5, ev->alias));
+    GUARD(bind_text(s, st, 6, ev->transaction_id));
+    GUARD(bind_text(s, st, 7, ev->outcome));
+    GUARD(bind_text(s, st, 8, ev->detail));
+    GUARD(bind_text(s, st, 9, ev->prev_hash));
+    GUARD(bind_text(s, st, 10, ev->hash));
+    GUARD(step_done(s, st, "appending an audit event"));
+cleanup:
+    stmt_done(st);
+    return rc;
 }
 
 static int sqlite_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
@@ -1798,7 +1794,7 @@ static int revoke_replaced(struct sqlite_store *s, const scep_store_issuance *is
         .outcome = "success",
         .detail = detail,
     };
-    GUARD(insert_audit(s, &event));
+    GUARD(scep_store_audit_append_in_tx(&s->base, &event));
 cleanup:
     stmt_done(st);
     stmt_done(check);
@@ -1960,7 +1956,7 @@ static int issue_in_transaction(struct sqlite_store *s, const scep_store_ra_enti
         .outcome = "success",
         .detail = detail,
     };
-    GUARD(insert_audit(s, &event));
+    GUARD(scep_store_audit_append_in_tx(&s->base, &event));
     GUARD(scep_sqlite_commit(s));
     in_tx = 0;
 cleanup:
@@ -2112,6 +2108,9 @@ static const struct scep_store_ops sqlite_ops = {
     .close = sqlite_close,
     .schema_version = scep_sqlite_schema_version,
     .backup = sqlite_backup,
+    .begin_write = sqlite_begin_write,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
     .ca_add = sqlite_ca_add,
     .ca_get = sqlite_ca_get,
     .ca_list = sqlite_ca_list,
@@ -2154,7 +2153,8 @@ static const struct scep_store_ops sqlite_ops = {
     .challenge_consume = sqlite_challenge_consume,
     .challenge_purge_expired = sqlite_challenge_purge_expired,
     .request_purge = sqlite_request_purge,
-    .audit_append = sqlite_audit_append,
+    .audit_last = sqlite_audit_last,
+    .audit_insert = sqlite_audit_insert,
     .audit_list = sqlite_audit_list,
     .audit_walk = sqlite_audit_walk,
 };

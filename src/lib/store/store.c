@@ -1210,6 +1210,7 @@ cleanup:
 int scep_store_audit_append(scep_store *store, const scep_store_audit_event *event)
 {
     int rc = SCEP_OK;
+    int in_tx = 0;
     ENSURE(store != NULL && event != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(check_text(event->actor, 1, "audit actor"));
     GUARD(check_text(event->action, 1, "audit action"));
@@ -1223,8 +1224,14 @@ int scep_store_audit_append(scep_store *store, const scep_store_audit_event *eve
     row.hash = NULL;
     if (row.time == 0)
         row.time = now_seconds();
-    GUARD(store->ops->audit_append(store, &row));
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(scep_store_audit_append_in_tx(store, &row));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
 cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
     return rc;
 }
 

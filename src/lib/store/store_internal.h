@@ -31,6 +31,18 @@ struct scep_store_ops {
     int (*schema_version)(int *out, scep_store *store);
     int (*backup)(scep_store *store, const char *path);
 
+    /*
+     * The write transaction the front end opens around an operation that reads rows and
+     * writes according to what it read (docs/store.md "Front end and backends"). After
+     * begin_write no other writer can change what this one reads until commit or
+     * rollback. rollback does nothing when no transaction is open and never replaces the
+     * error being reported. The row operations below marked "in a transaction" are only
+     * called between begin_write and commit.
+     */
+    int (*begin_write)(scep_store *store);
+    int (*commit)(scep_store *store);
+    void (*rollback)(scep_store *store);
+
     int (*ca_add)(scep_store *store, const scep_store_ca *ca);
     int (*ca_get)(scep_store_ca *out, scep_store *store, const char *name);
     int (*ca_list)(scep_store_ca **out, size_t *out_count, scep_store *store);
@@ -108,8 +120,13 @@ struct scep_store_ops {
     int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
     int (*request_purge)(size_t *out_count, scep_store *store, int64_t before, unsigned flags);
 
-    /* Chains the event (scep_store_audit_hash) to the newest one in one write transaction. */
-    int (*audit_append)(scep_store *store, const scep_store_audit_event *event);
+    /*
+     * In a transaction: the newest event's id and hash (`*out_hash` NULL when that row
+     * carries none); `*out_found` 0 when the trail is empty.
+     */
+    int (*audit_last)(int64_t *out_id, char **out_hash, int *out_found, scep_store *store);
+    /* In a transaction: inserts `event` as given, id, prev_hash and hash included. */
+    int (*audit_insert)(scep_store *store, const scep_store_audit_event *event);
     int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
                       int64_t since, size_t limit);
     /*
@@ -150,6 +167,13 @@ void scep_store_release(const void *p);
  */
 int scep_store_audit_hash(char out[SCEP_STORE_AUDIT_HASH_HEX + 1], const char *prev_hash,
                           const scep_store_audit_event *event) SCEP_MUST_CHECK;
+
+/*
+ * Appends `event` chained to the newest one: reads the newest hash and inserts with the
+ * next id. Only inside begin_write, or two writers could chain to the same event.
+ */
+int scep_store_audit_append_in_tx(scep_store *store,
+                                  const scep_store_audit_event *event) SCEP_MUST_CHECK;
 
 /* Password hashing (password.c). */
 int scep_store_password_hash(char **out, const char *password, uint32_t iterations);
