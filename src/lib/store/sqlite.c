@@ -55,7 +55,6 @@ enum stmt_id {
     ST_SETTING_REMOVE,
     ST_EE_ADD,
     ST_EE_GET,
-    ST_EE_STATUS,
     ST_EE_LIST,
     ST_EE_SET_STATUS,
     ST_EE_RESET,
@@ -71,7 +70,6 @@ enum stmt_id {
     ST_REQ_COUNT,
     ST_CERT_ADD,
     ST_CERT_GET,
-    ST_CERT_STATUS,
     ST_CERT_LIST,
     ST_CERT_REVOKE,
     ST_CERT_REVOKED,
@@ -132,7 +130,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "profile, ca_name, created_at, updated_at, alias, sans) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     [ST_EE_GET] = "SELECT " EE_COLS ", password_hash FROM end_entities WHERE username = ?1",
-    [ST_EE_STATUS] = "SELECT status FROM end_entities WHERE username = ?1",
     [ST_EE_LIST] = "SELECT " EE_COLS " FROM end_entities ORDER BY username",
     [ST_EE_SET_STATUS] = "UPDATE end_entities SET status = ?2, updated_at = ?3 "
                          "WHERE username = ?1",
@@ -162,7 +159,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "not_after, der, status, username, transaction_id, created_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'VALID', ?8, ?9, ?10)",
     [ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE ca_name = ?1 AND serial = ?2",
-    [ST_CERT_STATUS] = "SELECT status FROM certificates WHERE ca_name = ?1 AND serial = ?2",
     [ST_CERT_LIST] = "SELECT " CERT_COLS " FROM certificates "
                      "WHERE (?1 IS NULL OR ca_name = ?1) AND (?2 IS NULL OR status = ?2) "
                      "ORDER BY id LIMIT ?3 OFFSET ?4",
@@ -1471,28 +1467,21 @@ cleanup:
     return rc;
 }
 
-static int sqlite_cert_revoke(scep_store *store, const char *ca_name, const char *serial,
-                              int64_t revoked_at, int reason)
+static int sqlite_cert_revoke_if_valid(int *out_changed, scep_store *store, const char *ca_name,
+                                       const char *serial, int64_t revoked_at, int reason)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
     GUARD(stmt_get(&st, s, ST_CERT_REVOKE));
     GUARD(bind_text(s, st, 1, ca_name));
     GUARD(bind_text(s, st, 2, serial));
     GUARD(bind_int(s, st, 3, revoked_at));
     GUARD(bind_opt_int(s, st, 4, reason, SCEP_STORE_NO_REASON));
     GUARD(step_done(s, st, "revoking a certificate"));
-    if (sqlite3_changes(s->db) == 0) {
-        GUARD(stmt_get(&check, s, ST_CERT_STATUS));
-        GUARD(bind_text(s, check, 1, ca_name));
-        GUARD(bind_text(s, check, 2, serial));
-        GUARD(explain_no_change(s, check, "certificate"));
-    }
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
-    stmt_done(check);
     return rc;
 }
 
@@ -1758,69 +1747,40 @@ cleanup:
     return rc;
 }
 
-/* ---- the atomic issuance step
- * ---------------------------------------------------------------------- */
+/* ---- row operations of the issuance step (issuance_tx.c) ------------------------------ */
 
-/* Inside sqlite_issue's transaction: revokes the certificate a renewal replaces. */
-static int revoke_replaced(struct sqlite_store *s, const scep_store_issuance *issuance,
-                           const char *transaction_id, const char *alias, int64_t now)
+/* Steps a SELECT that answers with a row or none: `*out` 1 or 0. */
+static int exists_row(int *out, struct sqlite_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = SCEP_OK;
-    sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    char detail[256];
-    const char *ca_name = issuance->cert->ca_name;
-    GUARD(stmt_get(&st, s, ST_CERT_REVOKE));
-    GUARD(bind_text(s, st, 1, ca_name));
-    GUARD(bind_text(s, st, 2, issuance->revoke_serial));
-    GUARD(bind_int(s, st, 3, now));
-    GUARD(bind_opt_int(s, st, 4, issuance->revoke_reason, SCEP_STORE_NO_REASON));
-    GUARD(step_done(s, st, "revoking the replaced certificate"));
-    if (sqlite3_changes(s->db) == 0) {
-        GUARD(stmt_get(&check, s, ST_CERT_STATUS));
-        GUARD(bind_text(s, check, 1, ca_name));
-        GUARD(bind_text(s, check, 2, issuance->revoke_serial));
-        GUARD(explain_no_change(s, check, "certificate"));
-    }
-    int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s reason=%d replaced_by=%s", ca_name,
-                     issuance->revoke_serial, issuance->revoke_reason, issuance->cert->serial);
-    ENSURE(n > 0, SCEP_EINVAL, "audit detail");
-    scep_store_audit_event event = {
-        .time = now,
-        .actor = issuance->actor != NULL ? issuance->actor : "scepd",
-        .action = "revoke",
-        .alias = alias,
-        .transaction_id = transaction_id,
-        .outcome = "success",
-        .detail = detail,
-    };
-    GUARD(scep_store_audit_append_in_tx(&s->base, &event));
+    int row = step_row(s, st, what);
+    GUARD(row);
+    *out = row;
 cleanup:
-    stmt_done(st);
-    stmt_done(check);
     return rc;
 }
 
-/*
- * RA mode, inside the issuance transaction: the end entity is created, or
- * updated and set NEW, so that the consume step below moves it to GENERATED
- * exactly as in CA mode.
- */
-static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity *ra, int64_t now)
+static int sqlite_cert_valid_for_user(int *out, scep_store *store, const char *username,
+                                      int64_t now)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
-    if (ra->on_existing == SCEP_STORE_RA_REFUSE) {
-        GUARD(stmt_get(&st, s, ST_CERT_VALID_FOR_USER));
-        GUARD(bind_text(s, st, 1, ra->username));
-        GUARD(bind_int(s, st, 2, now));
-        int row = step_row(s, st, "looking up the end entity's certificates");
-        GUARD(row);
-        ENSURE(row == 0, SCEP_EDENIED, "end entity %s already holds a valid certificate",
-               ra->username);
-        stmt_done(st);
-        st = NULL;
-    }
+    GUARD(stmt_get(&st, s, ST_CERT_VALID_FOR_USER));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(exists_row(out, s, st, "looking up the end entity's certificates"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_ee_ra_upsert(int *out_changed, scep_store *store, const scep_store_ra_entity *ra,
+                               int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_EE_RA_UPSERT));
     GUARD(bind_text(s, st, 1, ra->username));
     GUARD(bind_text(s, st, 2, ra->subject_dn));
@@ -1830,154 +1790,88 @@ static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity 
     GUARD(bind_text(s, st, 6, ra->alias));
     GUARD(bind_text(s, st, 7, ra->sans));
     GUARD(step_done(s, st, "creating the RA end entity"));
-    if (sqlite3_changes(s->db) != 1) {
-        stmt_done(st);
-        st = NULL;
-        scep_store_end_entity held;
-        memset(&held, 0, sizeof(held));
-        GUARD(stmt_get(&st, s, ST_EE_GET));
-        GUARD(bind_text(s, st, 1, ra->username));
-        rc = fetch_one(&held, s, st, read_ee, "end entity");
-        int foreign = held.ra_alias == NULL || strcmp(held.ra_alias, ra->alias) != 0;
-        const char *status =
-            (size_t)held.status < NAMES_COUNT(ee_status_names) && ee_status_names[held.status]
-                ? ee_status_names[held.status]
-                : "?";
-        scep_store_ee_clear(&held);
-        GUARD(rc);
-        ENSURE(!foreign, SCEP_EDENIED,
-               "the name %s belongs to an end entity RA mode of this alias did not create",
-               ra->username);
-        ENSURE(0, SCEP_EDENIED, "end entity %s is %s", ra->username, status);
-    }
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
     return rc;
 }
 
-static int issue_in_transaction(struct sqlite_store *s, const scep_store_ra_entity *ra,
-                                const scep_store_issuance *issuance, int64_t now)
+static int sqlite_cert_is_renewable(int *out, scep_store *store, const char *ca_name,
+                                    const char *serial, int64_t now)
 {
-    const scep_store_cert *cert = issuance->cert;
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    const char *request_alias = NULL;
-    const char *request_transaction_id = NULL;
-    char detail[512];
-
-    /*
-     * BEGIN IMMEDIATE takes the database write lock before the state checks,
-     * so of two connections racing for one end entity the second waits, then
-     * sees GENERATED and fails with SCEP_ESTATE.
-     */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    if (ra != NULL)
-        GUARD(ra_entity_prepare(s, ra, now));
-    if (issuance->renews_serial != NULL) {
-        /* A renewal held for approval, or slower than a revocation, must not issue for a
-         * certificate that was revoked or expired meanwhile. */
-        GUARD(stmt_get(&st, s, ST_CERT_RENEWABLE));
-        GUARD(bind_text(s, st, 1, cert->ca_name));
-        GUARD(bind_text(s, st, 2, issuance->renews_serial));
-        GUARD(bind_int(s, st, 3, now));
-        int row = step_row(s, st, "checking the renewed certificate");
-        GUARD(row);
-        ENSURE(row != 0, SCEP_ESTATE, "the renewed certificate %s is no longer valid",
-               issuance->renews_serial);
-        stmt_done(st);
-        st = NULL;
-    }
-    if (issuance->renewal_username != NULL) {
-        GUARD(stmt_get(&st, s, ST_EE_ACTIVE));
-        GUARD(bind_text(s, st, 1, issuance->renewal_username));
-        int row = step_row(s, st, "checking the end entity");
-        GUARD(row);
-        ENSURE(row != 0, SCEP_ESTATE, "end entity %s is revoked, disabled or gone",
-               issuance->renewal_username);
-        stmt_done(st);
-        st = NULL;
-    }
-
-    if (issuance->username != NULL) {
-        GUARD(stmt_get(&st, s, ST_EE_CONSUME));
-        GUARD(bind_text(s, st, 1, issuance->username));
-        GUARD(bind_int(s, st, 2, now));
-        GUARD(step_done(s, st, "consuming the end entity"));
-        if (sqlite3_changes(s->db) != 1) {
-            GUARD(stmt_get(&check, s, ST_EE_STATUS));
-            GUARD(bind_text(s, check, 1, issuance->username));
-            GUARD(explain_no_change(s, check, "end entity"));
-        }
-        stmt_done(st);
-        st = NULL;
-    }
-
-    if (issuance->request_id != 0) {
-        GUARD(stmt_get(&st, s, ST_REQ_ISSUE));
-        GUARD(bind_int(s, st, 1, issuance->request_id));
-        GUARD(bind_text(s, st, 2, cert->ca_name));
-        GUARD(bind_text(s, st, 3, cert->serial));
-        GUARD(bind_int(s, st, 4, now));
-        int row = step_row(s, st, "marking the request issued");
-        GUARD(row);
-        if (row == 0) {
-            GUARD(stmt_get(&check, s, ST_REQ_STATUS));
-            GUARD(bind_int(s, check, 1, issuance->request_id));
-            GUARD(explain_no_change(s, check, "request"));
-        }
-        GUARD(col_text(&request_alias, st, 0));
-        GUARD(col_text(&request_transaction_id, st, 1));
-        GUARD(step_done(s, st, "marking the request issued"));
-        stmt_done(st);
-        st = NULL;
-    }
-
-    /* Without a transactionID or alias from the caller, the request row supplies them. */
-    scep_store_cert row_cert = *cert;
-    if (row_cert.transaction_id == NULL)
-        row_cert.transaction_id = request_transaction_id;
-    GUARD(insert_cert(s, &row_cert, now));
-    if (issuance->revoke_serial != NULL)
-        GUARD(revoke_replaced(s, issuance, row_cert.transaction_id,
-                              issuance->alias != NULL ? issuance->alias : request_alias, now));
-
-    int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s subject=%.300s", cert->ca_name,
-                     cert->serial, cert->subject);
-    ENSURE(n > 0, SCEP_EINVAL, "audit detail");
-    scep_store_audit_event event = {
-        .time = now,
-        .actor = issuance->actor != NULL ? issuance->actor : "scepd",
-        .action = "issue",
-        .alias = issuance->alias != NULL ? issuance->alias : request_alias,
-        .transaction_id = row_cert.transaction_id,
-        .outcome = "success",
-        .detail = detail,
-    };
-    GUARD(scep_store_audit_append_in_tx(&s->base, &event));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
+    GUARD(stmt_get(&st, s, ST_CERT_RENEWABLE));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(bind_text(s, st, 2, serial));
+    GUARD(bind_int(s, st, 3, now));
+    GUARD(exists_row(out, s, st, "checking the renewed certificate"));
 cleanup:
     stmt_done(st);
-    stmt_done(check);
-    if (in_tx)
-        scep_sqlite_rollback(s);
-    scep_store_release(request_alias);
-    scep_store_release(request_transaction_id);
     return rc;
 }
 
-static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, int64_t now)
+static int sqlite_ee_is_active(int *out, scep_store *store, const char *username)
 {
-    return issue_in_transaction((struct sqlite_store *)store, NULL, issuance, now);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_EE_ACTIVE));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(exists_row(out, s, st, "checking the end entity"));
+cleanup:
+    stmt_done(st);
+    return rc;
 }
 
-static int sqlite_issue_ra(scep_store *store, const scep_store_issuance *issuance,
-                           const scep_store_ra_entity *ra, int64_t now)
+static int sqlite_ee_consume(int *out_changed, scep_store *store, const char *username, int64_t now)
 {
-    return issue_in_transaction((struct sqlite_store *)store, ra, issuance, now);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_EE_CONSUME));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(step_done(s, st, "consuming the end entity"));
+    *out_changed = sqlite3_changes(s->db) == 1;
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_request_mark_issued(int *out_changed, char **out_alias, char **out_transaction_id,
+                                      scep_store *store, int64_t id, const char *ca_name,
+                                      const char *serial, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    const char *alias = NULL;
+    const char *transaction_id = NULL;
+    *out_changed = 0;
+    GUARD(stmt_get(&st, s, ST_REQ_ISSUE));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_text(s, st, 2, ca_name));
+    GUARD(bind_text(s, st, 3, serial));
+    GUARD(bind_int(s, st, 4, now));
+    int row = step_row(s, st, "marking the request issued");
+    GUARD(row);
+    if (row == 0)
+        goto cleanup;
+    GUARD(col_text(&alias, st, 0));
+    GUARD(col_text(&transaction_id, st, 1));
+    GUARD(step_done(s, st, "marking the request issued"));
+    *out_alias = (char *)(uintptr_t)alias;
+    *out_transaction_id = (char *)(uintptr_t)transaction_id;
+    alias = NULL;
+    transaction_id = NULL;
+    *out_changed = 1;
+cleanup:
+    stmt_done(st);
+    scep_store_release(alias);
+    scep_store_release(transaction_id);
+    return rc;
 }
 
 /* ---- challenges
@@ -2129,8 +2023,10 @@ static const struct scep_store_ops sqlite_ops = {
     .ee_set_status = sqlite_ee_set_status,
     .ee_reset = sqlite_ee_reset,
     .ee_remove = sqlite_ee_remove,
-    .issue = sqlite_issue,
-    .issue_ra = sqlite_issue_ra,
+    .ee_consume = sqlite_ee_consume,
+    .ee_is_active = sqlite_ee_is_active,
+    .ee_ra_upsert = sqlite_ee_ra_upsert,
+    .request_mark_issued = sqlite_request_mark_issued,
     .request_get_or_insert = sqlite_request_get_or_insert,
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,
@@ -2144,7 +2040,9 @@ static const struct scep_store_ops sqlite_ops = {
     .cert_add = sqlite_cert_add,
     .cert_get = sqlite_cert_get,
     .cert_list = sqlite_cert_list,
-    .cert_revoke = sqlite_cert_revoke,
+    .cert_revoke_if_valid = sqlite_cert_revoke_if_valid,
+    .cert_is_renewable = sqlite_cert_is_renewable,
+    .cert_valid_for_user = sqlite_cert_valid_for_user,
     .cert_list_revoked = sqlite_cert_list_revoked,
     .cert_count_revoked = sqlite_cert_count_revoked,
     .crl_get = sqlite_crl_get,

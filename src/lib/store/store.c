@@ -952,7 +952,11 @@ int scep_store_cert_revoke(scep_store *store, const char *ca_name, const char *s
            SCEP_EINVAL, "store: invalid CRL reason %d", reason);
     if (revoked_at == 0)
         revoked_at = now_seconds();
-    GUARD(store->ops->cert_revoke(store, ca_name, normalized, revoked_at, reason));
+    int changed = 0;
+    GUARD(
+        store->ops->cert_revoke_if_valid(&changed, store, ca_name, normalized, revoked_at, reason));
+    if (!changed)
+        GUARD(scep_store_explain_cert(store, ca_name, normalized));
 cleanup:
     return rc;
 }
@@ -1057,7 +1061,7 @@ int scep_store_issue(scep_store *store, const scep_store_issuance *issuance)
     normalized.cert = &cert;
     if (issuance->revoke_serial != NULL)
         normalized.revoke_serial = revoke_serial;
-    GUARD(store->ops->issue(store, &normalized, now_seconds()));
+    GUARD(scep_store_issue_tx(store, NULL, &normalized, now_seconds()));
 cleanup:
     return rc;
 }
@@ -1091,7 +1095,7 @@ int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
     scep_store_issuance normalized = *issuance;
     normalized.cert = &cert;
     normalized.username = ra->username;
-    GUARD(store->ops->issue_ra(store, &normalized, ra, now_seconds()));
+    GUARD(scep_store_issue_tx(store, ra, &normalized, now_seconds()));
 cleanup:
     return rc;
 }

@@ -72,12 +72,24 @@ struct scep_store_ops {
     int (*ee_code_failed)(scep_store *store, const char *username, int64_t *out_count, int64_t now);
     int (*ee_remove)(scep_store *store, const char *username);
 
-    /* `issuance->cert->serial` is already normalised. */
-    int (*issue)(scep_store *store, const scep_store_issuance *issuance, int64_t now);
-    /* As issue, after creating or updating the RA end entity in the same transaction. */
-    int (*issue_ra)(scep_store *store, const scep_store_issuance *issuance,
-                    const scep_store_ra_entity *ra, int64_t now);
-
+    /* In a transaction: NEW → GENERATED; `*out_changed` 0 when missing or not NEW. */
+    int (*ee_consume)(int *out_changed, scep_store *store, const char *username, int64_t now);
+    /* In a transaction: `*out` 1 when the end entity exists and is NEW or GENERATED. */
+    int (*ee_is_active)(int *out, scep_store *store, const char *username);
+    /*
+     * In a transaction: creates `ra->username` (status NEW, password hash "!", ra_alias
+     * `ra->alias`) or, when it has that ra_alias and is NEW or GENERATED, records `ra`'s
+     * DN, profile, CA and SANs on it and sets it NEW; `*out_changed` 0 otherwise.
+     */
+    int (*ee_ra_upsert)(int *out_changed, scep_store *store, const scep_store_ra_entity *ra,
+                        int64_t now);
+    /*
+     * In a transaction: PENDING → ISSUED with the CA and serial; `*out_changed` 0 when
+     * missing or not PENDING, else `*out_alias` and `*out_transaction_id` are the row's.
+     */
+    int (*request_mark_issued)(int *out_changed, char **out_alias, char **out_transaction_id,
+                               scep_store *store, int64_t id, const char *ca_name,
+                               const char *serial, int64_t now);
     int (*request_get_or_insert)(scep_store_request *out, int *out_created, scep_store *store,
                                  const scep_store_request *req, int64_t now);
     int (*request_get)(scep_store_request *out, scep_store *store, int64_t id);
@@ -99,8 +111,14 @@ struct scep_store_ops {
                     const char *serial);
     int (*cert_list)(scep_store_cert **out, size_t *out_count, scep_store *store,
                      const scep_store_cert_filter *filter);
-    int (*cert_revoke)(scep_store *store, const char *ca_name, const char *serial,
-                       int64_t revoked_at, int reason);
+    /* VALID → REVOKED; `*out_changed` 0 when missing or not VALID. */
+    int (*cert_revoke_if_valid)(int *out_changed, scep_store *store, const char *ca_name,
+                                const char *serial, int64_t revoked_at, int reason);
+    /* In a transaction: `*out` 1 when the certificate is VALID and not_after > `now`. */
+    int (*cert_is_renewable)(int *out, scep_store *store, const char *ca_name, const char *serial,
+                             int64_t now);
+    /* `*out` 1 when `username` holds a VALID certificate with not_after > `now`. */
+    int (*cert_valid_for_user)(int *out, scep_store *store, const char *username, int64_t now);
     int (*cert_list_revoked)(scep_store_revoked **out, size_t *out_count, scep_store *store,
                              const char *ca_name);
 
@@ -174,6 +192,22 @@ int scep_store_audit_hash(char out[SCEP_STORE_AUDIT_HASH_HEX + 1], const char *p
  */
 int scep_store_audit_append_in_tx(scep_store *store,
                                   const scep_store_audit_event *event) SCEP_MUST_CHECK;
+
+/* The issuance step (issuance_tx.c); `ra` NULL in CA mode. Arguments are checked. */
+int scep_store_issue_tx(scep_store *store, const scep_store_ra_entity *ra,
+                        const scep_store_issuance *issuance, int64_t now) SCEP_MUST_CHECK;
+/* Status names as stored and as error messages show them ("?" when unknown). */
+const char *scep_store_ee_status_text(scep_store_ee_status status);
+const char *scep_store_request_status_text(scep_store_request_status status);
+const char *scep_store_cert_status_text(scep_store_cert_status status);
+/*
+ * After a state-guarded write changed nothing: SCEP_ENOTFOUND ("<what>: not found") when
+ * the row is missing, else SCEP_ESTATE "<what> is <STATUS>".
+ */
+int scep_store_explain_ee(scep_store *store, const char *username) SCEP_MUST_CHECK;
+int scep_store_explain_request(scep_store *store, int64_t id) SCEP_MUST_CHECK;
+int scep_store_explain_cert(scep_store *store, const char *ca_name,
+                            const char *serial) SCEP_MUST_CHECK;
 
 /* Password hashing (password.c). */
 int scep_store_password_hash(char **out, const char *password, uint32_t iterations);
