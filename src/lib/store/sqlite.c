@@ -1534,8 +1534,9 @@ cleanup:
     return rc;
 }
 
-static int insert_crl(struct sqlite_store *s, scep_store_crl *crl, int64_t now)
+static int sqlite_crl_insert(scep_store *store, scep_store_crl *crl, int64_t now)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_CRL_ADD));
@@ -1549,69 +1550,22 @@ static int insert_crl(struct sqlite_store *s, scep_store_crl *crl, int64_t now)
     GUARD(step_done(s, st, "storing a CRL"));
     crl->id = sqlite3_last_insert_rowid(s->db);
     crl->created_at = now;
-    stmt_done(st);
-    st = NULL;
-    GUARD(stmt_get(&st, s, ST_CRL_PRUNE));
-    GUARD(bind_text(s, st, 1, crl->ca_name));
-    GUARD(bind_int(s, st, 2, SCEP_STORE_CRL_HISTORY));
-    GUARD(step_done(s, st, "deleting old CRLs"));
 cleanup:
     stmt_done(st);
     return rc;
 }
 
-static int sqlite_crl_publish(scep_store_crl *out, int *out_generated, scep_store *store,
-                              const char *ca_name, scep_store_crl_fresh_cb fresh,
-                              scep_store_crl_sign_cb sign, void *payload, int64_t now)
+static int sqlite_crl_prune(scep_store *store, const char *ca_name, int keep)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
-    int have_latest = 0;
-    int64_t revoked_count = 0;
-    scep_store_revoked *revoked = NULL;
-    size_t count = 0;
-
-    /*
-     * BEGIN IMMEDIATE before reading the newest CRL: of two connections that
-     * both found it stale, the second waits here, then sees the first's CRL.
-     */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    rc = sqlite_crl_get(out, store, ca_name);
-    if (rc == SCEP_ENOTFOUND) {
-        scep_store_crl_clear(out);
-        rc = SCEP_OK;
-    } else {
-        GUARD(rc);
-        have_latest = 1;
-    }
-    GUARD(sqlite_cert_count_revoked(&revoked_count, store, ca_name));
-    if (fresh != NULL && fresh(have_latest ? out : NULL, revoked_count, payload)) {
-        *out_generated = 0;
-        GUARD(scep_sqlite_commit(s));
-        in_tx = 0;
-        goto cleanup;
-    }
-    scep_store_crl_clear(out);
-    GUARD(sqlite_ca_next_crl_number(&out->crl_number, store, ca_name));
-    GUARD(sqlite_cert_list_revoked(&revoked, &count, store, ca_name));
-    out->ca_name = OPENSSL_strdup(ca_name);
-    ENSURE_ALLOC(out->ca_name);
-    out->revoked_count = (int64_t)count;
-    GUARD(sign(out, revoked, count, payload));
-    ENSURE(out->der != NULL && out->der_len > 0 && out->der_len <= SCEP_STORE_MAX_BLOB, SCEP_EINVAL,
-           "store: the signed CRL is empty or larger than %u bytes", SCEP_STORE_MAX_BLOB);
-    ENSURE(out->next_update > out->this_update, SCEP_EINVAL,
-           "store: CRL nextUpdate is not after thisUpdate");
-    GUARD(insert_crl(s, out, now));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
-    *out_generated = 1;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CRL_PRUNE));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(bind_int(s, st, 2, keep));
+    GUARD(step_done(s, st, "deleting old CRLs"));
 cleanup:
-    if (in_tx)
-        scep_sqlite_rollback(s);
-    scep_store_revoked_list_free(revoked, count);
+    stmt_done(st);
     return rc;
 }
 
@@ -2046,7 +2000,8 @@ static const struct scep_store_ops sqlite_ops = {
     .cert_list_revoked = sqlite_cert_list_revoked,
     .cert_count_revoked = sqlite_cert_count_revoked,
     .crl_get = sqlite_crl_get,
-    .crl_publish = sqlite_crl_publish,
+    .crl_insert = sqlite_crl_insert,
+    .crl_prune = sqlite_crl_prune,
     .challenge_add = sqlite_challenge_add,
     .challenge_consume = sqlite_challenge_consume,
     .challenge_purge_expired = sqlite_challenge_purge_expired,

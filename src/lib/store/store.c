@@ -1004,6 +1004,62 @@ cleanup:
     return rc;
 }
 
+/* `out` is zeroed; `now` is created_at. */
+static int crl_publish(scep_store_crl *out, int *out_generated, scep_store *store,
+                       const char *ca_name, scep_store_crl_fresh_cb fresh,
+                       scep_store_crl_sign_cb sign, void *payload, int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int have_latest = 0;
+    int64_t revoked_count = 0;
+    scep_store_revoked *revoked = NULL;
+    size_t count = 0;
+
+    /*
+     * begin_write before reading the newest CRL: of two connections that both found it
+     * stale, the second waits here, then sees the first's CRL.
+     */
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    rc = store->ops->crl_get(out, store, ca_name);
+    if (rc == SCEP_ENOTFOUND) {
+        scep_store_crl_clear(out);
+        rc = SCEP_OK;
+    } else {
+        GUARD(rc);
+        have_latest = 1;
+    }
+    GUARD(store->ops->cert_count_revoked(&revoked_count, store, ca_name));
+    if (fresh != NULL && fresh(have_latest ? out : NULL, revoked_count, payload)) {
+        *out_generated = 0;
+        GUARD(store->ops->commit(store));
+        in_tx = 0;
+        goto cleanup;
+    }
+    scep_store_crl_clear(out);
+    GUARD(store->ops->ca_next_crl_number(&out->crl_number, store, ca_name));
+    GUARD(store->ops->cert_list_revoked(&revoked, &count, store, ca_name));
+    out->ca_name = OPENSSL_strdup(ca_name);
+    ENSURE_ALLOC(out->ca_name);
+    out->revoked_count = (int64_t)count;
+    GUARD(sign(out, revoked, count, payload));
+    ENSURE(out->der != NULL && out->der_len > 0 && out->der_len <= SCEP_STORE_MAX_BLOB, SCEP_EINVAL,
+           "store: the signed CRL is empty or larger than %u bytes", SCEP_STORE_MAX_BLOB);
+    ENSURE(out->next_update > out->this_update, SCEP_EINVAL,
+           "store: CRL nextUpdate is not after thisUpdate");
+    GUARD(store->ops->crl_insert(store, out, now));
+    GUARD(store->ops->crl_prune(store, ca_name, SCEP_STORE_CRL_HISTORY));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+    *out_generated = 1;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    scep_store_revoked_list_free(revoked, count);
+    return rc;
+}
+
 int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store *store,
                            const char *ca_name, scep_store_crl_fresh_cb fresh,
                            scep_store_crl_sign_cb sign, void *payload)
@@ -1018,8 +1074,7 @@ int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store 
     GUARD(check_text(ca_name, 1, "CA name"));
     crl = OPENSSL_zalloc(sizeof(*crl));
     ENSURE_ALLOC(crl);
-    GUARD(store->ops->crl_publish(crl, &generated, store, ca_name, fresh, sign, payload,
-                                  now_seconds()));
+    GUARD(crl_publish(crl, &generated, store, ca_name, fresh, sign, payload, now_seconds()));
     *out = crl;
     crl = NULL;
     if (out_generated != NULL)

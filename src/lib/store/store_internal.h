@@ -124,10 +124,10 @@ struct scep_store_ops {
 
     int (*cert_count_revoked)(int64_t *out, scep_store *store, const char *ca_name);
     int (*crl_get)(scep_store_crl *out, scep_store *store, const char *ca_name);
-    /* As scep_store_crl_publish; `out` is zeroed, `now` is created_at. */
-    int (*crl_publish)(scep_store_crl *out, int *out_generated, scep_store *store,
-                       const char *ca_name, scep_store_crl_fresh_cb fresh,
-                       scep_store_crl_sign_cb sign, void *payload, int64_t now);
+    /* In a transaction: stores `crl`, setting its id and created_at (`now`). */
+    int (*crl_insert)(scep_store *store, scep_store_crl *crl, int64_t now);
+    /* In a transaction: deletes all but the `keep` newest CRLs of `ca_name`. */
+    int (*crl_prune)(scep_store *store, const char *ca_name, int keep);
 
     int (*challenge_add)(scep_store *store, const char *alias,
                          const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t expires_at,
