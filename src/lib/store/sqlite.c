@@ -1850,54 +1850,56 @@ cleanup:
     return rc;
 }
 
-static int sqlite_challenge_consume(char **out_subject_pattern, scep_store *store,
-                                    const char *alias,
-                                    const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now)
+static int sqlite_challenge_find(struct scep_store_challenge_row *out, int *out_found,
+                                 scep_store *store, const unsigned char hash[SCEP_STORE_HASH_LEN])
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
-    sqlite3_stmt *find = NULL;
-    sqlite3_stmt *use = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *alias = NULL;
     const char *pattern = NULL;
-
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    GUARD(stmt_get(&find, s, ST_CH_FIND));
-    GUARD(bind_blob(s, find, 1, hash, SCEP_STORE_HASH_LEN));
-    int row = step_row(s, find, "looking up a challenge");
+    *out_found = 0;
+    GUARD(stmt_get(&st, s, ST_CH_FIND));
+    GUARD(bind_blob(s, st, 1, hash, SCEP_STORE_HASH_LEN));
+    int row = step_row(s, st, "looking up a challenge");
     GUARD(row);
-    ENSURE(row == 1, SCEP_EDENIED, "challenge password not recognised");
-    int64_t id = sqlite3_column_int64(find, 0);
-    const unsigned char *stored_alias = sqlite3_column_text(find, 1);
-    const void *stored = sqlite3_column_blob(find, 2);
-    ENSURE(stored != NULL && sqlite3_column_bytes(find, 2) == SCEP_STORE_HASH_LEN &&
-               CRYPTO_memcmp(stored, hash, SCEP_STORE_HASH_LEN) == 0,
-           SCEP_EDENIED, "challenge password not recognised");
-    ENSURE(stored_alias != NULL && strcmp((const char *)stored_alias, alias) == 0, SCEP_EDENIED,
-           "challenge password not recognised for alias '%s'", alias);
-    ENSURE(sqlite3_column_type(find, 5) == SQLITE_NULL, SCEP_ESTATE,
-           "challenge password already used");
-    ENSURE(sqlite3_column_int64(find, 4) > now, SCEP_EDENIED, "challenge password expired");
-    GUARD(col_text(&pattern, find, 3));
-    stmt_done(find);
-    find = NULL;
-
-    GUARD(stmt_get(&use, s, ST_CH_USE));
-    GUARD(bind_int(s, use, 1, id));
-    GUARD(bind_int(s, use, 2, now));
-    GUARD(step_done(s, use, "consuming a challenge"));
-    ENSURE(sqlite3_changes(s->db) == 1, SCEP_ESTATE, "challenge password already used");
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
-    *out_subject_pattern = (char *)(uintptr_t)pattern;
+    if (row == 0)
+        goto cleanup;
+    GUARD(col_text(&alias, st, 1));
+    GUARD(col_text(&pattern, st, 3));
+    out->id = sqlite3_column_int64(st, 0);
+    const void *stored = sqlite3_column_blob(st, 2);
+    int len = sqlite3_column_bytes(st, 2);
+    out->hash_len = stored != NULL && len > 0 ? (size_t)len : 0;
+    if (out->hash_len > 0)
+        memcpy(out->hash, stored,
+               out->hash_len < SCEP_STORE_HASH_LEN ? out->hash_len : SCEP_STORE_HASH_LEN);
+    out->expires_at = sqlite3_column_int64(st, 4);
+    out->used = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    out->alias = (char *)(uintptr_t)alias;
+    out->subject_pattern = (char *)(uintptr_t)pattern;
+    alias = NULL;
     pattern = NULL;
+    *out_found = 1;
 cleanup:
-    stmt_done(find);
-    stmt_done(use);
-    if (in_tx)
-        scep_sqlite_rollback(s);
+    stmt_done(st);
+    scep_store_release(alias);
     scep_store_release(pattern);
+    return rc;
+}
+
+static int sqlite_challenge_mark_used(int *out_changed, scep_store *store, int64_t id, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CH_USE));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(step_done(s, st, "consuming a challenge"));
+    *out_changed = sqlite3_changes(s->db) == 1;
+cleanup:
+    stmt_done(st);
     return rc;
 }
 
@@ -2003,7 +2005,8 @@ static const struct scep_store_ops sqlite_ops = {
     .crl_insert = sqlite_crl_insert,
     .crl_prune = sqlite_crl_prune,
     .challenge_add = sqlite_challenge_add,
-    .challenge_consume = sqlite_challenge_consume,
+    .challenge_find = sqlite_challenge_find,
+    .challenge_mark_used = sqlite_challenge_mark_used,
     .challenge_purge_expired = sqlite_challenge_purge_expired,
     .request_purge = sqlite_request_purge,
     .audit_last = sqlite_audit_last,

@@ -1213,6 +1213,46 @@ cleanup:
     return rc;
 }
 
+/*
+ * In one write transaction: the stored hash is compared with CRYPTO_memcmp, then the
+ * alias, the use and the expiry are checked before the challenge is consumed.
+ */
+static int challenge_consume(char **out_subject_pattern, scep_store *store, const char *alias,
+                             const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int found = 0;
+    int changed = 0;
+    struct scep_store_challenge_row row;
+    memset(&row, 0, sizeof(row));
+
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(store->ops->challenge_find(&row, &found, store, hash));
+    ENSURE(found, SCEP_EDENIED, "challenge password not recognised");
+    ENSURE(row.hash_len == SCEP_STORE_HASH_LEN &&
+               CRYPTO_memcmp(row.hash, hash, SCEP_STORE_HASH_LEN) == 0,
+           SCEP_EDENIED, "challenge password not recognised");
+    ENSURE(row.alias != NULL && strcmp(row.alias, alias) == 0, SCEP_EDENIED,
+           "challenge password not recognised for alias '%s'", alias);
+    ENSURE(!row.used, SCEP_ESTATE, "challenge password already used");
+    ENSURE(row.expires_at > now, SCEP_EDENIED, "challenge password expired");
+    GUARD(store->ops->challenge_mark_used(&changed, store, row.id, now));
+    ENSURE(changed, SCEP_ESTATE, "challenge password already used");
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+    *out_subject_pattern = row.subject_pattern;
+    row.subject_pattern = NULL;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    OPENSSL_free(row.alias);
+    OPENSSL_free(row.subject_pattern);
+    OPENSSL_cleanse(row.hash, sizeof(row.hash));
+    return rc;
+}
+
 int scep_store_challenge_consume(char **out_subject_pattern, scep_store *store, const char *alias,
                                  const char *challenge)
 {
@@ -1224,7 +1264,7 @@ int scep_store_challenge_consume(char **out_subject_pattern, scep_store *store, 
     ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(check_text(alias, 1, "alias"));
     GUARD(challenge_hash(hash, challenge));
-    GUARD(store->ops->challenge_consume(&pattern, store, alias, hash, now_seconds()));
+    GUARD(challenge_consume(&pattern, store, alias, hash, now_seconds()));
     if (out_subject_pattern != NULL) {
         *out_subject_pattern = pattern;
         pattern = NULL;

@@ -25,6 +25,18 @@
  */
 #define SCEP_STORE_SCHEMA_VERSION 6
 
+/* A stored challenge as challenge_find reads it; strings OPENSSL_malloc'd. */
+struct scep_store_challenge_row {
+    int64_t id;
+    char *alias;
+    unsigned char hash[SCEP_STORE_HASH_LEN];
+    size_t
+        hash_len; /* the stored hash's length: any other than SCEP_STORE_HASH_LEN never matches */
+    char *subject_pattern;
+    int64_t expires_at;
+    int used;
+};
+
 struct scep_store_ops {
     const char *name;
     void (*close)(scep_store *store);
@@ -132,9 +144,14 @@ struct scep_store_ops {
     int (*challenge_add)(scep_store *store, const char *alias,
                          const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t expires_at,
                          const char *subject_pattern, int64_t now);
-    /* Compares the stored hash with CRYPTO_memcmp before consuming. */
-    int (*challenge_consume)(char **out_subject_pattern, scep_store *store, const char *alias,
-                             const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now);
+    /*
+     * In a transaction: the challenge stored under `hash` (`*out_found` 0 when none), for
+     * the front end to compare, check and consume.
+     */
+    int (*challenge_find)(struct scep_store_challenge_row *out, int *out_found, scep_store *store,
+                          const unsigned char hash[SCEP_STORE_HASH_LEN]);
+    /* In a transaction: records the use; `*out_changed` 0 when it was already used. */
+    int (*challenge_mark_used)(int *out_changed, scep_store *store, int64_t id, int64_t now);
     int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
     int (*request_purge)(size_t *out_count, scep_store *store, int64_t before, unsigned flags);
 
