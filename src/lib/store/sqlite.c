@@ -1199,19 +1199,12 @@ cleanup:
     return rc;
 }
 
-static int sqlite_request_get_or_insert(scep_store_request *out, int *out_created,
-                                        scep_store *store, const scep_store_request *req,
-                                        int64_t now)
+static int sqlite_request_insert_if_absent(int *out_created, scep_store *store,
+                                           const scep_store_request *req, int64_t now)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    scep_store_request_status status = req->status != 0 ? req->status : SCEP_REQ_PENDING;
-
-    /* The insert and the read back are one transaction: the row read is the row kept. */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
     GUARD(stmt_get(&st, s, ST_REQ_INSERT));
     GUARD(bind_text(s, st, 1, req->alias));
     GUARD(bind_text(s, st, 2, req->transaction_id));
@@ -1219,22 +1212,15 @@ static int sqlite_request_get_or_insert(scep_store_request *out, int *out_create
     GUARD(bind_blob(s, st, 4, req->csr_der, req->csr_der_len));
     GUARD(bind_blob(s, st, 5, req->signer_cert_der, req->signer_cert_der_len));
     GUARD(bind_blob(s, st, 6, req->public_key_sha256, sizeof(req->public_key_sha256)));
-    GUARD(bind_text(s, st, 7, req_status_names[status]));
+    GUARD(bind_text(s, st, 7, req_status_names[req->status]));
     GUARD(bind_opt_int(s, st, 8, req->fail_info, SCEP_STORE_NO_FAIL_INFO));
     GUARD(bind_text(s, st, 9, req->reason));
     GUARD(bind_text(s, st, 10, req->client_addr));
     GUARD(bind_int(s, st, 11, now));
     GUARD(step_done(s, st, "recording a request"));
     *out_created = sqlite3_changes(s->db) == 1;
-    stmt_done(st);
-    st = NULL;
-    GUARD(sqlite_request_find(out, store, req->alias, req->transaction_id));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
 cleanup:
     stmt_done(st);
-    if (in_tx)
-        scep_sqlite_rollback(s);
     return rc;
 }
 
@@ -1251,37 +1237,36 @@ cleanup:
     return rc;
 }
 
-static int explain_no_change(struct sqlite_store *s, sqlite3_stmt *status_stmt, const char *what);
-
-static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason,
-                               const scep_store_decision *d, int64_t exclusive_since,
-                               int64_t *out_other, int64_t now)
+static int sqlite_request_held_for(int64_t *out_other, int *out_found, scep_store *store,
+                                   const char *reason, const char *username, int64_t id,
+                                   int64_t since)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    /* The check for another waiting request and the hold are one write transaction. */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    if (exclusive_since > 0) {
-        GUARD(stmt_get(&check, s, ST_REQ_HELD_FOR));
-        GUARD(bind_text(s, check, 1, reason));
-        GUARD(bind_text(s, check, 2, d->username));
-        GUARD(bind_int(s, check, 3, id));
-        GUARD(bind_int(s, check, 4, exclusive_since));
-        int row = step_row(s, check, "looking for a waiting request");
-        GUARD(row);
-        if (row) {
-            if (out_other != NULL)
-                *out_other = sqlite3_column_int64(check, 0);
-            ENSURE(0, SCEP_EEXISTS, "request %lld of %s already awaits approval",
-                   (long long)sqlite3_column_int64(check, 0), d->username);
-        }
-        stmt_done(check);
-        check = NULL;
+    *out_found = 0;
+    GUARD(stmt_get(&st, s, ST_REQ_HELD_FOR));
+    GUARD(bind_text(s, st, 1, reason));
+    GUARD(bind_text(s, st, 2, username));
+    GUARD(bind_int(s, st, 3, id));
+    GUARD(bind_int(s, st, 4, since));
+    int row = step_row(s, st, "looking for a waiting request");
+    GUARD(row);
+    if (row) {
+        *out_other = sqlite3_column_int64(st, 0);
+        *out_found = 1;
     }
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_request_set_hold(int *out_changed, scep_store *store, int64_t id,
+                                   const char *reason, const scep_store_decision *d, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_REQ_HOLD));
     GUARD(bind_int(s, st, 1, id));
     GUARD(bind_text(s, st, 2, reason));
@@ -1296,18 +1281,9 @@ static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason
     GUARD(bind_text(s, st, 11, d->renews_serial));
     GUARD(bind_int(s, st, 12, d->ee_updated_at));
     GUARD(step_done(s, st, "holding the request"));
-    if (sqlite3_changes(s->db) != 1) {
-        GUARD(stmt_get(&check, s, ST_REQ_STATUS));
-        GUARD(bind_int(s, check, 1, id));
-        GUARD(explain_no_change(s, check, "request"));
-    }
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
-    stmt_done(check);
-    if (in_tx)
-        scep_sqlite_rollback(s);
     return rc;
 }
 
@@ -1983,13 +1959,14 @@ static const struct scep_store_ops sqlite_ops = {
     .ee_is_active = sqlite_ee_is_active,
     .ee_ra_upsert = sqlite_ee_ra_upsert,
     .request_mark_issued = sqlite_request_mark_issued,
-    .request_get_or_insert = sqlite_request_get_or_insert,
+    .request_insert_if_absent = sqlite_request_insert_if_absent,
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,
     .request_update = sqlite_request_update,
     .ee_update = sqlite_ee_update,
     .ee_code_failed = sqlite_ee_code_failed,
-    .request_hold = sqlite_request_hold,
+    .request_held_for = sqlite_request_held_for,
+    .request_set_hold = sqlite_request_set_hold,
     .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,
     .request_count = sqlite_request_count,

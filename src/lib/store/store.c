@@ -723,6 +723,27 @@ static int check_fail_info(int fail_info)
     return scep_fail(SCEP_EINVAL, "store: unknown failInfo %d", fail_info);
 }
 
+/* The insert and the read back are one transaction: the row read is the row kept. */
+static int request_get_or_insert(scep_store_request *out, int *out_created, scep_store *store,
+                                 const scep_store_request *req, int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    scep_store_request row = *req;
+    if (row.status == 0)
+        row.status = SCEP_REQ_PENDING;
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(store->ops->request_insert_if_absent(out_created, store, &row, now));
+    GUARD(store->ops->request_find(out, store, req->alias, req->transaction_id));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    return rc;
+}
+
 int scep_store_request_get_or_insert(scep_store_request **out, int *out_created, scep_store *store,
                                      const scep_store_request *req)
 {
@@ -745,13 +766,46 @@ int scep_store_request_get_or_insert(scep_store_request **out, int *out_created,
     GUARD(check_fail_info(req->fail_info));
     row = OPENSSL_zalloc(sizeof(*row));
     ENSURE_ALLOC(row);
-    GUARD(store->ops->request_get_or_insert(row, &created, store, req, now_seconds()));
+    GUARD(request_get_or_insert(row, &created, store, req, now_seconds()));
     *out = row;
     row = NULL;
     if (out_created != NULL)
         *out_created = created;
 cleanup:
     scep_store_request_free(row);
+    return rc;
+}
+
+/* The check for another waiting request and the hold are one write transaction. */
+static int request_hold(scep_store *store, int64_t id, const char *reason,
+                        const scep_store_decision *d, int64_t exclusive_since, int64_t *out_other,
+                        int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int changed = 0;
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    if (exclusive_since > 0) {
+        int found = 0;
+        int64_t other = 0;
+        GUARD(store->ops->request_held_for(&other, &found, store, reason, d->username, id,
+                                           exclusive_since));
+        if (found) {
+            if (out_other != NULL)
+                *out_other = other;
+            ENSURE(0, SCEP_EEXISTS, "request %lld of %s already awaits approval", (long long)other,
+                   d->username);
+        }
+    }
+    GUARD(store->ops->request_set_hold(&changed, store, id, reason, d, now));
+    if (!changed)
+        GUARD(scep_store_explain_request(store, id));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
     return rc;
 }
 
@@ -773,8 +827,7 @@ int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
     GUARD(check_text(decision->renews_serial, 0, "serial"));
     if (out_other != NULL)
         *out_other = 0;
-    GUARD(store->ops->request_hold(store, id, reason, decision, exclusive_since, out_other,
-                                   now_seconds()));
+    GUARD(request_hold(store, id, reason, decision, exclusive_since, out_other, now_seconds()));
 cleanup:
     return rc;
 }

@@ -102,16 +102,26 @@ struct scep_store_ops {
     int (*request_mark_issued)(int *out_changed, char **out_alias, char **out_transaction_id,
                                scep_store *store, int64_t id, const char *ca_name,
                                const char *serial, int64_t now);
-    int (*request_get_or_insert)(scep_store_request *out, int *out_created, scep_store *store,
-                                 const scep_store_request *req, int64_t now);
+    /*
+     * In a transaction: inserts `req` (its status already set) unless a request with the
+     * same (alias, transaction_id) exists; `*out_created` says which.
+     */
+    int (*request_insert_if_absent)(int *out_created, scep_store *store,
+                                    const scep_store_request *req, int64_t now);
     int (*request_get)(scep_store_request *out, scep_store *store, int64_t id);
     int (*request_find)(scep_store_request *out, scep_store *store, const char *alias,
                         const char *transaction_id);
     int (*request_update)(scep_store *store, int64_t id, scep_store_request_status status,
                           int fail_info, const char *reason, int64_t now);
-    int (*request_hold)(scep_store *store, int64_t id, const char *reason,
-                        const scep_store_decision *decision, int64_t exclusive_since,
-                        int64_t *out_other, int64_t now);
+    /*
+     * In a transaction: another PENDING request than `id`, created at or after `since`,
+     * held with `reason` for `username`; `*out_found` 0 when none, else `*out_other` is it.
+     */
+    int (*request_held_for)(int64_t *out_other, int *out_found, scep_store *store,
+                            const char *reason, const char *username, int64_t id, int64_t since);
+    /* In a transaction: records the hold on a PENDING request; `*out_changed` 0 otherwise. */
+    int (*request_set_hold)(int *out_changed, scep_store *store, int64_t id, const char *reason,
+                            const scep_store_decision *decision, int64_t now);
     int (*request_retire)(scep_store *store, int64_t id, int64_t now);
     int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
                         scep_store_request_status status, size_t limit);
