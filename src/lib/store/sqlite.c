@@ -1,9 +1,10 @@
 /*
  * The SQLite store backend: one file in WAL mode, shared by many connections
- * (one per thread or process). Writes that touch more than one row run in
- * BEGIN IMMEDIATE transactions, so a connection takes the write lock before
- * it reads what it is about to change and two writers can never both see the
- * same "before" state; waiting writers queue on busy_timeout.
+ * (one per thread or process). It only reads and writes rows; the front end
+ * orders multi-step operations inside begin_write, which is BEGIN IMMEDIATE
+ * here, so a connection takes the write lock before it reads what it is about
+ * to change and two writers can never both see the same "before" state;
+ * waiting writers queue on busy_timeout.
  */
 #include "store/sqlite_internal.h"
 

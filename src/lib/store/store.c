@@ -1,7 +1,9 @@
 /*
  * The store frontend: picks the backend from the URL scheme, checks arguments,
- * hashes secrets and normalises serials once for every backend, then
- * dispatches through the backend's ops table.
+ * hashes secrets and normalises serials once for every backend, runs the
+ * multi-step operations (CRL publish, challenge consume, request hold and
+ * get_or_insert; issuance in issuance_tx.c) in the backend's write transaction,
+ * and dispatches through the backend's ops table.
  */
 #include "store/store_internal.h"
 #include "util/error_internal.h"

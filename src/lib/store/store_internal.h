@@ -1,8 +1,10 @@
 /*
- * The store's backend interface. scep_store (store.c) validates arguments,
- * hashes secrets and normalises serials, then dispatches through `ops`; a
- * backend only moves rows. A backend struct embeds `struct scep_store` as its
- * first member.
+ * The store's backend interface. The front end (store.c, issuance_tx.c,
+ * audit_chain.c) validates arguments, hashes secrets, normalises serials and
+ * orders every multi-step operation inside the backend's begin_write/commit,
+ * then dispatches row operations through `ops`; a backend only moves rows
+ * (docs/store.md "Front end and backends"). A backend struct embeds
+ * `struct scep_store` as its first member.
  *
  * Contract for backends: a record out-parameter (`scep_store_ca *out`, ...)
  * points to a zeroed struct the backend fills with OPENSSL_malloc'd copies;
