@@ -1,10 +1,12 @@
 /*
  * The audit trail's hash chain (docs/store.md "Audit chain"): the one definition of an
- * event's hash, used by every backend when it appends and by the verifier, which walks
- * the chain through the backend without knowing how it stores rows.
+ * event's hash, the append that chains each event to the newest one (on top of the
+ * backend's row operations, inside the front end's write transaction), and the verifier,
+ * which walks the chain through the backend without knowing how it stores rows.
  */
 #include "store/store_internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
 
@@ -128,6 +130,34 @@ static int verify_visit(const scep_store_audit_event *event, void *payload)
     check->head_id = event->id;
     memcpy(check->head_hash, event->hash, sizeof(check->head_hash));
     return 0;
+}
+
+int scep_store_audit_append_in_tx(scep_store *store, const scep_store_audit_event *event)
+{
+    int rc = SCEP_OK;
+    char *last_hash = NULL;
+    int found = 0;
+    int64_t last_id = 0;
+    char hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
+    scep_store_audit_event row = *event;
+
+    GUARD(store->ops->audit_last(&last_id, &last_hash, &found, store));
+    if (!found)
+        last_id = 0;
+    ENSURE(last_id >= 0 && last_id < INT64_MAX, SCEP_ESTORE, "audit event ids exhausted");
+    /* After an unchained row (written around the store) the chain stays broken: "" */
+    const char *prev_hash = !found ? SCEP_STORE_AUDIT_GENESIS : last_hash != NULL ? last_hash : "";
+    /* The id is given explicitly because it is hashed. */
+    row.id = last_id + 1;
+    row.prev_hash = NULL;
+    row.hash = NULL;
+    GUARD(scep_store_audit_hash(hash, prev_hash, &row));
+    row.prev_hash = prev_hash;
+    row.hash = hash;
+    GUARD(store->ops->audit_insert(store, &row));
+cleanup:
+    OPENSSL_free(last_hash);
+    return rc;
 }
 
 int scep_store_audit_verify(scep_store_audit_check *out, scep_store *store)

@@ -1,9 +1,10 @@
 /*
  * The SQLite store backend: one file in WAL mode, shared by many connections
- * (one per thread or process). Writes that touch more than one row run in
- * BEGIN IMMEDIATE transactions, so a connection takes the write lock before
- * it reads what it is about to change and two writers can never both see the
- * same "before" state; waiting writers queue on busy_timeout.
+ * (one per thread or process). It only reads and writes rows; the front end
+ * orders multi-step operations inside begin_write, which is BEGIN IMMEDIATE
+ * here, so a connection takes the write lock before it reads what it is about
+ * to change and two writers can never both see the same "before" state;
+ * waiting writers queue on busy_timeout.
  */
 #include "store/sqlite_internal.h"
 
@@ -55,7 +56,6 @@ enum stmt_id {
     ST_SETTING_REMOVE,
     ST_EE_ADD,
     ST_EE_GET,
-    ST_EE_STATUS,
     ST_EE_LIST,
     ST_EE_SET_STATUS,
     ST_EE_RESET,
@@ -71,7 +71,6 @@ enum stmt_id {
     ST_REQ_COUNT,
     ST_CERT_ADD,
     ST_CERT_GET,
-    ST_CERT_STATUS,
     ST_CERT_LIST,
     ST_CERT_REVOKE,
     ST_CERT_REVOKED,
@@ -132,7 +131,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                   "profile, ca_name, created_at, updated_at, alias, sans) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
     [ST_EE_GET] = "SELECT " EE_COLS ", password_hash FROM end_entities WHERE username = ?1",
-    [ST_EE_STATUS] = "SELECT status FROM end_entities WHERE username = ?1",
     [ST_EE_LIST] = "SELECT " EE_COLS " FROM end_entities ORDER BY username",
     [ST_EE_SET_STATUS] = "UPDATE end_entities SET status = ?2, updated_at = ?3 "
                          "WHERE username = ?1",
@@ -162,7 +160,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "not_after, der, status, username, transaction_id, created_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'VALID', ?8, ?9, ?10)",
     [ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE ca_name = ?1 AND serial = ?2",
-    [ST_CERT_STATUS] = "SELECT status FROM certificates WHERE ca_name = ?1 AND serial = ?2",
     [ST_CERT_LIST] = "SELECT " CERT_COLS " FROM certificates "
                      "WHERE (?1 IS NULL OR ca_name = ?1) AND (?2 IS NULL OR status = ?2) "
                      "ORDER BY id LIMIT ?3 OFFSET ?4",
@@ -360,6 +357,21 @@ void scep_sqlite_rollback(struct sqlite_store *s)
         int rc = exec_cached(s, ST_ROLLBACK, "rolling back");
         (void)rc; /* the error that led here is the one to report */
     }
+}
+
+static int sqlite_begin_write(scep_store *store)
+{
+    return scep_sqlite_begin((struct sqlite_store *)store);
+}
+
+static int sqlite_commit(scep_store *store)
+{
+    return scep_sqlite_commit((struct sqlite_store *)store);
+}
+
+static void sqlite_rollback(scep_store *store)
+{
+    scep_sqlite_rollback((struct sqlite_store *)store);
 }
 
 /* Binding: text and blobs are SQLITE_STATIC, valid until stmt_done. NULL binds NULL. */
@@ -1188,19 +1200,12 @@ cleanup:
     return rc;
 }
 
-static int sqlite_request_get_or_insert(scep_store_request *out, int *out_created,
-                                        scep_store *store, const scep_store_request *req,
-                                        int64_t now)
+static int sqlite_request_insert_if_absent(int *out_created, scep_store *store,
+                                           const scep_store_request *req, int64_t now)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    scep_store_request_status status = req->status != 0 ? req->status : SCEP_REQ_PENDING;
-
-    /* The insert and the read back are one transaction: the row read is the row kept. */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
     GUARD(stmt_get(&st, s, ST_REQ_INSERT));
     GUARD(bind_text(s, st, 1, req->alias));
     GUARD(bind_text(s, st, 2, req->transaction_id));
@@ -1208,22 +1213,15 @@ static int sqlite_request_get_or_insert(scep_store_request *out, int *out_create
     GUARD(bind_blob(s, st, 4, req->csr_der, req->csr_der_len));
     GUARD(bind_blob(s, st, 5, req->signer_cert_der, req->signer_cert_der_len));
     GUARD(bind_blob(s, st, 6, req->public_key_sha256, sizeof(req->public_key_sha256)));
-    GUARD(bind_text(s, st, 7, req_status_names[status]));
+    GUARD(bind_text(s, st, 7, req_status_names[req->status]));
     GUARD(bind_opt_int(s, st, 8, req->fail_info, SCEP_STORE_NO_FAIL_INFO));
     GUARD(bind_text(s, st, 9, req->reason));
     GUARD(bind_text(s, st, 10, req->client_addr));
     GUARD(bind_int(s, st, 11, now));
     GUARD(step_done(s, st, "recording a request"));
     *out_created = sqlite3_changes(s->db) == 1;
-    stmt_done(st);
-    st = NULL;
-    GUARD(sqlite_request_find(out, store, req->alias, req->transaction_id));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
 cleanup:
     stmt_done(st);
-    if (in_tx)
-        scep_sqlite_rollback(s);
     return rc;
 }
 
@@ -1240,37 +1238,36 @@ cleanup:
     return rc;
 }
 
-static int explain_no_change(struct sqlite_store *s, sqlite3_stmt *status_stmt, const char *what);
-
-static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason,
-                               const scep_store_decision *d, int64_t exclusive_since,
-                               int64_t *out_other, int64_t now)
+static int sqlite_request_held_for(int64_t *out_other, int *out_found, scep_store *store,
+                                   const char *reason, const char *username, int64_t id,
+                                   int64_t since)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    /* The check for another waiting request and the hold are one write transaction. */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    if (exclusive_since > 0) {
-        GUARD(stmt_get(&check, s, ST_REQ_HELD_FOR));
-        GUARD(bind_text(s, check, 1, reason));
-        GUARD(bind_text(s, check, 2, d->username));
-        GUARD(bind_int(s, check, 3, id));
-        GUARD(bind_int(s, check, 4, exclusive_since));
-        int row = step_row(s, check, "looking for a waiting request");
-        GUARD(row);
-        if (row) {
-            if (out_other != NULL)
-                *out_other = sqlite3_column_int64(check, 0);
-            ENSURE(0, SCEP_EEXISTS, "request %lld of %s already awaits approval",
-                   (long long)sqlite3_column_int64(check, 0), d->username);
-        }
-        stmt_done(check);
-        check = NULL;
+    *out_found = 0;
+    GUARD(stmt_get(&st, s, ST_REQ_HELD_FOR));
+    GUARD(bind_text(s, st, 1, reason));
+    GUARD(bind_text(s, st, 2, username));
+    GUARD(bind_int(s, st, 3, id));
+    GUARD(bind_int(s, st, 4, since));
+    int row = step_row(s, st, "looking for a waiting request");
+    GUARD(row);
+    if (row) {
+        *out_other = sqlite3_column_int64(st, 0);
+        *out_found = 1;
     }
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_request_set_hold(int *out_changed, scep_store *store, int64_t id,
+                                   const char *reason, const scep_store_decision *d, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_REQ_HOLD));
     GUARD(bind_int(s, st, 1, id));
     GUARD(bind_text(s, st, 2, reason));
@@ -1285,18 +1282,9 @@ static int sqlite_request_hold(scep_store *store, int64_t id, const char *reason
     GUARD(bind_text(s, st, 11, d->renews_serial));
     GUARD(bind_int(s, st, 12, d->ee_updated_at));
     GUARD(step_done(s, st, "holding the request"));
-    if (sqlite3_changes(s->db) != 1) {
-        GUARD(stmt_get(&check, s, ST_REQ_STATUS));
-        GUARD(bind_int(s, check, 1, id));
-        GUARD(explain_no_change(s, check, "request"));
-    }
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
-    stmt_done(check);
-    if (in_tx)
-        scep_sqlite_rollback(s);
     return rc;
 }
 
@@ -1456,28 +1444,21 @@ cleanup:
     return rc;
 }
 
-static int sqlite_cert_revoke(scep_store *store, const char *ca_name, const char *serial,
-                              int64_t revoked_at, int reason)
+static int sqlite_cert_revoke_if_valid(int *out_changed, scep_store *store, const char *ca_name,
+                                       const char *serial, int64_t revoked_at, int reason)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
     GUARD(stmt_get(&st, s, ST_CERT_REVOKE));
     GUARD(bind_text(s, st, 1, ca_name));
     GUARD(bind_text(s, st, 2, serial));
     GUARD(bind_int(s, st, 3, revoked_at));
     GUARD(bind_opt_int(s, st, 4, reason, SCEP_STORE_NO_REASON));
     GUARD(step_done(s, st, "revoking a certificate"));
-    if (sqlite3_changes(s->db) == 0) {
-        GUARD(stmt_get(&check, s, ST_CERT_STATUS));
-        GUARD(bind_text(s, check, 1, ca_name));
-        GUARD(bind_text(s, check, 2, serial));
-        GUARD(explain_no_change(s, check, "certificate"));
-    }
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
-    stmt_done(check);
     return rc;
 }
 
@@ -1530,8 +1511,9 @@ cleanup:
     return rc;
 }
 
-static int insert_crl(struct sqlite_store *s, scep_store_crl *crl, int64_t now)
+static int sqlite_crl_insert(scep_store *store, scep_store_crl *crl, int64_t now)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_CRL_ADD));
@@ -1545,137 +1527,71 @@ static int insert_crl(struct sqlite_store *s, scep_store_crl *crl, int64_t now)
     GUARD(step_done(s, st, "storing a CRL"));
     crl->id = sqlite3_last_insert_rowid(s->db);
     crl->created_at = now;
+cleanup:
     stmt_done(st);
-    st = NULL;
+    return rc;
+}
+
+static int sqlite_crl_prune(scep_store *store, const char *ca_name, int keep)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_CRL_PRUNE));
-    GUARD(bind_text(s, st, 1, crl->ca_name));
-    GUARD(bind_int(s, st, 2, SCEP_STORE_CRL_HISTORY));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(bind_int(s, st, 2, keep));
     GUARD(step_done(s, st, "deleting old CRLs"));
 cleanup:
     stmt_done(st);
     return rc;
 }
 
-static int sqlite_crl_publish(scep_store_crl *out, int *out_generated, scep_store *store,
-                              const char *ca_name, scep_store_crl_fresh_cb fresh,
-                              scep_store_crl_sign_cb sign, void *payload, int64_t now)
-{
-    struct sqlite_store *s = (struct sqlite_store *)store;
-    int rc = SCEP_OK;
-    int in_tx = 0;
-    int have_latest = 0;
-    int64_t revoked_count = 0;
-    scep_store_revoked *revoked = NULL;
-    size_t count = 0;
-
-    /*
-     * BEGIN IMMEDIATE before reading the newest CRL: of two connections that
-     * both found it stale, the second waits here, then sees the first's CRL.
-     */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    rc = sqlite_crl_get(out, store, ca_name);
-    if (rc == SCEP_ENOTFOUND) {
-        scep_store_crl_clear(out);
-        rc = SCEP_OK;
-    } else {
-        GUARD(rc);
-        have_latest = 1;
-    }
-    GUARD(sqlite_cert_count_revoked(&revoked_count, store, ca_name));
-    if (fresh != NULL && fresh(have_latest ? out : NULL, revoked_count, payload)) {
-        *out_generated = 0;
-        GUARD(scep_sqlite_commit(s));
-        in_tx = 0;
-        goto cleanup;
-    }
-    scep_store_crl_clear(out);
-    GUARD(sqlite_ca_next_crl_number(&out->crl_number, store, ca_name));
-    GUARD(sqlite_cert_list_revoked(&revoked, &count, store, ca_name));
-    out->ca_name = OPENSSL_strdup(ca_name);
-    ENSURE_ALLOC(out->ca_name);
-    out->revoked_count = (int64_t)count;
-    GUARD(sign(out, revoked, count, payload));
-    ENSURE(out->der != NULL && out->der_len > 0 && out->der_len <= SCEP_STORE_MAX_BLOB, SCEP_EINVAL,
-           "store: the signed CRL is empty or larger than %u bytes", SCEP_STORE_MAX_BLOB);
-    ENSURE(out->next_update > out->this_update, SCEP_EINVAL,
-           "store: CRL nextUpdate is not after thisUpdate");
-    GUARD(insert_crl(s, out, now));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
-    *out_generated = 1;
-cleanup:
-    if (in_tx)
-        scep_sqlite_rollback(s);
-    scep_store_revoked_list_free(revoked, count);
-    return rc;
-}
-
 /* ---- audit
  * --------------------------------------------------------------------------------------- */
 
-/*
- * Appends `ev` chained to the newest event (docs/store.md "Audit chain"). Reading the
- * newest hash and inserting must be one write transaction, or two connections could
- * chain to the same event: the caller's when one is open (the issuance step's, always
- * BEGIN IMMEDIATE), otherwise its own. The id is given explicitly because it is hashed.
- */
-static int insert_audit(struct sqlite_store *s, const scep_store_audit_event *ev)
+static int sqlite_audit_last(int64_t *out_id, char **out_hash, int *out_found, scep_store *store)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int own_tx = 0;
     sqlite3_stmt *st = NULL;
-    const char *last_hash = NULL;
-    char hash[SCEP_STORE_AUDIT_HASH_HEX + 1];
-    scep_store_audit_event row = *ev;
-
-    if (sqlite3_get_autocommit(s->db)) {
-        GUARD(scep_sqlite_begin(s));
-        own_tx = 1;
-    }
+    const char *hash = NULL;
+    *out_id = 0;
+    *out_hash = NULL;
+    *out_found = 0;
     GUARD(stmt_get(&st, s, ST_AUDIT_LAST));
     int found = step_row(s, st, "reading the newest audit event");
     GUARD(found);
-    int64_t last_id = found ? sqlite3_column_int64(st, 0) : 0;
-    if (found)
-        GUARD(col_text(&last_hash, st, 1));
-    stmt_done(st);
-    st = NULL;
-    ENSURE(last_id >= 0 && last_id < INT64_MAX, SCEP_ESTORE, "audit event ids exhausted");
-    /* After an unchained row (written around the store) the chain stays broken: "" */
-    const char *prev_hash = !found ? SCEP_STORE_AUDIT_GENESIS : last_hash != NULL ? last_hash : "";
-    row.id = last_id + 1;
-    GUARD(scep_store_audit_hash(hash, prev_hash, &row));
-
-    GUARD(stmt_get(&st, s, ST_AUDIT_ADD));
-    GUARD(bind_int(s, st, 1, row.id));
-    GUARD(bind_int(s, st, 2, row.time));
-    GUARD(bind_text(s, st, 3, row.actor));
-    GUARD(bind_text(s, st, 4, row.action));
-    GUARD(bind_text(s, st, 5, row.alias));
-    GUARD(bind_text(s, st, 6, row.transaction_id));
-    GUARD(bind_text(s, st, 7, row.outcome));
-    GUARD(bind_text(s, st, 8, row.detail));
-    GUARD(bind_text(s, st, 9, prev_hash));
-    GUARD(bind_text(s, st, 10, hash));
-    GUARD(step_done(s, st, "appending an audit event"));
-    stmt_done(st);
-    st = NULL;
-    if (own_tx) {
-        GUARD(scep_sqlite_commit(s));
-        own_tx = 0;
+    if (found) {
+        GUARD(col_text(&hash, st, 1));
+        *out_id = sqlite3_column_int64(st, 0);
+        *out_hash = (char *)(uintptr_t)hash;
+        *out_found = 1;
     }
 cleanup:
     stmt_done(st);
-    if (own_tx)
-        scep_sqlite_rollback(s);
-    scep_store_release(last_hash);
     return rc;
 }
 
-static int sqlite_audit_append(scep_store *store, const scep_store_audit_event *event)
+static int sqlite_audit_insert(scep_store *store, const scep_store_audit_event *ev)
 {
-    return insert_audit((struct sqlite_store *)store, event);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_AUDIT_ADD));
+    GUARD(bind_int(s, st, 1, ev->id));
+    GUARD(bind_int(s, st, 2, ev->time));
+    GUARD(bind_text(s, st, 3, ev->actor));
+    GUARD(bind_text(s, st, 4, ev->action));
+    GUARD(bind_text(s, st, 5, ev->alias));
+    GUARD(bind_text(s, st, 6, ev->transaction_id));
+    GUARD(bind_text(s, st, 7, ev->outcome));
+    GUARD(bind_text(s, st, 8, ev->detail));
+    GUARD(bind_text(s, st, 9, ev->prev_hash));
+    GUARD(bind_text(s, st, 10, ev->hash));
+    GUARD(step_done(s, st, "appending an audit event"));
+cleanup:
+    stmt_done(st);
+    return rc;
 }
 
 static int sqlite_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
@@ -1762,69 +1678,40 @@ cleanup:
     return rc;
 }
 
-/* ---- the atomic issuance step
- * ---------------------------------------------------------------------- */
+/* ---- row operations of the issuance step (issuance_tx.c) ------------------------------ */
 
-/* Inside sqlite_issue's transaction: revokes the certificate a renewal replaces. */
-static int revoke_replaced(struct sqlite_store *s, const scep_store_issuance *issuance,
-                           const char *transaction_id, const char *alias, int64_t now)
+/* Steps a SELECT that answers with a row or none: `*out` 1 or 0. */
+static int exists_row(int *out, struct sqlite_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = SCEP_OK;
-    sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    char detail[256];
-    const char *ca_name = issuance->cert->ca_name;
-    GUARD(stmt_get(&st, s, ST_CERT_REVOKE));
-    GUARD(bind_text(s, st, 1, ca_name));
-    GUARD(bind_text(s, st, 2, issuance->revoke_serial));
-    GUARD(bind_int(s, st, 3, now));
-    GUARD(bind_opt_int(s, st, 4, issuance->revoke_reason, SCEP_STORE_NO_REASON));
-    GUARD(step_done(s, st, "revoking the replaced certificate"));
-    if (sqlite3_changes(s->db) == 0) {
-        GUARD(stmt_get(&check, s, ST_CERT_STATUS));
-        GUARD(bind_text(s, check, 1, ca_name));
-        GUARD(bind_text(s, check, 2, issuance->revoke_serial));
-        GUARD(explain_no_change(s, check, "certificate"));
-    }
-    int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s reason=%d replaced_by=%s", ca_name,
-                     issuance->revoke_serial, issuance->revoke_reason, issuance->cert->serial);
-    ENSURE(n > 0, SCEP_EINVAL, "audit detail");
-    scep_store_audit_event event = {
-        .time = now,
-        .actor = issuance->actor != NULL ? issuance->actor : "scepd",
-        .action = "revoke",
-        .alias = alias,
-        .transaction_id = transaction_id,
-        .outcome = "success",
-        .detail = detail,
-    };
-    GUARD(insert_audit(s, &event));
+    int row = step_row(s, st, what);
+    GUARD(row);
+    *out = row;
 cleanup:
-    stmt_done(st);
-    stmt_done(check);
     return rc;
 }
 
-/*
- * RA mode, inside the issuance transaction: the end entity is created, or
- * updated and set NEW, so that the consume step below moves it to GENERATED
- * exactly as in CA mode.
- */
-static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity *ra, int64_t now)
+static int sqlite_cert_valid_for_user(int *out, scep_store *store, const char *username,
+                                      int64_t now)
 {
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
-    if (ra->on_existing == SCEP_STORE_RA_REFUSE) {
-        GUARD(stmt_get(&st, s, ST_CERT_VALID_FOR_USER));
-        GUARD(bind_text(s, st, 1, ra->username));
-        GUARD(bind_int(s, st, 2, now));
-        int row = step_row(s, st, "looking up the end entity's certificates");
-        GUARD(row);
-        ENSURE(row == 0, SCEP_EDENIED, "end entity %s already holds a valid certificate",
-               ra->username);
-        stmt_done(st);
-        st = NULL;
-    }
+    GUARD(stmt_get(&st, s, ST_CERT_VALID_FOR_USER));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(exists_row(out, s, st, "looking up the end entity's certificates"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_ee_ra_upsert(int *out_changed, scep_store *store, const scep_store_ra_entity *ra,
+                               int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
     GUARD(stmt_get(&st, s, ST_EE_RA_UPSERT));
     GUARD(bind_text(s, st, 1, ra->username));
     GUARD(bind_text(s, st, 2, ra->subject_dn));
@@ -1834,154 +1721,88 @@ static int ra_entity_prepare(struct sqlite_store *s, const scep_store_ra_entity 
     GUARD(bind_text(s, st, 6, ra->alias));
     GUARD(bind_text(s, st, 7, ra->sans));
     GUARD(step_done(s, st, "creating the RA end entity"));
-    if (sqlite3_changes(s->db) != 1) {
-        stmt_done(st);
-        st = NULL;
-        scep_store_end_entity held;
-        memset(&held, 0, sizeof(held));
-        GUARD(stmt_get(&st, s, ST_EE_GET));
-        GUARD(bind_text(s, st, 1, ra->username));
-        rc = fetch_one(&held, s, st, read_ee, "end entity");
-        int foreign = held.ra_alias == NULL || strcmp(held.ra_alias, ra->alias) != 0;
-        const char *status =
-            (size_t)held.status < NAMES_COUNT(ee_status_names) && ee_status_names[held.status]
-                ? ee_status_names[held.status]
-                : "?";
-        scep_store_ee_clear(&held);
-        GUARD(rc);
-        ENSURE(!foreign, SCEP_EDENIED,
-               "the name %s belongs to an end entity RA mode of this alias did not create",
-               ra->username);
-        ENSURE(0, SCEP_EDENIED, "end entity %s is %s", ra->username, status);
-    }
+    *out_changed = sqlite3_changes(s->db) == 1;
 cleanup:
     stmt_done(st);
     return rc;
 }
 
-static int issue_in_transaction(struct sqlite_store *s, const scep_store_ra_entity *ra,
-                                const scep_store_issuance *issuance, int64_t now)
+static int sqlite_cert_is_renewable(int *out, scep_store *store, const char *ca_name,
+                                    const char *serial, int64_t now)
 {
-    const scep_store_cert *cert = issuance->cert;
+    struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *check = NULL;
-    const char *request_alias = NULL;
-    const char *request_transaction_id = NULL;
-    char detail[512];
-
-    /*
-     * BEGIN IMMEDIATE takes the database write lock before the state checks,
-     * so of two connections racing for one end entity the second waits, then
-     * sees GENERATED and fails with SCEP_ESTATE.
-     */
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    if (ra != NULL)
-        GUARD(ra_entity_prepare(s, ra, now));
-    if (issuance->renews_serial != NULL) {
-        /* A renewal held for approval, or slower than a revocation, must not issue for a
-         * certificate that was revoked or expired meanwhile. */
-        GUARD(stmt_get(&st, s, ST_CERT_RENEWABLE));
-        GUARD(bind_text(s, st, 1, cert->ca_name));
-        GUARD(bind_text(s, st, 2, issuance->renews_serial));
-        GUARD(bind_int(s, st, 3, now));
-        int row = step_row(s, st, "checking the renewed certificate");
-        GUARD(row);
-        ENSURE(row != 0, SCEP_ESTATE, "the renewed certificate %s is no longer valid",
-               issuance->renews_serial);
-        stmt_done(st);
-        st = NULL;
-    }
-    if (issuance->renewal_username != NULL) {
-        GUARD(stmt_get(&st, s, ST_EE_ACTIVE));
-        GUARD(bind_text(s, st, 1, issuance->renewal_username));
-        int row = step_row(s, st, "checking the end entity");
-        GUARD(row);
-        ENSURE(row != 0, SCEP_ESTATE, "end entity %s is revoked, disabled or gone",
-               issuance->renewal_username);
-        stmt_done(st);
-        st = NULL;
-    }
-
-    if (issuance->username != NULL) {
-        GUARD(stmt_get(&st, s, ST_EE_CONSUME));
-        GUARD(bind_text(s, st, 1, issuance->username));
-        GUARD(bind_int(s, st, 2, now));
-        GUARD(step_done(s, st, "consuming the end entity"));
-        if (sqlite3_changes(s->db) != 1) {
-            GUARD(stmt_get(&check, s, ST_EE_STATUS));
-            GUARD(bind_text(s, check, 1, issuance->username));
-            GUARD(explain_no_change(s, check, "end entity"));
-        }
-        stmt_done(st);
-        st = NULL;
-    }
-
-    if (issuance->request_id != 0) {
-        GUARD(stmt_get(&st, s, ST_REQ_ISSUE));
-        GUARD(bind_int(s, st, 1, issuance->request_id));
-        GUARD(bind_text(s, st, 2, cert->ca_name));
-        GUARD(bind_text(s, st, 3, cert->serial));
-        GUARD(bind_int(s, st, 4, now));
-        int row = step_row(s, st, "marking the request issued");
-        GUARD(row);
-        if (row == 0) {
-            GUARD(stmt_get(&check, s, ST_REQ_STATUS));
-            GUARD(bind_int(s, check, 1, issuance->request_id));
-            GUARD(explain_no_change(s, check, "request"));
-        }
-        GUARD(col_text(&request_alias, st, 0));
-        GUARD(col_text(&request_transaction_id, st, 1));
-        GUARD(step_done(s, st, "marking the request issued"));
-        stmt_done(st);
-        st = NULL;
-    }
-
-    /* Without a transactionID or alias from the caller, the request row supplies them. */
-    scep_store_cert row_cert = *cert;
-    if (row_cert.transaction_id == NULL)
-        row_cert.transaction_id = request_transaction_id;
-    GUARD(insert_cert(s, &row_cert, now));
-    if (issuance->revoke_serial != NULL)
-        GUARD(revoke_replaced(s, issuance, row_cert.transaction_id,
-                              issuance->alias != NULL ? issuance->alias : request_alias, now));
-
-    int n = snprintf(detail, sizeof(detail), "ca=%s serial=%s subject=%.300s", cert->ca_name,
-                     cert->serial, cert->subject);
-    ENSURE(n > 0, SCEP_EINVAL, "audit detail");
-    scep_store_audit_event event = {
-        .time = now,
-        .actor = issuance->actor != NULL ? issuance->actor : "scepd",
-        .action = "issue",
-        .alias = issuance->alias != NULL ? issuance->alias : request_alias,
-        .transaction_id = row_cert.transaction_id,
-        .outcome = "success",
-        .detail = detail,
-    };
-    GUARD(insert_audit(s, &event));
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
+    GUARD(stmt_get(&st, s, ST_CERT_RENEWABLE));
+    GUARD(bind_text(s, st, 1, ca_name));
+    GUARD(bind_text(s, st, 2, serial));
+    GUARD(bind_int(s, st, 3, now));
+    GUARD(exists_row(out, s, st, "checking the renewed certificate"));
 cleanup:
     stmt_done(st);
-    stmt_done(check);
-    if (in_tx)
-        scep_sqlite_rollback(s);
-    scep_store_release(request_alias);
-    scep_store_release(request_transaction_id);
     return rc;
 }
 
-static int sqlite_issue(scep_store *store, const scep_store_issuance *issuance, int64_t now)
+static int sqlite_ee_is_active(int *out, scep_store *store, const char *username)
 {
-    return issue_in_transaction((struct sqlite_store *)store, NULL, issuance, now);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_EE_ACTIVE));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(exists_row(out, s, st, "checking the end entity"));
+cleanup:
+    stmt_done(st);
+    return rc;
 }
 
-static int sqlite_issue_ra(scep_store *store, const scep_store_issuance *issuance,
-                           const scep_store_ra_entity *ra, int64_t now)
+static int sqlite_ee_consume(int *out_changed, scep_store *store, const char *username, int64_t now)
 {
-    return issue_in_transaction((struct sqlite_store *)store, ra, issuance, now);
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_EE_CONSUME));
+    GUARD(bind_text(s, st, 1, username));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(step_done(s, st, "consuming the end entity"));
+    *out_changed = sqlite3_changes(s->db) == 1;
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_request_mark_issued(int *out_changed, char **out_alias, char **out_transaction_id,
+                                      scep_store *store, int64_t id, const char *ca_name,
+                                      const char *serial, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    const char *alias = NULL;
+    const char *transaction_id = NULL;
+    *out_changed = 0;
+    GUARD(stmt_get(&st, s, ST_REQ_ISSUE));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_text(s, st, 2, ca_name));
+    GUARD(bind_text(s, st, 3, serial));
+    GUARD(bind_int(s, st, 4, now));
+    int row = step_row(s, st, "marking the request issued");
+    GUARD(row);
+    if (row == 0)
+        goto cleanup;
+    GUARD(col_text(&alias, st, 0));
+    GUARD(col_text(&transaction_id, st, 1));
+    GUARD(step_done(s, st, "marking the request issued"));
+    *out_alias = (char *)(uintptr_t)alias;
+    *out_transaction_id = (char *)(uintptr_t)transaction_id;
+    alias = NULL;
+    transaction_id = NULL;
+    *out_changed = 1;
+cleanup:
+    stmt_done(st);
+    scep_store_release(alias);
+    scep_store_release(transaction_id);
+    return rc;
 }
 
 /* ---- challenges
@@ -2006,54 +1827,56 @@ cleanup:
     return rc;
 }
 
-static int sqlite_challenge_consume(char **out_subject_pattern, scep_store *store,
-                                    const char *alias,
-                                    const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now)
+static int sqlite_challenge_find(struct scep_store_challenge_row *out, int *out_found,
+                                 scep_store *store, const unsigned char hash[SCEP_STORE_HASH_LEN])
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
-    int in_tx = 0;
-    sqlite3_stmt *find = NULL;
-    sqlite3_stmt *use = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *alias = NULL;
     const char *pattern = NULL;
-
-    GUARD(scep_sqlite_begin(s));
-    in_tx = 1;
-    GUARD(stmt_get(&find, s, ST_CH_FIND));
-    GUARD(bind_blob(s, find, 1, hash, SCEP_STORE_HASH_LEN));
-    int row = step_row(s, find, "looking up a challenge");
+    *out_found = 0;
+    GUARD(stmt_get(&st, s, ST_CH_FIND));
+    GUARD(bind_blob(s, st, 1, hash, SCEP_STORE_HASH_LEN));
+    int row = step_row(s, st, "looking up a challenge");
     GUARD(row);
-    ENSURE(row == 1, SCEP_EDENIED, "challenge password not recognised");
-    int64_t id = sqlite3_column_int64(find, 0);
-    const unsigned char *stored_alias = sqlite3_column_text(find, 1);
-    const void *stored = sqlite3_column_blob(find, 2);
-    ENSURE(stored != NULL && sqlite3_column_bytes(find, 2) == SCEP_STORE_HASH_LEN &&
-               CRYPTO_memcmp(stored, hash, SCEP_STORE_HASH_LEN) == 0,
-           SCEP_EDENIED, "challenge password not recognised");
-    ENSURE(stored_alias != NULL && strcmp((const char *)stored_alias, alias) == 0, SCEP_EDENIED,
-           "challenge password not recognised for alias '%s'", alias);
-    ENSURE(sqlite3_column_type(find, 5) == SQLITE_NULL, SCEP_ESTATE,
-           "challenge password already used");
-    ENSURE(sqlite3_column_int64(find, 4) > now, SCEP_EDENIED, "challenge password expired");
-    GUARD(col_text(&pattern, find, 3));
-    stmt_done(find);
-    find = NULL;
-
-    GUARD(stmt_get(&use, s, ST_CH_USE));
-    GUARD(bind_int(s, use, 1, id));
-    GUARD(bind_int(s, use, 2, now));
-    GUARD(step_done(s, use, "consuming a challenge"));
-    ENSURE(sqlite3_changes(s->db) == 1, SCEP_ESTATE, "challenge password already used");
-    GUARD(scep_sqlite_commit(s));
-    in_tx = 0;
-    *out_subject_pattern = (char *)(uintptr_t)pattern;
+    if (row == 0)
+        goto cleanup;
+    GUARD(col_text(&alias, st, 1));
+    GUARD(col_text(&pattern, st, 3));
+    out->id = sqlite3_column_int64(st, 0);
+    const void *stored = sqlite3_column_blob(st, 2);
+    int len = sqlite3_column_bytes(st, 2);
+    out->hash_len = stored != NULL && len > 0 ? (size_t)len : 0;
+    if (out->hash_len > 0)
+        memcpy(out->hash, stored,
+               out->hash_len < SCEP_STORE_HASH_LEN ? out->hash_len : SCEP_STORE_HASH_LEN);
+    out->expires_at = sqlite3_column_int64(st, 4);
+    out->used = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    out->alias = (char *)(uintptr_t)alias;
+    out->subject_pattern = (char *)(uintptr_t)pattern;
+    alias = NULL;
     pattern = NULL;
+    *out_found = 1;
 cleanup:
-    stmt_done(find);
-    stmt_done(use);
-    if (in_tx)
-        scep_sqlite_rollback(s);
+    stmt_done(st);
+    scep_store_release(alias);
     scep_store_release(pattern);
+    return rc;
+}
+
+static int sqlite_challenge_mark_used(int *out_changed, scep_store *store, int64_t id, int64_t now)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CH_USE));
+    GUARD(bind_int(s, st, 1, id));
+    GUARD(bind_int(s, st, 2, now));
+    GUARD(step_done(s, st, "consuming a challenge"));
+    *out_changed = sqlite3_changes(s->db) == 1;
+cleanup:
+    stmt_done(st);
     return rc;
 }
 
@@ -2112,6 +1935,9 @@ static const struct scep_store_ops sqlite_ops = {
     .close = sqlite_close,
     .schema_version = scep_sqlite_schema_version,
     .backup = sqlite_backup,
+    .begin_write = sqlite_begin_write,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
     .ca_add = sqlite_ca_add,
     .ca_get = sqlite_ca_get,
     .ca_list = sqlite_ca_list,
@@ -2130,31 +1956,39 @@ static const struct scep_store_ops sqlite_ops = {
     .ee_set_status = sqlite_ee_set_status,
     .ee_reset = sqlite_ee_reset,
     .ee_remove = sqlite_ee_remove,
-    .issue = sqlite_issue,
-    .issue_ra = sqlite_issue_ra,
-    .request_get_or_insert = sqlite_request_get_or_insert,
+    .ee_consume = sqlite_ee_consume,
+    .ee_is_active = sqlite_ee_is_active,
+    .ee_ra_upsert = sqlite_ee_ra_upsert,
+    .request_mark_issued = sqlite_request_mark_issued,
+    .request_insert_if_absent = sqlite_request_insert_if_absent,
     .request_get = sqlite_request_get,
     .request_find = sqlite_request_find,
     .request_update = sqlite_request_update,
     .ee_update = sqlite_ee_update,
     .ee_code_failed = sqlite_ee_code_failed,
-    .request_hold = sqlite_request_hold,
+    .request_held_for = sqlite_request_held_for,
+    .request_set_hold = sqlite_request_set_hold,
     .request_retire = sqlite_request_retire,
     .request_list = sqlite_request_list,
     .request_count = sqlite_request_count,
     .cert_add = sqlite_cert_add,
     .cert_get = sqlite_cert_get,
     .cert_list = sqlite_cert_list,
-    .cert_revoke = sqlite_cert_revoke,
+    .cert_revoke_if_valid = sqlite_cert_revoke_if_valid,
+    .cert_is_renewable = sqlite_cert_is_renewable,
+    .cert_valid_for_user = sqlite_cert_valid_for_user,
     .cert_list_revoked = sqlite_cert_list_revoked,
     .cert_count_revoked = sqlite_cert_count_revoked,
     .crl_get = sqlite_crl_get,
-    .crl_publish = sqlite_crl_publish,
+    .crl_insert = sqlite_crl_insert,
+    .crl_prune = sqlite_crl_prune,
     .challenge_add = sqlite_challenge_add,
-    .challenge_consume = sqlite_challenge_consume,
+    .challenge_find = sqlite_challenge_find,
+    .challenge_mark_used = sqlite_challenge_mark_used,
     .challenge_purge_expired = sqlite_challenge_purge_expired,
     .request_purge = sqlite_request_purge,
-    .audit_append = sqlite_audit_append,
+    .audit_last = sqlite_audit_last,
+    .audit_insert = sqlite_audit_insert,
     .audit_list = sqlite_audit_list,
     .audit_walk = sqlite_audit_walk,
 };

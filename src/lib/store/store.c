@@ -1,7 +1,9 @@
 /*
  * The store frontend: picks the backend from the URL scheme, checks arguments,
- * hashes secrets and normalises serials once for every backend, then
- * dispatches through the backend's ops table.
+ * hashes secrets and normalises serials once for every backend, runs the
+ * multi-step operations (CRL publish, challenge consume, request hold and
+ * get_or_insert; issuance in issuance_tx.c) in the backend's write transaction,
+ * and dispatches through the backend's ops table.
  */
 #include "store/store_internal.h"
 #include "util/error_internal.h"
@@ -723,6 +725,27 @@ static int check_fail_info(int fail_info)
     return scep_fail(SCEP_EINVAL, "store: unknown failInfo %d", fail_info);
 }
 
+/* The insert and the read back are one transaction: the row read is the row kept. */
+static int request_get_or_insert(scep_store_request *out, int *out_created, scep_store *store,
+                                 const scep_store_request *req, int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    scep_store_request row = *req;
+    if (row.status == 0)
+        row.status = SCEP_REQ_PENDING;
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(store->ops->request_insert_if_absent(out_created, store, &row, now));
+    GUARD(store->ops->request_find(out, store, req->alias, req->transaction_id));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    return rc;
+}
+
 int scep_store_request_get_or_insert(scep_store_request **out, int *out_created, scep_store *store,
                                      const scep_store_request *req)
 {
@@ -745,13 +768,46 @@ int scep_store_request_get_or_insert(scep_store_request **out, int *out_created,
     GUARD(check_fail_info(req->fail_info));
     row = OPENSSL_zalloc(sizeof(*row));
     ENSURE_ALLOC(row);
-    GUARD(store->ops->request_get_or_insert(row, &created, store, req, now_seconds()));
+    GUARD(request_get_or_insert(row, &created, store, req, now_seconds()));
     *out = row;
     row = NULL;
     if (out_created != NULL)
         *out_created = created;
 cleanup:
     scep_store_request_free(row);
+    return rc;
+}
+
+/* The check for another waiting request and the hold are one write transaction. */
+static int request_hold(scep_store *store, int64_t id, const char *reason,
+                        const scep_store_decision *d, int64_t exclusive_since, int64_t *out_other,
+                        int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int changed = 0;
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    if (exclusive_since > 0) {
+        int found = 0;
+        int64_t other = 0;
+        GUARD(store->ops->request_held_for(&other, &found, store, reason, d->username, id,
+                                           exclusive_since));
+        if (found) {
+            if (out_other != NULL)
+                *out_other = other;
+            ENSURE(0, SCEP_EEXISTS, "request %lld of %s already awaits approval", (long long)other,
+                   d->username);
+        }
+    }
+    GUARD(store->ops->request_set_hold(&changed, store, id, reason, d, now));
+    if (!changed)
+        GUARD(scep_store_explain_request(store, id));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
     return rc;
 }
 
@@ -773,8 +829,7 @@ int scep_store_request_hold(scep_store *store, int64_t id, const char *reason,
     GUARD(check_text(decision->renews_serial, 0, "serial"));
     if (out_other != NULL)
         *out_other = 0;
-    GUARD(store->ops->request_hold(store, id, reason, decision, exclusive_since, out_other,
-                                   now_seconds()));
+    GUARD(request_hold(store, id, reason, decision, exclusive_since, out_other, now_seconds()));
 cleanup:
     return rc;
 }
@@ -952,7 +1007,11 @@ int scep_store_cert_revoke(scep_store *store, const char *ca_name, const char *s
            SCEP_EINVAL, "store: invalid CRL reason %d", reason);
     if (revoked_at == 0)
         revoked_at = now_seconds();
-    GUARD(store->ops->cert_revoke(store, ca_name, normalized, revoked_at, reason));
+    int changed = 0;
+    GUARD(
+        store->ops->cert_revoke_if_valid(&changed, store, ca_name, normalized, revoked_at, reason));
+    if (!changed)
+        GUARD(scep_store_explain_cert(store, ca_name, normalized));
 cleanup:
     return rc;
 }
@@ -1000,6 +1059,62 @@ cleanup:
     return rc;
 }
 
+/* `out` is zeroed; `now` is created_at. */
+static int crl_publish(scep_store_crl *out, int *out_generated, scep_store *store,
+                       const char *ca_name, scep_store_crl_fresh_cb fresh,
+                       scep_store_crl_sign_cb sign, void *payload, int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int have_latest = 0;
+    int64_t revoked_count = 0;
+    scep_store_revoked *revoked = NULL;
+    size_t count = 0;
+
+    /*
+     * begin_write before reading the newest CRL: of two connections that both found it
+     * stale, the second waits here, then sees the first's CRL.
+     */
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    rc = store->ops->crl_get(out, store, ca_name);
+    if (rc == SCEP_ENOTFOUND) {
+        scep_store_crl_clear(out);
+        rc = SCEP_OK;
+    } else {
+        GUARD(rc);
+        have_latest = 1;
+    }
+    GUARD(store->ops->cert_count_revoked(&revoked_count, store, ca_name));
+    if (fresh != NULL && fresh(have_latest ? out : NULL, revoked_count, payload)) {
+        *out_generated = 0;
+        GUARD(store->ops->commit(store));
+        in_tx = 0;
+        goto cleanup;
+    }
+    scep_store_crl_clear(out);
+    GUARD(store->ops->ca_next_crl_number(&out->crl_number, store, ca_name));
+    GUARD(store->ops->cert_list_revoked(&revoked, &count, store, ca_name));
+    out->ca_name = OPENSSL_strdup(ca_name);
+    ENSURE_ALLOC(out->ca_name);
+    out->revoked_count = (int64_t)count;
+    GUARD(sign(out, revoked, count, payload));
+    ENSURE(out->der != NULL && out->der_len > 0 && out->der_len <= SCEP_STORE_MAX_BLOB, SCEP_EINVAL,
+           "store: the signed CRL is empty or larger than %u bytes", SCEP_STORE_MAX_BLOB);
+    ENSURE(out->next_update > out->this_update, SCEP_EINVAL,
+           "store: CRL nextUpdate is not after thisUpdate");
+    GUARD(store->ops->crl_insert(store, out, now));
+    GUARD(store->ops->crl_prune(store, ca_name, SCEP_STORE_CRL_HISTORY));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+    *out_generated = 1;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    scep_store_revoked_list_free(revoked, count);
+    return rc;
+}
+
 int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store *store,
                            const char *ca_name, scep_store_crl_fresh_cb fresh,
                            scep_store_crl_sign_cb sign, void *payload)
@@ -1014,8 +1129,7 @@ int scep_store_crl_publish(scep_store_crl **out, int *out_generated, scep_store 
     GUARD(check_text(ca_name, 1, "CA name"));
     crl = OPENSSL_zalloc(sizeof(*crl));
     ENSURE_ALLOC(crl);
-    GUARD(store->ops->crl_publish(crl, &generated, store, ca_name, fresh, sign, payload,
-                                  now_seconds()));
+    GUARD(crl_publish(crl, &generated, store, ca_name, fresh, sign, payload, now_seconds()));
     *out = crl;
     crl = NULL;
     if (out_generated != NULL)
@@ -1057,7 +1171,7 @@ int scep_store_issue(scep_store *store, const scep_store_issuance *issuance)
     normalized.cert = &cert;
     if (issuance->revoke_serial != NULL)
         normalized.revoke_serial = revoke_serial;
-    GUARD(store->ops->issue(store, &normalized, now_seconds()));
+    GUARD(scep_store_issue_tx(store, NULL, &normalized, now_seconds()));
 cleanup:
     return rc;
 }
@@ -1091,7 +1205,7 @@ int scep_store_issue_ra(scep_store *store, const scep_store_issuance *issuance,
     scep_store_issuance normalized = *issuance;
     normalized.cert = &cert;
     normalized.username = ra->username;
-    GUARD(store->ops->issue_ra(store, &normalized, ra, now_seconds()));
+    GUARD(scep_store_issue_tx(store, ra, &normalized, now_seconds()));
 cleanup:
     return rc;
 }
@@ -1154,6 +1268,46 @@ cleanup:
     return rc;
 }
 
+/*
+ * In one write transaction: the stored hash is compared with CRYPTO_memcmp, then the
+ * alias, the use and the expiry are checked before the challenge is consumed.
+ */
+static int challenge_consume(char **out_subject_pattern, scep_store *store, const char *alias,
+                             const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now)
+{
+    int rc = SCEP_OK;
+    int in_tx = 0;
+    int found = 0;
+    int changed = 0;
+    struct scep_store_challenge_row row;
+    memset(&row, 0, sizeof(row));
+
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(store->ops->challenge_find(&row, &found, store, hash));
+    ENSURE(found, SCEP_EDENIED, "challenge password not recognised");
+    ENSURE(row.hash_len == SCEP_STORE_HASH_LEN &&
+               CRYPTO_memcmp(row.hash, hash, SCEP_STORE_HASH_LEN) == 0,
+           SCEP_EDENIED, "challenge password not recognised");
+    ENSURE(row.alias != NULL && strcmp(row.alias, alias) == 0, SCEP_EDENIED,
+           "challenge password not recognised for alias '%s'", alias);
+    ENSURE(!row.used, SCEP_ESTATE, "challenge password already used");
+    ENSURE(row.expires_at > now, SCEP_EDENIED, "challenge password expired");
+    GUARD(store->ops->challenge_mark_used(&changed, store, row.id, now));
+    ENSURE(changed, SCEP_ESTATE, "challenge password already used");
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
+    *out_subject_pattern = row.subject_pattern;
+    row.subject_pattern = NULL;
+cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
+    OPENSSL_free(row.alias);
+    OPENSSL_free(row.subject_pattern);
+    OPENSSL_cleanse(row.hash, sizeof(row.hash));
+    return rc;
+}
+
 int scep_store_challenge_consume(char **out_subject_pattern, scep_store *store, const char *alias,
                                  const char *challenge)
 {
@@ -1165,7 +1319,7 @@ int scep_store_challenge_consume(char **out_subject_pattern, scep_store *store, 
     ENSURE(store != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(check_text(alias, 1, "alias"));
     GUARD(challenge_hash(hash, challenge));
-    GUARD(store->ops->challenge_consume(&pattern, store, alias, hash, now_seconds()));
+    GUARD(challenge_consume(&pattern, store, alias, hash, now_seconds()));
     if (out_subject_pattern != NULL) {
         *out_subject_pattern = pattern;
         pattern = NULL;
@@ -1210,6 +1364,7 @@ cleanup:
 int scep_store_audit_append(scep_store *store, const scep_store_audit_event *event)
 {
     int rc = SCEP_OK;
+    int in_tx = 0;
     ENSURE(store != NULL && event != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(check_text(event->actor, 1, "audit actor"));
     GUARD(check_text(event->action, 1, "audit action"));
@@ -1223,8 +1378,14 @@ int scep_store_audit_append(scep_store *store, const scep_store_audit_event *eve
     row.hash = NULL;
     if (row.time == 0)
         row.time = now_seconds();
-    GUARD(store->ops->audit_append(store, &row));
+    GUARD(store->ops->begin_write(store));
+    in_tx = 1;
+    GUARD(scep_store_audit_append_in_tx(store, &row));
+    GUARD(store->ops->commit(store));
+    in_tx = 0;
 cleanup:
+    if (in_tx)
+        store->ops->rollback(store);
     return rc;
 }
 

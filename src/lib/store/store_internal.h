@@ -1,8 +1,10 @@
 /*
- * The store's backend interface. scep_store (store.c) validates arguments,
- * hashes secrets and normalises serials, then dispatches through `ops`; a
- * backend only moves rows. A backend struct embeds `struct scep_store` as its
- * first member.
+ * The store's backend interface. The front end (store.c, issuance_tx.c,
+ * audit_chain.c) validates arguments, hashes secrets, normalises serials and
+ * orders every multi-step operation inside the backend's begin_write/commit,
+ * then dispatches row operations through `ops`; a backend only moves rows
+ * (docs/store.md "Front end and backends"). A backend struct embeds
+ * `struct scep_store` as its first member.
  *
  * Contract for backends: a record out-parameter (`scep_store_ca *out`, ...)
  * points to a zeroed struct the backend fills with OPENSSL_malloc'd copies;
@@ -25,11 +27,35 @@
  */
 #define SCEP_STORE_SCHEMA_VERSION 6
 
+/* A stored challenge as challenge_find reads it; strings OPENSSL_malloc'd. */
+struct scep_store_challenge_row {
+    int64_t id;
+    char *alias;
+    unsigned char hash[SCEP_STORE_HASH_LEN];
+    size_t
+        hash_len; /* the stored hash's length: any other than SCEP_STORE_HASH_LEN never matches */
+    char *subject_pattern;
+    int64_t expires_at;
+    int used;
+};
+
 struct scep_store_ops {
     const char *name;
     void (*close)(scep_store *store);
     int (*schema_version)(int *out, scep_store *store);
     int (*backup)(scep_store *store, const char *path);
+
+    /*
+     * The write transaction the front end opens around an operation that reads rows and
+     * writes according to what it read (docs/store.md "Front end and backends"). After
+     * begin_write no other writer can change what this one reads until commit or
+     * rollback. rollback does nothing when no transaction is open and never replaces the
+     * error being reported. The row operations below marked "in a transaction" are only
+     * called between begin_write and commit.
+     */
+    int (*begin_write)(scep_store *store);
+    int (*commit)(scep_store *store);
+    void (*rollback)(scep_store *store);
 
     int (*ca_add)(scep_store *store, const scep_store_ca *ca);
     int (*ca_get)(scep_store_ca *out, scep_store *store, const char *name);
@@ -60,22 +86,44 @@ struct scep_store_ops {
     int (*ee_code_failed)(scep_store *store, const char *username, int64_t *out_count, int64_t now);
     int (*ee_remove)(scep_store *store, const char *username);
 
-    /* `issuance->cert->serial` is already normalised. */
-    int (*issue)(scep_store *store, const scep_store_issuance *issuance, int64_t now);
-    /* As issue, after creating or updating the RA end entity in the same transaction. */
-    int (*issue_ra)(scep_store *store, const scep_store_issuance *issuance,
-                    const scep_store_ra_entity *ra, int64_t now);
-
-    int (*request_get_or_insert)(scep_store_request *out, int *out_created, scep_store *store,
-                                 const scep_store_request *req, int64_t now);
+    /* In a transaction: NEW → GENERATED; `*out_changed` 0 when missing or not NEW. */
+    int (*ee_consume)(int *out_changed, scep_store *store, const char *username, int64_t now);
+    /* In a transaction: `*out` 1 when the end entity exists and is NEW or GENERATED. */
+    int (*ee_is_active)(int *out, scep_store *store, const char *username);
+    /*
+     * In a transaction: creates `ra->username` (status NEW, password hash "!", ra_alias
+     * `ra->alias`) or, when it has that ra_alias and is NEW or GENERATED, records `ra`'s
+     * DN, profile, CA and SANs on it and sets it NEW; `*out_changed` 0 otherwise.
+     */
+    int (*ee_ra_upsert)(int *out_changed, scep_store *store, const scep_store_ra_entity *ra,
+                        int64_t now);
+    /*
+     * In a transaction: PENDING → ISSUED with the CA and serial; `*out_changed` 0 when
+     * missing or not PENDING, else `*out_alias` and `*out_transaction_id` are the row's.
+     */
+    int (*request_mark_issued)(int *out_changed, char **out_alias, char **out_transaction_id,
+                               scep_store *store, int64_t id, const char *ca_name,
+                               const char *serial, int64_t now);
+    /*
+     * In a transaction: inserts `req` (its status already set) unless a request with the
+     * same (alias, transaction_id) exists; `*out_created` says which.
+     */
+    int (*request_insert_if_absent)(int *out_created, scep_store *store,
+                                    const scep_store_request *req, int64_t now);
     int (*request_get)(scep_store_request *out, scep_store *store, int64_t id);
     int (*request_find)(scep_store_request *out, scep_store *store, const char *alias,
                         const char *transaction_id);
     int (*request_update)(scep_store *store, int64_t id, scep_store_request_status status,
                           int fail_info, const char *reason, int64_t now);
-    int (*request_hold)(scep_store *store, int64_t id, const char *reason,
-                        const scep_store_decision *decision, int64_t exclusive_since,
-                        int64_t *out_other, int64_t now);
+    /*
+     * In a transaction: another PENDING request than `id`, created at or after `since`,
+     * held with `reason` for `username`; `*out_found` 0 when none, else `*out_other` is it.
+     */
+    int (*request_held_for)(int64_t *out_other, int *out_found, scep_store *store,
+                            const char *reason, const char *username, int64_t id, int64_t since);
+    /* In a transaction: records the hold on a PENDING request; `*out_changed` 0 otherwise. */
+    int (*request_set_hold)(int *out_changed, scep_store *store, int64_t id, const char *reason,
+                            const scep_store_decision *decision, int64_t now);
     int (*request_retire)(scep_store *store, int64_t id, int64_t now);
     int (*request_list)(scep_store_request **out, size_t *out_count, scep_store *store,
                         scep_store_request_status status, size_t limit);
@@ -87,29 +135,45 @@ struct scep_store_ops {
                     const char *serial);
     int (*cert_list)(scep_store_cert **out, size_t *out_count, scep_store *store,
                      const scep_store_cert_filter *filter);
-    int (*cert_revoke)(scep_store *store, const char *ca_name, const char *serial,
-                       int64_t revoked_at, int reason);
+    /* VALID → REVOKED; `*out_changed` 0 when missing or not VALID. */
+    int (*cert_revoke_if_valid)(int *out_changed, scep_store *store, const char *ca_name,
+                                const char *serial, int64_t revoked_at, int reason);
+    /* In a transaction: `*out` 1 when the certificate is VALID and not_after > `now`. */
+    int (*cert_is_renewable)(int *out, scep_store *store, const char *ca_name, const char *serial,
+                             int64_t now);
+    /* `*out` 1 when `username` holds a VALID certificate with not_after > `now`. */
+    int (*cert_valid_for_user)(int *out, scep_store *store, const char *username, int64_t now);
     int (*cert_list_revoked)(scep_store_revoked **out, size_t *out_count, scep_store *store,
                              const char *ca_name);
 
     int (*cert_count_revoked)(int64_t *out, scep_store *store, const char *ca_name);
     int (*crl_get)(scep_store_crl *out, scep_store *store, const char *ca_name);
-    /* As scep_store_crl_publish; `out` is zeroed, `now` is created_at. */
-    int (*crl_publish)(scep_store_crl *out, int *out_generated, scep_store *store,
-                       const char *ca_name, scep_store_crl_fresh_cb fresh,
-                       scep_store_crl_sign_cb sign, void *payload, int64_t now);
+    /* In a transaction: stores `crl`, setting its id and created_at (`now`). */
+    int (*crl_insert)(scep_store *store, scep_store_crl *crl, int64_t now);
+    /* In a transaction: deletes all but the `keep` newest CRLs of `ca_name`. */
+    int (*crl_prune)(scep_store *store, const char *ca_name, int keep);
 
     int (*challenge_add)(scep_store *store, const char *alias,
                          const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t expires_at,
                          const char *subject_pattern, int64_t now);
-    /* Compares the stored hash with CRYPTO_memcmp before consuming. */
-    int (*challenge_consume)(char **out_subject_pattern, scep_store *store, const char *alias,
-                             const unsigned char hash[SCEP_STORE_HASH_LEN], int64_t now);
+    /*
+     * In a transaction: the challenge stored under `hash` (`*out_found` 0 when none), for
+     * the front end to compare, check and consume.
+     */
+    int (*challenge_find)(struct scep_store_challenge_row *out, int *out_found, scep_store *store,
+                          const unsigned char hash[SCEP_STORE_HASH_LEN]);
+    /* In a transaction: records the use; `*out_changed` 0 when it was already used. */
+    int (*challenge_mark_used)(int *out_changed, scep_store *store, int64_t id, int64_t now);
     int (*challenge_purge_expired)(size_t *out_count, scep_store *store, int64_t now);
     int (*request_purge)(size_t *out_count, scep_store *store, int64_t before, unsigned flags);
 
-    /* Chains the event (scep_store_audit_hash) to the newest one in one write transaction. */
-    int (*audit_append)(scep_store *store, const scep_store_audit_event *event);
+    /*
+     * In a transaction: the newest event's id and hash (`*out_hash` NULL when that row
+     * carries none); `*out_found` 0 when the trail is empty.
+     */
+    int (*audit_last)(int64_t *out_id, char **out_hash, int *out_found, scep_store *store);
+    /* In a transaction: inserts `event` as given, id, prev_hash and hash included. */
+    int (*audit_insert)(scep_store *store, const scep_store_audit_event *event);
     int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
                       int64_t since, size_t limit);
     /*
@@ -150,6 +214,29 @@ void scep_store_release(const void *p);
  */
 int scep_store_audit_hash(char out[SCEP_STORE_AUDIT_HASH_HEX + 1], const char *prev_hash,
                           const scep_store_audit_event *event) SCEP_MUST_CHECK;
+
+/*
+ * Appends `event` chained to the newest one: reads the newest hash and inserts with the
+ * next id. Only inside begin_write, or two writers could chain to the same event.
+ */
+int scep_store_audit_append_in_tx(scep_store *store,
+                                  const scep_store_audit_event *event) SCEP_MUST_CHECK;
+
+/* The issuance step (issuance_tx.c); `ra` NULL in CA mode. Arguments are checked. */
+int scep_store_issue_tx(scep_store *store, const scep_store_ra_entity *ra,
+                        const scep_store_issuance *issuance, int64_t now) SCEP_MUST_CHECK;
+/* Status names as stored and as error messages show them ("?" when unknown). */
+const char *scep_store_ee_status_text(scep_store_ee_status status);
+const char *scep_store_request_status_text(scep_store_request_status status);
+const char *scep_store_cert_status_text(scep_store_cert_status status);
+/*
+ * After a state-guarded write changed nothing: SCEP_ENOTFOUND ("<what>: not found") when
+ * the row is missing, else SCEP_ESTATE "<what> is <STATUS>".
+ */
+int scep_store_explain_ee(scep_store *store, const char *username) SCEP_MUST_CHECK;
+int scep_store_explain_request(scep_store *store, int64_t id) SCEP_MUST_CHECK;
+int scep_store_explain_cert(scep_store *store, const char *ca_name,
+                            const char *serial) SCEP_MUST_CHECK;
 
 /* Password hashing (password.c). */
 int scep_store_password_hash(char **out, const char *password, uint32_t iterations);
