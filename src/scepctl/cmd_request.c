@@ -278,7 +278,6 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
     X509 *cert = NULL;
     scep_decision decision;
     char actor[96];
-    char crl_dp[2200];
     unsigned warnings = 0;
     memset(&decision, 0, sizeof(decision));
     int rc = get_request(ctx, &row, args->positional[0]);
@@ -327,9 +326,6 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         rc = scepctl_fail(ctx, "CA %s", decision.ca_name);
         goto cleanup;
     }
-    const char *base = scep_config_global_values(ctx->config)->crl_base_url;
-    int have_dp = base != NULL && base[0] != '\0' &&
-                  scep_crl_dp_url(crl_dp, sizeof(crl_dp), base, decision.ca_name) == 0;
     actor_name(actor);
     scep_decided_issue issue = {
         .ca = ca,
@@ -340,7 +336,7 @@ static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
         .transaction_id = row->transaction_id,
         .actor = actor,
         .alias = row->alias,
-        .crl_dp = have_dp ? crl_dp : NULL,
+        .crl_base_url = scep_config_global_values(ctx->config)->crl_base_url,
         .on_existing = settings->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
                                                                        : SCEP_STORE_RA_REISSUE,
     };

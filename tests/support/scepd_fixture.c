@@ -1,6 +1,8 @@
 #include "scepd_fixture.h"
 #include "test_support.h"
 
+#include "scep/client.h"
+
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,4 +113,18 @@ void scepd_fixture_stop(struct scepd_fixture *fx)
     test_rmdir(fx->dir);
     free(fx->dir);
     memset(fx, 0, sizeof(*fx));
+}
+
+struct scep_client *scepd_fixture_client(const struct scepd_fixture *fx, const char *alias)
+{
+    char url[512];
+    if (alias == NULL)
+        snprintf(url, sizeof(url), "%s", fx->url);
+    else
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/scep/%s/pkiclient.exe", fx->port, alias);
+    scep_client_options options = {.url = url, .ca_cert = fx->ca_cert, .proxy = ""};
+    scep_client *client = NULL;
+    if (scep_client_new(&client, &options) != SCEP_OK)
+        fail_msg("client: %s", scep_error_message());
+    return client;
 }

@@ -28,6 +28,10 @@ void scepd_fixture_start_prepared(struct scepd_fixture *fx, const char *const *u
                                   void (*prepare)(struct scepd_fixture *fx, scep_store *store));
 void scepd_fixture_stop(struct scepd_fixture *fx);
 
+/* A client of alias `alias` (NULL: the default path /scep/pkiclient.exe) that trusts the
+ * fixture's CA (caller frees). */
+struct scep_client *scepd_fixture_client(const struct scepd_fixture *fx, const char *alias);
+
 /* A store connection to the fixture's database (caller closes). */
 scep_store *scepd_fixture_store(const struct scepd_fixture *fx);
 

@@ -77,13 +77,7 @@ static int scepctl(const char *first, ...)
 
 static scep_client *client_for(const char *alias)
 {
-    char url[512];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/scep/%s/pkiclient.exe", fx.port, alias);
-    scep_client_options options = {.url = url, .ca_cert = fx.ca_cert, .proxy = ""};
-    scep_client *client = NULL;
-    if (scep_client_new(&client, &options) != SCEP_OK)
-        fail_msg("client: %s", scep_error_message());
-    return client;
+    return scepd_fixture_client(&fx, alias);
 }
 
 static scep_result *enroll(const char *alias, EVP_PKEY *key, const char *cn, const char *code)

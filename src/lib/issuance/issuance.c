@@ -324,13 +324,18 @@ cleanup:
     return rc;
 }
 
-int scep_crl_dp_url(char *out, size_t out_size, const char *base, const char *ca_name)
+/* BASE/CA.crl for the issuing CA (a trailing '/' on BASE dropped); *out is the caller's. */
+static int crl_dp_url(char **out, const char *base, const char *ca_name)
 {
     size_t base_len = strlen(base);
     while (base_len > 0 && base[base_len - 1] == '/')
         base_len--;
-    int n = snprintf(out, out_size, "%.*s/%s.crl", (int)base_len, base, ca_name);
-    return n > 0 && (size_t)n < out_size ? 0 : -1;
+    size_t size = base_len + strlen(ca_name) + sizeof("/.crl");
+    *out = OPENSSL_malloc(size);
+    if (*out == NULL)
+        return scep_fail(SCEP_ENOMEM, "out of memory");
+    snprintf(*out, size, "%.*s/%s.crl", (int)base_len, base, ca_name);
+    return SCEP_OK;
 }
 
 int scep_issue_decided(X509 **out, scep_store *store, const scep_decided_issue *issue)
@@ -342,8 +347,12 @@ int scep_issue_decided(X509 **out, scep_store *store, const scep_decided_issue *
         return rc;
     /* The subject and names were decided; the profile adds only its extensions. */
     profile.subject_source = SCEP_SUBJECT_FROM_DN;
-    profile.crl_distribution_point = issue->crl_dp;
-    char *subject_text = NULL, *sans_text = NULL;
+    char *subject_text = NULL, *sans_text = NULL, *crl_dp = NULL;
+    if (issue->crl_base_url != NULL && issue->crl_base_url[0] != '\0') {
+        if ((rc = crl_dp_url(&crl_dp, issue->crl_base_url, d->ca_name)) < 0)
+            return rc;
+        profile.crl_distribution_point = crl_dp;
+    }
     scep_store_ra_entity ra = {0};
     int creates_entity = d->mode == SCEP_DECISION_RA || d->mode == SCEP_DECISION_CHALLENGE;
     if (creates_entity) {
@@ -380,6 +389,7 @@ int scep_issue_decided(X509 **out, scep_store *store, const scep_decided_issue *
     };
     rc = scep_ca_issue_stored(out, store, &stored);
 done:
+    OPENSSL_free(crl_dp);
     OPENSSL_free(subject_text);
     OPENSSL_free(sans_text);
     return rc;

@@ -132,9 +132,6 @@ SCEP_MUST_CHECK int scep_decision_hold(scep_store *store, int64_t request_id,
 /* The decision a held request carries (scep_decision_hold). SCEP_ESTORE when it has none. */
 SCEP_MUST_CHECK int scep_decision_from_request(scep_decision *out, const scep_store_request *row);
 
-/* CRL distribution point BASE/CA.crl (BASE without trailing '/'); 0, or -1 when it does not fit. */
-int scep_crl_dp_url(char *out, size_t out_size, const char *base, const char *ca_name);
-
 /* One issuance of a decided request: scepd at once, scepctl `request approve` later. */
 typedef struct scep_decided_issue {
     const scep_ca *ca; /* the CA's active certificate and key */
@@ -144,9 +141,10 @@ typedef struct scep_decided_issue {
                            without its challengePassword (scep_issue_request) */
     int64_t request_id; /* the PENDING request; 0: none */
     const char *transaction_id;
-    const char *actor;                  /* audit: client address or "scepctl:USER" */
-    const char *alias;                  /* audit; RA mode: the namespace of created end entities */
-    const char *crl_dp;                 /* CRL distribution point URL; NULL: none */
+    const char *actor;        /* audit: client address or "scepctl:USER" */
+    const char *alias;        /* audit; RA mode: the namespace of created end entities */
+    const char *crl_base_url; /* the CRL distribution point is BASE/CA.crl of the issuing CA
+                                 (crl_base_url); NULL or "": the profile's own (none) */
     scep_store_ra_existing on_existing; /* RA mode, the name already holds a certificate */
 } scep_decided_issue;
 

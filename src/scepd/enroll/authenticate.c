@@ -137,16 +137,7 @@ static int count_wrong_code(const struct scepd_enrollment *e, long long max_fail
     char detail[SCEPD_USERNAME_MAX + 64];
     snprintf(detail, sizeof(detail), "user %s locked after %lld wrong codes", e->username,
              (long long)count);
-    scep_store_audit_event event = {
-        .actor = e->op->http->client_addr,
-        .action = "ee_locked",
-        .alias = e->op->alias->name,
-        .transaction_id = e->op->transaction_id,
-        .outcome = "locked",
-        .detail = detail,
-    };
-    if (scep_store_audit_append(e->store, &event) < 0)
-        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+    scepd_enroll_audit(e->store, e->op, "ee_locked", "locked", detail);
     return 0;
 }
 

@@ -108,6 +108,10 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e);
 enum scepd_stage scepd_enroll_refuse(struct scepd_enrollment *e, scep_fail_info fail_info,
                                      const char *text, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* An audit event about this request (client address, alias, transactionID); a failed
+ * write is logged, never fatal. */
+void scepd_enroll_audit(scep_store *store, const struct scepd_op *op, const char *action,
+                        const char *outcome, const char *detail);
 /* Sets the log detail of an answer that is not a refusal. */
 void scepd_enroll_note(struct scepd_enrollment *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -67,16 +67,7 @@ static enum scepd_stage hold(struct scepd_enrollment *e)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
                                    "user %s: cannot hold the request: %s", e->username,
                                    scep_error_message());
-    scep_store_audit_event event = {
-        .actor = e->op->http->client_addr,
-        .action = "enroll",
-        .alias = e->op->alias->name,
-        .transaction_id = e->op->transaction_id,
-        .outcome = "pending",
-        .detail = e->username,
-    };
-    if (scep_store_audit_append(e->store, &event) < 0)
-        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+    scepd_enroll_audit(e->store, e->op, "enroll", "pending", e->username);
     e->answer.kind = SCEPD_ANSWER_PENDING;
     scepd_enroll_note(e, "%s %s: request %lld held for approval",
                       e->decision.mode == SCEP_DECISION_CA ||

@@ -5,7 +5,6 @@
  * the reply leaves (scep_issue_decided).
  */
 #include "scepd/enroll/enrollment.h"
-#include "scepd/ops/crl.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -27,10 +26,6 @@ static const char *mode_word(scep_decision_mode mode)
 enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
 {
     const struct scep_config_alias_settings *s = e->op->alias->settings;
-    char crl_dp[SCEPD_CRL_DP_MAX];
-    const char *base = scep_config_global_values(e->op->generation->config)->crl_base_url;
-    int have_dp = base != NULL && base[0] != '\0' &&
-                  scep_crl_dp_url(crl_dp, sizeof(crl_dp), base, e->ca->name) == 0;
     scep_decided_issue issue = {
         .ca = scepd_ca_active(e->op->generation, e->ca, e->op->now),
         .decision = &e->decision,
@@ -40,7 +35,7 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
         .transaction_id = e->op->transaction_id,
         .actor = e->op->http->client_addr,
         .alias = e->op->alias->name,
-        .crl_dp = have_dp ? crl_dp : NULL,
+        .crl_base_url = scep_config_global_values(e->op->generation->config)->crl_base_url,
         .on_existing =
             s->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE : SCEP_STORE_RA_REISSUE,
     };

@@ -155,12 +155,12 @@ static int success_certs(STACK_OF(X509) * *out, const struct scepd_op *op, X509 
     return SCEP_OK;
 }
 
-static void audit(scep_store *store, const struct scepd_op *op, const char *outcome,
-                  const char *detail)
+void scepd_enroll_audit(scep_store *store, const struct scepd_op *op, const char *action,
+                        const char *outcome, const char *detail)
 {
     scep_store_audit_event event = {
         .actor = op->http->client_addr,
-        .action = "enroll",
+        .action = action,
         .alias = op->alias->name,
         .transaction_id = op->transaction_id,
         .outcome = outcome,
@@ -190,7 +190,7 @@ static void audit_refusal(scep_store *store, const struct scepd_op *op,
                  SCEPD_REASON_MAX - 1, a->detail, suppressed);
     else
         snprintf(detail, sizeof(detail), "%s", a->detail);
-    audit(store, op, "refused", detail);
+    scepd_enroll_audit(store, op, "enroll", "refused", detail);
 }
 
 void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_store *store,

@@ -13,8 +13,6 @@
 
 /* Where CRLs are served over HTTP: /crl/NAME.crl (DER) and /crl/NAME.pem. */
 #define SCEPD_CRL_PATH_PREFIX "/crl/"
-/* Room for crl_base_url (at most 2048) + "/" + a CA name + ".crl". */
-#define SCEPD_CRL_DP_MAX 2200
 
 /*
  * Answers a request under SCEPD_CRL_PATH_PREFIX and returns 1; returns 0
