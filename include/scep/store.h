@@ -83,6 +83,14 @@ SCEP_EXPORT int scep_store_schema_version(int *out, scep_store *store) SCEP_MUST
 SCEP_EXPORT int scep_store_schema_version_supported(void);
 
 /*
+ * A number that changes whenever a CA (certificate, key reference, rollover schedule), an
+ * alias or an alias setting changes, whoever changed it: a server sharing the store with
+ * other processes polls it and reloads when it moved. Not moved by CRLs, end entities,
+ * requests or certificates, which are read from the store on every use.
+ */
+SCEP_EXPORT int scep_store_config_revision(int64_t *out, scep_store *store) SCEP_MUST_CHECK;
+
+/*
  * PBKDF2 iteration count used for passwords hashed through this connection
  * from now on (existing hashes keep their own count). Bounds:
  * SCEP_STORE_PBKDF2_MIN_ITERATIONS..SCEP_STORE_PBKDF2_MAX_ITERATIONS.

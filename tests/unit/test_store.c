@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include "scep/store.h"
+#include "schema_undo.h"
 #include "store/sqlite_internal.h"
 
 #include <pthread.h>
@@ -222,6 +223,7 @@ static void version_1_database_migrates(void **state)
     f->store = NULL;
     sqlite3 *db = raw_open(f);
     assert_int_equal(sqlite3_exec(db,
+                                  SCHEMA_7_UNDONE
                                   "ALTER TABLE end_entities DROP COLUMN failed_codes;"
                                   "ALTER TABLE requests DROP COLUMN renews_serial;"
                                   "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
@@ -1698,11 +1700,12 @@ static void audit_events_from_before_the_chain_are_chained(void **state)
     append_events(f->store, 3, "scepctl:old");
     scep_store_close(f->store);
     f->store = NULL;
-    raw_exec(f, "ALTER TABLE audit_events DROP COLUMN prev_hash;"
-                "ALTER TABLE audit_events DROP COLUMN hash;"
-                "INSERT INTO audit_events (time, actor, action, alias, outcome, detail) "
-                "VALUES (5, 'scepd', 'issue', 'routers', 'success', 'serial=01');"
-                "PRAGMA user_version = 5;");
+    raw_exec(f, SCHEMA_7_UNDONE
+             "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+             "ALTER TABLE audit_events DROP COLUMN hash;"
+             "INSERT INTO audit_events (time, actor, action, alias, outcome, detail) "
+             "VALUES (5, 'scepd', 'issue', 'routers', 'success', 'serial=01');"
+             "PRAGMA user_version = 5;");
 
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
     scep_store_audit_check check = verify(f->store);
@@ -1745,6 +1748,50 @@ static void audit_list_since_filters_by_time(void **state)
     scep_store_audit_list_free(events, count);
 }
 
+/* The configuration revision moves with CAs, aliases and settings, and only with them. */
+static void config_revision_follows_configuration_changes(void **state)
+{
+    struct fixture *f = *state;
+    int64_t before = 0, after = 0;
+    assert_int_equal(scep_store_config_revision(&before, f->store), SCEP_OK);
+
+    add_ca(f->store, "ca1");
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_true(after > before);
+
+    /* Not configuration: end entities, certificates, CRL numbers. */
+    before = after;
+    add_ee(f->store, "user1", "code1");
+    scep_store_cert cert = make_cert("ca1", "0A");
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE cas SET crl_number = crl_number + 1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_int_equal(after, before);
+
+    assert_int_equal(scep_store_alias_add(f->store, "routers"), SCEP_OK);
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_true(after > before);
+    before = after;
+    assert_int_equal(scep_store_alias_setting_set(f->store, "routers", "ra.mode", "ca"), SCEP_OK);
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_true(after > before);
+    before = after;
+    assert_int_equal(scep_store_ca_set_next_cert(f->store, "ca1",
+                                                 "-----BEGIN CERTIFICATE-----\n"
+                                                 "MIIC\n-----END CERTIFICATE-----\n"),
+                     SCEP_OK);
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_true(after > before);
+    before = after;
+    assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_OK);
+    assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
+    assert_true(after > before);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1783,6 +1830,7 @@ int main(void)
         STORE_TEST(audit_verify_reports_an_inserted_event),
         STORE_TEST(audit_events_from_before_the_chain_are_chained),
         STORE_TEST(audit_list_since_filters_by_time),
+        STORE_TEST(config_revision_follows_configuration_changes),
         STORE_TEST(null_arguments_are_refused),
         STORE_TEST(oversized_input_is_refused),
     };

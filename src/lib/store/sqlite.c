@@ -46,6 +46,7 @@ enum stmt_id {
     ST_CA_LIST,
     ST_CA_SET_NEXT,
     ST_CA_NEXT_CRL,
+    ST_CONFIG_REVISION,
     ST_ALIAS_ADD,
     ST_ALIAS_ENSURE,
     ST_ALIAS_REMOVE,
@@ -115,6 +116,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CA_LIST] = "SELECT " CA_COLS " FROM cas ORDER BY name",
     [ST_CA_SET_NEXT] = "UPDATE cas SET next_cert_pem = ?2, next_key_ref = ?3, "
                        "next_activate_at = ?4 WHERE name = ?1",
+    [ST_CONFIG_REVISION] = "SELECT revision FROM config_revision WHERE id = 1",
     [ST_CA_NEXT_CRL] = "UPDATE cas SET crl_number = crl_number + 1 WHERE name = ?1 "
                        "RETURNING crl_number",
     [ST_ALIAS_ADD] = "INSERT INTO aliases (name, created_at) VALUES (?1, ?2)",
@@ -900,6 +902,22 @@ static int sqlite_ca_next_crl_number(int64_t *out, scep_store *store, const char
     ENSURE(row == 1, SCEP_ENOTFOUND, "CA '%s' not found", name);
     *out = sqlite3_column_int64(st, 0);
     GUARD(step_done(s, st, "incrementing the CRL number"));
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_config_revision(int64_t *out, scep_store *store)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    GUARD(stmt_get(&st, s, ST_CONFIG_REVISION));
+    int row = step_row(s, st, "reading the configuration revision");
+    GUARD(row);
+    ENSURE(row == 1, SCEP_ESTORE, "the configuration revision is missing");
+    *out = sqlite3_column_int64(st, 0);
+    rc = SCEP_OK;
 cleanup:
     stmt_done(st);
     return rc;
@@ -1935,6 +1953,7 @@ static const struct scep_store_ops sqlite_ops = {
     .close = sqlite_close,
     .schema_version = scep_sqlite_schema_version,
     .backup = sqlite_backup,
+    .config_revision = sqlite_config_revision,
     .begin_write = sqlite_begin_write,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

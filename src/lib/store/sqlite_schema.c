@@ -135,6 +135,32 @@ static const char *const sqlite_migrations[] = {
      * stored are chained by scep_sqlite_audit_chain_existing (migration_finish). */
     "ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;"
     "ALTER TABLE audit_events ADD COLUMN hash TEXT;",
+    /* 7: a counter every change to the CAs (certificates, keys, rollover schedule), the
+     * aliases and their settings moves, so that scepd nodes sharing the store pick up what
+     * another process changed (scep_store_config_revision). Triggers keep it: no writer can
+     * forget it. A CRL number (cas.crl_number) is not configuration and does not move it. */
+    "CREATE TABLE config_revision ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  revision INTEGER NOT NULL"
+    ");"
+    "INSERT INTO config_revision (id, revision) VALUES (1, 1);"
+    "CREATE TRIGGER cas_insert_revision AFTER INSERT ON cas"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER cas_update_revision AFTER UPDATE OF name, cert_pem, key_ref, chain_pem,"
+    "  next_cert_pem, next_key_ref, next_activate_at ON cas"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER cas_delete_revision AFTER DELETE ON cas"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER aliases_insert_revision AFTER INSERT ON aliases"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER aliases_delete_revision AFTER DELETE ON aliases"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER alias_settings_insert_revision AFTER INSERT ON alias_settings"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER alias_settings_update_revision AFTER UPDATE ON alias_settings"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
+    "CREATE TRIGGER alias_settings_delete_revision AFTER DELETE ON alias_settings"
+    "  BEGIN UPDATE config_revision SET revision = revision + 1; END;",
 };
 
 /*

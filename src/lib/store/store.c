@@ -88,6 +88,15 @@ cleanup:
     return rc;
 }
 
+int scep_store_config_revision(int64_t *out, scep_store *store)
+{
+    int rc = SCEP_OK;
+    ENSURE(out != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    GUARD(store->ops->config_revision(out, store));
+cleanup:
+    return rc;
+}
+
 int scep_store_schema_version_supported(void)
 {
     return SCEP_STORE_SCHEMA_VERSION;

@@ -25,7 +25,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 6
+#define SCEP_STORE_SCHEMA_VERSION 7
 
 /* A stored challenge as challenge_find reads it; strings OPENSSL_malloc'd. */
 struct scep_store_challenge_row {
@@ -44,6 +44,8 @@ struct scep_store_ops {
     void (*close)(scep_store *store);
     int (*schema_version)(int *out, scep_store *store);
     int (*backup)(scep_store *store, const char *path);
+    /* The configuration revision (schema 7: moved by triggers). */
+    int (*config_revision)(int64_t *out, scep_store *store);
 
     /*
      * The write transaction the front end opens around an operation that reads rows and
