@@ -5,6 +5,8 @@
 #   SECONDS N > 0: each target fuzzes N seconds, one after the other, starting from its
 #   seed corpus; what it finds is kept in BUILD_DIR/fuzz-corpus/NAME (the committed seeds
 #   are only read) and a crash is written to BUILD_DIR/fuzz-artifacts/.
+#   FUZZ_SEED=N (environment) fixes libFuzzer's random seed, so that a run explores the same
+#   inputs first every time (CI); unset, each run draws its own.
 # Exits non-zero when a target crashes, leaks or aborts (a round-trip check failing).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +45,9 @@ for t in "${targets[@]}"; do
     work="$build/fuzz-corpus/$t"
     mkdir -p "$work"
     args=(-max_total_time="$seconds" -print_final_stats=1 "$work" "$seeds")
+    if [ -n "${FUZZ_SEED:-}" ]; then
+      args=(-seed="$FUZZ_SEED" "${args[@]}")
+    fi
   fi
   if "$bin" -artifact_prefix="$artifacts/fuzz_$t-" "${args[@]}" >"$log" 2>&1; then
     runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$log" | tail -1)
@@ -50,7 +55,7 @@ for t in "${targets[@]}"; do
   else
     summary+=("fuzz_$t: FAILED (log: $log)")
     failed+=("$t")
-    grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 >&2 || true
+    grep -E 'ERROR|SUMMARY|Test unit written|^Base64' "$log" | head -6 >&2 || true
   fi
 done
 printf '%s\n' "${summary[@]}"

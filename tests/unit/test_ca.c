@@ -188,6 +188,11 @@ static void dn_parses_both_forms(void **state)
     assert_non_null(strstr(scep_error_message(), "NOPE"));
     assert_int_equal(scep_dn_parse(&bad, "C=DEU"), SCEP_EINVAL);
     assert_int_equal(scep_dn_parse(&bad, "C=#0C03444555"), SCEP_EINVAL);
+    /* A UTF8String "l\\o" is no dnQualifier (PrintableString): as text it is refused too. */
+    assert_int_equal(scep_dn_parse(&bad, "DNQUALIFIER=#0C036C5C6F"), SCEP_EINVAL);
+    assert_int_equal(scep_dn_parse(&bad, "DNQUALIFIER=#0C036C2D6F"), SCEP_OK);
+    X509_NAME_free(bad);
+    bad = NULL;
     assert_null(bad);
     X509_NAME *oid = NULL;
     assert_int_equal(scep_dn_parse(&oid, "2.5.4.3=by oid"), 0);

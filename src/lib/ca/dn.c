@@ -67,6 +67,9 @@ static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned
     int rc = SCEP_OK;
     const unsigned char *q = der;
     ASN1_STRING *value = d2i_ASN1_PRINTABLE(NULL, &q, (long)len);
+    ASN1_STRING *as_text = NULL;
+    unsigned char *utf8 = NULL;
+    int utf8_len = -1;
 
     ENSURE_OSSL(value != NULL && q == der + len &&
                     (ASN1_tag2bit(ASN1_STRING_type(value)) &
@@ -74,26 +77,26 @@ static int add_hex_entry(X509_NAME *name, const ASN1_OBJECT *obj, const unsigned
                 SCEP_EINVAL, "DN \"%s\": the hex value of %s is not one encoded string", dn, type);
     /* Its characters must be what its type allows (a UTF8String of valid UTF-8...): OpenSSL
      * cannot compare or encode a name holding anything else (X509_NAME_cmp() gives -2). */
-    unsigned char *utf8 = NULL;
-    int utf8_len = ASN1_STRING_to_UTF8(&utf8, value);
-    long chars = 0;
-    for (int i = 0; i < utf8_len; i++)
-        chars += (utf8[i] & 0xC0) != 0x80;
-    OPENSSL_free(utf8);
+    utf8_len = ASN1_STRING_to_UTF8(&utf8, value);
     ENSURE_OSSL(utf8_len >= 0, SCEP_EINVAL,
                 "DN \"%s\": the hex value of %s is not a valid string of its type", dn, type);
-    /* The type's size rules apply as to a value written as text ("C=DEU" is refused). */
-    const ASN1_STRING_TABLE *rules = ASN1_STRING_TABLE_get(OBJ_obj2nid(obj));
-    ENSURE(rules == NULL || utf8_len == 0 ||
-               ((rules->minsize < 0 || chars >= rules->minsize) &&
-                (rules->maxsize < 0 || chars <= rules->maxsize)),
-           SCEP_EINVAL, "DN \"%s\": the hex value of %s is too short or too long for it", dn, type);
+    /* The rules of the attribute type apply as to the same value written as text: its
+     * characters and size ("C=DEU", a backslash in a PrintableString dnQualifier are
+     * refused either way), so that what scep_dn_format() writes of it parses again. */
+    if (utf8_len > 0) {
+        as_text = ASN1_STRING_set_by_NID(NULL, utf8, utf8_len, MBSTRING_UTF8, OBJ_obj2nid(obj));
+        ENSURE_OSSL(as_text != NULL, SCEP_EINVAL,
+                    "DN \"%s\": the hex value of %s has characters or a length it does not allow",
+                    dn, type);
+    }
     ENSURE_OSSL(X509_NAME_add_entry_by_OBJ(name, obj, ASN1_STRING_type(value),
                                            ASN1_STRING_get0_data(value), ASN1_STRING_length(value),
                                            -1, set) == 1,
                 SCEP_EINVAL, "DN \"%s\": bad value for %s", dn, type);
 
 cleanup:
+    OPENSSL_free(utf8);
+    ASN1_STRING_free(as_text);
     ASN1_STRING_free(value);
     return rc;
 }
