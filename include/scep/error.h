@@ -67,7 +67,8 @@ typedef enum scep_fail_info {
     X(SCEP_EPENDING, -29, SCEP_FAIL_BAD_REQUEST, "the request is pending")                         \
     X(SCEP_EBADCSR, -30, SCEP_FAIL_BAD_MESSAGE_CHECK, "certificate request signature invalid")     \
     X(SCEP_EPOLICY, -31, SCEP_FAIL_BAD_REQUEST, "request violates the certificate profile")        \
-    X(SCEP_ESTATE, -32, SCEP_FAIL_BAD_REQUEST, "object is in the wrong state")
+    X(SCEP_ESTATE, -32, SCEP_FAIL_BAD_REQUEST, "object is in the wrong state")                     \
+    X(SCEP_EUNAVAILABLE, -33, SCEP_FAIL_BAD_REQUEST, "the store cannot be reached")
 
 typedef enum scep_error {
 #define SCEP_ERROR_ENUM_(name, value, fail, text) name = value,
