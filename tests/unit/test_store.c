@@ -3,6 +3,7 @@
 #include "scep/store.h"
 #include "schema_undo.h"
 #include "store/sqlite_internal.h"
+#include "store_backend.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -14,9 +15,10 @@
 #include <unistd.h>
 
 /*
- * Every test gets a fresh database file in its own temporary directory and one
- * open connection to it. Only the tests that look at SQLite itself (PRAGMAs,
- * raw rows) reach below the public API.
+ * Every test gets a fresh database (a file in its own temporary directory, or a new
+ * PostgreSQL database when SCEP_TEST_PG_URL is set: store_backend.h) and one open
+ * connection to it. Raw SQL looks below the public API on either backend; the tests of
+ * SQLite itself (PRAGMAs, files, old SQLite schemas) are skipped on PostgreSQL.
  */
 struct fixture {
     char *dir;
@@ -32,8 +34,7 @@ static int setup(void **state)
     f->dir = test_tmpdir();
     int n = snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
     assert_true(n > 0 && (size_t)n < sizeof(f->path));
-    n = snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-    assert_true(n > 0 && (size_t)n < sizeof(f->url));
+    test_store_new_url(f->url, sizeof(f->url), f->dir);
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
     *state = f;
     return 0;
@@ -43,22 +44,32 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     scep_store_close(f->store);
+    test_store_drop(f->url);
     test_rmdir(f->dir);
     free(f->dir);
     free(f);
     return 0;
 }
 
-/* A raw SQLite connection to the fixture's file, for looking under the API. */
-static sqlite3 *raw_open(const struct fixture *f)
+/* A raw connection to the fixture's database, for looking under the API. */
+static struct test_raw *raw_open(const struct fixture *f)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
+    return test_raw_open(f->url);
 }
 
-static int64_t raw_int(sqlite3 *db, const char *sql)
+static int64_t raw_int(struct test_raw *db, const char *sql)
+{
+    return test_raw_int(db, sql);
+}
+
+/* The first column of the first row as text, copied into `buf`. */
+static const char *raw_text(struct test_raw *db, const char *sql, char *buf, size_t size)
+{
+    return test_raw_text(db, sql, buf, size);
+}
+
+/* PRAGMAs on the store's own SQLite connection. */
+static int64_t sqlite_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -68,8 +79,7 @@ static int64_t raw_int(sqlite3 *db, const char *sql)
     return v;
 }
 
-/* The first column of the first row as text, copied into `buf`. */
-static const char *raw_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+static const char *sqlite_text(sqlite3 *db, const char *sql, char *buf, size_t size)
 {
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -80,6 +90,12 @@ static const char *raw_text(sqlite3 *db, const char *sql, char *buf, size_t size
     assert_true(n >= 0 && (size_t)n < size);
     sqlite3_finalize(st);
     return buf;
+}
+
+/* The SQLite spelling or the PostgreSQL one of a statement. */
+static const char *dialect(const char *sqlite_sql, const char *pg_sql)
+{
+    return test_store_pg() ? pg_sql : sqlite_sql;
 }
 
 static void add_ca(scep_store *store, const char *name)
@@ -151,21 +167,25 @@ static void migrations_create_the_schema(void **state)
     assert_int_equal(scep_store_schema_version(&version, f->store), SCEP_OK);
     assert_int_equal(version, scep_store_schema_version_supported());
     assert_true(version >= 1);
-    assert_string_equal(scep_store_backend(f->store), "sqlite");
+    assert_string_equal(scep_store_backend(f->store), dialect("sqlite", "postgresql"));
 
-    sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "PRAGMA user_version"), version);
+    struct test_raw *db = raw_open(f);
+    assert_int_equal(
+        raw_int(db, dialect("PRAGMA user_version", "SELECT version FROM schema_version")), version);
     static const char *const tables[] = {"cas",          "aliases",     "alias_settings",
                                          "end_entities", "requests",    "certificates",
                                          "challenges",   "audit_events"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char sql[256];
         snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'",
+                 !test_store_pg()
+                     ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '%s'"
+                     : "SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'public' AND table_name = '%s'",
                  tables[i]);
         assert_int_equal(raw_int(db, sql), 1);
     }
-    sqlite3_close(db);
+    test_raw_close(db);
 }
 
 static void reopen_is_a_no_op(void **state)
@@ -175,9 +195,13 @@ static void reopen_is_a_no_op(void **state)
     scep_store_close(f->store);
     f->store = NULL;
 
-    sqlite3 *db = raw_open(f);
-    int64_t objects = raw_int(db, "SELECT count(*) FROM sqlite_master");
-    sqlite3_close(db);
+    static const char *const count_objects[] = {
+        "SELECT count(*) FROM sqlite_master",
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public'"};
+    struct test_raw *db = raw_open(f);
+    int64_t objects = raw_int(db, dialect(count_objects[0], count_objects[1]));
+    test_raw_close(db);
 
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
     scep_store *second = NULL;
@@ -191,9 +215,9 @@ static void reopen_is_a_no_op(void **state)
     scep_store_close(second);
 
     db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master"), objects);
+    assert_int_equal(raw_int(db, dialect(count_objects[0], count_objects[1])), objects);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM cas"), 1);
-    sqlite3_close(db);
+    test_raw_close(db);
 }
 
 static void newer_schema_is_refused(void **state)
@@ -201,12 +225,14 @@ static void newer_schema_is_refused(void **state)
     struct fixture *f = *state;
     scep_store_close(f->store);
     f->store = NULL;
-    sqlite3 *db = raw_open(f);
-    char sql[64];
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+    struct test_raw *db = raw_open(f);
+    char sql[96];
+    snprintf(sql, sizeof(sql),
+             !test_store_pg() ? "PRAGMA user_version = %d"
+                              : "UPDATE schema_version SET version = %d",
              scep_store_schema_version_supported() + 1);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    test_raw_exec(db, sql);
+    test_raw_close(db);
 
     scep_store *store = NULL;
     assert_int_equal(scep_store_open(&store, f->url), SCEP_ECONFIG);
@@ -218,33 +244,30 @@ static void newer_schema_is_refused(void **state)
 static void version_1_database_migrates(void **state)
 {
     struct fixture *f = *state;
+    TEST_SQLITE_ONLY("no PostgreSQL store predates schema 7");
     add_ca(f->store, "old1");
     scep_store_close(f->store);
     f->store = NULL;
-    sqlite3 *db = raw_open(f);
-    assert_int_equal(sqlite3_exec(db,
-                                  SCHEMA_7_UNDONE
-                                  "ALTER TABLE end_entities DROP COLUMN failed_codes;"
-                                  "ALTER TABLE requests DROP COLUMN renews_serial;"
-                                  "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
-                                  "ALTER TABLE audit_events DROP COLUMN prev_hash;"
-                                  "ALTER TABLE audit_events DROP COLUMN hash;"
-                                  "ALTER TABLE end_entities DROP COLUMN alias;"
-                                  "ALTER TABLE end_entities DROP COLUMN sans;"
-                                  "ALTER TABLE end_entities DROP COLUMN ra_alias;"
-                                  "ALTER TABLE requests DROP COLUMN decided_mode;"
-                                  "ALTER TABLE requests DROP COLUMN decided_username;"
-                                  "ALTER TABLE requests DROP COLUMN decided_profile;"
-                                  "ALTER TABLE requests DROP COLUMN decided_subject;"
-                                  "ALTER TABLE requests DROP COLUMN decided_sans;"
-                                  "ALTER TABLE requests DROP COLUMN replaces_serial;"
-                                  "ALTER TABLE cas DROP COLUMN next_key_ref;"
-                                  "ALTER TABLE cas DROP COLUMN next_activate_at;"
-                                  "DROP TABLE crls;"
-                                  "PRAGMA user_version = 1;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    struct test_raw *db = raw_open(f);
+    test_raw_exec(db, SCHEMA_7_UNDONE "ALTER TABLE end_entities DROP COLUMN failed_codes;"
+                                      "ALTER TABLE requests DROP COLUMN renews_serial;"
+                                      "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
+                                      "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                                      "ALTER TABLE audit_events DROP COLUMN hash;"
+                                      "ALTER TABLE end_entities DROP COLUMN alias;"
+                                      "ALTER TABLE end_entities DROP COLUMN sans;"
+                                      "ALTER TABLE end_entities DROP COLUMN ra_alias;"
+                                      "ALTER TABLE requests DROP COLUMN decided_mode;"
+                                      "ALTER TABLE requests DROP COLUMN decided_username;"
+                                      "ALTER TABLE requests DROP COLUMN decided_profile;"
+                                      "ALTER TABLE requests DROP COLUMN decided_subject;"
+                                      "ALTER TABLE requests DROP COLUMN decided_sans;"
+                                      "ALTER TABLE requests DROP COLUMN replaces_serial;"
+                                      "ALTER TABLE cas DROP COLUMN next_key_ref;"
+                                      "ALTER TABLE cas DROP COLUMN next_activate_at;"
+                                      "DROP TABLE crls;"
+                                      "PRAGMA user_version = 1;");
+    test_raw_close(db);
 
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
     int version = 0;
@@ -261,7 +284,21 @@ static void url_scheme_selects_the_backend(void **state)
 {
     struct fixture *f = *state;
     scep_store *store = NULL;
-    assert_int_equal(scep_store_open(&store, "postgres://localhost/scep"), SCEP_ECONFIG);
+    /* PostgreSQL: an unreachable server is SCEP_EUNAVAILABLE, and no message shows the
+     * password of the URL. */
+    assert_int_equal(
+        scep_store_open(&store, "postgres://scep:hunter2@/scep?host=/nonexistent/pg-socket"),
+        SCEP_EUNAVAILABLE);
+    assert_null(store);
+    assert_null(strstr(scep_error_message(), "hunter2"));
+    assert_non_null(strstr(scep_error_message(), "scep:***@"));
+    assert_int_equal(scep_store_open(&store, "postgresql:host=/nonexistent/pg-socket "
+                                             "dbname=scep password=hunter2"),
+                     SCEP_EUNAVAILABLE);
+    assert_null(strstr(scep_error_message(), "hunter2"));
+    assert_int_equal(scep_store_open(&store, "postgresql://[::1"), SCEP_ECONFIG);
+    assert_int_equal(scep_store_open(&store, "postgresql:"), SCEP_ECONFIG);
+    assert_int_equal(scep_store_open(&store, "mysql://localhost/scep"), SCEP_ECONFIG);
     assert_null(store);
     assert_int_equal(scep_store_open(&store, "/no/scheme.db"), SCEP_ECONFIG);
     assert_int_equal(scep_store_open(&store, "sqlite:"), SCEP_ECONFIG);
@@ -275,21 +312,21 @@ static void url_scheme_selects_the_backend(void **state)
 static void pragmas_are_in_effect(void **state)
 {
     struct fixture *f = *state;
+    /* Foreign keys are enforced: an end entity needs an existing CA. */
+    scep_store_end_entity fk = {.username = "u", .subject_dn = "CN=u", .ca_name = "nope"};
+    assert_int_equal(scep_store_ee_add(f->store, &fk, "pw"), SCEP_ENOTFOUND);
+    TEST_SQLITE_ONLY("SQLite PRAGMAs");
     struct sqlite_store *s = (struct sqlite_store *)f->store;
     char buf[32];
-    assert_string_equal(raw_text(s->db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    assert_int_equal(raw_int(s->db, "PRAGMA foreign_keys"), 1);
-    assert_int_equal(raw_int(s->db, "PRAGMA synchronous"), 2); /* FULL */
-    assert_int_equal(raw_int(s->db, "PRAGMA busy_timeout"), SCEP_SQLITE_BUSY_TIMEOUT_MS);
+    assert_string_equal(sqlite_text(s->db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+    assert_int_equal(sqlite_int(s->db, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(sqlite_int(s->db, "PRAGMA synchronous"), 2); /* FULL */
+    assert_int_equal(sqlite_int(s->db, "PRAGMA busy_timeout"), SCEP_SQLITE_BUSY_TIMEOUT_MS);
 
     /* WAL is a property of the file: a new connection sees it too. */
-    sqlite3 *db = raw_open(f);
+    struct test_raw *db = raw_open(f);
     assert_string_equal(raw_text(db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    sqlite3_close(db);
-
-    /* Foreign keys are enforced: an end entity needs an existing CA. */
-    scep_store_end_entity ee = {.username = "u", .subject_dn = "CN=u", .ca_name = "nope"};
-    assert_int_equal(scep_store_ee_add(f->store, &ee, "pw"), SCEP_ENOTFOUND);
+    test_raw_close(db);
 }
 
 /* ---- CAs and aliases -------------------------------------------------------- */
@@ -422,9 +459,9 @@ static void alias_settings_crud(void **state)
     /* Removing an alias removes its settings (ON DELETE CASCADE). */
     assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_OK);
     assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_ENOTFOUND);
-    sqlite3 *db = raw_open(f);
+    struct test_raw *db = raw_open(f);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM alias_settings WHERE alias = 'routers'"), 0);
-    sqlite3_close(db);
+    test_raw_close(db);
 }
 
 /* ---- end entities and passwords --------------------------------------------------- */
@@ -490,7 +527,7 @@ static void passwords_are_hashed_and_verified(void **state)
     assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "nobody", "s3cret-enrol"),
                      SCEP_EDENIED);
 
-    sqlite3 *db = raw_open(f);
+    struct test_raw *db = raw_open(f);
     char h1[256];
     char h2[256];
     raw_text(db, "SELECT password_hash FROM end_entities WHERE username = 'router1'", h1,
@@ -502,7 +539,7 @@ static void passwords_are_hashed_and_verified(void **state)
     /* A per-record salt: the same password hashes differently. */
     assert_string_not_equal(h1, h2);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM end_entities WHERE "
-                                 "instr(password_hash, 's3cret') > 0"),
+                                 "password_hash LIKE '%s3cret%'"),
                      0);
 
     /* Reset: back to NEW with a new password; the old one stops working. */
@@ -523,14 +560,11 @@ static void passwords_are_hashed_and_verified(void **state)
                      SCEP_OK);
 
     /* A tampered hash is a storage error, never a match. */
-    assert_int_equal(sqlite3_exec(db,
-                                  "UPDATE end_entities SET password_hash = 'md5$abc' "
-                                  "WHERE username = 'router2'",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    test_raw_exec(db, "UPDATE end_entities SET password_hash = 'md5$abc' "
+                      "WHERE username = 'router2'");
     assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "router2", "s3cret-enrol"),
                      SCEP_ESTORE);
-    sqlite3_close(db);
+    test_raw_close(db);
 
     assert_int_equal(scep_store_set_password_iterations(f->store, 10), SCEP_EINVAL);
     assert_int_equal(scep_store_set_password_iterations(f->store, 0xffffffffu), SCEP_EINVAL);
@@ -672,14 +706,22 @@ static void duplicate_serial_is_refused_by_the_constraint(void **state)
     assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_EINVAL);
 
     /* The constraint itself, below the API's normalisation. */
-    sqlite3 *db = raw_open(f);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO certificates (ca_name, serial, subject, issuer, "
-                                  "not_before, not_after, der, status, created_at) VALUES "
-                                  "('ca1', '0A1B2C', 's', 'i', 0, 0, x'30', 'VALID', 0)",
-                                  NULL, NULL, NULL),
-                     SQLITE_CONSTRAINT);
-    sqlite3_close(db);
+    struct test_raw *db = raw_open(f);
+    char error[512];
+    assert_int_equal(test_raw_try(db,
+                                  dialect("INSERT INTO certificates (ca_name, serial, subject, "
+                                          "issuer, not_before, not_after, der, status, "
+                                          "created_at) VALUES ('ca1', '0A1B2C', 's', 'i', 0, 0, "
+                                          "x'30', 'VALID', 0)",
+                                          "INSERT INTO certificates (ca_name, serial, subject, "
+                                          "issuer, not_before, not_after, der, status, "
+                                          "created_at) VALUES ('ca1', '0A1B2C', 's', 'i', 0, 0, "
+                                          "'\\x30'::bytea, 'VALID', 0)"),
+                                  error, sizeof(error)),
+                     -1);
+    if (strstr(error, "UNIQUE constraint") == NULL && strstr(error, "duplicate key") == NULL)
+        fail_msg("not the uniqueness constraint: %s", error);
+    test_raw_close(db);
 
     scep_store_cert *got = NULL;
     assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "a1b2c"), SCEP_OK);
@@ -884,6 +926,7 @@ static void issuance_in_ra_mode_needs_no_end_entity(void **state)
 static void open_existing_refuses_a_missing_database(void **state)
 {
     struct fixture *f = *state;
+    TEST_SQLITE_ONLY("database files");
     char path[4200], url[4300];
     snprintf(path, sizeof(path), "%s/missing.db", f->dir);
     snprintf(url, sizeof(url), "sqlite:%s", path);
@@ -901,6 +944,7 @@ static void open_existing_refuses_a_missing_database(void **state)
 static void new_database_is_private(void **state)
 {
     struct fixture *f = *state;
+    TEST_SQLITE_ONLY("database files");
     char path[4200], url[4300], side[4300];
     snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
     snprintf(url, sizeof(url), "sqlite:%s", path);
@@ -923,12 +967,12 @@ static void new_database_is_private(void **state)
 
 static void set_request_time(const struct fixture *f, int64_t id, int64_t when)
 {
-    sqlite3 *db = raw_open(f);
+    struct test_raw *db = raw_open(f);
     char sql[128];
     snprintf(sql, sizeof(sql), "UPDATE requests SET updated_at = %lld WHERE id = %lld",
              (long long)when, (long long)id);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    test_raw_exec(db, sql);
+    test_raw_close(db);
 }
 
 static int request_exists(scep_store *store, int64_t id)
@@ -1265,12 +1309,12 @@ static void one_time_use_holds_under_concurrency(void **state)
         assert_int_equal(won, 1);
         assert_int_equal(lost, RACERS - 1);
 
-        sqlite3 *db = raw_open(f);
+        struct test_raw *db = raw_open(f);
         char sql[160];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM certificates WHERE username = '%s'",
                  username);
         assert_int_equal(raw_int(db, sql), 1);
-        sqlite3_close(db);
+        test_raw_close(db);
     }
 }
 
@@ -1315,9 +1359,10 @@ static void concurrent_first_open_migrates_once(void **state)
 {
     struct fixture *f = *state;
     char url[4300];
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
-    snprintf(url, sizeof(url), "sqlite:%s", path);
+    char subdir[4200];
+    snprintf(subdir, sizeof(subdir), "%s/fresh", f->dir);
+    assert_int_equal(mkdir(subdir, 0700), 0);
+    test_store_new_url(url, sizeof(url), subdir);
     struct opener openers[RACERS];
     for (int i = 0; i < RACERS; i++)
         openers[i] = (struct opener){.url = url, .result = 1};
@@ -1327,11 +1372,17 @@ static void concurrent_first_open_migrates_once(void **state)
             fail_msg("opener %d: %s: %s", i, scep_error_name(openers[i].result),
                      openers[i].message);
 
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(raw_int(db, "PRAGMA user_version"), scep_store_schema_version_supported());
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'cas'"), 1);
-    sqlite3_close(db);
+    struct test_raw *db = test_raw_open(url);
+    assert_int_equal(
+        raw_int(db, dialect("PRAGMA user_version", "SELECT version FROM schema_version")),
+        scep_store_schema_version_supported());
+    assert_int_equal(raw_int(db, dialect("SELECT count(*) FROM sqlite_master WHERE name = 'cas'",
+                                         "SELECT count(*) FROM pg_tables WHERE tablename = 'cas'")),
+                     1);
+    /* One migration: the revision row was inserted once. */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM config_revision"), 1);
+    test_raw_close(db);
+    test_store_drop(url);
 }
 
 static void challenge_race_has_one_winner(void **state)
@@ -1370,10 +1421,14 @@ static void challenge_is_consumed_once(void **state)
                      SCEP_OK);
 
     /* Only the hash is stored. */
-    sqlite3 *db = raw_open(f);
-    assert_int_equal(raw_int(db, "SELECT count(*) FROM challenges WHERE "
-                                 "instr(CAST(hash AS TEXT), 'Zq3') > 0 OR length(hash) <> 32"),
-                     0);
+    struct test_raw *db = raw_open(f);
+    assert_int_equal(
+        raw_int(db, dialect("SELECT count(*) FROM challenges WHERE "
+                            "instr(CAST(hash AS TEXT), 'Zq3') > 0 OR length(hash) <> 32",
+                            "SELECT count(*) FROM challenges WHERE "
+                            "position('Zq3' in encode(hash, 'escape')) > 0 "
+                            "OR octet_length(hash) <> 32")),
+        0);
 
     char *pattern = NULL;
     assert_int_equal(
@@ -1398,7 +1453,7 @@ static void challenge_is_consumed_once(void **state)
     assert_int_equal(scep_store_challenge_purge_expired(&purged, f->store), SCEP_OK);
     assert_int_equal(purged, 1);
     assert_int_equal(raw_int(db, "SELECT count(*) FROM challenges"), 1);
-    sqlite3_close(db);
+    test_raw_close(db);
 }
 
 static void audit_lists_most_recent_first(void **state)
@@ -1509,11 +1564,9 @@ static void append_events(scep_store *store, int n, const char *actor)
 
 static void raw_exec(const struct fixture *f, const char *sql)
 {
-    sqlite3 *db = raw_open(f);
-    char *errmsg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &errmsg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, errmsg);
-    sqlite3_close(db);
+    struct test_raw *db = raw_open(f);
+    test_raw_exec(db, sql);
+    test_raw_close(db);
 }
 
 static scep_store_audit_check verify(scep_store *store)
@@ -1666,8 +1719,8 @@ static void audit_verify_reports_an_inserted_event(void **state)
     struct fixture *f = *state;
     append_events(f->store, 6, "scepctl:test");
     /* Written around the store: no hash at all. */
-    raw_exec(f, "INSERT INTO audit_events (time, actor, action, outcome) "
-                "VALUES (1, 'scepd', 'issue', 'success')");
+    raw_exec(f, "INSERT INTO audit_events (id, time, actor, action, outcome) "
+                "SELECT max(id) + 1, 1, 'scepd', 'issue', 'success' FROM audit_events");
     append_events(f->store, 2, "scepctl:test");
     scep_store_audit_check check = verify(f->store);
     assert_int_equal(check.fault, SCEP_AUDIT_UNCHAINED);
@@ -1697,6 +1750,7 @@ static void audit_verify_reports_an_inserted_event(void **state)
 static void audit_events_from_before_the_chain_are_chained(void **state)
 {
     struct fixture *f = *state;
+    TEST_SQLITE_ONLY("no PostgreSQL store predates schema 7");
     append_events(f->store, 3, "scepctl:old");
     scep_store_close(f->store);
     f->store = NULL;
@@ -1764,11 +1818,9 @@ static void config_revision_follows_configuration_changes(void **state)
     add_ee(f->store, "user1", "code1");
     scep_store_cert cert = make_cert("ca1", "0A");
     assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
-    sqlite3 *db = raw_open(f);
-    assert_int_equal(
-        sqlite3_exec(db, "UPDATE cas SET crl_number = crl_number + 1", NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
+    struct test_raw *db = raw_open(f);
+    test_raw_exec(db, "UPDATE cas SET crl_number = crl_number + 1");
+    test_raw_close(db);
     assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
     assert_int_equal(after, before);
 
@@ -1790,6 +1842,91 @@ static void config_revision_follows_configuration_changes(void **state)
     assert_int_equal(scep_store_alias_remove(f->store, "routers"), SCEP_OK);
     assert_int_equal(scep_store_config_revision(&after, f->store), SCEP_OK);
     assert_true(after > before);
+}
+
+/* ---- PostgreSQL ------------------------------------------------------------------------ */
+
+#define TEST_PG_ONLY(why)                                                                          \
+    do {                                                                                           \
+        if (!test_store_pg()) {                                                                    \
+            print_message("SKIPPED on SQLite: %s\n", why);                                         \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static void postgres_backup_is_pg_dump(void **state)
+{
+    struct fixture *f = *state;
+    TEST_PG_ONLY("a PostgreSQL store is backed up with pg_dump");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/backup.db", f->dir);
+    assert_int_equal(scep_store_backup(f->store, path), SCEP_EUNSUPPORTED);
+    assert_non_null(strstr(scep_error_message(), "pg_dump"));
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Ends every other session on the fixture's database, as a server restart would. */
+static void terminate_store_sessions(const struct fixture *f)
+{
+    struct test_raw *db = raw_open(f);
+    test_raw_exec(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    /* Bounded wait until the server has ended them (pg_terminate_backend only signals). */
+    for (int i = 0; i < 200; i++) {
+        if (raw_int(db, "SELECT count(*) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid()") == 0)
+            break;
+        usleep(10000);
+    }
+    test_raw_close(db);
+}
+
+static void postgres_lost_connection_is_unavailable_then_reconnects(void **state)
+{
+    struct fixture *f = *state;
+    TEST_PG_ONLY("a server connection");
+    add_ca(f->store, "ca1");
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca1"), SCEP_OK);
+    scep_store_ca_free(ca);
+    ca = NULL;
+
+    /* The first operation after the loss fails; nothing is retried behind the caller. */
+    terminate_store_sessions(f);
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca1"), SCEP_EUNAVAILABLE);
+    assert_null(ca);
+    /* The next one reconnects and prepares its statements again. */
+    assert_int_equal(scep_store_ca_get(&ca, f->store, "ca1"), SCEP_OK);
+    assert_string_equal(ca->name, "ca1");
+    scep_store_ca_free(ca);
+
+    /* A write transaction (issuance) that loses its connection writes nothing. */
+    add_ee(f->store, "router1", "code");
+    terminate_store_sessions(f);
+    scep_store_cert cert = make_cert("ca1", "0B");
+    scep_store_issuance issuance = {.cert = &cert, .username = "router1", .actor = "test"};
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_EUNAVAILABLE);
+    assert_int_equal(scep_store_issue(f->store, &issuance), SCEP_OK);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "0B"), SCEP_OK);
+    scep_store_cert_free(got);
+}
+
+/* Texts order byte-wise as on SQLite, whatever the database's collation. */
+static void postgres_lists_order_as_sqlite(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(scep_store_alias_add(f->store, "b"), SCEP_OK);
+    assert_int_equal(scep_store_alias_add(f->store, "B"), SCEP_OK);
+    assert_int_equal(scep_store_alias_add(f->store, "a"), SCEP_OK);
+    char **aliases = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_alias_list(&aliases, &count, f->store), SCEP_OK);
+    assert_int_equal(count, 3);
+    assert_string_equal(aliases[0], "B");
+    assert_string_equal(aliases[1], "a");
+    assert_string_equal(aliases[2], "b");
+    scep_store_string_list_free(aliases, count);
 }
 
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1833,6 +1970,9 @@ int main(void)
         STORE_TEST(config_revision_follows_configuration_changes),
         STORE_TEST(null_arguments_are_refused),
         STORE_TEST(oversized_input_is_refused),
+        STORE_TEST(postgres_backup_is_pg_dump),
+        STORE_TEST(postgres_lost_connection_is_unavailable_then_reconnects),
+        STORE_TEST(postgres_lists_order_as_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

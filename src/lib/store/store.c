@@ -24,6 +24,8 @@ struct store_backend {
 
 static const struct store_backend store_backends[] = {
     {"sqlite", scep_store_sqlite_open},
+    {"postgresql", scep_store_postgres_open},
+    {"postgres", scep_store_postgres_open},
 };
 
 static int store_open(scep_store **out, const char *url, int create)
@@ -32,8 +34,8 @@ static int store_open(scep_store **out, const char *url, int create)
     ENSURE(out != NULL && url != NULL, SCEP_EINVAL, "store: NULL argument");
     *out = NULL;
     const char *colon = strchr(url, ':');
-    ENSURE(colon != NULL, SCEP_ECONFIG, "store URL '%s' has no scheme (expected sqlite:/path)",
-           url);
+    ENSURE(colon != NULL, SCEP_ECONFIG,
+           "store URL has no scheme (expected sqlite:/path or postgresql://...)");
     size_t scheme_len = (size_t)(colon - url);
     for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
         const struct store_backend *b = &store_backends[i];
@@ -43,7 +45,7 @@ static int store_open(scep_store **out, const char *url, int create)
             goto cleanup;
         }
     }
-    rc = scep_fail(SCEP_ECONFIG, "unknown store URL scheme '%.*s' (supported: sqlite)",
+    rc = scep_fail(SCEP_ECONFIG, "unknown store URL scheme '%.*s' (supported: sqlite, postgresql)",
                    (int)scheme_len, url);
 cleanup:
     return rc;

@@ -195,6 +195,11 @@ struct scep_store {
 /* Backend constructors, looked up by URL scheme in store.c. `location` follows "scheme:". */
 /* `create` 0: a missing database file is SCEP_ENOTFOUND (scep_store_open_existing). */
 int scep_store_sqlite_open(scep_store **out, const char *location, int create);
+/*
+ * `location` follows "postgresql:" or "postgres:": "//..." is a libpq connection URI, anything
+ * else a libpq keyword string. `create` is ignored: the database must exist.
+ */
+int scep_store_postgres_open(scep_store **out, const char *location, int create);
 
 /* Record helpers shared by the frontend and backends (store.c). */
 void scep_store_ca_clear(scep_store_ca *ca);
