@@ -7,8 +7,9 @@ build_pkgs=(gcc make cmake pkg-config git clang-format
             libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev
             libsqlite3-dev sqlite3 libpq-dev libcmocka-dev libjansson-dev)
 # Third-party SCEP peers and the tools the integration tests drive them with; groff and
-# man-db check the man pages, systemd-analyze the unit.
-test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd
+# man-db check the man pages, systemd-analyze the unit; postgresql the server the store
+# tests start a throwaway cluster of (scripts/pg-cluster.sh).
+test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd postgresql
            python3-prometheus-client
            iproute2 util-linux curl procps
            groff-base man-db systemd)

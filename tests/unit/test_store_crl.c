@@ -8,6 +8,7 @@
 
 #include "schema_undo.h"
 #include "scep/store.h"
+#include "store_backend.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -31,7 +32,7 @@ static int setup(void **state)
     assert_non_null(f);
     f->dir = test_tmpdir();
     snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
-    snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
+    test_store_new_url(f->url, sizeof(f->url), f->dir);
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
     scep_store_ca ca = {
         .name = "ca1",
@@ -47,6 +48,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     scep_store_close(f->store);
+    test_store_drop(f->url);
     test_rmdir(f->dir);
     free(f->dir);
     free(f);
@@ -208,14 +210,9 @@ static void failed_signature_rolls_back(void **state)
 
 static int64_t raw_count(const struct fixture *f, const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    struct test_raw *db = test_raw_open(f->url);
+    int64_t v = test_raw_int(db, sql);
+    test_raw_close(db);
     return v;
 }
 
@@ -284,6 +281,7 @@ static void concurrent_regeneration_has_one_winner(void **state)
 static void migration_from_version_2_adds_the_table(void **state)
 {
     struct fixture *f = *state;
+    TEST_SQLITE_ONLY("no PostgreSQL store predates schema 7");
     scep_store_close(f->store);
     f->store = NULL;
     sqlite3 *db = NULL;
