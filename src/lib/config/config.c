@@ -269,6 +269,10 @@ static int check_database(const char *text)
         return 0;
     if ((strncmp(text, "postgresql://", 13) == 0 || strncmp(text, "postgres://", 11) == 0))
         return 0;
+    /* A libpq keyword string may hold a password: accepted, and never echoed. */
+    if ((strncmp(text, "postgresql:", 11) == 0 && text[11] != '\0') ||
+        (strncmp(text, "postgres:", 9) == 0 && text[9] != '\0'))
+        return 0;
     return scep_fail(SCEP_ECONFIG, "expected sqlite:PATH or postgresql://..., got \"%.64s\"", text);
 }
 

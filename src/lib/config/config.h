@@ -42,7 +42,7 @@
     X(listen, "listen", LIST, "127.0.0.1:8080", 1, 16, NULL, LISTEN, 0,                            \
       "Addresses to listen on, comma-separated: IPv4:port, [IPv6]:port or name:port")              \
     X(database, "database", STRING, "sqlite:/var/lib/scepd/scepd.db", 0, 4096, NULL, DATABASE, 0,  \
-      "Database: sqlite:PATH (postgresql:// is reserved for the planned PostgreSQL backend)")      \
+      "Database: sqlite:PATH, or postgresql://... (a libpq URI; docs/store.md)")                  \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
       "HTTP worker threads; 0 means one per CPU core")                                             \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
