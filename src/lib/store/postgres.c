@@ -1812,47 +1812,29 @@ static const struct scep_store_ops pg_ops = {
     .audit_walk = pg_audit_walk,
 };
 
-char *scep_pg_redact(const char *url)
+/*
+ * Where `options` connect to, for messages: only the database, host, port and user that
+ * libpq parsed, so that no password (user info, password=, a mangled escape) is ever shown.
+ */
+static void describe_target(char *out, size_t size, const PQconninfoOption *options)
 {
-    size_t len = strlen(url);
-    /* A replacement adds at most 3 bytes to a match at least 9 long: twice is room. */
-    size_t cap = len * 2 + 16;
-    char *out = OPENSSL_malloc(cap);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    size_t i = 0;
-    const char *authority = strstr(url, "://");
-    size_t auth_start = authority != NULL ? (size_t)(authority - url) + 3 : len;
-    size_t auth_end = auth_start;
-    while (auth_end < len && url[auth_end] != '/' && url[auth_end] != '?')
-        auth_end++;
-    const char *at = NULL;
-    for (size_t k = auth_start; k < auth_end; k++)
-        if (url[k] == '@')
-            at = url + k;
-    while (i < len && o + 13 < cap) {
-        if (at != NULL && i >= auth_start && url[i] == ':' && url + i < at &&
-            memchr(url + auth_start, ':', i - auth_start) == NULL) {
-            memcpy(out + o, ":***", 4);
-            o += 4;
-            i = (size_t)(at - url);
+    static const char *const shown[] = {"dbname", "host", "hostaddr", "port", "user"};
+    size_t used = 0;
+    out[0] = '\0';
+    for (const PQconninfoOption *o = options; o != NULL && o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
             continue;
+        for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+            if (strcmp(o->keyword, shown[i]) != 0)
+                continue;
+            int n = snprintf(out + used, size - used, "%s%s=%.200s", used > 0 ? " " : "",
+                             o->keyword, o->val);
+            if (n > 0 && (size_t)n < size - used)
+                used += (size_t)n;
         }
-        if (strncmp(url + i, "password=", 9) == 0 &&
-            (i == 0 || url[i - 1] == '?' || url[i - 1] == '&' || url[i - 1] == ' ' ||
-             url[i - 1] == ':')) {
-            memcpy(out + o, "password=***", 12);
-            o += 12;
-            i += 9;
-            while (i < len && url[i] != '&' && url[i] != ' ')
-                i++;
-            continue;
-        }
-        out[o++] = url[i++];
     }
-    out[o] = '\0';
-    return out;
+    if (used == 0)
+        snprintf(out, size, "libpq defaults");
 }
 
 /*
@@ -1865,7 +1847,7 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
     int rc = SCEP_OK;
     struct pg_store *s = NULL;
     char *conninfo = NULL;
-    char *shown = NULL;
+    char target[512];
     char *parse_error = NULL;
     PQconninfoOption *options = NULL;
     (void)create;
@@ -1881,15 +1863,20 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
         conninfo = OPENSSL_strdup(location);
         ENSURE_ALLOC(conninfo);
     }
-    shown = scep_pg_redact(conninfo);
-    ENSURE_ALLOC(shown);
-    /* A malformed URL is a configuration error, not an unreachable server. */
     options = PQconninfoParse(conninfo, &parse_error);
     if (options == NULL) {
+        /*
+         * A malformed URL is a configuration error. libpq's message may quote the URL or a
+         * piece of it: shown only when the URL carries no credentials at all.
+         */
         const char *why = parse_error != NULL ? parse_error : "out of memory";
-        rc = scep_fail(SCEP_ECONFIG, "PostgreSQL store %s: %.*s", shown, message_len(why), why);
+        int quiet = strchr(conninfo, '@') != NULL || strstr(conninfo, "password") != NULL;
+        rc = scep_fail(SCEP_ECONFIG,
+                       "PostgreSQL store URL: not a libpq connection URI or keyword string%s%.*s",
+                       quiet ? "" : ": ", quiet ? 0 : message_len(why), quiet ? "" : why);
         goto cleanup;
     }
+    describe_target(target, sizeof(target), options);
 
     s = OPENSSL_zalloc(sizeof(*s));
     ENSURE_ALLOC(s);
@@ -1905,7 +1892,7 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
     PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(s->conn);
-        rc = scep_fail(SCEP_EUNAVAILABLE, "PostgreSQL store %s: cannot connect (%.*s)", shown,
+        rc = scep_fail(SCEP_EUNAVAILABLE, "PostgreSQL store (%s): cannot connect (%.*s)", target,
                        message_len(msg), msg);
         goto cleanup;
     }
@@ -1919,6 +1906,5 @@ cleanup:
     PQconninfoFree(options);
     PQfreemem(parse_error);
     OPENSSL_clear_free(conninfo, conninfo != NULL ? strlen(conninfo) : 0);
-    OPENSSL_free(shown);
     return rc;
 }

@@ -51,12 +51,6 @@ int scep_pg_begin(struct pg_store *s) SCEP_MUST_CHECK;
 int scep_pg_commit(struct pg_store *s) SCEP_MUST_CHECK;
 void scep_pg_rollback(struct pg_store *s);
 
-/*
- * `url` for messages: the password of a URI's user info and any password= parameter become
- * "***". OPENSSL_malloc'd; NULL when out of memory.
- */
-char *scep_pg_redact(const char *url);
-
 /* postgres_schema.c */
 int scep_pg_migrate(struct pg_store *s) SCEP_MUST_CHECK;
 int scep_pg_schema_version(int *out, scep_store *store) SCEP_MUST_CHECK;
