@@ -323,6 +323,12 @@ static void errors_name_file_line_and_key(void **state)
     parse_fails("listen = a:1,,b:2\n", SCEP_ECONFIG,
                 "scepd.conf:1: listen: expected a comma-separated list without empty items, got "
                 "\"a:1,,b:2\"");
+    /* Both PostgreSQL spellings: a libpq URI and a keyword string. */
+    scep_config_free(parse_ok("database = postgresql:///scep?host=/run/postgresql\n"));
+    scep_config_free(parse_ok("database = postgresql:host=/run/postgresql dbname=scep\n"));
+    parse_fails("database = postgresql:\n", SCEP_ECONFIG,
+                "scepd.conf:1: database: expected sqlite:PATH or postgresql://..., got "
+                "\"postgresql:\"");
     parse_fails("database = mysql://x\n", SCEP_ECONFIG,
                 "scepd.conf:1: database: expected sqlite:PATH or postgresql://..., got "
                 "\"mysql://x\"");
