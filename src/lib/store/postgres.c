@@ -11,7 +11,6 @@
 #include "store/postgres_internal.h"
 
 #include <openssl/crypto.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
