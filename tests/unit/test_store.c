@@ -1917,6 +1917,42 @@ static void postgres_lost_connection_is_unavailable_then_reconnects(void **state
     scep_store_cert_free(got);
 }
 
+/*
+ * Below the front end: a transaction whose connection is lost fails, its COMMIT answers
+ * SCEP_EUNAVAILABLE, the server has dropped its writes, rollback is harmless, and the next
+ * operation reconnects.
+ */
+static void postgres_transaction_lost_midway_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    TEST_PG_ONLY("a server connection");
+    scep_store *store = f->store;
+    add_ca(store, "ca1");
+    assert_int_equal(store->ops->begin_write(store), SCEP_OK);
+    assert_int_equal(store->ops->alias_add(store, "lost"), SCEP_OK);
+    terminate_store_sessions(f);
+    assert_int_equal(store->ops->alias_add(store, "lost2"), SCEP_EUNAVAILABLE);
+    /* No reconnect inside the transaction: the commit cannot succeed. */
+    assert_int_equal(store->ops->commit(store), SCEP_EUNAVAILABLE);
+    store->ops->rollback(store);
+    store->ops->rollback(store);
+
+    assert_int_equal(store->ops->begin_write(store), SCEP_OK);
+    assert_int_equal(store->ops->alias_add(store, "kept"), SCEP_OK);
+    terminate_store_sessions(f);
+    assert_int_equal(store->ops->commit(store), SCEP_EUNAVAILABLE);
+    store->ops->rollback(store);
+
+    char **aliases = NULL;
+    size_t count = 0;
+    assert_int_equal(scep_store_alias_list(&aliases, &count, store), SCEP_OK);
+    assert_int_equal(count, 0);
+    scep_store_string_list_free(aliases, count);
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, store, "ca1"), SCEP_OK);
+    scep_store_ca_free(ca);
+}
+
 /* Texts order byte-wise as on SQLite, whatever the database's collation. */
 static void postgres_lists_order_as_sqlite(void **state)
 {
@@ -1977,6 +2013,7 @@ int main(void)
         STORE_TEST(oversized_input_is_refused),
         STORE_TEST(postgres_backup_is_pg_dump),
         STORE_TEST(postgres_lost_connection_is_unavailable_then_reconnects),
+        STORE_TEST(postgres_transaction_lost_midway_writes_nothing),
         STORE_TEST(postgres_lists_order_as_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
