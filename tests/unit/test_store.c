@@ -2,6 +2,7 @@
 
 #include "scep/store.h"
 #include "schema_undo.h"
+#include "store/postgres_internal.h"
 #include "store/sqlite_internal.h"
 #include "store_backend.h"
 
@@ -1953,6 +1954,34 @@ static void postgres_transaction_lost_midway_writes_nothing(void **state)
     scep_store_ca_free(ca);
 }
 
+/* The connect_timeout a connection of `store` uses. */
+static const char *connect_timeout_of(scep_store *store, char *buf, size_t size)
+{
+    PQconninfoOption *options = PQconninfo(((struct pg_store *)store)->conn);
+    assert_non_null(options);
+    snprintf(buf, size, "(unset)");
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL)
+            snprintf(buf, size, "%s", o->val);
+    PQconninfoFree(options);
+    return buf;
+}
+
+/* Reconnects are bounded: 5 s unless the URL chooses its own connect_timeout. */
+static void postgres_connect_timeout_defaults_to_5s(void **state)
+{
+    struct fixture *f = *state;
+    TEST_PG_ONLY("libpq settings");
+    char buf[32];
+    assert_string_equal(connect_timeout_of(f->store, buf, sizeof(buf)), "5");
+    char url[4400];
+    snprintf(url, sizeof(url), "%s&connect_timeout=7", f->url);
+    scep_store *store = NULL;
+    assert_int_equal(scep_store_open(&store, url), SCEP_OK);
+    assert_string_equal(connect_timeout_of(store, buf, sizeof(buf)), "7");
+    scep_store_close(store);
+}
+
 /* Texts order byte-wise as on SQLite, whatever the database's collation. */
 static void postgres_lists_order_as_sqlite(void **state)
 {
@@ -2014,6 +2043,7 @@ int main(void)
         STORE_TEST(postgres_backup_is_pg_dump),
         STORE_TEST(postgres_lost_connection_is_unavailable_then_reconnects),
         STORE_TEST(postgres_transaction_lost_midway_writes_nothing),
+        STORE_TEST(postgres_connect_timeout_defaults_to_5s),
         STORE_TEST(postgres_lists_order_as_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
