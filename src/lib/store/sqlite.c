@@ -1954,6 +1954,7 @@ static const struct scep_store_ops sqlite_ops = {
     .schema_version = scep_sqlite_schema_version,
     .backup = sqlite_backup,
     .config_revision = sqlite_config_revision,
+    .integrity_check = scep_sqlite_integrity_check,
     .begin_write = sqlite_begin_write,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
@@ -2010,6 +2011,11 @@ static const struct scep_store_ops sqlite_ops = {
     .audit_insert = sqlite_audit_insert,
     .audit_list = sqlite_audit_list,
     .audit_walk = sqlite_audit_walk,
+    .begin_snapshot = scep_sqlite_begin_snapshot,
+    .end_snapshot = scep_sqlite_end_snapshot,
+    .copy_read = scep_sqlite_copy_read,
+    .copy_write = scep_sqlite_copy_write,
+    .copy_finish = scep_sqlite_copy_finish,
 };
 
 /*

@@ -88,6 +88,17 @@ cleanup:
     return rc;
 }
 
+int scep_store_integrity_check(char **out_problem, scep_store *store)
+{
+    int rc = SCEP_OK;
+    ENSURE(out_problem != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out_problem = NULL;
+    if (store->ops->integrity_check != NULL)
+        GUARD(store->ops->integrity_check(out_problem, store));
+cleanup:
+    return rc;
+}
+
 int scep_store_config_revision(int64_t *out, scep_store *store)
 {
     int rc = SCEP_OK;
