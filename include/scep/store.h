@@ -64,6 +64,20 @@ SCEP_EXPORT int scep_store_open(scep_store **out, const char *url) SCEP_MUST_CHE
  */
 SCEP_EXPORT int scep_store_open_existing(scep_store **out, const char *url) SCEP_MUST_CHECK;
 
+/* How scep_store_open_with() opens a store. Zeroed: as scep_store_open(). */
+typedef struct scep_store_open_options {
+    /*
+     * PostgreSQL: the role's password, kept out of the URL (and so out of every log and
+     * error message). NULL: libpq's own sources (PGPASSFILE, ~/.pgpass). A SQLite store
+     * has none: SCEP_ECONFIG.
+     */
+    const char *password;
+    /* As scep_store_open_existing(): a database that does not exist is SCEP_ENOTFOUND. */
+    int must_exist;
+} scep_store_open_options;
+SCEP_EXPORT int scep_store_open_with(scep_store **out, const char *url,
+                                     const scep_store_open_options *options) SCEP_MUST_CHECK;
+
 /* Closes the connection and frees the handle. Accepts NULL. */
 SCEP_EXPORT void scep_store_close(scep_store *store);
 

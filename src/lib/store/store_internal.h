@@ -243,8 +243,8 @@ struct scep_store {
 };
 
 /* Backend constructors, looked up by URL scheme in store.c. `location` follows "scheme:". */
-/* `create` 0: a missing database file is SCEP_ENOTFOUND (scep_store_open_existing). */
-int scep_store_sqlite_open(scep_store **out, const char *location, int create);
+int scep_store_sqlite_open(scep_store **out, const char *location,
+                           const scep_store_open_options *options);
 
 /* Record helpers shared by the frontend and backends (store.c). */
 void scep_store_ca_clear(scep_store_ca *ca);
