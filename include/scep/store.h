@@ -64,6 +64,20 @@ SCEP_EXPORT int scep_store_open(scep_store **out, const char *url) SCEP_MUST_CHE
  */
 SCEP_EXPORT int scep_store_open_existing(scep_store **out, const char *url) SCEP_MUST_CHECK;
 
+/* How scep_store_open_with() opens a store. Zeroed: as scep_store_open(). */
+typedef struct scep_store_open_options {
+    /*
+     * PostgreSQL: the role's password, kept out of the URL (and so out of every log and
+     * error message). NULL: libpq's own sources (PGPASSFILE, ~/.pgpass). A SQLite store
+     * has none: SCEP_ECONFIG.
+     */
+    const char *password;
+    /* As scep_store_open_existing(): a database that does not exist is SCEP_ENOTFOUND. */
+    int must_exist;
+} scep_store_open_options;
+SCEP_EXPORT int scep_store_open_with(scep_store **out, const char *url,
+                                     const scep_store_open_options *options) SCEP_MUST_CHECK;
+
 /* Closes the connection and frees the handle. Accepts NULL. */
 SCEP_EXPORT void scep_store_close(scep_store *store);
 
@@ -74,6 +88,26 @@ SCEP_EXPORT void scep_store_close(scep_store *store);
  * SCEP_EEXISTS and left alone; on failure the partial copy is removed.
  */
 SCEP_EXPORT int scep_store_backup(scep_store *store, const char *path) SCEP_MUST_CHECK;
+
+/*
+ * The database engine's own consistency check (SQLite: PRAGMA integrity_check and
+ * foreign_key_check; PostgreSQL keeps its constraints itself). `*out_problem` is NULL when
+ * nothing was found, else a description to free with OPENSSL_free(). The audit chain is
+ * checked separately (scep_store_audit_verify).
+ */
+SCEP_EXPORT int scep_store_integrity_check(char **out_problem, scep_store *store) SCEP_MUST_CHECK;
+
+/*
+ * Copies every row of `from` into `to`, whatever their backends (SQLite to PostgreSQL and
+ * back): CAs, aliases and settings, end entities, requests, certificates, challenges, the
+ * audit trail (ids and hash chain as they are) and CRLs. `from` is read from one snapshot,
+ * so it may stay in use; `to` must be empty (SCEP_EEXISTS otherwise) and is written in one
+ * transaction: a failure leaves it empty. Both must be at this library's schema version.
+ * `progress`, when not NULL, is called after each table with its name and row count.
+ */
+SCEP_EXPORT int scep_store_copy(scep_store *to, scep_store *from,
+                                void (*progress)(const char *table, size_t rows, void *arg),
+                                void *arg) SCEP_MUST_CHECK;
 
 /* The backend's name ("sqlite"); borrowed static string. */
 SCEP_EXPORT const char *scep_store_backend(const scep_store *store);

@@ -65,8 +65,7 @@ static int check_alias(struct scepctl *ctx, const char *alias)
     for (size_t i = 0; i < sizeof(cas) / sizeof(cas[0]); i++) {
         if (cas[i] == NULL)
             continue;
-        if (store == NULL &&
-            scep_store_open(&store, scep_config_global_values(ctx->config)->database) < 0)
+        if (store == NULL && scep_config_store_open(&store, ctx->config, 0) < 0)
             break; /* the file is still valid; the store may not be reachable from here */
         scep_store_ca *row = NULL;
         if (scep_store_ca_get(&row, store, cas[i]) == SCEP_ENOTFOUND)

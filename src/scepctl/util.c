@@ -115,9 +115,8 @@ int scepctl_open_store(struct scepctl *ctx)
     int rc = scepctl_load_config(ctx);
     if (rc != 0)
         return rc;
-    const char *url = scep_config_global_values(ctx->config)->database;
-    if (scep_store_open(&ctx->store, url) < 0)
-        return scepctl_fail(ctx, "cannot open the store %s", url);
+    if (scep_config_store_open(&ctx->store, ctx->config, 0) < 0)
+        return scepctl_fail(ctx, "cannot open the store");
     return 0;
 }
 
@@ -125,8 +124,7 @@ void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, c
 {
     /* Alias commands need no store otherwise: one that cannot be opened only costs the event. */
     if (ctx->store == NULL &&
-        (ctx->config == NULL ||
-         scep_store_open(&ctx->store, scep_config_global_values(ctx->config)->database) < 0)) {
+        (ctx->config == NULL || scep_config_store_open(&ctx->store, ctx->config, 0) < 0)) {
         scepctl_warn(ctx, "the audit event was not recorded: %s", scep_error_message());
         return;
     }

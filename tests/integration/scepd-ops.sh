@@ -72,6 +72,20 @@ check "db backup refuses an existing file, and leaves it alone" \
 check "scepctl reads the backup as a store" \
   bash -c "printf 'database = sqlite:%s\n' '$work/backup.db' >'$work/backup.conf' && '$SCEPCTL' --config '$work/backup.conf' cert list | grep -q dev-1"
 
+# ---- db check, db copy (moving an installation to another store) ----------------------
+ctl db check >"$work/check.log" 2>&1
+check "db check: consistent, audit chain intact" \
+  bash -c "[ $? -eq 0 ] && grep -q 'database: consistent' '$work/check.log' && grep -q 'audit trail: intact' '$work/check.log'"
+ctl db copy --to "sqlite:$work/moved.db" >"$work/copy.log" 2>&1
+check "db copy into a new store" bash -c "[ $? -eq 0 ] && grep -q 'certificates .* $N rows' '$work/copy.log'"
+printf 'database = sqlite:%s\n' "$work/moved.db" >"$work/moved.conf"
+check "the copy passes db check" "$SCEPCTL" --config "$work/moved.conf" db check
+check "the copy holds every certificate" \
+  test "$("$SCEPCTL" --config "$work/moved.conf" cert list | grep -c 'dev-')" -eq "$N"
+ctl db copy --to "sqlite:$work/moved.db" >"$work/copy2.log" 2>&1
+check "db copy refuses a store that is not empty" \
+  bash -c "[ $? -ne 0 ] && grep -q 'not empty' '$work/copy2.log'"
+
 # ---- input that the text log must quote, then every line as JSON --------------------
 curl -s -o /dev/null "$URL?operation=x%22y%5Cz%1b%20w=1"
 curl -s -o /dev/null "http://127.0.0.1:$port/scep/no%20such%22alias/pkiclient.exe?operation=GetCACaps"

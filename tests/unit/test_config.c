@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
 
 #define DOC_BEGIN "<!-- BEGIN GENERATED SETTINGS: scep_config_markdown() -->\n"
 #define DOC_END   "<!-- END GENERATED SETTINGS -->\n"
@@ -29,6 +32,49 @@ static void parse_fails(const char *text, int code, const char *message)
     assert_int_equal(rc, code);
     assert_null(cfg);
     assert_string_equal(scep_error_message(), message);
+}
+
+/* The store password file: private, not empty, and only for a backend that takes one. */
+static void database_password_file_is_checked(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[4096], text[8300];
+    snprintf(path, sizeof(path), "%s/db.pass", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text), "database = sqlite:%s/store.db\ndatabase_password_file = %s\n",
+             dir, path);
+    scep_config *cfg = parse_ok(text);
+    scep_store *store = NULL;
+
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(scep_config_store_open(&store, cfg, 0), SCEP_EPERM);
+    assert_non_null(strstr(scep_error_message(), "readable by others"));
+    assert_null(strstr(scep_error_message(), "s3cret"));
+
+    assert_int_equal(chmod(path, 0600), 0);
+    scep_store_open_options options;
+    char *password = NULL;
+    assert_int_equal(scep_config_store_options(&options, &password, cfg, 1), SCEP_OK);
+    assert_string_equal(password, "s3cret");
+    assert_ptr_equal(options.password, password);
+    assert_int_equal(options.must_exist, 1);
+    OPENSSL_clear_free(password, strlen(password) + 1);
+    /* SQLite has no password: a configured one is a mistake, not ignored. */
+    assert_int_equal(scep_config_store_open(&store, cfg, 0), SCEP_ECONFIG);
+    assert_null(store);
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(scep_config_store_open(&store, cfg, 0), SCEP_EINVAL);
+    assert_non_null(strstr(scep_error_message(), "empty"));
+    scep_config_free(cfg);
+    test_rmdir(dir);
+    free(dir);
 }
 
 static void defaults_come_from_the_table(void **state)
@@ -707,6 +753,7 @@ static void default_alias_is_named_only_or_builtin(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(database_password_file_is_checked),
         cmocka_unit_test(default_alias_is_named_only_or_builtin),
         cmocka_unit_test(defaults_come_from_the_table),
         cmocka_unit_test(enum_constants_match_allowed_order),

@@ -6,6 +6,7 @@
 #include "store/sqlite_internal.h"
 #include "store_backend.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1982,6 +1983,48 @@ static void postgres_connect_timeout_defaults_to_5s(void **state)
     scep_store_close(store);
 }
 
+/* SQLite to PostgreSQL: the copy keeps ids, hashes and the chain; sequences continue. */
+static void postgres_copy_from_sqlite(void **state)
+{
+    struct fixture *f = *state;
+    TEST_PG_ONLY("a PostgreSQL destination");
+    char url[4300];
+    snprintf(url, sizeof(url), "sqlite:%s/source.db", f->dir);
+    scep_store *source = NULL;
+    assert_int_equal(scep_store_open(&source, url), SCEP_OK);
+    add_ca(source, "ca1");
+    assert_int_equal(scep_store_alias_setting_set(source, "routers", "ra.mode", "ra"), SCEP_OK);
+    add_ee(source, "user1", "code-1");
+    int64_t request_id = add_request(source, "routers", "TID-A", 0x11);
+    scep_store_cert cert = make_cert("ca1", "0A");
+    assert_int_equal(scep_store_cert_add(source, &cert), SCEP_OK);
+    append_events(source, 3, "scepctl:test");
+
+    assert_int_equal(scep_store_copy(f->store, source, NULL, NULL), SCEP_OK);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "user1", "code-1"), SCEP_OK);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, f->store, "ca1", "0A"), SCEP_OK);
+    assert_int_equal(got->der_len, sizeof(fake_der));
+    assert_memory_equal(got->der, fake_der, sizeof(fake_der));
+    scep_store_cert_free(got);
+    scep_store_request *req = NULL;
+    assert_int_equal(scep_store_request_get(&req, f->store, request_id), SCEP_OK);
+    assert_int_equal(req->public_key_sha256[0], 0x11);
+    scep_store_request_free(req);
+    append_events(f->store, 1, "scepctl:after");
+    scep_store_audit_check check = verify(f->store);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 4);
+    assert_int_equal(add_request(f->store, "routers", "TID-B", 0x22), request_id + 1);
+    char *problem = NULL;
+    assert_int_equal(scep_store_integrity_check(&problem, f->store), SCEP_OK);
+    assert_null(problem);
+    /* Not empty any more: refused, and left as it was. */
+    assert_int_equal(scep_store_copy(f->store, source, NULL, NULL), SCEP_EEXISTS);
+    assert_int_equal(scep_store_ee_verify_password(NULL, f->store, "user1", "code-1"), SCEP_OK);
+    scep_store_close(source);
+}
+
 /* Texts order byte-wise as on SQLite, whatever the database's collation. */
 static void postgres_lists_order_as_sqlite(void **state)
 {
@@ -1997,6 +2040,92 @@ static void postgres_lists_order_as_sqlite(void **state)
     assert_string_equal(aliases[1], "a");
     assert_string_equal(aliases[2], "b");
     scep_store_string_list_free(aliases, count);
+}
+
+/* Every row reaches the copy as it was: secrets verify, the chain holds, ids continue. */
+static void copy_moves_every_row(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    assert_int_equal(scep_store_alias_setting_set(f->store, "routers", "ra.mode", "ra"), SCEP_OK);
+    add_ee(f->store, "user1", "code-1");
+    int64_t request_id = add_request(f->store, "routers", "TID-A", 0x11);
+    scep_store_cert cert = make_cert("ca1", "0A");
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    assert_int_equal(scep_store_challenge_add(f->store, "routers",
+                                              "0123456789abcdef0123456789abcdef", time(NULL) + 3600,
+                                              "CN=*"),
+                     SCEP_OK);
+    append_events(f->store, 3, "scepctl:test");
+
+    char url[4300];
+    snprintf(url, sizeof(url), "sqlite:%s/copy.db", f->dir);
+    scep_store *copy = NULL;
+    assert_int_equal(scep_store_open(&copy, url), SCEP_OK);
+    assert_int_equal(scep_store_copy(copy, f->store, NULL, NULL), SCEP_OK);
+
+    scep_store_ca *ca = NULL;
+    assert_int_equal(scep_store_ca_get(&ca, copy, "ca1"), SCEP_OK);
+    assert_string_equal(ca->key_ref, "/etc/scepd/ca.key");
+    scep_store_ca_free(ca);
+    char *mode = NULL;
+    assert_int_equal(scep_store_alias_setting_get(&mode, copy, "routers", "ra.mode"), SCEP_OK);
+    assert_string_equal(mode, "ra");
+    OPENSSL_free(mode);
+    assert_int_equal(scep_store_ee_verify_password(NULL, copy, "user1", "code-1"), SCEP_OK);
+    assert_int_equal(scep_store_ee_verify_password(NULL, copy, "user1", "code-2"), SCEP_EDENIED);
+    scep_store_request *req = NULL;
+    assert_int_equal(scep_store_request_get(&req, copy, request_id), SCEP_OK);
+    assert_string_equal(req->transaction_id, "TID-A");
+    assert_int_equal(req->public_key_sha256[31], 0x11);
+    scep_store_request_free(req);
+    scep_store_cert *got = NULL;
+    assert_int_equal(scep_store_cert_get(&got, copy, "ca1", "0A"), SCEP_OK);
+    assert_int_equal(got->der_len, sizeof(fake_der));
+    assert_memory_equal(got->der, fake_der, sizeof(fake_der));
+    scep_store_cert_free(got);
+    char *pattern = NULL;
+    assert_int_equal(
+        scep_store_challenge_consume(&pattern, copy, "routers", "0123456789abcdef0123456789abcdef"),
+        SCEP_OK);
+    assert_string_equal(pattern, "CN=*");
+    OPENSSL_free(pattern);
+    scep_store_audit_check check = verify(copy);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 3);
+    /* New rows follow the copied ones; the chain goes on. */
+    append_events(copy, 1, "scepctl:after");
+    check = verify(copy);
+    assert_int_equal(check.fault, SCEP_AUDIT_INTACT);
+    assert_int_equal(check.checked, 4);
+    assert_int_equal(add_request(copy, "routers", "TID-B", 0x22), request_id + 1);
+    char *problem = NULL;
+    assert_int_equal(scep_store_integrity_check(&problem, copy), SCEP_OK);
+    assert_null(problem);
+
+    /* A destination that is not empty is refused and left as it was. */
+    assert_int_equal(scep_store_copy(copy, f->store, NULL, NULL), SCEP_EEXISTS);
+    assert_int_equal(scep_store_cert_get(&got, copy, "ca1", "0A"), SCEP_OK);
+    scep_store_cert_free(got);
+    assert_int_equal(scep_store_copy(copy, copy, NULL, NULL), SCEP_EINVAL);
+    scep_store_close(copy);
+}
+
+/* The engine's check finds a row whose referenced row is gone. */
+static void integrity_check_reports_a_broken_reference(void **state)
+{
+    struct fixture *f = *state;
+    TEST_SQLITE_ONLY("PRAGMA foreign_keys; PostgreSQL keeps its constraints itself");
+    add_ca(f->store, "ca1");
+    add_ee(f->store, "user1", "code-1");
+    char *problem = NULL;
+    assert_int_equal(scep_store_integrity_check(&problem, f->store), SCEP_OK);
+    assert_null(problem);
+    raw_exec(f, "PRAGMA foreign_keys = OFF; DELETE FROM cas;");
+    assert_int_equal(scep_store_integrity_check(&problem, f->store), SCEP_OK);
+    assert_non_null(problem);
+    assert_non_null(strstr(problem, "end_entities"));
+    OPENSSL_free(problem);
 }
 
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -2038,12 +2167,15 @@ int main(void)
         STORE_TEST(audit_events_from_before_the_chain_are_chained),
         STORE_TEST(audit_list_since_filters_by_time),
         STORE_TEST(config_revision_follows_configuration_changes),
+        STORE_TEST(copy_moves_every_row),
+        STORE_TEST(integrity_check_reports_a_broken_reference),
         STORE_TEST(null_arguments_are_refused),
         STORE_TEST(oversized_input_is_refused),
         STORE_TEST(postgres_backup_is_pg_dump),
         STORE_TEST(postgres_lost_connection_is_unavailable_then_reconnects),
         STORE_TEST(postgres_transaction_lost_midway_writes_nothing),
         STORE_TEST(postgres_connect_timeout_defaults_to_5s),
+        STORE_TEST(postgres_copy_from_sqlite),
         STORE_TEST(postgres_lists_order_as_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

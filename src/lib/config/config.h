@@ -24,6 +24,7 @@
 #define SCEP_CONFIG_H
 
 #include "scep/common.h"
+#include "scep/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,7 +43,9 @@
     X(listen, "listen", LIST, "127.0.0.1:8080", 1, 16, NULL, LISTEN, 0,                            \
       "Addresses to listen on, comma-separated: IPv4:port, [IPv6]:port or name:port")              \
     X(database, "database", STRING, "sqlite:/var/lib/scepd/scepd.db", 0, 4096, NULL, DATABASE, 0,  \
-      "Database: sqlite:PATH, or postgresql://... (a libpq URI; docs/store.md)")                  \
+      "Database: sqlite:PATH, or postgresql://USER@HOST:PORT/DB?sslmode=... (docs/postgresql.md)") \
+    X(database_password_file, "database_password_file", STRING, NULL, 1, 4096, NULL, NONE, 0,      \
+      "PostgreSQL: a file (mode 0600 or stricter) whose first line is the role's password")         \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
       "HTTP worker threads; 0 means one per CPU core")                                             \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
@@ -391,6 +394,20 @@ SCEP_MUST_CHECK int scep_config_set(scep_config *cfg, const char *alias, const c
                                     const char *value);
 
 /* Warnings collected while parsing/importing ("file:line: key: ..."); borrowed. */
+/*
+ * Opens the store `database` names, with the password of `database_password_file`
+ * (refused when others may read the file); `must_exist` as scep_store_open_options.
+ */
+SCEP_MUST_CHECK int scep_config_store_open(scep_store **out, const scep_config *cfg,
+                                           int must_exist);
+/*
+ * The options scep_config_store_open uses, for a caller that opens many connections: the
+ * password is read once into `*out_password` (NULL when none), which the caller wipes
+ * and frees with OPENSSL_clear_free(p, strlen(p) + 1) after its last open.
+ */
+SCEP_MUST_CHECK int scep_config_store_options(scep_store_open_options *out, char **out_password,
+                                              const scep_config *cfg, int must_exist);
+
 size_t scep_config_warning_count(const scep_config *cfg);
 const char *scep_config_warning(const scep_config *cfg, size_t index);
 

@@ -1745,6 +1745,195 @@ cleanup:
     return rc;
 }
 
+/* ---- copying a store (store_copy.c) ----------------------------------------------------- */
+
+/* Rows one copy_read round trip fetches: the copy's memory bound. */
+#define COPY_BATCH "500"
+
+static int pg_begin_snapshot(scep_store *store)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    int rc = SCEP_OK;
+    ENSURE(!s->in_tx, SCEP_ESTATE, "a read snapshot inside a transaction");
+    GUARD(scep_pg_exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                       "beginning a read transaction"));
+    s->in_tx = 1;
+cleanup:
+    return rc;
+}
+
+static void pg_end_snapshot(scep_store *store)
+{
+    scep_pg_rollback((struct pg_store *)store); /* read only: nothing to keep */
+}
+
+/* A binary integer column of any width the schema uses (INTEGER, BIGINT). */
+static int64_t binary_int(const PGresult *res, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < len && i < 8; i++)
+        v = (v << 8) | p[i];
+    if (len == 4)
+        return (int32_t)(uint32_t)v;
+    if (len == 2)
+        return (int16_t)(uint16_t)v;
+    return (int64_t)v;
+}
+
+/*
+ * Through a cursor of the open transaction, COPY_BATCH rows per FETCH, in binary so that
+ * blobs arrive as they are. Runs inside begin_snapshot or begin_write.
+ */
+static int pg_copy_read(scep_store *store, const struct scep_store_table *table,
+                        int (*row)(const struct scep_store_value *values, void *payload),
+                        void *payload)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    int rc = SCEP_OK;
+    int open = 0;
+    char *select = NULL;
+    char *declare = NULL;
+    PGresult *res = NULL;
+    struct scep_store_value *values = NULL;
+
+    ENSURE(s->in_tx, SCEP_ESTATE, "copying outside a transaction");
+    GUARD(scep_store_copy_sql(&select, table, 0, '$'));
+    size_t n = strlen(select) + 64;
+    declare = OPENSSL_malloc(n);
+    ENSURE_ALLOC(declare);
+    snprintf(declare, n, "DECLARE scep_copy NO SCROLL CURSOR FOR %s", select);
+    GUARD(scep_pg_exec(s, declare, "reading a table to copy"));
+    open = 1;
+    values = OPENSSL_zalloc(table->column_count * sizeof(*values));
+    ENSURE_ALLOC(values);
+    for (;;) {
+        res = PQexecParams(s->conn, "FETCH " COPY_BATCH " FROM scep_copy", 0, NULL, NULL, NULL,
+                           NULL, 1);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = scep_pg_fail(s, res, "reading a table to copy");
+            goto cleanup;
+        }
+        int rows = PQntuples(res);
+        ENSURE(PQnfields(res) == (int)table->column_count, SCEP_ESTORE,
+               "copying %s: unexpected columns", table->name);
+        for (int r = 0; r < rows; r++) {
+            for (size_t i = 0; i < table->column_count; i++) {
+                int col = (int)i;
+                struct scep_store_value *v = &values[i];
+                memset(v, 0, sizeof(*v));
+                v->is_null = PQgetisnull(res, r, col);
+                if (v->is_null)
+                    continue;
+                if (table->columns[i].kind == SCEP_STORE_INT) {
+                    v->integer = binary_int(res, r, col);
+                } else {
+                    /* libpq NUL-terminates every value, binary ones included. */
+                    v->data = (const unsigned char *)PQgetvalue(res, r, col);
+                    v->len = (size_t)PQgetlength(res, r, col);
+                }
+            }
+            int stop = row(values, payload);
+            GUARD(stop);
+            if (stop > 0)
+                goto cleanup;
+        }
+        PQclear(res);
+        res = NULL;
+        if (rows == 0)
+            break;
+    }
+cleanup:
+    PQclear(res);
+    if (open && PQstatus(s->conn) == CONNECTION_OK)
+        PQclear(PQexec(s->conn, "CLOSE scep_copy"));
+    OPENSSL_free(values);
+    OPENSSL_free(declare);
+    OPENSSL_free(select);
+    return rc;
+}
+
+static int pg_copy_write(scep_store *store, const struct scep_store_table *table,
+                         const struct scep_store_value *values)
+{
+    struct pg_store *s = (struct pg_store *)store;
+    int rc = SCEP_OK;
+    char *sql = NULL;
+    PGresult *res = NULL;
+    const char **params = NULL;
+    int *lengths = NULL;
+    int *formats = NULL;
+    char(*numbers)[24] = NULL;
+    size_t count = table->column_count;
+
+    GUARD(scep_store_copy_sql(&sql, table, 1, '$'));
+    params = OPENSSL_zalloc(count * sizeof(*params));
+    lengths = OPENSSL_zalloc(count * sizeof(*lengths));
+    formats = OPENSSL_zalloc(count * sizeof(*formats));
+    numbers = OPENSSL_zalloc(count * sizeof(*numbers));
+    ENSURE(params != NULL && lengths != NULL && formats != NULL && numbers != NULL, SCEP_ENOMEM,
+           "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const struct scep_store_value *v = &values[i];
+        if (v->is_null)
+            continue;
+        switch (table->columns[i].kind) {
+        case SCEP_STORE_INT:
+            snprintf(numbers[i], sizeof(numbers[i]), "%lld", (long long)v->integer);
+            params[i] = numbers[i];
+            break;
+        case SCEP_STORE_TEXT:
+            params[i] = (const char *)v->data;
+            break;
+        case SCEP_STORE_BLOB:
+            ENSURE(v->len <= SCEP_STORE_MAX_BLOB, SCEP_ETOOBIG, "copying %s: a blob is too large",
+                   table->name);
+            /* An empty blob is still a blob, not NULL. */
+            params[i] = v->len > 0 ? (const char *)v->data : "";
+            lengths[i] = (int)v->len;
+            formats[i] = 1;
+            break;
+        }
+    }
+    GUARD(connection_ready(s));
+    res = PQexecParams(s->conn, sql, (int)count, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = scep_pg_fail(s, res, "copying a row");
+        goto cleanup;
+    }
+cleanup:
+    PQclear(res);
+    OPENSSL_free(numbers);
+    OPENSSL_free(formats);
+    OPENSSL_free(lengths);
+    OPENSSL_free(params);
+    OPENSSL_free(sql);
+    return rc;
+}
+
+/* Rows inserted after a copy take ids after the copied ones: each sequence moves past them. */
+static int pg_copy_finish(scep_store *store)
+{
+    static const char *const tables[] = {"cas",          "aliases",  "alias_settings",
+                                         "end_entities", "requests", "certificates",
+                                         "challenges",   "crls"};
+    struct pg_store *s = (struct pg_store *)store;
+    int rc = SCEP_OK;
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[256];
+        int n = snprintf(sql, sizeof(sql),
+                         "SELECT setval(pg_get_serial_sequence('%s', 'id'), "
+                         "coalesce((SELECT max(id) FROM %s), 1), "
+                         "(SELECT max(id) FROM %s) IS NOT NULL)",
+                         tables[i], tables[i], tables[i]);
+        ENSURE(n > 0 && (size_t)n < sizeof(sql), SCEP_ESTORE, "sequence statement");
+        GUARD(scep_pg_exec(s, sql, "moving the id sequences past the copied rows"));
+    }
+cleanup:
+    return rc;
+}
+
 /* ---- ops table and open --------------------------------------------------------------------- */
 
 static const struct scep_store_ops pg_ops = {
@@ -1752,6 +1941,7 @@ static const struct scep_store_ops pg_ops = {
     .close = pg_close,
     .schema_version = scep_pg_schema_version,
     .backup = pg_backup,
+    /* No integrity_check: PostgreSQL enforces its constraints itself. */
     .config_revision = pg_config_revision,
     .begin_write = pg_begin_write,
     .commit = pg_commit,
@@ -1809,6 +1999,11 @@ static const struct scep_store_ops pg_ops = {
     .audit_insert = pg_audit_insert,
     .audit_list = pg_audit_list,
     .audit_walk = pg_audit_walk,
+    .begin_snapshot = pg_begin_snapshot,
+    .end_snapshot = pg_end_snapshot,
+    .copy_read = pg_copy_read,
+    .copy_write = pg_copy_write,
+    .copy_finish = pg_copy_finish,
 };
 
 /*
@@ -1838,18 +2033,18 @@ static void describe_target(char *out, size_t size, const PQconninfoOption *opti
 
 /*
  * `location` follows "postgresql:" or "postgres:": "//..." is a libpq URI, anything else a
- * libpq keyword string ("host=/run/postgresql dbname=scep"). `create` changes nothing: a
- * database must exist (createdb); an empty one is given the schema.
+ * libpq keyword string ("host=/run/postgresql dbname=scep"). A database must exist
+ * (createdb), so `must_exist` changes nothing; an empty one is given the schema.
  */
-int scep_store_postgres_open(scep_store **out, const char *location, int create)
+int scep_store_postgres_open(scep_store **out, const char *location,
+                             const scep_store_open_options *options)
 {
     int rc = SCEP_OK;
     struct pg_store *s = NULL;
     char *conninfo = NULL;
     char target[512];
     char *parse_error = NULL;
-    PQconninfoOption *options = NULL;
-    (void)create;
+    PQconninfoOption *parsed = NULL;
 
     ENSURE(*location != '\0', SCEP_ECONFIG, "PostgreSQL store URL has no connection settings");
     if (strncmp(location, "//", 2) == 0) {
@@ -1862,8 +2057,8 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
         conninfo = OPENSSL_strdup(location);
         ENSURE_ALLOC(conninfo);
     }
-    options = PQconninfoParse(conninfo, &parse_error);
-    if (options == NULL) {
+    parsed = PQconninfoParse(conninfo, &parse_error);
+    if (parsed == NULL) {
         /*
          * A malformed URL is a configuration error. libpq's message may quote the URL or a
          * piece of it: shown only when the URL carries no credentials at all.
@@ -1875,17 +2070,20 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
                        quiet ? "" : ": ", quiet ? 0 : message_len(why), quiet ? "" : why);
         goto cleanup;
     }
-    describe_target(target, sizeof(target), options);
+    describe_target(target, sizeof(target), parsed);
 
     s = OPENSSL_zalloc(sizeof(*s));
     ENSURE_ALLOC(s);
     s->base.ops = &pg_ops;
     /*
      * Keywords before "dbname" are defaults the expanded URL overrides: connect_timeout
-     * bounds the connect and every reconnect unless the URL chooses its own.
+     * bounds the connect and every reconnect unless the URL chooses its own. A password
+     * given apart from the URL comes after it and wins.
      */
-    const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const values[] = {SCEP_PG_CONNECT_TIMEOUT, "scep", conninfo, NULL};
+    const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
+                                    options->password != NULL ? "password" : NULL, NULL};
+    const char *const values[] = {SCEP_PG_CONNECT_TIMEOUT, "scep", conninfo, options->password,
+                                  NULL};
     s->conn = PQconnectdbParams(keywords, values, 1);
     ENSURE_ALLOC(s->conn);
     PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
@@ -1902,7 +2100,7 @@ int scep_store_postgres_open(scep_store **out, const char *location, int create)
 cleanup:
     if (s != NULL)
         pg_close(&s->base);
-    PQconninfoFree(options);
+    PQconninfoFree(parsed);
     PQfreemem(parse_error);
     OPENSSL_clear_free(conninfo, conninfo != NULL ? strlen(conninfo) : 0);
     return rc;

@@ -1954,6 +1954,7 @@ static const struct scep_store_ops sqlite_ops = {
     .schema_version = scep_sqlite_schema_version,
     .backup = sqlite_backup,
     .config_revision = sqlite_config_revision,
+    .integrity_check = scep_sqlite_integrity_check,
     .begin_write = sqlite_begin_write,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
@@ -2010,6 +2011,11 @@ static const struct scep_store_ops sqlite_ops = {
     .audit_insert = sqlite_audit_insert,
     .audit_list = sqlite_audit_list,
     .audit_walk = sqlite_audit_walk,
+    .begin_snapshot = scep_sqlite_begin_snapshot,
+    .end_snapshot = scep_sqlite_end_snapshot,
+    .copy_read = scep_sqlite_copy_read,
+    .copy_write = scep_sqlite_copy_write,
+    .copy_finish = scep_sqlite_copy_finish,
 };
 
 /*
@@ -2027,7 +2033,8 @@ static int create_private_file(const char *path)
     return SCEP_OK;
 }
 
-int scep_store_sqlite_open(scep_store **out, const char *location, int create)
+int scep_store_sqlite_open(scep_store **out, const char *location,
+                           const scep_store_open_options *options)
 {
     int rc = SCEP_OK;
     struct sqlite_store *s = NULL;
@@ -2037,13 +2044,15 @@ int scep_store_sqlite_open(scep_store **out, const char *location, int create)
     if (strncmp(path, "//", 2) == 0)
         path += 2;
     ENSURE(*path != '\0', SCEP_ECONFIG, "sqlite store URL has no file path");
+    ENSURE(options->password == NULL, SCEP_ECONFIG,
+           "a SQLite store takes no password (database_password_file is for PostgreSQL)");
     ENSURE(sqlite3_threadsafe() != 0, SCEP_ECONFIG,
            "the SQLite library was built without thread support");
 
     struct stat st;
     if (stat(path, &st) != 0) {
         ENSURE(errno == ENOENT, SCEP_ESTORE, "database %s: %s", path, strerror(errno));
-        ENSURE(create, SCEP_ENOTFOUND,
+        ENSURE(!options->must_exist, SCEP_ENOTFOUND,
                "database %s does not exist (scepctl creates it, e.g. `scepctl ca init`)", path);
         GUARD(create_private_file(path));
     }

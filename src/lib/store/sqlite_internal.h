@@ -46,8 +46,19 @@ void scep_sqlite_rollback(struct sqlite_store *s);
  */
 int scep_sqlite_audit_chain_existing(struct sqlite_store *s) SCEP_MUST_CHECK;
 
+/* sqlite_copy.c: the copy operations of struct scep_store_ops. */
+int scep_sqlite_begin_snapshot(scep_store *store) SCEP_MUST_CHECK;
+void scep_sqlite_end_snapshot(scep_store *store);
+int scep_sqlite_copy_read(scep_store *store, const struct scep_store_table *table,
+                          int (*row)(const struct scep_store_value *values, void *payload),
+                          void *payload) SCEP_MUST_CHECK;
+int scep_sqlite_copy_write(scep_store *store, const struct scep_store_table *table,
+                           const struct scep_store_value *values) SCEP_MUST_CHECK;
+int scep_sqlite_copy_finish(scep_store *store) SCEP_MUST_CHECK;
+
 /* sqlite_schema.c */
 int scep_sqlite_migrate(struct sqlite_store *s) SCEP_MUST_CHECK;
 int scep_sqlite_schema_version(int *out, scep_store *store) SCEP_MUST_CHECK;
+int scep_sqlite_integrity_check(char **out_problem, scep_store *store) SCEP_MUST_CHECK;
 
 #endif /* SCEP_STORE_SQLITE_INTERNAL_H */

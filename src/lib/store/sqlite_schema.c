@@ -5,7 +5,9 @@
  */
 #include "store/sqlite_internal.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char *const sqlite_migrations[] = {
     /* 1: the initial data model (docs/store.md). */
@@ -242,5 +244,45 @@ cleanup:
     sqlite3_free(errmsg);
     if (in_tx)
         scep_sqlite_rollback(s);
+    return rc;
+}
+
+/* The first row of `sql` that is not "ok", as text; NULL when none. */
+static int first_problem(char **out, struct sqlite_store *s, const char *sql, int ok_row)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return scep_sqlite_fail(s, src, "checking the database");
+    int rc = SCEP_OK;
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *first = (const char *)sqlite3_column_text(st, 0);
+        if (!(ok_row && first != NULL && strcmp(first, "ok") == 0)) {
+            /* foreign_key_check: table, rowid, parent table. */
+            const char *parent =
+                sqlite3_column_count(st) > 2 ? (const char *)sqlite3_column_text(st, 2) : NULL;
+            char text[512];
+            snprintf(text, sizeof(text),
+                     ok_row ? "integrity_check: %s" : "table %s row %lld names a missing %s row",
+                     first != NULL ? first : "?",
+                     ok_row ? 0LL : (long long)sqlite3_column_int64(st, 1),
+                     parent != NULL ? parent : "?");
+            *out = OPENSSL_strdup(text);
+            rc = *out != NULL ? SCEP_OK : scep_fail(SCEP_ENOMEM, "out of memory");
+        }
+    } else if (src != SQLITE_DONE) {
+        rc = scep_sqlite_fail(s, src, "checking the database");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scep_sqlite_integrity_check(char **out_problem, scep_store *store)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = first_problem(out_problem, s, "PRAGMA integrity_check", 1);
+    if (rc == SCEP_OK && *out_problem == NULL)
+        rc = first_problem(out_problem, s, "PRAGMA foreign_key_check", 0);
     return rc;
 }

@@ -19,7 +19,7 @@
 
 struct store_backend {
     const char *scheme;
-    int (*open)(scep_store **out, const char *location, int create);
+    int (*open)(scep_store **out, const char *location, const scep_store_open_options *options);
 };
 
 static const struct store_backend store_backends[] = {
@@ -28,8 +28,9 @@ static const struct store_backend store_backends[] = {
     {"postgres", scep_store_postgres_open},
 };
 
-static int store_open(scep_store **out, const char *url, int create)
+int scep_store_open_with(scep_store **out, const char *url, const scep_store_open_options *options)
 {
+    static const scep_store_open_options defaults = {NULL, 0};
     int rc = SCEP_OK;
     ENSURE(out != NULL && url != NULL, SCEP_EINVAL, "store: NULL argument");
     *out = NULL;
@@ -40,7 +41,7 @@ static int store_open(scep_store **out, const char *url, int create)
     for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++) {
         const struct store_backend *b = &store_backends[i];
         if (strlen(b->scheme) == scheme_len && strncmp(b->scheme, url, scheme_len) == 0) {
-            GUARD(b->open(out, colon + 1, create));
+            GUARD(b->open(out, colon + 1, options != NULL ? options : &defaults));
             (*out)->password_iterations = SCEP_STORE_PBKDF2_DEFAULT_ITERATIONS;
             goto cleanup;
         }
@@ -53,12 +54,13 @@ cleanup:
 
 int scep_store_open(scep_store **out, const char *url)
 {
-    return store_open(out, url, 1);
+    return scep_store_open_with(out, url, NULL);
 }
 
 int scep_store_open_existing(scep_store **out, const char *url)
 {
-    return store_open(out, url, 0);
+    const scep_store_open_options options = {.must_exist = 1};
+    return scep_store_open_with(out, url, &options);
 }
 
 void scep_store_close(scep_store *store)
@@ -86,6 +88,17 @@ int scep_store_schema_version(int *out, scep_store *store)
     int rc = SCEP_OK;
     ENSURE(out != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
     GUARD(store->ops->schema_version(out, store));
+cleanup:
+    return rc;
+}
+
+int scep_store_integrity_check(char **out_problem, scep_store *store)
+{
+    int rc = SCEP_OK;
+    ENSURE(out_problem != NULL && store != NULL, SCEP_EINVAL, "store: NULL argument");
+    *out_problem = NULL;
+    if (store->ops->integrity_check != NULL)
+        GUARD(store->ops->integrity_check(out_problem, store));
 cleanup:
     return rc;
 }

@@ -39,11 +39,44 @@ struct scep_store_challenge_row {
     int used;
 };
 
+/* A table as scep_store_copy() moves it (store_copy.c): its name and columns. */
+enum scep_store_kind { SCEP_STORE_INT, SCEP_STORE_TEXT, SCEP_STORE_BLOB };
+struct scep_store_column {
+    const char *name;
+    enum scep_store_kind kind;
+};
+struct scep_store_table {
+    const char *name;
+    const struct scep_store_column *columns;
+    size_t column_count;
+};
+/* One value of a copied row: NULL, or `integer`, or `data`/`len` (text NUL-terminated). */
+struct scep_store_value {
+    int is_null;
+    int64_t integer;
+    const unsigned char *data;
+    size_t len;
+};
+
+/*
+ * The SQL a backend runs for a copy: "SELECT a, b FROM t ORDER BY id" (`insert` 0) or
+ * "INSERT INTO t (a, b) VALUES (?1, ?2)" with `mark` before each parameter number ('?' for
+ * SQLite, '$' for PostgreSQL). OPENSSL_malloc'd.
+ */
+int scep_store_copy_sql(char **out, const struct scep_store_table *table, int insert,
+                        char mark) SCEP_MUST_CHECK;
+
 struct scep_store_ops {
     const char *name;
     void (*close)(scep_store *store);
     int (*schema_version)(int *out, scep_store *store);
     int (*backup)(scep_store *store, const char *path);
+    /*
+     * The engine's own consistency check (SQLite: integrity_check, foreign_key_check):
+     * `*out_problem` NULL when it found nothing, else an OPENSSL_malloc'd description.
+     * NULL for an engine that keeps its constraints itself.
+     */
+    int (*integrity_check)(char **out_problem, scep_store *store);
     /* The configuration revision (schema 7: moved by triggers). */
     int (*config_revision)(int64_t *out, scep_store *store);
 
@@ -185,6 +218,23 @@ struct scep_store_ops {
     int (*audit_walk)(scep_store *store,
                       int (*visit)(const scep_store_audit_event *event, void *payload),
                       void *payload);
+
+    /*
+     * Copying a store (store_copy.c). Between begin_snapshot and end_snapshot every read
+     * sees one committed state. copy_read calls `row` for each row of `table` in id order
+     * (values in the table's column order; they live until `row` returns) until it
+     * returns non-zero (negative: the error; positive: stop). copy_write inserts one row
+     * as given, in a transaction; copy_finish, last in that transaction, makes the ids of
+     * rows inserted later follow the copied ones.
+     */
+    int (*begin_snapshot)(scep_store *store);
+    void (*end_snapshot)(scep_store *store);
+    int (*copy_read)(scep_store *store, const struct scep_store_table *table,
+                     int (*row)(const struct scep_store_value *values, void *payload),
+                     void *payload);
+    int (*copy_write)(scep_store *store, const struct scep_store_table *table,
+                      const struct scep_store_value *values);
+    int (*copy_finish)(scep_store *store);
 };
 
 struct scep_store {
@@ -193,13 +243,14 @@ struct scep_store {
 };
 
 /* Backend constructors, looked up by URL scheme in store.c. `location` follows "scheme:". */
-/* `create` 0: a missing database file is SCEP_ENOTFOUND (scep_store_open_existing). */
-int scep_store_sqlite_open(scep_store **out, const char *location, int create);
+int scep_store_sqlite_open(scep_store **out, const char *location,
+                           const scep_store_open_options *options);
 /*
  * `location` follows "postgresql:" or "postgres:": "//..." is a libpq connection URI, anything
- * else a libpq keyword string. `create` is ignored: the database must exist.
+ * else a libpq keyword string. The database must exist (`must_exist` changes nothing).
  */
-int scep_store_postgres_open(scep_store **out, const char *location, int create);
+int scep_store_postgres_open(scep_store **out, const char *location,
+                             const scep_store_open_options *options);
 
 /* Record helpers shared by the frontend and backends (store.c). */
 void scep_store_ca_clear(scep_store_ca *ca);

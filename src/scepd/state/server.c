@@ -23,7 +23,7 @@ int scepd_server_store(scep_store **out, struct scepd_server *server)
 {
     scep_store *store = pthread_getspecific(server->store_key);
     if (store == NULL) {
-        int rc = scep_store_open_existing(&store, server->database);
+        int rc = scep_store_open_with(&store, server->database, &server->store_options);
         if (rc < 0)
             return rc;
         if (pthread_setspecific(server->store_key, store) != 0) {
@@ -328,6 +328,8 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
                   scep_config_warning(config, i));
     server->database = strdup(scep_config_global_values(config)->database);
     ENSURE_ALLOC(server->database);
+    /* Read once here, not by every worker thread that opens its connection. */
+    GUARD(scep_config_store_options(&server->store_options, &server->database_password, config, 1));
     GUARD(load_cas(server));
     GUARD(load_generation(&generation, server, config));
     config = NULL;
@@ -380,6 +382,8 @@ void scepd_server_free(struct scepd_server *server)
     free(server->guard);
     scepd_metrics_free(server->metrics);
     free(server->database);
+    if (server->database_password != NULL)
+        OPENSSL_clear_free(server->database_password, strlen(server->database_password) + 1);
     free(server->config_path);
     memset(server, 0, sizeof(*server));
 }

@@ -68,6 +68,8 @@ struct scepd_generation {
 struct scepd_server {
     char *config_path;
     char *database;
+    scep_store_open_options store_options; /* its password points into database_password */
+    char *database_password;               /* database_password_file's, or NULL */
     struct scepd_ca *cas;
     size_t ca_count;
     _Atomic(struct scepd_generation *) generation;
