@@ -53,6 +53,8 @@ struct token_key {
     size_t retired_count;
     pthread_mutex_t check_lock;
     _Atomic long long next_check_ms;
+    _Atomic unsigned generation; /* of the slot list `current` was found in */
+    _Atomic int failing;         /* the last reconnect failed: wait for next_check_ms */
     long long retry_ms;
     struct token_key *next;
 };
@@ -68,8 +70,14 @@ static struct {
     char *module;   /* configured */
     char *pin_file; /* configured */
     PKCS11_CTX *ctx;
-    char *ctx_module; /* what ctx has loaded */
-    struct slot_list *slot_lists;
+    char *ctx_module;             /* what ctx has loaded */
+    struct slot_list *slot_lists; /* newest first: the one keys are looked up in */
+    /*
+     * Incremented with each new slot list. Opening a session on a new list's slot
+     * closes every session of that slot (libp11 flushes the pool on a mode change) and
+     * with them the login, so keys found in an older list must be found again.
+     */
+    _Atomic unsigned generation;
     struct token_key *keys;
     _Atomic int ex_index;
 } p11 = {.lock = PTHREAD_MUTEX_INITIALIZER, .ex_index = -1};
@@ -226,36 +234,42 @@ static const char *token_name(const struct scep_p11_uri *uri)
     return uri->token != NULL ? uri->token : uri->serial != NULL ? uri->serial : "(any)";
 }
 
-/*
- * Finds the token (fresh slot list: after a token came back its old objects are
- * stale), logs in and returns the key. Caller holds p11.lock.
- */
-static int find_key(EVP_PKEY **out, const struct scep_p11_uri *uri, const char *module,
-                    const char *pin_file)
+/* A new slot list, kept (keys point into it) and made the current one. Caller holds p11.lock. */
+static int refresh_slots(const char *module)
 {
     int rc = SCEP_OK;
-    struct slot_list *list = NULL;
-    PKCS11_SLOT *slot = NULL;
-    PKCS11_KEY *keys = NULL;
-    unsigned key_count = 0;
-    char *pin = NULL;
-    size_t pin_len = 0;
+    struct slot_list *list = calloc(1, sizeof(*list));
 
-    *out = NULL;
-    GUARD(ensure_ctx(module));
-    list = calloc(1, sizeof(*list));
     ENSURE_ALLOC(list);
     ENSURE(PKCS11_enumerate_slots(p11.ctx, &list->slots, &list->count) == 0, SCEP_EUNAVAILABLE,
            "PKCS#11 module %s: cannot list its slots: %s", module, token_reason());
-    /* libp11's key objects point into the slot list: it lives as long as they may. */
     list->next = p11.slot_lists;
     p11.slot_lists = list;
     list = NULL;
-    for (unsigned i = 0; i < p11.slot_lists->count && slot == NULL; i++)
+    atomic_fetch_add(&p11.generation, 1);
+
+cleanup:
+    free(list);
+    return rc;
+}
+
+static PKCS11_SLOT *find_slot(const struct scep_p11_uri *uri)
+{
+    for (unsigned i = 0; p11.slot_lists != NULL && i < p11.slot_lists->count; i++)
         if (token_matches(&p11.slot_lists->slots[i], uri))
-            slot = &p11.slot_lists->slots[i];
-    ENSURE(slot != NULL, SCEP_EUNAVAILABLE, "PKCS#11 token %s is not present (module %s)",
-           token_name(uri), module);
+            return &p11.slot_lists->slots[i];
+    return NULL;
+}
+
+static int login(PKCS11_SLOT *slot, const struct scep_p11_uri *uri, const char *pin_file)
+{
+    int rc = SCEP_OK;
+    int logged_in = 0;
+    char *pin = NULL;
+    size_t pin_len = 0;
+
+    if (PKCS11_is_logged_in(slot, 0, &logged_in) == 0 && logged_in)
+        return SCEP_OK;
     ENSURE(PKCS11_open_session(slot, 0) == 0, SCEP_EUNAVAILABLE,
            "PKCS#11 token %s: cannot open a session: %s", token_name(uri), token_reason());
     if (slot->token->loginRequired) {
@@ -268,6 +282,18 @@ static int find_key(EVP_PKEY **out, const struct scep_p11_uri *uri, const char *
                "PKCS#11 token %s: login with the PIN from %s failed: %s", token_name(uri), pin_file,
                token_reason());
     }
+
+cleanup:
+    OPENSSL_clear_free(pin, pin_len);
+    return rc;
+}
+
+static int key_in_slot(EVP_PKEY **out, PKCS11_SLOT *slot, const struct scep_p11_uri *uri)
+{
+    int rc = SCEP_OK;
+    PKCS11_KEY *keys = NULL;
+    unsigned key_count = 0;
+
     ENSURE(PKCS11_enumerate_keys(slot->token, &keys, &key_count) == 0, SCEP_EUNAVAILABLE,
            "PKCS#11 token %s: cannot list its keys: %s", token_name(uri), token_reason());
     for (unsigned i = 0; i < key_count; i++) {
@@ -276,15 +302,48 @@ static int find_key(EVP_PKEY **out, const struct scep_p11_uri *uri, const char *
         *out = PKCS11_get_private_key(&keys[i]);
         ENSURE_OSSL(*out != NULL, SCEP_ECRYPTO, "PKCS#11 token %s: cannot use key %s",
                     token_name(uri), keys[i].label != NULL ? keys[i].label : "(no label)");
-        break;
+        return SCEP_OK;
     }
-    ENSURE(*out != NULL, SCEP_ENOTFOUND, "PKCS#11 token %s holds no private key %s%s",
-           token_name(uri), uri->object != NULL ? "labelled " : "with the given id",
+    ENSURE(0, SCEP_ENOTFOUND, "PKCS#11 token %s holds no private key %s%s", token_name(uri),
+           uri->object != NULL ? "labelled " : "with the given id",
            uri->object != NULL ? uri->object : "");
 
 cleanup:
-    free(list);
-    OPENSSL_clear_free(pin, pin_len);
+    return rc;
+}
+
+/*
+ * Finds the token, logs in (once per slot) and returns the key. The current slot
+ * list serves while it can; `refresh` (the token failed), a token or key it does
+ * not know (libp11 caches a slot's key list) make a new one. Caller holds p11.lock.
+ */
+static int find_key(EVP_PKEY **out, unsigned *out_generation, const struct scep_p11_uri *uri,
+                    const char *module, const char *pin_file, int refresh)
+{
+    int rc = SCEP_OK;
+    PKCS11_SLOT *slot = NULL;
+
+    *out = NULL;
+    GUARD(ensure_ctx(module));
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (refresh || attempt > 0 || p11.slot_lists == NULL)
+            GUARD(refresh_slots(module));
+        slot = find_slot(uri);
+        if (slot == NULL) {
+            rc = scep_fail(SCEP_EUNAVAILABLE, "PKCS#11 token %s is not present (module %s)",
+                           token_name(uri), module);
+            continue;
+        }
+        GUARD(login(slot, uri, pin_file));
+        rc = key_in_slot(out, slot, uri);
+        if (rc != SCEP_ENOTFOUND && rc != SCEP_EUNAVAILABLE)
+            break;
+        if (refresh)
+            break; /* this list is new already */
+    }
+    *out_generation = atomic_load(&p11.generation);
+
+cleanup:
     return rc;
 }
 
@@ -346,7 +405,9 @@ static int open_token_key(EVP_PKEY **out, const char *ref)
     ENSURE_ALLOC(tk->ref);
     GUARD(scep_p11_uri_parse(&tk->uri, ref));
     GUARD(scep_p11_resolve(&module, &pin_file, &tk->uri));
-    GUARD(find_key(&tk->first, &tk->uri, module, pin_file));
+    unsigned generation = 0;
+    GUARD(find_key(&tk->first, &generation, &tk->uri, module, pin_file, 0));
+    atomic_store(&tk->generation, generation);
     ENSURE_OSSL(EVP_PKEY_set_ex_data(tk->first, atomic_load(&p11.ex_index), tk) == 1, SCEP_ENOMEM,
                 "cannot link a token key to its reference");
     atomic_store(&tk->current, tk->first);
@@ -400,25 +461,34 @@ static int token_works(EVP_PKEY *key)
     return ok;
 }
 
-/* Caller holds tk->check_lock. */
-static void reconnect(struct token_key *tk, long long now)
+/*
+ * Finds the key again: in a new slot list when the token failed (`refresh`), else in
+ * the list another key's reconnect made. Caller holds tk->check_lock.
+ */
+static void reconnect(struct token_key *tk, long long now, int refresh)
 {
     EVP_PKEY *fresh = NULL;
     const char *module = NULL, *pin_file = NULL;
+    unsigned generation = 0;
 
     pthread_mutex_lock(&p11.lock);
+    /* Someone else's new list may already hold the token again. */
+    if (refresh && atomic_load(&tk->generation) != atomic_load(&p11.generation))
+        refresh = 0;
     int ok = tk->retired_count < P11_RETIRED_MAX &&
              scep_p11_resolve(&module, &pin_file, &tk->uri) == SCEP_OK &&
-             find_key(&fresh, &tk->uri, module, pin_file) == SCEP_OK &&
+             find_key(&fresh, &generation, &tk->uri, module, pin_file, refresh) == SCEP_OK &&
              EVP_PKEY_set_ex_data(fresh, atomic_load(&p11.ex_index), tk) == 1 && token_works(fresh);
     pthread_mutex_unlock(&p11.lock);
     ERR_clear_error();
+    atomic_store(&tk->failing, !ok);
     if (!ok) {
         EVP_PKEY_free(fresh);
         atomic_store(&tk->next_check_ms, now + tk->retry_ms);
         tk->retry_ms = tk->retry_ms * 2 > P11_RETRY_MAX_MS ? P11_RETRY_MAX_MS : tk->retry_ms * 2;
         return;
     }
+    atomic_store(&tk->generation, generation);
     EVP_PKEY *old = atomic_exchange(&tk->current, fresh);
     if (old != tk->first)
         tk->retired[tk->retired_count++] = old;
@@ -432,14 +502,17 @@ EVP_PKEY *scep_key_current(EVP_PKEY *key)
     if (tk == NULL)
         return key;
     const long long now = monotonic_ms();
-    if (now < atomic_load(&tk->next_check_ms) || pthread_mutex_trylock(&tk->check_lock) != 0)
+    /* A new slot list logged the older ones' sessions out: their key objects are dead. */
+    const int stale = atomic_load(&tk->generation) != atomic_load(&p11.generation);
+    if (((!stale || atomic_load(&tk->failing)) && now < atomic_load(&tk->next_check_ms)) ||
+        pthread_mutex_trylock(&tk->check_lock) != 0)
         return atomic_load(&tk->current);
-    if (now >= atomic_load(&tk->next_check_ms)) {
-        if (token_works(atomic_load(&tk->current)))
-            atomic_store(&tk->next_check_ms, now + P11_CHECK_MS);
-        else
-            reconnect(tk, now);
-    }
+    if (atomic_load(&tk->generation) != atomic_load(&p11.generation))
+        reconnect(tk, now, 0);
+    else if (now >= atomic_load(&tk->next_check_ms) && !token_works(atomic_load(&tk->current)))
+        reconnect(tk, now, 1);
+    else if (now >= atomic_load(&tk->next_check_ms))
+        atomic_store(&tk->next_check_ms, now + P11_CHECK_MS);
     pthread_mutex_unlock(&tk->check_lock);
     return atomic_load(&tk->current);
 }
@@ -460,9 +533,9 @@ int scep_pkcs11_generate(EVP_PKEY **out, const char *ref, scep_key_type type, un
            "pkcs11 URI for a new key: name the token (token=LABEL) and the key (object=LABEL)");
     pthread_mutex_lock(&p11.lock);
     rc = scep_p11_resolve(&module, &pin_file, &uri);
-    /* The generation runs without libp11, which must not have the module open meanwhile. */
-    if (rc == SCEP_OK && p11.ctx != NULL)
-        rc = scep_fail(SCEP_ESTATE, "generate token keys before loading any");
+    if (rc == SCEP_OK && p11.ctx != NULL && strcmp(p11.ctx_module, module) != 0)
+        rc = scep_fail(SCEP_ECONFIG, "PKCS#11 module %s: %s is already in use", module,
+                       p11.ctx_module);
     if (rc == SCEP_OK && pin_file == NULL)
         rc = scep_fail(SCEP_ECONFIG,
                        "generating a key in PKCS#11 token %s needs its PIN: set "

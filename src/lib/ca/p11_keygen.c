@@ -2,6 +2,8 @@
  * Key pair generation inside a PKCS#11 token, with the module's own function
  * list: libp11 0.4.12 only offers PKCS11_generate_key, deprecated and RSA-only,
  * and EC CA keys are generated too. Everything else goes through libp11 (p11.c).
+ * When libp11 already has the module initialised, C_Initialize here says so and
+ * the module stays initialised; dlopen hands back the same instance.
  */
 #include "ca/p11_internal.h"
 #include "util/error_internal.h"
@@ -204,7 +206,9 @@ int scep_p11_keygen(const struct scep_p11_uri *uri, const char *module, const ch
 
 cleanup:
     if (session != CK_INVALID_HANDLE) {
-        f->C_Logout(session);
+        /* The login belongs to the whole process: keep libp11's when it had the module open. */
+        if (initialised)
+            f->C_Logout(session);
         f->C_CloseSession(session);
     }
     if (initialised)
