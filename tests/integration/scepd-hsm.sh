@@ -73,6 +73,13 @@ check "the CA certificate is self-signed by the token key" \
   bash -c "openssl verify -CAfile '$ca' '$ca' >/dev/null"
 check "a second key with the same label is refused" \
   bash -c "! '$SCEPCTL' --config '$work/scepd.conf' ca init --name hsm2 --subject 'CN=HSM CA 2' --key-uri '$URI' >'$work/init2.log' 2>&1 && grep -q 'already holds' '$work/init2.log'"
+# Importing goes to a store of its own: a second CA would need scep.defaultca here.
+sed -e "s|$work/scepd.db|$work/import.db|" -e "s|$work/state|$work/import-state|" \
+  "$work/scepd.conf" >"$work/import.conf"
+check "scepctl ca import --key-uri uses the key already in the token" \
+  bash -c "'$SCEPCTL' --config '$work/import.conf' ca import --name imported --cert '$ca' --key-uri '$URI' >'$work/import.log' 2>&1 && [ ! -e '$work/import-state/cas/imported/ca.key' ]"
+check "ca import --key-uri refuses a key the token does not hold" \
+  bash -c "! '$SCEPCTL' --config '$work/import.conf' ca import --name wrong --cert '$ca' --key-uri 'pkcs11:token=scepd-ca;object=nope' >'$work/import2.log' 2>&1 && grep -q 'holds no private key' '$work/import2.log'"
 check "a PIN inside the URI is refused" \
   bash -c "! '$SCEPCTL' --config '$work/scepd.conf' ca init --name hsm3 --subject 'CN=x' --key-uri 'pkcs11:token=scepd-ca;object=x?pin-value=1234' >'$work/init3.log' 2>&1 && grep -q 'pin-value is refused' '$work/init3.log'"
 # An RA whose key is in the token too: certmonger needs RA + CA from GetCACert.
