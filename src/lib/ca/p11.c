@@ -41,15 +41,22 @@ typedef struct ec_key_method_st EC_KEY_METHOD;
 #define P11_CHECK_MS       2000
 #define P11_RETRY_FIRST_MS 1000
 #define P11_RETRY_MAX_MS   30000
-/* Keys replaced by a reconnect stay allocated: another thread may still hold one. */
-#define P11_RETIRED_MAX 64
+/*
+ * Keys replaced by a reconnect stay allocated while another thread may still hold one:
+ * a request holds its key at most request_timeout (an hour at most), so a key retired
+ * longer ago than that is freed to make room. A token flapping faster than
+ * P11_RETIRED_MAX reconnects an hour waits for the oldest to age out.
+ */
+#define P11_RETIRED_MAX      64
+#define P11_RETIRED_GRACE_MS (3600LL * 1000LL + 60000LL)
 
 struct token_key {
     char *ref;
     struct scep_p11_uri uri;
     EVP_PKEY *first; /* what scep_key_open returned; carries the ex_data link here */
     _Atomic(EVP_PKEY *) current;
-    EVP_PKEY *retired[P11_RETIRED_MAX];
+    EVP_PKEY *retired[P11_RETIRED_MAX]; /* oldest first */
+    long long retired_at_ms[P11_RETIRED_MAX];
     size_t retired_count;
     pthread_mutex_t check_lock;
     _Atomic long long next_check_ms;
@@ -475,6 +482,13 @@ static void reconnect(struct token_key *tk, long long now, int refresh)
     /* Someone else's new list may already hold the token again. */
     if (refresh && atomic_load(&tk->generation) != atomic_load(&p11.generation))
         refresh = 0;
+    if (tk->retired_count == P11_RETIRED_MAX && now - tk->retired_at_ms[0] > P11_RETIRED_GRACE_MS) {
+        EVP_PKEY_free(tk->retired[0]);
+        memmove(tk->retired, tk->retired + 1, (P11_RETIRED_MAX - 1) * sizeof(tk->retired[0]));
+        memmove(tk->retired_at_ms, tk->retired_at_ms + 1,
+                (P11_RETIRED_MAX - 1) * sizeof(tk->retired_at_ms[0]));
+        tk->retired_count--;
+    }
     int ok = tk->retired_count < P11_RETIRED_MAX &&
              scep_p11_resolve(&module, &pin_file, &tk->uri) == SCEP_OK &&
              find_key(&fresh, &generation, &tk->uri, module, pin_file, refresh) == SCEP_OK &&
@@ -490,8 +504,10 @@ static void reconnect(struct token_key *tk, long long now, int refresh)
     }
     atomic_store(&tk->generation, generation);
     EVP_PKEY *old = atomic_exchange(&tk->current, fresh);
-    if (old != tk->first)
+    if (old != tk->first) {
+        tk->retired_at_ms[tk->retired_count] = now;
         tk->retired[tk->retired_count++] = old;
+    }
     tk->retry_ms = P11_RETRY_FIRST_MS;
     atomic_store(&tk->next_check_ms, now + P11_CHECK_MS);
 }
