@@ -5,14 +5,17 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config git clang-format
             libssl-dev openssl libcurl4-openssl-dev libmicrohttpd-dev
-            libsqlite3-dev sqlite3 libpq-dev libcmocka-dev libjansson-dev)
+            libsqlite3-dev sqlite3 libpq-dev libcmocka-dev libjansson-dev
+            libp11-dev libp11-kit-dev)
 # Third-party SCEP peers and the tools the integration tests drive them with; groff and
-# man-db check the man pages, systemd-analyze the unit; postgresql the server the store
-# tests start a throwaway cluster of (scripts/pg-cluster.sh).
+# man-db check the man pages, systemd-analyze the unit; SoftHSM2 and pkcs11-tool stand in
+# for a hardware security module; postgresql is the server the store tests start a
+# throwaway cluster of (scripts/pg-cluster.sh).
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd postgresql
            python3-prometheus-client
            iproute2 util-linux curl procps
-           groff-base man-db systemd)
+           groff-base man-db systemd
+           softhsm2 opensc)
 # make fuzz: clang, and its runtime libraries (libFuzzer, ASan, UBSan), which Debian 12
 # ships in libclang-rt-14-dev, only recommended by clang (libclang-rt-dev picks the
 # default version's).

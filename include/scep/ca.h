@@ -199,6 +199,55 @@ SCEP_EXPORT int scep_key_save(const char *path, const EVP_PKEY *key,
  */
 SCEP_EXPORT int scep_key_file_check(const char *path) SCEP_MUST_CHECK;
 
+/* ---- Key references: a file or a key in a PKCS#11 token ----------------------------------- */
+
+typedef enum scep_key_type { SCEP_KEY_RSA = 1, SCEP_KEY_EC = 2 } scep_key_type;
+
+/*
+ * The PKCS#11 module (shared object path) and PIN file used for `pkcs11:` references
+ * that do not name their own (RFC 7512 module-path, pin-source). Either may be NULL.
+ * Call before loading a token key; copies both strings. The PIN file is read at each
+ * login and must pass scep_key_file_check(). Process-wide, as a PKCS#11 module is.
+ */
+SCEP_EXPORT int scep_pkcs11_configure(const char *module_path,
+                                      const char *pin_file) SCEP_MUST_CHECK;
+
+/* 1 when `ref` is a `pkcs11:` URI (RFC 7512), 0 otherwise (a file path). */
+SCEP_EXPORT int scep_key_ref_is_pkcs11(const char *ref);
+
+#define SCEP_KEY_OPEN_CHECK_FILE 0x1u /* a file must pass scep_key_file_check() */
+
+/*
+ * Opens the private key a reference names: a `pkcs11:` URI goes to the token (login
+ * once, key non-extractable: the EVP_PKEY signs and decrypts through the token), a
+ * path (optionally prefixed `file:`) is read as scep_key_load() does, unencrypted.
+ * A wrong PIN fails with SCEP_EPERM, an absent token or key with SCEP_EUNAVAILABLE or
+ * SCEP_ENOTFOUND. Messages never contain the PIN.
+ */
+SCEP_EXPORT int scep_key_open(EVP_PKEY **out, const char *ref, unsigned flags) SCEP_MUST_CHECK;
+
+/*
+ * The key to use now for a key from scep_key_open(): `key` itself for a file key;
+ * for a token key, the object of the token's current login. Every few seconds one
+ * caller checks the token with a test signature and, when that fails, logs in again
+ * and finds the key anew, so that after a token was unplugged or restarted signing
+ * resumes without a restart. Borrowed; stays valid as long as `key` does.
+ */
+SCEP_EXPORT EVP_PKEY *scep_key_current(EVP_PKEY *key);
+
+/* 1 when `key` came from a token (scep_key_open of a `pkcs11:` URI). */
+SCEP_EXPORT int scep_key_is_token(const EVP_PKEY *key);
+
+/*
+ * Generates a key pair inside the token a `pkcs11:` URI names (token= and object=,
+ * optionally id=): RSA with `rsa_bits` or EC on `curve` ("P-256", "P-384"). The private
+ * key is sensitive and non-extractable. Refuses (SCEP_EEXISTS) when the token already
+ * holds a private key with that label or id. On success `*out` is the new key, as
+ * scep_key_open() would return it.
+ */
+SCEP_EXPORT int scep_pkcs11_generate(EVP_PKEY **out, const char *uri, scep_key_type type,
+                                     unsigned rsa_bits, const char *curve) SCEP_MUST_CHECK;
+
 /* ---- The CA object ------------------------------------------------------------------------- */
 
 /*
@@ -211,8 +260,6 @@ SCEP_EXPORT int scep_key_file_check(const char *path) SCEP_MUST_CHECK;
  * filled at load time). Freeing must wait until no thread uses it.
  */
 typedef struct scep_ca scep_ca;
-
-typedef enum scep_key_type { SCEP_KEY_RSA = 1, SCEP_KEY_EC = 2 } scep_key_type;
 
 /*
  * Warnings about a CA that still works (flags in `*out_warnings`). Turn each flag into
@@ -241,6 +288,12 @@ typedef struct scep_ca_create_options {
      */
     const char *ec_curve;
     unsigned validity_days; /* 0 means 3650 (ten years); at most 36500 */
+    /*
+     * NULL: the key is generated in memory. A `pkcs11:` URI: the key is generated in
+     * that token (scep_pkcs11_generate) and never leaves it; save the CA with a NULL
+     * key path and store the URI as its key reference.
+     */
+    const char *key_uri;
 } scep_ca_create_options;
 
 /* Fills `options` with the defaults above (subject NULL). */
@@ -287,6 +340,7 @@ SCEP_EXPORT int scep_ca_load(scep_ca **out, unsigned *out_warnings, const char *
  * Writes the CA certificate (followed by its chain) as PEM to `cert_path` and the key
  * with scep_key_save() (mode 0600, never overwrites; encrypted when `passphrase` is
  * non-NULL). The key is written first, so an existing key file stops the whole save.
+ * `key_path` NULL writes only the certificates (a token key stays in its token).
  */
 SCEP_EXPORT int scep_ca_save(const scep_ca *ca, const char *cert_path, const char *key_path,
                              const char *passphrase) SCEP_MUST_CHECK;

@@ -101,7 +101,7 @@ static void print_fingerprints(struct scepctl *ctx, X509 *cert)
  * Writes the CA's files under STATE_DIR/cas/NAME/ and adds it to the store;
  * on failure removes what it wrote, so the same command can be run again.
  */
-static int install_ca(struct scepctl *ctx, const char *name, const scep_ca *ca)
+static int install_ca(struct scepctl *ctx, const char *name, const scep_ca *ca, const char *key_uri)
 {
     int rc = SCEPCTL_EXIT_ERROR;
     char dir[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
@@ -134,7 +134,7 @@ static int install_ca(struct scepctl *ctx, const char *name, const scep_ca *ca)
         goto cleanup;
     }
     files_written = true; /* from here on, clean up whatever part was written */
-    if (scep_ca_save(ca, cert_path, key_path, NULL) < 0) {
+    if (scep_ca_save(ca, cert_path, key_uri != NULL ? NULL : key_path, NULL) < 0) {
         rc = scepctl_fail(ctx, "cannot save CA %s", name);
         goto cleanup;
     }
@@ -144,8 +144,10 @@ static int install_ca(struct scepctl *ctx, const char *name, const scep_ca *ca)
         rc = scepctl_error(ctx, "cannot encode CA %s as PEM", name);
         goto cleanup;
     }
-    scep_store_ca row = {
-        .name = name, .cert_pem = cert_pem, .key_ref = key_path, .chain_pem = chain_pem};
+    scep_store_ca row = {.name = name,
+                         .cert_pem = cert_pem,
+                         .key_ref = key_uri != NULL ? key_uri : key_path,
+                         .chain_pem = chain_pem};
     if (scep_store_ca_add(ctx->store, &row) < 0) {
         rc = scepctl_fail(ctx, "cannot add CA %s to the store", name);
         goto cleanup;
@@ -153,13 +155,18 @@ static int install_ca(struct scepctl *ctx, const char *name, const scep_ca *ca)
     scepctl_audit(ctx, "ca_add", NULL, name);
     fprintf(ctx->out, "CA %s\n", name);
     print_fingerprints(ctx, scep_ca_cert(ca));
-    fprintf(ctx->out, "Certificate:  %s\nKey:          %s (mode 0600, not encrypted)\n", cert_path,
-            key_path);
+    if (key_uri != NULL)
+        fprintf(ctx->out, "Certificate:  %s\nKey:          %s (in the token)\n", cert_path,
+                key_uri);
+    else
+        fprintf(ctx->out, "Certificate:  %s\nKey:          %s (mode 0600, not encrypted)\n",
+                cert_path, key_path);
     rc = 0;
 
 cleanup:
     if (rc != 0 && files_written) {
-        unlink(key_path);
+        if (key_uri == NULL)
+            unlink(key_path);
         unlink(cert_path);
     }
     if (rc != 0 && dir_created)
@@ -194,6 +201,9 @@ static int ca_init(struct scepctl *ctx, const struct scepctl_args *args)
     scep_ca_create_options options;
     scep_ca_create_options_init(&options);
     options.subject = scepctl_arg(args, "subject");
+    options.key_uri = scepctl_arg(args, "key-uri");
+    if (options.key_uri != NULL && !scep_key_ref_is_pkcs11(options.key_uri))
+        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512)");
     if (key != NULL && parse_key_type(&options, key) != 0)
         return scepctl_usage(ctx,
                              "--key %s: expected rsa:2048, rsa:3072, rsa:4096, ec:P-256 or "
@@ -214,7 +224,7 @@ static int ca_init(struct scepctl *ctx, const struct scepctl_args *args)
     scep_ca *ca = NULL;
     if (scep_ca_create(&ca, &options) < 0)
         return scepctl_fail(ctx, "cannot create CA %s", name);
-    rc = install_ca(ctx, name, ca);
+    rc = install_ca(ctx, name, ca, options.key_uri);
     scep_ca_free(ca);
     if (rc == 0 && options.key_type == SCEP_KEY_EC)
         scepctl_warn(ctx, "%s", scep_ca_warning_text(SCEP_CA_WARN_NOT_RSA));
@@ -232,16 +242,22 @@ static int ca_import(struct scepctl *ctx, const struct scepctl_args *args)
             return scepctl_usage(ctx, "--passin %s: expected file:PATH", passin);
         passphrase_path = passin + 5;
     }
+    const char *key = scepctl_arg(args, "key");
+    const char *key_uri = scepctl_arg(args, "key-uri");
+    if ((key == NULL) == (key_uri == NULL))
+        return scepctl_usage(ctx, "give the CA's key as --key FILE or --key-uri pkcs11:...");
+    if (key_uri != NULL && (!scep_key_ref_is_pkcs11(key_uri) || passphrase_path != NULL))
+        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512), without --passin");
     int rc = check_new_name(ctx, name);
     if (rc != 0)
         return rc;
 
     scep_ca *ca = NULL;
     unsigned warnings = 0;
-    if (scep_ca_import(&ca, &warnings, scepctl_arg(args, "cert"), scepctl_arg(args, "key"),
+    if (scep_ca_import(&ca, &warnings, scepctl_arg(args, "cert"), key != NULL ? key : key_uri,
                        passphrase_path) < 0)
         return scepctl_fail(ctx, "cannot import CA %s", name);
-    rc = install_ca(ctx, name, ca);
+    rc = install_ca(ctx, name, ca, key_uri);
     scep_ca_free(ca);
     if (rc == 0) {
         for (unsigned bit = 1; bit != 0 && bit <= warnings; bit <<= 1)
@@ -335,12 +351,17 @@ static const struct scepctl_option init_options[] = {
      "subject: DN in RFC 4514 order, most specific first: \"CN=Demo CA,O=Example,C=DE\" (or "
      "OpenSSL's \"/C=DE/O=Example/CN=Demo CA\")"},
     {"key", "TYPE", false, "rsa:3072 (default), rsa:2048, rsa:4096, ec:P-256, ec:P-384"},
+    {"key-uri", "URI", false,
+     "generate the key in a PKCS#11 token instead: pkcs11:token=LABEL;object=LABEL "
+     "(pkcs11_module and pkcs11_pin_file in the configuration)"},
     {"days", "N", false, "validity in days (default 3650)"},
 };
 static const struct scepctl_option import_options[] = {
     {"name", "NAME", true, "name of the CA in the store and under STATE_DIR/cas/"},
     {"cert", "FILE", true, "CA certificate (PEM, optionally followed by its chain, or DER)"},
-    {"key", "FILE", true, "the CA's private key (PEM or DER, possibly encrypted)"},
+    {"key", "FILE", false, "the CA's private key (PEM or DER, possibly encrypted)"},
+    {"key-uri", "URI", false,
+     "or: the CA's key in a PKCS#11 token, pkcs11:token=LABEL;object=LABEL"},
     {"passin", "file:PATH", false, "passphrase of an encrypted key: first line of PATH"},
 };
 static const struct scepctl_option name_option[] = {
@@ -348,13 +369,13 @@ static const struct scepctl_option name_option[] = {
 };
 
 static const struct scepctl_command commands[] = {
-    {"init", "init --name NAME --subject DN [--key TYPE] [--days N]",
+    {"init", "init --name NAME --subject DN [--key TYPE] [--key-uri URI] [--days N]",
      "Create a self-signed root CA, save it under STATE_DIR/cas/NAME/ and add it to the store.",
      "The key is written 0600 and unencrypted so that scepd can start unattended; run\n"
      "scepctl as the user scepd runs as, since scepd refuses a key file it does not own.\n"
      "Prints the subject and the SHA-256 and SHA-1 fingerprints for clients to pin.",
      init_options, sizeof(init_options) / sizeof(init_options[0]), 0, 0, ca_init},
-    {"import", "import --name NAME --cert FILE --key FILE [--passin file:PATH]",
+    {"import", "import --name NAME --cert FILE (--key FILE [--passin file:PATH] | --key-uri URI)",
      "Import an existing CA: its key is re-saved under STATE_DIR/cas/NAME/.",
      "The copy of the key is written 0600 and WITHOUT a passphrase, so that scepd can\n"
      "start unattended. Warnings name what SCEP clients may dislike about the\n"

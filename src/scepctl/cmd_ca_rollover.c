@@ -120,6 +120,7 @@ static int next_root(struct scepctl *ctx, scep_ca **out, X509 *current,
     if (scep_dn_format(&subject, X509_get_subject_name(current)) < 0)
         return scepctl_fail(ctx, "cannot read the CA's subject");
     options.subject = subject;
+    options.key_uri = scepctl_arg(args, "key-uri");
     int rc =
         scep_ca_create(out, &options) < 0 ? scepctl_fail(ctx, "cannot create the next key") : 0;
     OPENSSL_free(subject);
@@ -147,6 +148,7 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
     const char *name = scepctl_arg(args, "name");
     const char *activate = scepctl_arg(args, "activate-at");
     const char *external_cert = scepctl_arg(args, "cert");
+    const char *key_uri = scepctl_arg(args, "key-uri");
     scep_store_ca *row = NULL;
     X509 *current = NULL;
     scep_ca *next = NULL;
@@ -163,6 +165,8 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
                              "--activate-at %s: expected now, @UNIXTIME, +DURATION (30d) or "
                              "YYYY-MM-DD[THH:MM:SSZ]",
                              activate);
+    if (key_uri != NULL && !scep_key_ref_is_pkcs11(key_uri))
+        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512)");
     if ((rc = scepctl_open_store(ctx)) != 0)
         return rc;
     const char *state_dir = scep_config_global_values(ctx->config)->state_dir;
@@ -191,9 +195,11 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
         goto cleanup;
     }
     if (external_cert != NULL) {
-        const char *external_key = scepctl_arg(args, "key");
+        const char *external_key = key_uri != NULL ? key_uri : scepctl_arg(args, "key");
         if (external_key == NULL) {
-            rc = scepctl_usage(ctx, "--cert needs --key FILE, the next certificate's key");
+            rc =
+                scepctl_usage(ctx, "--cert needs --key FILE (or --key-uri), the next certificate's "
+                                   "key");
             goto cleanup;
         }
         unsigned warnings = 0;
@@ -254,15 +260,19 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
         rc = scepctl_error(ctx, "state_dir is too long");
         goto cleanup;
     }
-    /* scep_ca_save never overwrites a key: a leftover next.key stops here. */
-    if (scep_ca_save(next, cert_path, key_path, NULL) < 0) {
+    /* scep_ca_save never overwrites a key: a leftover next.key stops here. A token key stays
+     * in its token and the store records its URI. */
+    if (key_uri != NULL)
+        snprintf(key_path, sizeof(key_path), "%s", key_uri);
+    if (scep_ca_save(next, cert_path, key_uri != NULL ? NULL : key_path, NULL) < 0) {
         rc = scepctl_fail(ctx, "cannot save the next certificate of CA %s", name);
         goto cleanup;
     }
     if (cert_pem(&pem, next_cert) != 0 ||
         scep_store_ca_set_next(ctx->store, name, pem, key_path, activate_at) < 0) {
         rc = scepctl_fail(ctx, "cannot record the rollover of CA %s", name);
-        unlink(key_path);
+        if (key_uri == NULL)
+            unlink(key_path);
         unlink(cert_path);
         goto cleanup;
     }
@@ -273,9 +283,10 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
     if (scep_cert_fingerprint(&sha256, next_cert, SCEP_FINGERPRINT_SHA256) == 0)
         fprintf(ctx->out, "Next SHA-256: %s\n", sha256);
     fprintf(ctx->out,
-            "Certificate:  %s\nKey:          %s (mode 0600, not encrypted)\nActivates:    %s\n"
+            "Certificate:  %s\nKey:          %s (%s)\nActivates:    %s\n"
             "Send SIGHUP to scepd: GetNextCACert announces it until then.\n",
-            cert_path, key_path, when);
+            cert_path, key_path, key_uri != NULL ? "in the token" : "mode 0600, not encrypted",
+            when);
 
 cleanup:
     OPENSSL_free(sha256);
@@ -293,6 +304,9 @@ const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTI
      "(default: in 30 days, or the current notAfter if sooner)"},
     {"key", "TYPE|FILE", false,
      "new root key: rsa:3072 (default), rsa:2048, rsa:4096; with --cert: the next key file"},
+    {"key-uri", "URI", false,
+     "the next key in a PKCS#11 token: generated there for a root (pkcs11:token=T;object=O), "
+     "or the key of --cert"},
     {"days", "N", false, "validity of a new root certificate in days (default 3650)"},
     {"cert", "FILE", false, "subordinate CA: the next certificate its parent issued (PEM)"},
     {"cancel", NULL, false, "forget the scheduled rollover and delete next.pem/next.key"},

@@ -105,7 +105,8 @@ static int64_t unix_time(const ASN1_TIME *t)
 }
 
 /* Writes DIR/ROLE-SERIAL.pem and .key (0600, never overwriting an older RA's). */
-static int save_pair(struct scepctl *ctx, struct ra_pair *pair, const char *dir, const char *role)
+static int save_pair(struct scepctl *ctx, struct ra_pair *pair, const char *dir, const char *role,
+                     const char *key_uri)
 {
     char serial[SCEP_SERIAL_HEX_MAX];
     if (scep_serial_to_hex(serial, X509_get0_serialNumber(pair->cert)) < 0)
@@ -115,7 +116,9 @@ static int save_pair(struct scepctl *ctx, struct ra_pair *pair, const char *dir,
         (size_t)snprintf(pair->key_path, sizeof(pair->key_path), "%s/%s-%s.key", dir, role,
                          serial) >= sizeof(pair->key_path))
         return scepctl_error(ctx, "state_dir is too long");
-    if (scep_key_save(pair->key_path, pair->key, NULL) < 0)
+    if (key_uri != NULL)
+        snprintf(pair->key_path, sizeof(pair->key_path), "%s", key_uri);
+    else if (scep_key_save(pair->key_path, pair->key, NULL) < 0)
         return scepctl_fail(ctx, "cannot write %s", pair->key_path);
     if (scep_cert_save(pair->cert_path, pair->cert, SCEP_ENCODING_PEM) < 0)
         return scepctl_fail(ctx, "cannot write %s", pair->cert_path);
@@ -159,13 +162,19 @@ cleanup:
 }
 
 static int issue_one(struct scepctl *ctx, struct ra_pair *out, const scep_ca *ca,
-                     const char *subject, unsigned bits, unsigned days, const char *key_usage)
+                     const char *subject, unsigned bits, unsigned days, const char *key_usage,
+                     const char *key_uri)
 {
     int rc = SCEPCTL_EXIT_ERROR;
     X509_NAME *name = NULL;
     X509_REQ *csr = NULL;
-    EVP_PKEY *key = EVP_RSA_gen(bits);
-    if (key == NULL) {
+    EVP_PKEY *key = NULL;
+    if (key_uri != NULL) {
+        if (scep_pkcs11_generate(&key, key_uri, SCEP_KEY_RSA, bits, NULL) < 0) {
+            rc = scepctl_fail(ctx, "cannot generate the RA key in the token");
+            goto cleanup;
+        }
+    } else if ((key = EVP_RSA_gen(bits)) == NULL) {
         rc = scepctl_error(ctx, "cannot generate an RSA key");
         goto cleanup;
     }
@@ -271,7 +280,10 @@ static int ra_issue(struct scepctl *ctx, const struct scepctl_args *args)
     const char *subject = scepctl_arg(args, "subject");
     const char *days_text = scepctl_arg(args, "days");
     bool split = scepctl_arg(args, "split") != NULL;
+    const char *key_uri = scepctl_arg(args, "key-uri");
     unsigned bits = 0, days = RA_DEFAULT_DAYS;
+    if (key_uri != NULL && (split || !scep_key_ref_is_pkcs11(key_uri)))
+        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512), without --split");
     if (parse_bits(&bits, scepctl_arg(args, "key")) < 0)
         return scepctl_usage(ctx, "--key: expected rsa:2048, rsa:3072 or rsa:4096 (SCEP "
                                   "encrypts to the RA with RSA)");
@@ -298,12 +310,13 @@ static int ra_issue(struct scepctl *ctx, const struct scepctl_args *args)
     if (subject == NULL)
         snprintf(sign_subject, sizeof(sign_subject), "CN=%s SCEP RA signing", alias);
 
-    if ((rc = issue_one(ctx, &enc, ca, enc_subject, bits, days,
-                        split ? KU_ENCRYPTION : KU_SINGLE)) != 0 ||
-        (split && (rc = issue_one(ctx, &sign, ca, sign_subject, bits, days, KU_SIGNING)) != 0))
+    if ((rc = issue_one(ctx, &enc, ca, enc_subject, bits, days, split ? KU_ENCRYPTION : KU_SINGLE,
+                        key_uri)) != 0 ||
+        (split &&
+         (rc = issue_one(ctx, &sign, ca, sign_subject, bits, days, KU_SIGNING, NULL)) != 0))
         goto cleanup;
-    if ((rc = save_pair(ctx, &enc, dir, split ? "enc" : "ra")) != 0 ||
-        (split && (rc = save_pair(ctx, &sign, dir, "sign")) != 0) ||
+    if ((rc = save_pair(ctx, &enc, dir, split ? "enc" : "ra", key_uri)) != 0 ||
+        (split && (rc = save_pair(ctx, &sign, dir, "sign", NULL)) != 0) ||
         (rc = record_cert(ctx, row->name, enc.cert)) != 0 ||
         (split && (rc = record_cert(ctx, row->name, sign.cert)) != 0) ||
         (rc = record_config(ctx, alias, &enc, split ? &sign : NULL)) != 0)
@@ -327,7 +340,7 @@ static int load_import(struct scepctl *ctx, struct ra_pair *out, const scep_ca *
     int rc = 0;
     if (scep_cert_load(&out->cert, cert_path) < 0)
         return scepctl_fail(ctx, "%s %s", what, cert_path);
-    if (scep_key_load(&out->key, key_path, NULL) < 0)
+    if (scep_key_open(&out->key, key_path, 0) < 0)
         return scepctl_fail(ctx, "%s key %s", what, key_path);
     if (X509_check_private_key(out->cert, out->key) != 1)
         rc = scepctl_error(ctx, "%s: the key %s does not match %s", what, key_path, cert_path);
@@ -368,8 +381,11 @@ static int ra_import(struct scepctl *ctx, const struct scepctl_args *args)
     if (!(ku & KU_DIGITAL_SIGNATURE))
         scepctl_warn(ctx, "the RA signing certificate lacks keyUsage digitalSignature");
     /* The key is copied 0600 under STATE_DIR, as scepd demands of a key it serves with. */
-    if ((rc = save_pair(ctx, &enc, dir, split ? "enc" : "ra")) != 0 ||
-        (split && (rc = save_pair(ctx, &sign, dir, "sign")) != 0) ||
+    const char *enc_key = scepctl_arg(args, "key");
+    if ((rc = save_pair(ctx, &enc, dir, split ? "enc" : "ra",
+                        scep_key_ref_is_pkcs11(enc_key) ? enc_key : NULL)) != 0 ||
+        (split && (rc = save_pair(ctx, &sign, dir, "sign",
+                                  scep_key_ref_is_pkcs11(sign_key) ? sign_key : NULL)) != 0) ||
         (rc = record_cert(ctx, row->name, enc.cert)) != 0 ||
         (split && (rc = record_cert(ctx, row->name, sign.cert)) != 0) ||
         (rc = record_config(ctx, alias, &enc, split ? &sign : NULL)) != 0)
@@ -391,6 +407,8 @@ static const struct scepctl_option issue_options[] = {
      "subject: DN in RFC 4514 order, most specific first: \"CN=RA,O=Example,C=DE\" (or "
      "OpenSSL's \"/C=DE/O=Example/CN=RA\"); default \"CN=ALIAS SCEP RA\""},
     {"key", "TYPE", false, "rsa:2048 (default), rsa:3072, rsa:4096"},
+    {"key-uri", "URI", false,
+     "generate the RA key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL (not with --split)"},
     {"days", "N", false, "validity in days (default 730; capped at the CA's notAfter)"},
     {"split", NULL, false,
      "two certificates: encryption (keyEncipherment) and signing (digitalSignature)"},
@@ -399,13 +417,14 @@ static const struct scepctl_option issue_options[] = {
 static const struct scepctl_option import_options[] = {
     {"alias", "ALIAS", true, "the alias the RA certificate(s) serve"},
     {"cert", "FILE", true, "RA certificate (PEM or DER), issued by the alias's CA"},
-    {"key", "FILE", true, "its private key (RSA)"},
+    {"key", "FILE|URI", true, "its private key (RSA): a file, or a pkcs11: URI of a token key"},
     {"sign-cert", "FILE", false, "split RA: the signing certificate"},
     {"sign-key", "FILE", false, "split RA: its private key"},
 };
 
 static const struct scepctl_command commands[] = {
-    {"issue", "issue --alias ALIAS [--subject DN] [--key TYPE] [--days N] [--split]",
+    {"issue",
+     "issue --alias ALIAS [--subject DN] [--key TYPE] [--key-uri URI] [--days N] [--split]",
      "Issue RA certificate(s) for an alias from its CA and configure the alias to use them.",
      "A single RA certificate has keyUsage digitalSignature + keyEncipherment (Windows\n"
      "needs both); --split makes an encryption certificate (keyEncipherment) and a\n"

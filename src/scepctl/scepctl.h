@@ -90,7 +90,7 @@ extern const struct scepctl_group scepctl_group_challenge;
 /* `ra` (cmd_ra.c): RA certificates for an alias. */
 extern const struct scepctl_group scepctl_group_ra;
 /* `ca rollover` (cmd_ca_rollover.c), listed in the ca group's table. */
-#define SCEPCTL_CA_ROLLOVER_OPTIONS 6
+#define SCEPCTL_CA_ROLLOVER_OPTIONS 7
 extern const struct scepctl_option scepctl_ca_rollover_options[SCEPCTL_CA_ROLLOVER_OPTIONS];
 int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args);
 extern const struct scepctl_group scepctl_group_crl;

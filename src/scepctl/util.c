@@ -103,6 +103,9 @@ int scepctl_load_config(struct scepctl *ctx)
         return scepctl_error(ctx, "%s: %s", path, strerror(errno));
     if (scep_config_load(&ctx->config, ctx->resolved_config) < 0)
         return scepctl_fail(ctx, "cannot load the configuration");
+    const struct scep_config_global *global = scep_config_global_values(ctx->config);
+    if (scep_pkcs11_configure(global->pkcs11_module, global->pkcs11_pin_file) < 0)
+        return scepctl_fail(ctx, "cannot set up PKCS#11");
     for (size_t i = 0; i < scep_config_warning_count(ctx->config); i++)
         scepctl_warn(ctx, "%s", scep_config_warning(ctx->config, i));
     return 0;

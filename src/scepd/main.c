@@ -133,6 +133,12 @@ static int prepare(const char *path, int check_only, struct scepd_http **http,
     }
     if (check_config_file(path, config) < 0)
         goto done;
+    /* Token settings take effect at start only: the module stays loaded for the process. */
+    if (scep_pkcs11_configure(scep_config_global_values(config)->pkcs11_module,
+                              scep_config_global_values(config)->pkcs11_pin_file) < 0) {
+        start_error("%s", scep_error_message());
+        goto done;
+    }
     int change = check_user(path, scep_config_global_values(config)->user, &pw, name, sizeof(name));
     if (change < 0)
         goto done;

@@ -60,7 +60,7 @@ X509 *scep_ca_cert(const scep_ca *ca)
 
 EVP_PKEY *scep_ca_key(const scep_ca *ca)
 {
-    return ca != NULL ? ca->key : NULL;
+    return ca != NULL ? scep_key_current(ca->key) : NULL;
 }
 
 STACK_OF(X509) * scep_ca_chain(const scep_ca *ca)
@@ -170,7 +170,13 @@ static int generate_key(EVP_PKEY **out, const scep_ca_create_options *options, u
     const scep_key_type type = options->key_type == 0 ? SCEP_KEY_RSA : options->key_type;
 
     *out = NULL;
-    if (type == SCEP_KEY_RSA) {
+    if (options->key_uri != NULL) {
+        const unsigned bits = options->rsa_bits == 0 ? CA_DEFAULT_RSA_BITS : options->rsa_bits;
+        GUARD(scep_pkcs11_generate(&key, options->key_uri, type, bits, options->ec_curve));
+        *out_ku = SCEP_KU_BIT(0) | SCEP_KU_BIT(5) | SCEP_KU_BIT(6);
+        if (type == SCEP_KEY_RSA)
+            *out_ku |= SCEP_KU_BIT(2);
+    } else if (type == SCEP_KEY_RSA) {
         const unsigned bits = options->rsa_bits == 0 ? CA_DEFAULT_RSA_BITS : options->rsa_bits;
         ENSURE(bits == 2048 || bits == 3072 || bits == 4096, SCEP_EINVAL,
                "CA RSA key size %u: use 2048, 3072 or 4096", bits);
@@ -296,9 +302,13 @@ static int ca_from_files(scep_ca **out, unsigned *out_warnings, const char *cert
         OPENSSL_clear_free(data, data_len);
         data = NULL;
     }
-    GUARD(read_secret(&data, &data_len, key_path, SCEP_PKI_FILE_MAX, check_perms,
-                      "private key file"));
-    GUARD(scep_pki_decode_key(&key, data, data_len, key_path, passphrase));
+    if (scep_key_ref_is_pkcs11(key_path)) {
+        GUARD(scep_key_open(&key, key_path, 0));
+    } else {
+        GUARD(read_secret(&data, &data_len, key_path, SCEP_PKI_FILE_MAX, check_perms,
+                          "private key file"));
+        GUARD(scep_pki_decode_key(&key, data, data_len, key_path, passphrase));
+    }
     GUARD(scep_ca_new(out, out_warnings, cert, key, certs));
 
 cleanup:
@@ -328,9 +338,10 @@ int scep_ca_save(const scep_ca *ca, const char *cert_path, const char *key_path,
     int rc = SCEP_OK;
     STACK_OF(X509) *certs = NULL;
 
-    ENSURE(ca != NULL && cert_path != NULL && key_path != NULL, SCEP_EINVAL,
-           "scep_ca_save: NULL argument");
-    GUARD(scep_key_save(key_path, ca->key, passphrase));
+    ENSURE(ca != NULL && cert_path != NULL, SCEP_EINVAL, "scep_ca_save: NULL argument");
+    /* A token key stays in its token: only the certificates are written. */
+    if (key_path != NULL)
+        GUARD(scep_key_save(key_path, ca->key, passphrase));
     certs = sk_X509_new_null();
     ENSURE_ALLOC(certs);
     ENSURE(sk_X509_push(certs, ca->cert) > 0, SCEP_ENOMEM, "out of memory");

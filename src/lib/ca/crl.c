@@ -105,7 +105,9 @@ int scep_ca_crl(X509_CRL **out, const scep_ca *ca, const scep_crl_entry *entries
     GUARD(scep_ext_aki(&akid, key_id));
     ENSURE_OSSL(X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0) == 1,
                 SCEP_ECRYPTO, "cannot add authorityKeyIdentifier");
-    ENSURE_OSSL(X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0, SCEP_ECRYPTO, "cannot sign the CRL");
+    ENSURE_OSSL(X509_CRL_sign(crl, scep_key_current(ca->key), EVP_sha256()) > 0,
+                scep_key_is_token(ca->key) ? SCEP_EUNAVAILABLE : SCEP_ECRYPTO,
+                "cannot sign the CRL");
     *out = crl;
     crl = NULL;
 

@@ -395,7 +395,8 @@ int scep_ca_issue(X509 **out, const scep_ca *ca, const scep_profile *profile,
     if (profile->crl_distribution_point != NULL)
         GUARD(scep_ext_add_crl_dp(cert, profile->crl_distribution_point));
 
-    ENSURE_OSSL(X509_sign(cert, ca->key, EVP_sha256()) > 0, SCEP_ECRYPTO,
+    ENSURE_OSSL(X509_sign(cert, scep_key_current(ca->key), EVP_sha256()) > 0,
+                scep_key_is_token(ca->key) ? SCEP_EUNAVAILABLE : SCEP_ECRYPTO,
                 "cannot sign the certificate");
     *out = cert;
     cert = NULL;

@@ -46,6 +46,10 @@
       "Database: sqlite:PATH, or postgresql://USER@HOST:PORT/DB?sslmode=... (docs/postgresql.md)") \
     X(database_password_file, "database_password_file", STRING, NULL, 1, 4096, NULL, NONE, 0,      \
       "PostgreSQL: a file (mode 0600 or stricter) whose first line is the role's password")         \
+    X(pkcs11_module, "pkcs11_module", STRING, NULL, 1, 4096, NULL, NONE, 0,                        \
+      "PKCS#11 module for pkcs11: key references (e.g. /usr/lib/softhsm/libsofthsm2.so)")          \
+    X(pkcs11_pin_file, "pkcs11_pin_file", STRING, NULL, 1, 4096, NULL, NONE, 0,                    \
+      "File (mode 0600 or stricter, owned by the user) whose first line is the token's user PIN") \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
       "HTTP worker threads; 0 means one per CPU core")                                             \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \

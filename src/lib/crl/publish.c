@@ -172,9 +172,7 @@ int scep_crl_load_ca(scep_ca **out, const scep_store_ca *row)
     STACK_OF(X509) *chain = NULL;
     ENSURE(out != NULL && row != NULL && row->key_ref != NULL && row->cert_pem != NULL, SCEP_EINVAL,
            "scep_crl_load_ca: NULL argument");
-    const char *path = strncmp(row->key_ref, "file:", 5) == 0 ? row->key_ref + 5 : row->key_ref;
-    GUARD(scep_key_file_check(path));
-    GUARD(scep_key_load(&key, path, NULL));
+    GUARD(scep_key_open(&key, row->key_ref, SCEP_KEY_OPEN_CHECK_FILE));
     GUARD(scep_cert_decode(&cert, (const unsigned char *)row->cert_pem, strlen(row->cert_pem)));
     GUARD(chain_from_pem(&chain, row->chain_pem));
     GUARD(scep_ca_new(out, NULL, cert, key, chain));

@@ -41,23 +41,15 @@ static int pem_to_chain(STACK_OF(X509) * *out, const char *pem)
     return SCEP_OK;
 }
 
-/* A key reference is a file path, optionally written "file:PATH". */
-static const char *key_path(const char *key_ref)
-{
-    return strncmp(key_ref, "file:", 5) == 0 ? key_ref + 5 : key_ref;
-}
-
 int scep_ca_load_stored(scep_ca **out, unsigned *out_warnings, const scep_store_ca *row)
 {
     int rc = SCEP_OK;
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
     STACK_OF(X509) *chain = NULL;
-    const char *path = key_path(row->key_ref);
 
-    /* The CA key must be 0600 and ours: refuse to sign with it otherwise. */
-    GUARD(scep_key_file_check(path));
-    GUARD(scep_key_load(&key, path, NULL));
+    /* A key file must be 0600 and ours: refuse to sign with it otherwise. */
+    GUARD(scep_key_open(&key, row->key_ref, SCEP_KEY_OPEN_CHECK_FILE));
     GUARD(pem_to_cert(&cert, row->cert_pem, row->name));
     GUARD(pem_to_chain(&chain, row->chain_pem));
     GUARD(scep_ca_new(out, out_warnings, cert, key, chain));

@@ -60,7 +60,7 @@ int scepd_caid_decrypt(struct scepd_op *op, scep_pkimessage *msg,
         owners[count] = op->alias->ca;
         pairs[count] = NULL;
         certs[count] = op->alias->ra->enc_cert;
-        keys[count] = op->alias->ra->enc_key;
+        keys[count] = scep_key_current(op->alias->ra->enc_key);
         count++;
     }
 
@@ -99,7 +99,7 @@ void scepd_op_reply_signer(X509 **cert, EVP_PKEY **key, const struct scepd_op *o
     const struct scepd_racert *ra = op->alias->ra;
     if (ra != NULL && op->recipient == NULL) {
         *cert = ra->sign_cert;
-        *key = ra->sign_key;
+        *key = scep_key_current(ra->sign_key);
         return;
     }
     const scep_ca *signer = scepd_op_signer(op);

@@ -56,6 +56,14 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
         .fail_info_text = outcome->fail_info_text,
     };
     rc = scep_reply_build(&der, &len, &reply, &options);
+    if (rc < 0 && scep_key_is_token(signer_key)) {
+        /* The token is unplugged or restarting: the client may retry (RFC 9110 §15.6.4). */
+        scepd_log(SCEPD_LOG_WARN, "event=token_unavailable alias=%s detail=\"%s\"", op->alias->name,
+                  scep_error_message());
+        scepd_op_text(op, 503, "token_unavailable",
+                      "cannot sign the CertRep with the token key: %s", scep_error_message());
+        return rc;
+    }
     if (rc < 0) {
         scepd_op_text(op, 500, "error", "cannot build the CertRep: %s", scep_error_message());
         return rc;

@@ -23,7 +23,7 @@ static int load_pair(X509 **out_cert, EVP_PKEY **out_key, const struct scepd_ali
     if (key_path == NULL || key_path[0] == '\0')
         return scep_fail(SCEP_ECONFIG, "alias %s: %s is set but its key is not", alias->name, what);
     /* As for CA keys: 0600 and ours, or scepd refuses to serve with it. */
-    if (scep_key_file_check(key_path) < 0 || scep_key_load(&key, key_path, NULL) < 0) {
+    if (scep_key_open(&key, key_path, SCEP_KEY_OPEN_CHECK_FILE) < 0) {
         rc = scep_fail(SCEP_ECONFIG, "alias %s: %s key: %s", alias->name, what,
                        scep_error_message());
         goto cleanup;

@@ -129,12 +129,8 @@ static int load_one(struct scepd_rollover *out, const struct scepd_ca *ca, const
     GUARD(pem_cert(&out->next_cert, row->next_cert_pem));
     if (row->next_key_ref == NULL || row->next_activate_at <= 0)
         return SCEP_OK; /* announced only (scep_store_ca_set_next_cert) */
-    const char *path = row->next_key_ref;
-    if (strncmp(path, "file:", 5) == 0)
-        path += 5;
-    /* As for the current key: 0600 and ours, or scepd does not serve with it. */
-    GUARD(scep_key_file_check(path));
-    GUARD(scep_key_load(&key, path, NULL));
+    /* As for the current key: a file 0600 and ours, or scepd does not serve with it. */
+    GUARD(scep_key_open(&key, row->next_key_ref, SCEP_KEY_OPEN_CHECK_FILE));
     ENSURE(X509_NAME_cmp(X509_get_subject_name(out->next_cert),
                          X509_get_subject_name(scep_ca_cert(ca->ca))) == 0,
            SCEP_ECONFIG, "the next certificate's subject differs from the CA's (RFC 8894 §4.7)");
