@@ -34,9 +34,15 @@ static void refresh_pass(struct scepd_server *server)
         const struct scepd_ca *ca = &generation->cas[i];
         scep_store_crl *crl = NULL;
         int generated = 0;
-        if (scep_crl_current(&crl, &generated, store, ca->name, ca->ca, &timing, 0) < 0) {
+        int rc = scep_crl_current(&crl, &generated, store, ca->name, ca->ca, &timing, 0);
+        if (rc < 0) {
             scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed ca=%s detail=\"%s\"", ca->name,
                       scep_error_message());
+            if (rc == SCEP_EUNAVAILABLE) {
+                /* Reconnect at the next pass rather than fail every CA on a dead connection. */
+                scepd_server_store_drop(server);
+                break;
+            }
             continue;
         }
         if (generated) {

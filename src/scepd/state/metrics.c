@@ -285,9 +285,16 @@ static void put_state(struct text *t, struct scepd_server *server)
 
     family(t, "scepd_pending_requests", "gauge", "Requests held for an operator's approval");
     int64_t pending = 0;
-    if (have_store &&
-        scep_store_request_count(&pending, store, SCEP_REQ_PENDING, SCEP_APPROVAL_HELD) == SCEP_OK)
+    int rc = have_store
+                 ? scep_store_request_count(&pending, store, SCEP_REQ_PENDING, SCEP_APPROVAL_HELD)
+                 : SCEP_ESTORE;
+    if (rc == SCEP_OK)
         put(t, "scepd_pending_requests %lld\n", (long long)pending);
+    if (rc == SCEP_EUNAVAILABLE) {
+        /* This thread reconnects at its next scrape; the gauges below need the store. */
+        scepd_server_store_drop(server);
+        have_store = 0;
+    }
 
     family(t, "scepd_ca_cert_expiry_timestamp_seconds", "gauge",
            "notAfter of each CA's active certificate, unix seconds");
