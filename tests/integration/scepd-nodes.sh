@@ -18,8 +18,9 @@
 #  7. SIGKILL of one node in the middle of a load on all three: every certificate a client
 #     received is stored, no serial twice, the other nodes keep serving.
 #
-# The database is SCEP_TEST_DATABASE (a store URL, e.g. postgresql://...), else a SQLite
-# file in the work directory. Everything is checked through scepctl and HTTP, so any
+# The database is SCEP_TEST_DATABASE (a store URL, e.g. postgresql://...; its password, if
+# any, in the file SCEP_TEST_DATABASE_PASSWORD_FILE), else a SQLite file in the work
+# directory. Everything is checked through scepctl and HTTP, so any
 # backend works. Listens on 127.0.0.1 only; every wait is bounded; about 30 s.
 #
 # usage: scepd-nodes.sh SCEPD SCEPCTL SCEP
@@ -70,6 +71,9 @@ otc.ra.defaultCA = nodes
 manual.approval = manual
 manual.defaultca = nodes
 CONF
+  if [ -n "${SCEP_TEST_DATABASE_PASSWORD_FILE:-}" ]; then
+    printf 'database_password_file = %s\n' "$SCEP_TEST_DATABASE_PASSWORD_FILE" >>"$work/node$1.conf"
+  fi
   chmod o-rwx "$work/node$1.conf"
   if [ "$(id -u)" = 0 ]; then printf 'user = nobody\n' >>"$work/node$1.conf"; fi
 }
