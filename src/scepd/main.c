@@ -235,8 +235,8 @@ int main(int argc, char **argv)
     server.http = http;
     server.admin_http = admin_http;
     if (check_only) {
-        printf("scepd: configuration, %zu CA(s) and %zu alias(es) are valid\n", server.ca_count,
-               atomic_load(&server.generation)->alias_count);
+        printf("scepd: configuration, %zu CA(s) and %zu alias(es) are valid\n",
+               server.generation->ca_count, server.generation->alias_count);
         scepd_server_free(&server);
         return 0;
     }
@@ -246,13 +246,15 @@ int main(int argc, char **argv)
         scepd_server_free(&server);
         return 1;
     }
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server.generation)->config);
+    const struct scepd_generation *generation = scepd_generation_acquire(&server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
     if (global->pid_file != NULL && write_pid_file(global->pid_file) != 0)
         scepd_log(SCEPD_LOG_WARN, "event=pid_file_failed path=%s error=\"%s\"", global->pid_file,
                   strerror(errno));
-    scepd_log(SCEPD_LOG_INFO, "event=started version=%s cas=%zu aliases=%zu", scep_version(),
-              server.ca_count, atomic_load(&server.generation)->alias_count);
+    scepd_log(SCEPD_LOG_INFO, "event=started version=%s cas=%zu aliases=%zu revision=%lld",
+              scep_version(), generation->ca_count, generation->alias_count,
+              (long long)generation->revision);
+    scepd_generation_release(generation);
     notify("READY=1");
 
     for (;;) {
@@ -261,8 +263,8 @@ int main(int argc, char **argv)
             continue;
         if (sig == SIGHUP) {
             notify("RELOADING=1");
-            if (scepd_server_reload(&server) < 0)
-                scepd_log(SCEPD_LOG_ERROR, "event=reload_failed detail=\"%s\"",
+            if (scepd_server_reload(&server, "signal") < 0)
+                scepd_log(SCEPD_LOG_ERROR, "event=reload_failed reason=signal detail=\"%s\"",
                           scep_error_message());
             notify("READY=1");
             continue;

@@ -2,7 +2,8 @@
  * scepd end to end in CA mode, driven over HTTP by libscep's client: the
  * capabilities and CA certificate it serves, enrollment with an end entity's
  * one-time code, retransmission, refusals as signed CertRep FAILURE, polling,
- * GetCert, GetCRL, and the HTTP errors for what is not SCEP at all.
+ * GetCert, GetCRL, and the HTTP errors for what is not SCEP at all; a CA added to the
+ * store while scepd serves, picked up without a signal, with requests and reloads racing.
  */
 #include "scepd_fixture.h"
 #include "test_support.h"
@@ -10,7 +11,10 @@
 #include "scep/client.h"
 
 #include <curl/curl.h>
+#include <openssl/pem.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <string.h>
 
 static struct scepd_fixture fx;
@@ -36,7 +40,8 @@ static int setup(void **state)
     scepd_fixture_start_prepared(&fx, users, sizeof(users) / sizeof(users[0]),
                                  "mdm.includeca = false\n"
                                  "old.legacy = true\n"
-                                 "legacy_algorithms = true\n",
+                                 "legacy_algorithms = true\n"
+                                 "store_poll_interval = 1s\n",
                                  add_alias_users);
     ca_public = X509_get_pubkey(fx.ca_cert);
     return 0;
@@ -379,6 +384,228 @@ static void what_is_not_scep_gets_http_errors(void **state)
     assert_int_equal(r.status, 200);
 }
 
+/* ---- the store watched while serving (last: it changes the server's state) ------------ */
+
+struct hammer {
+    atomic_int stop;
+    atomic_uint ok, other;
+};
+
+/* Requests in a loop while generations come and go: none may fail or touch a freed one. */
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    for (int i = 0; i < 2000 && !atomic_load(&h->stop); i++) {
+        struct http_reply r = http(i % 2 ? "/scep/pkiclient.exe?operation=GetCACert"
+                                         : "/scep/mdm/pkiclient.exe?operation=GetCACaps",
+                                   NULL, 0);
+        atomic_fetch_add(r.status == 200 ? &h->ok : &h->other, 1);
+    }
+    return NULL;
+}
+
+static X509 *get_ca_of(const char *alias, X509 *trust)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/scep/%s/pkiclient.exe", fx.port, alias);
+    scep_client_options options = {.url = url, .ca_cert = trust, .proxy = ""};
+    scep_client *client = NULL;
+    scep_ca_certs *certs = NULL;
+    X509 *ca = NULL;
+    if (scep_client_new(&client, &options) == SCEP_OK &&
+        scep_client_get_ca(client, &certs, NULL) == SCEP_OK)
+        ca = X509_dup(scep_ca_certs_ca(certs));
+    scep_ca_certs_free(certs);
+    scep_client_free(client);
+    return ca;
+}
+
+static void ca_added_to_the_store_is_served_without_a_signal(void **state)
+{
+    (void)state;
+    struct hammer h = {0};
+    enum { THREADS = 3 };
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, hammer_main, &h), 0);
+
+    /* The file names the CA before the store has it: the reload fails and is retried. */
+    FILE *f = fopen(fx.config_path, "a");
+    assert_non_null(f);
+    /* With two CAs, an alias without defaultca would no longer know its CA. */
+    fprintf(f, "scep.defaultca = demo\nmdm.defaultca = demo\nold.defaultca = demo\n"
+               "late.defaultca = late\n");
+    fclose(f);
+    sleep(2);
+    struct http_reply r = http("/scep/late/pkiclient.exe?operation=GetCACaps", NULL, 0);
+    assert_int_equal(r.status, 404);
+    r = http("/healthz", NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+
+    char cert_path[600], key_path[600];
+    snprintf(cert_path, sizeof(cert_path), "%s/late.pem", fx.dir);
+    snprintf(key_path, sizeof(key_path), "%s/late.key", fx.dir);
+    scep_ca_create_options options;
+    scep_ca_create_options_init(&options);
+    options.subject = "CN=late CA,O=scepd";
+    options.rsa_bits = 2048;
+    options.validity_days = 30;
+    scep_ca *ca = NULL;
+    assert_int_equal(scep_ca_create(&ca, &options), SCEP_OK);
+    assert_int_equal(scep_ca_save(ca, cert_path, key_path, NULL), SCEP_OK);
+    X509 *late = X509_dup(scep_ca_cert(ca));
+    scep_ca_free(ca);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(bio, late), 1);
+    char *data = NULL;
+    long pem_len = BIO_get_mem_data(bio, &data);
+    char *pem = strndup(data, (size_t)pem_len);
+    BIO_free(bio);
+    scep_store *store = scepd_fixture_store(&fx);
+    scep_store_ca row = {.name = "late", .cert_pem = pem, .key_ref = key_path};
+    assert_int_equal(scep_store_ca_add(store, &row), SCEP_OK);
+    scep_store_close(store);
+    free(pem);
+
+    /* Reloads by signal race the watcher's and the requests. */
+    for (int i = 0; i < 5; i++)
+        if (scepd_server_reload(&fx.server, "signal") != SCEP_OK)
+            fail_msg("reload: %s", scep_error_message());
+    X509 *served = NULL;
+    for (int i = 0; i < 100 && served == NULL; i++) {
+        served = get_ca_of("late", late);
+        if (served == NULL)
+            usleep(100 * 1000);
+    }
+    assert_non_null(served);
+    assert_int_equal(X509_cmp(served, late), 0);
+    X509_free(served);
+    X509_free(late);
+
+    atomic_store(&h.stop, 1);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(threads[i], NULL);
+    assert_true(atomic_load(&h.ok) > 0);
+    assert_int_equal(atomic_load(&h.other), 0);
+}
+
+/* ---- a store that cannot be reached ------------------------------------------------- */
+
+static int unreachable(scep_store **out, const char *url, const scep_store_open_options *options)
+{
+    (void)url;
+    (void)options;
+    *out = NULL;
+    return SCEP_EUNAVAILABLE;
+}
+
+struct raw_reply {
+    long status;
+    char body[256];
+    char headers[2048];
+};
+
+static size_t collect_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    char *buf = userdata;
+    size_t have = strlen(buf), n = size * nmemb;
+    if (have + n >= 255)
+        n = have < 255 ? 255 - have : 0;
+    memcpy(buf + have, ptr, n);
+    buf[have + n] = '\0';
+    return size * nmemb;
+}
+
+static size_t collect_headers(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    char *buf = userdata;
+    size_t have = strlen(buf), n = size * nmemb;
+    if (have + n >= 2047)
+        n = have < 2047 ? 2047 - have : 0;
+    memcpy(buf + have, ptr, n);
+    buf[have + n] = '\0';
+    return size * nmemb;
+}
+
+static struct raw_reply get_on(unsigned port, const char *path)
+{
+    struct raw_reply r;
+    memset(&r, 0, sizeof(r));
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r.body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_headers);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r.headers);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(curl);
+    return r;
+}
+
+/* A lost store is 503 with Retry-After, never a CertRep FAILURE, and writes nothing. */
+static void unreachable_store_is_503_and_nothing_is_written(void **state)
+{
+    (void)state;
+    struct scepd_fixture down;
+    static const char *const users[] = {"dev:dev-code"};
+    scepd_fixture_start(&down, users, 1, NULL);
+    /* Before any request: no worker thread holds a connection yet. */
+    atomic_store(&down.server.store_open, unreachable);
+
+    struct raw_reply r = get_on(down.port, "/healthz");
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "store unreachable"));
+    assert_non_null(strstr(r.headers, "Retry-After: 10"));
+    r = get_on(down.port, "/crl/demo.crl");
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.headers, "Retry-After: 10"));
+    /* What needs no store is still served. */
+    r = get_on(down.port, "/scep/pkiclient.exe?operation=GetCACaps");
+    assert_int_equal(r.status, 200);
+
+    scep_client_options options = {.url = down.url, .ca_cert = down.ca_cert, .proxy = ""};
+    scep_client *client = NULL;
+    assert_int_equal(scep_client_new(&client, &options), SCEP_OK);
+    EVP_PKEY *key = test_rsa_key(2048);
+    X509_REQ *csr = test_csr(key, "dev", "dev-code");
+    scep_enroll_request request = {.csr = csr, .key = key};
+    scep_result *result = NULL;
+    assert_int_equal(scep_client_enroll(client, &result, &request), SCEP_EHTTP);
+    assert_non_null(strstr(scep_error_message(), "503"));
+    assert_null(result);
+
+    scep_store *store = scepd_fixture_store(&down);
+    scep_store_end_entity *ee = NULL;
+    assert_int_equal(scep_store_ee_get(&ee, store, "dev"), SCEP_OK);
+    assert_int_equal(ee->status, SCEP_EE_NEW); /* the code is not spent */
+    scep_store_ee_free(ee);
+    int64_t requests = 0;
+    assert_int_equal(scep_store_request_count(&requests, store, SCEP_REQ_PENDING, NULL), SCEP_OK);
+    assert_int_equal(requests, 0);
+
+    /* The store is back: the same request is issued. */
+    atomic_store(&down.server.store_open, NULL);
+    assert_int_equal(scep_client_enroll(client, &result, &request), SCEP_OK);
+    assert_int_equal(scep_result_status(result), SCEP_STATUS_SUCCESS);
+    scep_result_free(result);
+    r = get_on(down.port, "/healthz");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+
+    scep_store_close(store);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(key);
+    scep_client_free(client);
+    scepd_fixture_stop(&down);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -390,6 +617,8 @@ int main(void)
         cmocka_unit_test(get_form_alias_without_ca_and_legacy),
         cmocka_unit_test(get_cert_and_crl),
         cmocka_unit_test(what_is_not_scep_gets_http_errors),
+        cmocka_unit_test(ca_added_to_the_store_is_served_without_a_signal),
+        cmocka_unit_test(unreachable_store_is_503_and_nothing_is_written),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

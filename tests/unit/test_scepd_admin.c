@@ -359,11 +359,15 @@ static int admin_start_with(const char *text)
     scep_config *config = NULL;
     assert_int_equal(scep_config_parse(&config, "test", text, strlen(text)), SCEP_OK);
     struct scepd_generation generation = {.config = config};
+    /* The server's own reference, never given back: the generation is on the stack. */
+    atomic_init(&generation.refs, 1);
     struct scepd_server server;
     memset(&server, 0, sizeof(server));
-    atomic_store(&server.generation, &generation);
+    pthread_mutex_init(&server.generation_lock, NULL);
+    server.generation = &generation;
     int rc = scepd_admin_start(&server);
     scepd_http_stop(server.admin_http, 0);
+    pthread_mutex_destroy(&server.generation_lock);
     scep_config_free(config);
     return rc;
 }

@@ -360,7 +360,7 @@ static int reload_with(const char *extra, char *message, size_t message_size)
     assert_non_null(f);
     fprintf(f, "%s\n%s", original, extra);
     fclose(f);
-    int rc = scepd_server_reload(&fx.server);
+    int rc = scepd_server_reload(&fx.server, "signal");
     snprintf(message, message_size, "%s", rc < 0 ? scep_error_message() : "");
     f = fopen(fx.config_path, "w");
     assert_non_null(f);

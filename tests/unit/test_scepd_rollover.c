@@ -517,7 +517,7 @@ static void next_ca_takes_over_after_activation(void **state)
         scep_store_ca_set_next(store, "demo", next_pem, next_key_path, (int64_t)time(NULL) - 5),
         SCEP_OK);
     scep_store_close(store);
-    assert_int_equal(scepd_server_reload(&fx.server), SCEP_OK);
+    assert_int_equal(scepd_server_reload(&fx.server, "signal"), SCEP_OK);
 
     scep_client *client = client_for("scep", next_cert);
     scep_ca_certs *certs = NULL;

@@ -414,7 +414,7 @@ static void set_cadeny_webhook(const char *path)
     fprintf(f, "%.*scadeny.webhook.url = http://127.0.0.1:%u%s%s", (int)(line - config), config,
             receiver_port, path, end);
     fclose(f);
-    assert_int_equal(scepd_server_reload(&fx.server), SCEP_OK);
+    assert_int_equal(scepd_server_reload(&fx.server, "signal"), SCEP_OK);
 }
 
 static void ca_mode_consults_the_webhook(void **state)

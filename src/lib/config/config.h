@@ -118,7 +118,11 @@
       "and level")                                                                                 \
     X(log_target, "log_target", ENUM, "stderr", 0, 0, "stderr|syslog|journal", NONE, 0,            \
       "Where scepd logs: stderr; syslog(3) with facility daemon; journal: stderr with <N> "       \
-      "priority prefixes, which journald reads as each line's priority")
+      "priority prefixes, which journald reads as each line's priority")                          \
+    X(store_poll_interval, "store_poll_interval", DURATION, "2s", 0, SCEP_CONFIG_HOUR, NULL, NONE, \
+      0,                                                                                           \
+      "How often scepd asks the store whether CAs, aliases or alias settings changed, and then "  \
+      "reloads (0: only on SIGHUP)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
     X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \

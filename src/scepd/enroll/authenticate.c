@@ -69,6 +69,7 @@ static const char *signer_unusable(struct scepd_enrollment *e, char *reason, siz
         goto done;
     }
     int rc = scep_store_cert_get(&e->old, e->store, e->signer_ca->name, serial);
+    scepd_op_store_lost(e->op, rc);
     if (rc < 0 || e->old->der_len != (size_t)der_len ||
         CRYPTO_memcmp(e->old->der, der, (size_t)der_len) != 0) {
         snprintf(reason, reason_size, "renewal: signer serial %s %s", serial,
@@ -94,8 +95,10 @@ static enum scepd_stage renewal(struct scepd_enrollment *e)
 {
     e->auth = SCEPD_AUTH_RENEWAL;
     snprintf(e->username, sizeof(e->username), "%s", e->old->username);
-    if (scep_store_ee_get(&e->ee, e->store, e->username) < 0) {
+    int rc = scep_store_ee_get(&e->ee, e->store, e->username);
+    if (rc < 0) {
         e->ee = NULL;
+        scepd_op_store_lost(e->op, rc);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                                    "renewal refused: the end entity may not hold certificates",
                                    "user %s: end entity not found", e->username);
@@ -128,6 +131,7 @@ static int count_wrong_code(const struct scepd_enrollment *e, long long max_fail
 {
     int64_t count = 0;
     int rc = scep_store_ee_code_failed(e->store, e->username, &count);
+    scepd_op_store_lost(e->op, rc);
     if (rc == SCEP_ENOTFOUND)
         return 1;
     if (rc < 0 || max_failed <= 0 || count != max_failed)
@@ -157,6 +161,7 @@ static enum scepd_stage end_entity_code(struct scepd_enrollment *e)
     int rc = scep_store_ee_verify_password(&e->ee, e->store, e->username, e->challenge);
     if (rc < 0) {
         e->ee = NULL;
+        scepd_op_store_lost(e->op, rc);
         char why[256];
         snprintf(why, sizeof(why), "%s", scep_error_message());
         if (rc == SCEP_EDENIED)
@@ -231,6 +236,7 @@ static enum scepd_stage ra_secret_or_challenge(struct scepd_enrollment *e)
         return SCEPD_STAGE_NEXT;
     }
     e->challenge_pattern = NULL;
+    scepd_op_store_lost(e->op, rc);
     if (rc == SCEP_ESTATE)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                                    "enrollment refused: this one-time challenge was already used",

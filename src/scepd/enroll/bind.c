@@ -92,7 +92,11 @@ static enum scepd_stage bind_ra(struct scepd_enrollment *e)
                                    "the request's subject gives no end entity name",
                                    "no username: %s", scep_error_message());
     scep_store_end_entity *held = NULL;
-    if (scep_store_ee_get(&held, e->store, e->username) == SCEP_OK) {
+    int rc = scep_store_ee_get(&held, e->store, e->username);
+    if (scepd_op_store_lost(e->op, rc))
+        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the store cannot be reached",
+                                   "RA user %s: %s", e->username, scep_error_message());
+    if (rc == SCEP_OK) {
         int foreign = held->ra_alias == NULL || strcmp(held->ra_alias, op->alias->name) != 0;
         int dead = held->status == SCEP_EE_REVOKED || held->status == SCEP_EE_DISABLED;
         scep_store_ee_free(held);

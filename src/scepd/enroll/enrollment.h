@@ -117,7 +117,7 @@ void scepd_enroll_note(struct scepd_enrollment *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* The answer a request held for approval gets now: PENDING, or FAILURE once expired. */
-void scepd_held_answer(struct scepd_answer *answer, const struct scepd_op *op, scep_store *store,
+void scepd_held_answer(struct scepd_answer *answer, struct scepd_op *op, scep_store *store,
                        const scep_store_request *row);
 /* The answer to a stored request that is over (ISSUED, REJECTED, FAILED). */
 void scepd_stored_answer(struct scepd_answer *answer, const scep_store_request *row);

@@ -59,6 +59,7 @@ static enum scepd_stage hold(struct scepd_enrollment *e)
     e->decision.ee_updated_at = e->ee != NULL ? e->ee->updated_at : 0;
     int rc =
         scep_decision_hold(e->store, e->row->id, &e->decision, since > 0 ? since : 1, &other_id);
+    scepd_op_store_lost(e->op, rc);
     if (rc == SCEP_EEXISTS)
         return scepd_enroll_refuse(
             e, SCEP_FAIL_BAD_REQUEST, "another request of this end entity awaits approval",

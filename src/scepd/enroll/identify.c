@@ -89,15 +89,18 @@ static int stored_identity(unsigned char out[32], const scep_store_request *row)
 }
 
 /* Whether the end entity an issued transaction's certificate went to was reset since. */
-static int issued_to_reset_entity(scep_store *store, const scep_store_request *row)
+static int issued_to_reset_entity(struct scepd_op *op, scep_store *store,
+                                  const scep_store_request *row)
 {
     scep_store_cert *cert = NULL;
     scep_store_end_entity *ee = NULL;
     int reset = 0;
+    int rc = SCEP_ENOTFOUND;
     if (row->ca_name != NULL && row->cert_serial != NULL &&
-        scep_store_cert_get(&cert, store, row->ca_name, row->cert_serial) == SCEP_OK &&
-        cert->username != NULL && scep_store_ee_get(&ee, store, cert->username) == SCEP_OK)
+        (rc = scep_store_cert_get(&cert, store, row->ca_name, row->cert_serial)) == SCEP_OK &&
+        cert->username != NULL && (rc = scep_store_ee_get(&ee, store, cert->username)) == SCEP_OK)
         reset = ee->status == SCEP_EE_NEW;
+    scepd_op_store_lost(op, rc);
     scep_store_ee_free(ee);
     scep_store_cert_free(cert);
     return reset;
@@ -136,8 +139,10 @@ static enum scepd_stage insert_row(struct scepd_enrollment *e, int *created)
     memcpy(request.public_key_sha256, e->key_hash, 32);
     scep_store_request_free(e->row);
     e->row = NULL;
-    if (scep_store_request_get_or_insert(&e->row, created, e->store, &request) < 0) {
+    int rc = scep_store_request_get_or_insert(&e->row, created, e->store, &request);
+    if (rc < 0) {
         e->row = NULL;
+        scepd_op_store_lost(e->op, rc);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
                                    "%s", scep_error_message());
     }
@@ -191,6 +196,7 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
     }
     if (rc < 0) {
         e->row = NULL;
+        scepd_op_store_lost(e->op, rc);
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot read the request",
                                    "%s", scep_error_message());
     }
@@ -210,7 +216,7 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
     int issued = row->status == SCEP_REQ_ISSUED;
     enum scepd_stage stage = SCEPD_STAGE_DONE;
 
-    if (same_request && issued && !issued_to_reset_entity(e->store, row)) {
+    if (same_request && issued && !issued_to_reset_entity(e->op, e->store, row)) {
         scepd_stored_answer(&e->answer, row); /* a retransmission: the same certificate */
     } else if (same_request && held) {
         scepd_held_answer(&e->answer, e->op, e->store, row);
@@ -231,7 +237,8 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
         scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,
                             "another request with this transactionID awaits approval",
                             "request %lld with this transactionID is held", (long long)row->id);
-    } else if (scep_store_request_retire(e->store, row->id) < 0) {
+    } else if (scepd_op_store_lost(e->op, rc = scep_store_request_retire(e->store, row->id)) ||
+               rc < 0) {
         scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the server cannot record the request",
                             "retiring request %lld: %s", (long long)row->id, scep_error_message());
     } else {

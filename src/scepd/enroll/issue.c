@@ -40,6 +40,8 @@ enum scepd_stage scepd_enroll_issue(struct scepd_enrollment *e)
             s->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE : SCEP_STORE_RA_REISSUE,
     };
     int rc = scep_issue_decided(&e->answer.cert, e->store, &issue);
+    /* Issuance is one transaction: a lost store leaves no certificate behind. */
+    scepd_op_store_lost(e->op, rc);
     if (rc == SCEP_ESTATE) {
         e->answer.cert = NULL;
         scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST,

@@ -92,12 +92,13 @@ static long long pending_expiry_of(const struct scepd_op *op, const char *alias_
     return (alias != NULL ? alias : op->alias)->settings->pendingexpiry;
 }
 
-void scepd_held_answer(struct scepd_answer *a, const struct scepd_op *op, scep_store *store,
+void scepd_held_answer(struct scepd_answer *a, struct scepd_op *op, scep_store *store,
                        const scep_store_request *row)
 {
     if (scep_request_pending_expired(row, pending_expiry_of(op, row->alias), (int64_t)time(NULL))) {
-        if (scep_store_request_update(store, row->id, SCEP_REQ_REJECTED, (int)SCEP_FAIL_BAD_REQUEST,
-                                      SCEP_APPROVAL_EXPIRED) < 0)
+        int rc = scep_store_request_update(store, row->id, SCEP_REQ_REJECTED,
+                                           (int)SCEP_FAIL_BAD_REQUEST, SCEP_APPROVAL_EXPIRED);
+        if (rc < 0 && !scepd_op_store_lost(op, rc))
             scepd_log(SCEPD_LOG_WARN, "event=store_failed detail=\"%s\"", scep_error_message());
         a->kind = SCEPD_ANSWER_FAILURE;
         a->fail_info = SCEP_FAIL_BAD_REQUEST;
@@ -198,9 +199,11 @@ void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_sto
 {
     X509 *stored = NULL;
     scep_store_cert *row = NULL;
+    int rc = SCEP_OK;
     if (a->kind == SCEPD_ANSWER_STORED_CERT) {
-        if (store == NULL || scep_store_cert_get(&row, store, a->ca_name, a->serial) < 0 ||
-            scep_cert_decode(&stored, row->der, row->der_len) < 0) {
+        if (store == NULL ||
+            scepd_op_store_lost(op, rc = scep_store_cert_get(&row, store, a->ca_name, a->serial)) ||
+            rc < 0 || scep_cert_decode(&stored, row->der, row->der_len) < 0) {
             snprintf(a->detail, sizeof(a->detail), "stored certificate %s unavailable: %s",
                      a->serial, scep_error_message());
             a->kind = SCEPD_ANSWER_FAILURE;
@@ -211,6 +214,12 @@ void scepd_answer_send(struct scepd_op *op, const scep_pkimessage *msg, scep_sto
     scepd_op_detail(op, "%s", a->detail);
     struct scepd_outcome outcome = {.status = SCEP_STATUS_PENDING};
     STACK_OF(X509) *certs = NULL;
+    /* Only a certificate issued and committed is sent; nothing is recorded against a
+     * request the store could not see through. */
+    if (op->store_lost && a->kind != SCEPD_ANSWER_CERT) {
+        scepd_op_unavailable(op);
+        goto done;
+    }
     switch (a->kind) {
     case SCEPD_ANSWER_CERT:
     case SCEPD_ANSWER_STORED_CERT:
@@ -276,6 +285,9 @@ static const char *enrollment_mode(const struct scepd_enrollment *e)
 static void count_enrollment(const struct scepd_enrollment *e)
 {
     const char *result = "refused";
+    /* Answered 503: the client retries, and is counted with what it gets then. */
+    if (e->op->store_lost && e->answer.kind != SCEPD_ANSWER_CERT)
+        return;
     if (e->answer.kind == SCEPD_ANSWER_CERT || e->answer.kind == SCEPD_ANSWER_STORED_CERT)
         result = "issued";
     else if (e->answer.kind == SCEPD_ANSWER_PENDING)
@@ -294,8 +306,10 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
     e.signer = scep_pkimessage_signer_cert(msg);
     e.renewal_req = scep_pkimessage_type(msg) == SCEP_MSG_RENEWALREQ;
 
-    if (scepd_server_store(&e.store, op->server) < 0) {
+    int rc = scepd_server_store(&e.store, op->server);
+    if (rc < 0) {
         e.store = NULL;
+        scepd_op_store_lost(op, rc);
         scepd_enroll_refuse(&e, SCEP_FAIL_BAD_REQUEST, "the server's store is unavailable", "%s",
                             scep_error_message());
     } else {
@@ -346,9 +360,13 @@ void scepd_cert_poll(struct scepd_op *op, scep_pkimessage *msg)
     struct scepd_answer answer;
     memset(&answer, 0, sizeof(answer));
     /* RFC 8894 §3.3.3: the transaction is identified by its transactionID. */
-    if (scepd_server_store(&store, op->server) < 0 ||
-        scep_store_request_find(&row, store, op->alias->name, scep_pkimessage_transaction_id(msg)) <
-            0) {
+    int rc = scepd_server_store(&store, op->server);
+    if (rc == SCEP_OK)
+        rc = scep_store_request_find(&row, store, op->alias->name,
+                                     scep_pkimessage_transaction_id(msg));
+    if (rc < 0) {
+        row = NULL;
+        scepd_op_store_lost(op, rc);
         answer.kind = SCEPD_ANSWER_FAILURE;
         answer.fail_info = SCEP_FAIL_BAD_CERT_ID;
         snprintf(answer.text, sizeof(answer.text), "no such transaction");
@@ -396,7 +414,7 @@ void scepd_get_cert(struct scepd_op *op, scep_pkimessage *msg)
     memset(&answer, 0, sizeof(answer));
     const struct scepd_ca *ca = ca_by_issuer(op, scep_pkimessage_issuer(msg));
     if (ca == NULL || scep_serial_to_hex(answer.serial, scep_pkimessage_serial(msg)) < 0 ||
-        scepd_server_store(&store, op->server) < 0) {
+        scepd_op_store_lost(op, scepd_server_store(&store, op->server)) || store == NULL) {
         answer.kind = SCEPD_ANSWER_FAILURE;
         answer.fail_info = SCEP_FAIL_BAD_CERT_ID;
         snprintf(answer.text, sizeof(answer.text),

@@ -1,6 +1,7 @@
 #include "scepd/front/admin.h"
 #include "scepd/front/metrics.h"
 #include "scepd/log.h"
+#include "scepd/ops/ops.h"
 #include "scep/ca.h"
 #include "util/error_internal.h"
 
@@ -158,11 +159,10 @@ static void audit(struct scepd_server *server, scep_store *store, const char *al
         scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
 }
 
-void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
-                        struct scepd_http_response *response)
+static void admin_handle(struct scepd_server *server, const struct scepd_generation *generation,
+                         const struct scepd_http_request *request,
+                         struct scepd_http_response *response)
 {
-    struct scepd_server *server = payload;
-    const struct scepd_generation *generation = atomic_load(&server->generation);
     const struct scep_config_global *global = scep_config_global_values(generation->config);
     const char *scheme = NULL;
 
@@ -233,11 +233,20 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
     scep_store *store = NULL;
     char challenge[SCEP_CHALLENGE_LEN + 2];
     int64_t expires_at = 0;
-    if (scepd_server_store(&store, server) < 0 ||
-        scep_store_challenge_new(challenge, &expires_at, store, found->name, ttl, pattern) < 0) {
+    int rc = scepd_server_store(&store, server);
+    if (rc == SCEP_OK)
+        rc = scep_store_challenge_new(challenge, &expires_at, store, found->name, ttl, pattern);
+    if (rc < 0) {
         scepd_log(SCEPD_LOG_ERROR,
                   "event=admin_challenge client=%s alias=%s outcome=error detail=\"%s\"",
                   request->client_addr, found->name, scep_error_message());
+        if (rc == SCEP_EUNAVAILABLE) {
+            /* As a SCEP request would be: the caller may retry once the store is back. */
+            scepd_server_store_drop(server);
+            response->retry_after = SCEPD_OP_RETRY_AFTER;
+            reply_text(response, 503, "the store cannot be reached; try again later\n");
+            return;
+        }
         reply_text(response, 500, "the challenge could not be stored\n");
         return;
     }
@@ -251,6 +260,15 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
     challenge[SCEP_CHALLENGE_LEN + 1] = '\0';
     reply_text(response, 200, challenge);
     OPENSSL_cleanse(challenge, sizeof(challenge));
+}
+
+void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
+                        struct scepd_http_response *response)
+{
+    struct scepd_server *server = payload;
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    admin_handle(server, generation, request, response);
+    scepd_generation_release(generation);
 }
 
 /* Reads a small PEM file whole; NUL-terminated. */
@@ -310,10 +328,10 @@ int scepd_admin_start(struct scepd_server *server)
 {
     int rc = SCEP_OK;
     char *cert = NULL, *key = NULL;
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
     if (global->admin_listen.count == 0)
-        return SCEP_OK;
+        goto cleanup;
     int token = global->admin_token != NULL && global->admin_token[0] != '\0';
     int basic = global->admin_user != NULL && global->admin_user[0] != '\0' &&
                 global->admin_password != NULL && global->admin_password[0] != '\0';
@@ -338,6 +356,7 @@ int scepd_admin_start(struct scepd_server *server)
                   global->admin_listen.items[i], scepd_http_port(server->admin_http, i),
                   cert != NULL ? "yes" : "no");
 cleanup:
+    scepd_generation_release(generation);
     free(cert);
     if (key != NULL) {
         OPENSSL_cleanse(key, strlen(key));

@@ -5,6 +5,7 @@
  * Every request ends in exactly one log line.
  */
 #include "scepd/front/handle.h"
+#include "scepd/front/health.h"
 #include "scepd/enroll/enroll.h"
 #include "scepd/http/route.h"
 #include "scepd/log.h"
@@ -90,8 +91,13 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
         .fail_info = -1,
         .now = time(NULL),
     };
+    /* Asked every few seconds by each load balancer: no log line, no request metrics. */
+    if (scepd_route_health(request->path)) {
+        scepd_health(op.server, request, response);
+        return;
+    }
     clock_gettime(CLOCK_MONOTONIC, &op.start);
-    op.generation = atomic_load(&op.server->generation);
+    op.generation = scepd_generation_acquire(op.server);
 
     if (scepd_crl_http(&op))
         goto done;
@@ -129,4 +135,7 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
 
 done:
     log_request(&op);
+    if (op.store_lost)
+        scepd_server_store_drop(op.server);
+    scepd_generation_release(op.generation);
 }

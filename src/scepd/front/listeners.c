@@ -6,6 +6,7 @@
 #include "scepd/front/handle.h"
 #include "scepd/front/metrics.h"
 #include "scepd/log.h"
+#include "scepd/state/watch.h"
 #include "util/error_internal.h"
 
 static struct scepd_http_options scep_options(const struct scep_config_global *global)
@@ -58,35 +59,34 @@ int scepd_server_bind(struct scepd_http **http, struct scepd_http **admin_http,
 
 int scepd_server_start(struct scepd_server *server)
 {
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
+    int rc = SCEP_OK;
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
     struct scepd_http_options options = scep_options(global);
     /* Otherwise a body max_body allows could never be accepted. */
-    if (scepd_http_large_body_budget((size_t)global->body_memory) < (size_t)global->max_body)
-        return scep_fail(SCEP_ECONFIG,
-                         "body_memory (%lld) must be at least 8/7 of max_body (%lld): an "
-                         "eighth of it is kept for small bodies",
-                         (long long)global->body_memory, (long long)global->max_body);
-    int rc = server->http == NULL ? scepd_http_bind(&server->http, &options) : SCEP_OK;
-    if (rc < 0)
-        return rc;
-    rc = scepd_http_serve(server->http, &options, scepd_handle, server);
-    if (rc < 0)
-        return rc;
+    ENSURE(scepd_http_large_body_budget((size_t)global->body_memory) >= (size_t)global->max_body,
+           SCEP_ECONFIG,
+           "body_memory (%lld) must be at least 8/7 of max_body (%lld): an eighth of it is kept "
+           "for small bodies",
+           (long long)global->body_memory, (long long)global->max_body);
+    if (server->http == NULL)
+        GUARD(scepd_http_bind(&server->http, &options));
+    GUARD(scepd_http_serve(server->http, &options, scepd_handle, server));
     for (size_t i = 0; i < global->listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
                   scepd_http_port(server->http, i));
-    rc = scepd_admin_start(server);
-    if (rc < 0)
-        return rc;
+    GUARD(scepd_admin_start(server));
     if (server->metrics_http == NULL) {
         server->metrics_http = metrics_prebound;
         metrics_prebound = NULL;
     }
-    rc = scepd_metrics_start(server);
-    if (rc < 0)
-        return rc;
-    return scepd_crl_refresh_start(&server->crl_refresh, server);
+    GUARD(scepd_metrics_start(server));
+    GUARD(scepd_crl_refresh_start(&server->crl_refresh, server));
+    GUARD(scepd_watch_start(server));
+
+cleanup:
+    scepd_generation_release(generation);
+    return rc;
 }
 
 void scepd_server_stop(struct scepd_server *server)
@@ -98,4 +98,5 @@ void scepd_server_stop(struct scepd_server *server)
     scepd_http_stop(server->http, 10);
     server->http = NULL;
     scepd_crl_refresh_stop(&server->crl_refresh);
+    scepd_watch_stop(server);
 }

@@ -83,12 +83,12 @@ int scepd_metrics_bind(struct scepd_http **out, const scep_config *config)
 
 int scepd_metrics_start(struct scepd_server *server)
 {
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
-    if (global->metrics_listen.count == 0)
-        return SCEP_OK;
-    struct scepd_http_options options = metrics_options(global);
     int rc = SCEP_OK;
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
+    if (global->metrics_listen.count == 0)
+        goto cleanup;
+    struct scepd_http_options options = metrics_options(global);
     if (server->metrics_http == NULL)
         GUARD(scepd_http_bind(&server->metrics_http, &options));
     GUARD(scepd_http_serve(server->metrics_http, &options, scepd_metrics_handle, server));
@@ -96,5 +96,6 @@ int scepd_metrics_start(struct scepd_server *server)
         scepd_log(SCEPD_LOG_INFO, "event=metrics_listening address=%s port=%u authentication=none",
                   global->metrics_listen.items[i], scepd_http_port(server->metrics_http, i));
 cleanup:
+    scepd_generation_release(generation);
     return rc;
 }

@@ -495,6 +495,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type);
     if (reply.www_authenticate != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, reply.www_authenticate);
+    if (reply.retry_after != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply.retry_after);
     enum MHD_Result result = MHD_queue_response(connection, reply.status, response);
     MHD_destroy_response(response);
     return result;

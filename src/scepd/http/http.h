@@ -28,6 +28,7 @@ struct scepd_http_response {
     unsigned char *body;      /* malloc'd; freed by the HTTP layer */
     size_t body_len;
     const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
+    const char *retry_after;      /* static string; sent as Retry-After when set */
 };
 
 typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,

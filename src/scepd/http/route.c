@@ -70,3 +70,8 @@ int scepd_route_alias(char *alias, size_t alias_size, const char *path)
     }
     return -1;
 }
+
+int scepd_route_health(const char *path)
+{
+    return path != NULL && strcmp(path, "/healthz") == 0;
+}

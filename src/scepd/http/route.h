@@ -17,6 +17,9 @@
  */
 int scepd_route_alias(char *alias, size_t alias_size, const char *path);
 
+/* Whether `path` is the health check a load balancer asks (GET /healthz). */
+int scepd_route_health(const char *path);
+
 /* Whether `name` is a valid alias name: 1 to 64 of [A-Za-z0-9_-]. */
 int scepd_alias_name_valid(const char *name, size_t len);
 

@@ -29,9 +29,9 @@ static int current_crl(scep_store_crl **out, struct scepd_op *op, const struct s
     int generated = 0;
     struct scep_crl_timing timing = crl_timing(op);
     int rc = scepd_server_store(&store, op->server);
-    if (rc < 0)
-        return rc;
-    rc = scep_crl_current(out, &generated, store, ca->name, ca->ca, &timing, 0);
+    if (rc == SCEP_OK)
+        rc = scep_crl_current(out, &generated, store, ca->name, ca->ca, &timing, 0);
+    scepd_op_store_lost(op, rc);
     if (rc == SCEP_OK && generated) {
         scepd_log(SCEPD_LOG_INFO, "event=crl_generated ca=%s crl_number=%lld revoked=%lld",
                   ca->name, (long long)(*out)->crl_number, (long long)(*out)->revoked_count);
@@ -50,9 +50,10 @@ static const struct scepd_ca *ca_by_issuer(const struct scepd_op *op, const X509
         return NULL;
     if (X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(op->alias->ca->ca))) == 0)
         return op->alias->ca;
-    for (size_t i = 0; i < op->server->ca_count; i++)
-        if (X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(op->server->cas[i].ca))) == 0)
-            return &op->server->cas[i];
+    for (size_t i = 0; i < op->generation->ca_count; i++)
+        if (X509_NAME_cmp(issuer, X509_get_subject_name(scep_ca_cert(op->generation->cas[i].ca))) ==
+            0)
+            return &op->generation->cas[i];
     return NULL;
 }
 
@@ -81,11 +82,12 @@ void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg)
     scep_store_crl_free(stored);
 }
 
-static const struct scepd_ca *ca_by_name(const struct scepd_server *server, const char *name)
+static const struct scepd_ca *ca_by_name(const struct scepd_generation *generation,
+                                         const char *name)
 {
-    for (size_t i = 0; i < server->ca_count; i++)
-        if (strcmp(server->cas[i].name, name) == 0)
-            return &server->cas[i];
+    for (size_t i = 0; i < generation->ca_count; i++)
+        if (strcmp(generation->cas[i].name, name) == 0)
+            return &generation->cas[i];
     return NULL;
 }
 
@@ -147,13 +149,15 @@ int scepd_crl_http(struct scepd_op *op)
         scepd_op_text(op, 404, "not_found", "no CRL at this path (expected /crl/CA.crl)");
         return 1;
     }
-    const struct scepd_ca *ca = ca_by_name(op->server, name);
+    const struct scepd_ca *ca = ca_by_name(op->generation, name);
     if (ca == NULL) {
         scepd_op_text(op, 404, "unknown_ca", "no CA \"%s\"", name);
         return 1;
     }
     scep_store_crl *stored = NULL;
-    if (current_crl(&stored, op, ca) < 0) {
+    if (current_crl(&stored, op, ca) < 0 && op->store_lost) {
+        scepd_op_unavailable(op);
+    } else if (stored == NULL) {
         scepd_op_text(op, 500, "error", "the CRL of CA %s could not be produced", name);
         scepd_op_detail(op, "CRL of CA %s: %s", name, scep_error_message());
     } else if (pem) {

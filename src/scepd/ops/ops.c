@@ -55,3 +55,25 @@ void scepd_op_text(struct scepd_op *op, unsigned status, const char *outcome, co
     scepd_op_detail(op, "%.*s", n - 1, text);
     (void)scepd_op_body(op, status, "text/plain", (const unsigned char *)text, (size_t)n);
 }
+
+int scepd_op_store_lost(struct scepd_op *op, int rc)
+{
+    if (rc != SCEP_EUNAVAILABLE)
+        return 0;
+    if (!op->store_lost)
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=store_unavailable client=%s alias=%s operation=%s detail=\"%s\"",
+                  op->http->client_addr, op->alias != NULL ? op->alias->name : "-",
+                  op->operation != NULL ? op->operation : "-", scep_error_message());
+    op->store_lost = 1;
+    return 1;
+}
+
+void scepd_op_unavailable(struct scepd_op *op)
+{
+    free(op->response->body);
+    op->response->body = NULL;
+    op->fail_info = -1;
+    scepd_op_text(op, 503, "unavailable", "the store cannot be reached; try again later");
+    op->response->retry_after = SCEPD_OP_RETRY_AFTER;
+}

@@ -10,6 +10,9 @@
 
 #include <time.h>
 
+/* Seconds a client is told to wait after a 503 (the store unreachable, /healthz). */
+#define SCEPD_OP_RETRY_AFTER "10"
+
 struct scepd_op {
     struct scepd_server *server;
     const struct scepd_generation *generation;
@@ -29,6 +32,8 @@ struct scepd_op {
     const char *outcome;
     int fail_info; /* -1: none */
     char detail[256];
+    /* A store call found the store unreachable (scepd_op_store_lost): the answer is 503. */
+    int store_lost;
 };
 
 /* Plain-text answer with an HTTP status (before a request could be verified). */
@@ -39,6 +44,17 @@ int scepd_op_body(struct scepd_op *op, unsigned status, const char *content_type
                   const unsigned char *data, size_t len);
 void scepd_op_detail(struct scepd_op *op, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Every store error met while answering goes through here: returns 1 and marks the request
+ * when `rc` says the store cannot be reached (SCEP_EUNAVAILABLE). Such a request is answered
+ * 503 with Retry-After (scepd_op_unavailable) instead of a CertRep FAILURE, which a SCEP
+ * client takes as final, and nothing more is written for it; the thread's store connection
+ * is reopened for its next request (front/handle.c). Other codes return 0.
+ */
+int scepd_op_store_lost(struct scepd_op *op, int rc);
+/* The answer of a request whose store is unreachable: 503, Retry-After, a log line. */
+void scepd_op_unavailable(struct scepd_op *op);
 
 /* ---- the operations (RFC 8894 §4) ---- */
 

@@ -35,6 +35,11 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     size_t len = 0;
     X509 *signer_cert = NULL;
     EVP_PKEY *signer_key = NULL;
+    /* A certificate is sent whatever happened before; anything else waits for the store. */
+    if (op->store_lost && outcome->status != SCEP_STATUS_SUCCESS) {
+        scepd_op_unavailable(op);
+        return SCEP_EUNAVAILABLE;
+    }
     scepd_op_reply_signer(&signer_cert, &signer_key, op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 

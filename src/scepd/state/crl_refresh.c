@@ -26,27 +26,34 @@ static void refresh_pass(struct scepd_server *server)
         scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed detail=\"%s\"", scep_error_message());
         return;
     }
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
     struct scep_crl_timing timing = {.validity = global->crl_validity,
                                      .regenerate_before = global->crl_regenerate_before};
-    for (size_t i = 0; i < server->ca_count; i++) {
+    for (size_t i = 0; i < generation->ca_count; i++) {
+        const struct scepd_ca *ca = &generation->cas[i];
         scep_store_crl *crl = NULL;
         int generated = 0;
-        if (scep_crl_current(&crl, &generated, store, server->cas[i].name, server->cas[i].ca,
-                             &timing, 0) < 0) {
-            scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed ca=%s detail=\"%s\"",
-                      server->cas[i].name, scep_error_message());
+        int rc = scep_crl_current(&crl, &generated, store, ca->name, ca->ca, &timing, 0);
+        if (rc < 0) {
+            scepd_log(SCEPD_LOG_WARN, "event=crl_refresh_failed ca=%s detail=\"%s\"", ca->name,
+                      scep_error_message());
+            if (rc == SCEP_EUNAVAILABLE) {
+                /* Reconnect at the next pass rather than fail every CA on a dead connection. */
+                scepd_server_store_drop(server);
+                break;
+            }
             continue;
         }
         if (generated) {
-            scepd_log(
-                SCEPD_LOG_INFO, "event=crl_generated ca=%s crl_number=%lld revoked=%lld by=refresh",
-                server->cas[i].name, (long long)crl->crl_number, (long long)crl->revoked_count);
+            scepd_log(SCEPD_LOG_INFO,
+                      "event=crl_generated ca=%s crl_number=%lld revoked=%lld by=refresh", ca->name,
+                      (long long)crl->crl_number, (long long)crl->revoked_count);
             scepd_crl_audit(store, crl, "refresh");
         }
         scep_store_crl_free(crl);
     }
+    scepd_generation_release(generation);
 }
 
 /* Deletes refused and failed requests past request_retention and expired challenges. */
@@ -57,12 +64,13 @@ static void retention_pass(struct scepd_server *server)
         scepd_log(SCEPD_LOG_WARN, "event=retention_failed detail=\"%s\"", scep_error_message());
         return;
     }
-    const struct scep_config_global *global =
-        scep_config_global_values(atomic_load(&server->generation)->config);
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
+    const struct scep_config_global *global = scep_config_global_values(generation->config);
+    long long retention = global->request_retention;
+    scepd_generation_release(generation);
     size_t requests = 0, challenges = 0;
-    if (global->request_retention > 0 &&
-        scep_store_request_purge(&requests, store,
-                                 (int64_t)time(NULL) - (int64_t)global->request_retention, 0) < 0)
+    if (retention > 0 &&
+        scep_store_request_purge(&requests, store, (int64_t)time(NULL) - (int64_t)retention, 0) < 0)
         scepd_log(SCEPD_LOG_WARN, "event=retention_failed what=requests detail=\"%s\"",
                   scep_error_message());
     if (scep_store_challenge_purge_expired(&challenges, store) < 0)
@@ -71,7 +79,7 @@ static void retention_pass(struct scepd_server *server)
     scepd_log(requests + challenges > 0 ? SCEPD_LOG_INFO : SCEPD_LOG_DEBUG,
               "event=retention requests_deleted=%zu challenges_deleted=%zu "
               "request_retention=%llds",
-              requests, challenges, (long long)global->request_retention);
+              requests, challenges, retention);
 }
 
 static long long monotonic_seconds(void)

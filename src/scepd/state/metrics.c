@@ -27,9 +27,9 @@ static const char *const operations[] = {
 
 /* The request log line's outcomes (ops/, enroll/, front/handle.c). */
 static const char *const outcomes[] = {
-    "ok",         "success",       "pending",    "failure",    "error",
-    "not_found",  "unknown_alias", "unknown_ca", "no_next_ca", "bad_operation",
-    "bad_method", "bad_message",   "none",       "other",
+    "ok",         "success",       "pending",     "failure",    "error",
+    "not_found",  "unknown_alias", "unknown_ca",  "no_next_ca", "bad_operation",
+    "bad_method", "bad_message",   "unavailable", "none",       "other",
 };
 #define N_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
 
@@ -275,7 +275,7 @@ static long long not_after(X509 *cert)
 
 static void put_state(struct text *t, struct scepd_server *server)
 {
-    const struct scepd_generation *generation = atomic_load(&server->generation);
+    const struct scepd_generation *generation = scepd_generation_acquire(server);
     time_t now = time(NULL);
     char name[2 * 256 + 2];
     scep_store *store = NULL;
@@ -285,30 +285,38 @@ static void put_state(struct text *t, struct scepd_server *server)
 
     family(t, "scepd_pending_requests", "gauge", "Requests held for an operator's approval");
     int64_t pending = 0;
-    if (have_store &&
-        scep_store_request_count(&pending, store, SCEP_REQ_PENDING, SCEP_APPROVAL_HELD) == SCEP_OK)
+    int rc = have_store
+                 ? scep_store_request_count(&pending, store, SCEP_REQ_PENDING, SCEP_APPROVAL_HELD)
+                 : SCEP_ESTORE;
+    if (rc == SCEP_OK)
         put(t, "scepd_pending_requests %lld\n", (long long)pending);
+    if (rc == SCEP_EUNAVAILABLE) {
+        /* This thread reconnects at its next scrape; the gauges below need the store. */
+        scepd_server_store_drop(server);
+        have_store = 0;
+    }
 
     family(t, "scepd_ca_cert_expiry_timestamp_seconds", "gauge",
            "notAfter of each CA's active certificate, unix seconds");
-    for (size_t i = 0; i < server->ca_count; i++) {
-        const scep_ca *active = scepd_ca_active(generation, &server->cas[i], now);
+    for (size_t i = 0; i < generation->ca_count; i++) {
+        const scep_ca *active = scepd_ca_active(generation, &generation->cas[i], now);
         long long expiry = active != NULL ? not_after(scep_ca_cert(active)) : -1;
         if (expiry >= 0)
             put(t, "scepd_ca_cert_expiry_timestamp_seconds{ca=\"%s\"} %lld\n",
-                scepd_metrics_escape(name, sizeof(name), server->cas[i].name), expiry);
+                scepd_metrics_escape(name, sizeof(name), generation->cas[i].name), expiry);
     }
 
     family(t, "scepd_crl_next_update_timestamp_seconds", "gauge",
            "nextUpdate of each CA's newest stored CRL, unix seconds");
-    for (size_t i = 0; have_store && i < server->ca_count; i++) {
+    for (size_t i = 0; have_store && i < generation->ca_count; i++) {
         scep_store_crl *crl = NULL;
-        if (scep_store_crl_get(&crl, store, server->cas[i].name) == SCEP_OK)
+        if (scep_store_crl_get(&crl, store, generation->cas[i].name) == SCEP_OK)
             put(t, "scepd_crl_next_update_timestamp_seconds{ca=\"%s\"} %lld\n",
-                scepd_metrics_escape(name, sizeof(name), server->cas[i].name),
+                scepd_metrics_escape(name, sizeof(name), generation->cas[i].name),
                 (long long)crl->next_update);
         scep_store_crl_free(crl);
     }
+    scepd_generation_release(generation);
 
     family(t, "scepd_connections", "gauge", "HTTP connections open, by listener");
     put(t, "scepd_connections{listener=\"scep\"} %u\n", scepd_http_connections(server->http));

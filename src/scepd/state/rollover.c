@@ -158,11 +158,11 @@ int scepd_rollover_load(struct scepd_generation *generation, struct scepd_server
     scep_store_ca *row = NULL;
 
     generation->rollovers =
-        calloc(server->ca_count ? server->ca_count : 1, sizeof(*generation->rollovers));
+        calloc(generation->ca_count ? generation->ca_count : 1, sizeof(*generation->rollovers));
     ENSURE_ALLOC(generation->rollovers);
     GUARD(scepd_server_store(&store, server));
-    for (size_t i = 0; i < server->ca_count; i++) {
-        const struct scepd_ca *ca = &server->cas[i];
+    for (size_t i = 0; i < generation->ca_count; i++) {
+        const struct scepd_ca *ca = &generation->cas[i];
         GUARD(scep_store_ca_get(&row, store, ca->name));
         rc = load_one(&generation->rollovers[i], ca, row);
         generation->rollover_count++;

@@ -3,6 +3,7 @@
 #include "scepd/state/racert.h"
 #include "scepd/state/metrics.h"
 #include "scepd/state/rollover.h"
+#include "scepd/state/watch.h"
 #include "issuance/issuance.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
@@ -10,9 +11,11 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static void close_thread_store(void *store)
 {
@@ -23,7 +26,9 @@ int scepd_server_store(scep_store **out, struct scepd_server *server)
 {
     scep_store *store = pthread_getspecific(server->store_key);
     if (store == NULL) {
-        int rc = scep_store_open_with(&store, server->database, &server->store_options);
+        scepd_store_open_fn open = atomic_load(&server->store_open);
+        int rc = (open != NULL ? open : scep_store_open_with)(&store, server->database,
+                                                              &server->store_options);
         if (rc < 0)
             return rc;
         if (pthread_setspecific(server->store_key, store) != 0) {
@@ -33,6 +38,15 @@ int scepd_server_store(scep_store **out, struct scepd_server *server)
     }
     *out = store;
     return SCEP_OK;
+}
+
+void scepd_server_store_drop(struct scepd_server *server)
+{
+    scep_store *store = pthread_getspecific(server->store_key);
+    if (store == NULL)
+        return;
+    (void)pthread_setspecific(server->store_key, NULL);
+    scep_store_close(store);
 }
 
 static int load_ca(struct scepd_ca *out, const scep_store_ca *row)
@@ -54,51 +68,69 @@ static void warn_ca(const struct scepd_ca *ca)
                       scep_ca_warning_text(bit));
 }
 
-static int load_cas(struct scepd_server *server)
+/*
+ * The revision is read before the CAs, so that a change made while they load moves it
+ * past what this generation records and the watcher loads again.
+ */
+/* Whether the current generation already has this CA with this certificate. */
+static int ca_known(const struct scepd_generation *current, const struct scepd_ca *ca)
+{
+    for (size_t i = 0; current != NULL && i < current->ca_count; i++)
+        if (strcmp(current->cas[i].name, ca->name) == 0)
+            return X509_cmp(scep_ca_cert(current->cas[i].ca), scep_ca_cert(ca->ca)) == 0;
+    return 0;
+}
+
+static int load_cas(struct scepd_generation *generation, struct scepd_server *server)
 {
     int rc = SCEP_OK;
+    const struct scepd_generation *current = scepd_generation_acquire(server);
     scep_store *store = NULL;
     scep_store_ca *rows = NULL;
     size_t count = 0;
 
     GUARD(scepd_server_store(&store, server));
+    GUARD(scep_store_config_revision(&generation->revision, store));
     GUARD(scep_store_ca_list(&rows, &count, store));
-    server->cas = calloc(count ? count : 1, sizeof(*server->cas));
-    ENSURE_ALLOC(server->cas);
+    generation->cas = calloc(count ? count : 1, sizeof(*generation->cas));
+    ENSURE_ALLOC(generation->cas);
     for (size_t i = 0; i < count; i++) {
-        rc = load_ca(&server->cas[i], &rows[i]);
+        rc = load_ca(&generation->cas[i], &rows[i]);
         if (rc < 0) {
             rc = scep_fail(rc, "CA %s: %s", rows[i].name, scep_error_message());
             goto cleanup;
         }
-        server->ca_count++;
-        warn_ca(&server->cas[i]);
+        generation->ca_count++;
+        /* Reloads follow every change in the store: a CA's warnings are told once. */
+        if (!ca_known(current, &generation->cas[i]))
+            warn_ca(&generation->cas[i]);
     }
 
 cleanup:
+    scepd_generation_release(current);
     scep_store_ca_list_free(rows, count);
     return rc;
 }
 
-static const struct scepd_ca *find_ca(const struct scepd_server *server, const char *name)
+static const struct scepd_ca *find_ca(const struct scepd_generation *generation, const char *name)
 {
-    for (size_t i = 0; i < server->ca_count; i++)
-        if (strcmp(server->cas[i].name, name) == 0)
-            return &server->cas[i];
+    for (size_t i = 0; i < generation->ca_count; i++)
+        if (strcmp(generation->cas[i].name, name) == 0)
+            return &generation->cas[i];
     return NULL;
 }
 
 /* The CAs an alias serves: its own first, then those `ALIAS.cas` names (any case). */
-static int resolve_cas(struct scepd_alias *alias, const struct scepd_server *server)
+static int resolve_cas(struct scepd_alias *alias, const struct scepd_generation *generation)
 {
     alias->cas[0] = alias->ca;
     alias->ca_count = 1;
     const struct scep_config_list *names = &alias->settings->cas;
     for (size_t i = 0; i < names->count; i++) {
-        const struct scepd_ca *found = find_ca(server, names->items[i]);
-        for (size_t k = 0; found == NULL && k < server->ca_count; k++)
-            if (strcasecmp(server->cas[k].name, names->items[i]) == 0)
-                found = &server->cas[k];
+        const struct scepd_ca *found = find_ca(generation, names->items[i]);
+        for (size_t k = 0; found == NULL && k < generation->ca_count; k++)
+            if (strcasecmp(generation->cas[k].name, names->items[i]) == 0)
+                found = &generation->cas[k];
         if (found == NULL)
             return scep_fail(SCEP_ECONFIG,
                              "alias %s: cas names \"%s\", which is not in the store (see scepctl "
@@ -167,7 +199,7 @@ cleanup:
     return rc;
 }
 
-static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *server,
+static int resolve_alias(struct scepd_alias *alias, const struct scepd_generation *generation,
                          const struct scep_config_global *global, const char *name,
                          const struct scep_config_alias_settings *settings)
 {
@@ -198,16 +230,16 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   name, settings->webhook_timeout * (settings->webhook_retries + 1),
                   global->request_timeout);
     if (ca_name != NULL) {
-        alias->ca = find_ca(server, ca_name);
+        alias->ca = find_ca(generation, ca_name);
         if (alias->ca == NULL)
             return scep_fail(SCEP_ECONFIG,
                              "alias %s: CA \"%s\" is not in the store (see scepctl ca list)", name,
                              ca_name);
-    } else if (server->ca_count == 1) {
-        alias->ca = &server->cas[0];
+    } else if (generation->ca_count == 1) {
+        alias->ca = &generation->cas[0];
     } else {
         return scep_fail(SCEP_ECONFIG,
-                         server->ca_count == 0
+                         generation->ca_count == 0
                              ? "alias %s: there is no CA yet (create one with scepctl ca init)"
                              : "alias %s: several CAs exist; set %s.defaultca",
                          name, name);
@@ -222,7 +254,7 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
                   SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
     if (settings->clientcertificaterenewal)
         alias->caps |= SCEP_CAP_RENEWAL;
-    int rc = resolve_cas(alias, server);
+    int rc = resolve_cas(alias, generation);
     if (rc < 0 || (rc = scepd_racert_load(alias)) < 0)
         return rc;
     return build_ca_cert_reply(alias);
@@ -230,19 +262,52 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_server *s
 
 static void generation_free(struct scepd_generation *generation)
 {
-    while (generation != NULL) {
-        struct scepd_generation *previous = generation->previous;
-        for (size_t i = 0; i < generation->alias_count; i++) {
-            OPENSSL_free(generation->aliases[i].ca_cert);
-            sk_X509_free(generation->aliases[i].reply_chain);
-            scepd_racert_free(generation->aliases[i].ra);
-        }
-        free(generation->aliases);
-        scepd_rollover_free(generation);
-        scep_config_free(generation->config);
-        free(generation);
-        generation = previous;
+    if (generation == NULL)
+        return;
+    for (size_t i = 0; i < generation->alias_count; i++) {
+        OPENSSL_free(generation->aliases[i].ca_cert);
+        sk_X509_free(generation->aliases[i].reply_chain);
+        scepd_racert_free(generation->aliases[i].ra);
     }
+    free(generation->aliases);
+    scepd_rollover_free(generation);
+    for (size_t i = 0; i < generation->ca_count; i++) {
+        scep_ca_free(generation->cas[i].ca);
+        free(generation->cas[i].name);
+    }
+    free(generation->cas);
+    scep_config_free(generation->config);
+    free(generation);
+}
+
+const struct scepd_generation *scepd_generation_acquire(struct scepd_server *server)
+{
+    pthread_mutex_lock(&server->generation_lock);
+    struct scepd_generation *generation = server->generation;
+    if (generation != NULL)
+        atomic_fetch_add_explicit(&generation->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&server->generation_lock);
+    return generation;
+}
+
+void scepd_generation_release(const struct scepd_generation *held)
+{
+    /* The generation is not const to its owner; the handle is, for its readers. */
+    struct scepd_generation *generation = (struct scepd_generation *)(uintptr_t)held;
+    if (generation != NULL &&
+        atomic_fetch_sub_explicit(&generation->refs, 1, memory_order_acq_rel) == 1)
+        generation_free(generation);
+}
+
+/* Makes `generation` current; the old one goes when its last holder lets it go. */
+static void generation_swap(struct scepd_server *server, struct scepd_generation *generation)
+{
+    atomic_init(&generation->refs, 1);
+    pthread_mutex_lock(&server->generation_lock);
+    struct scepd_generation *old = server->generation;
+    server->generation = generation;
+    pthread_mutex_unlock(&server->generation_lock);
+    scepd_generation_release(old);
 }
 
 static int load_generation(struct scepd_generation **out, struct scepd_server *server,
@@ -253,6 +318,7 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
     ENSURE_ALLOC(generation);
     generation->config = config;
     const struct scep_config_global *global = scep_config_global_values(config);
+    GUARD(load_cas(generation, server));
 
     /* An alias exists only where the file configures one; with none, the built-in one. */
     const char *named = global->default_alias;
@@ -265,7 +331,7 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
     ENSURE_ALLOC(generation->aliases);
     for (size_t i = 0; i < count; i++) {
         const char *name = scep_config_alias_name(config, i);
-        GUARD(resolve_alias(&generation->aliases[i], server, global, name,
+        GUARD(resolve_alias(&generation->aliases[i], generation, global, name,
                             scep_config_alias(config, name)));
         generation->alias_count++;
     }
@@ -293,6 +359,25 @@ const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *
     return NULL;
 }
 
+void scepd_file_stamp(struct scepd_file_stamp *out, const char *path)
+{
+    struct stat st;
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) != 0)
+        return;
+    out->device = (unsigned long long)st.st_dev;
+    out->inode = (unsigned long long)st.st_ino;
+    out->size = (unsigned long long)st.st_size;
+    out->mtime_sec = (long long)st.st_mtim.tv_sec;
+    out->mtime_nsec = (long long)st.st_mtim.tv_nsec;
+}
+
+int scepd_file_stamp_equal(const struct scepd_file_stamp *a, const struct scepd_file_stamp *b)
+{
+    return a->device == b->device && a->inode == b->inode && a->size == b->size &&
+           a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}
+
 static void apply_log_level(const scep_config *config)
 {
     const struct scep_config_global *global = scep_config_global_values(config);
@@ -309,6 +394,7 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
 
     memset(server, 0, sizeof(*server));
     pthread_mutex_init(&server->reload_lock, NULL);
+    pthread_mutex_init(&server->generation_lock, NULL);
     ENSURE(pthread_key_create(&server->store_key, close_thread_store) == 0, SCEP_ENOMEM,
            "cannot create thread-local storage");
     server->config_path = strdup(config_path);
@@ -321,6 +407,9 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
         ENSURE(0, SCEP_ENOMEM, "cannot create the guard lock");
     }
     GUARD(scepd_metrics_new(&server->metrics));
+    /* Stamped before it is read: a change while it is read is seen by the next poll. */
+    struct scepd_file_stamp stamp;
+    scepd_file_stamp(&stamp, config_path);
     GUARD(scep_config_load(&config, config_path));
     apply_log_level(config);
     for (size_t i = 0; i < scep_config_warning_count(config); i++)
@@ -330,32 +419,34 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
     ENSURE_ALLOC(server->database);
     /* Read once here, not by every worker thread that opens its connection. */
     GUARD(scep_config_store_options(&server->store_options, &server->database_password, config, 1));
-    GUARD(load_cas(server));
     GUARD(load_generation(&generation, server, config));
     config = NULL;
-    atomic_store(&server->generation, generation);
+    generation->config_stamp = stamp;
+    generation_swap(server, generation);
 
 cleanup:
     scep_config_free(config);
     return rc;
 }
 
-int scepd_server_reload(struct scepd_server *server)
+int scepd_server_reload(struct scepd_server *server, const char *reason)
 {
     int rc = SCEP_OK;
     scep_config *config = NULL;
     struct scepd_generation *generation = NULL;
 
     pthread_mutex_lock(&server->reload_lock);
+    struct scepd_file_stamp stamp;
+    scepd_file_stamp(&stamp, server->config_path);
     GUARD(scep_config_load(&config, server->config_path));
     GUARD(load_generation(&generation, server, config));
     config = NULL;
+    generation->config_stamp = stamp;
     apply_log_level(generation->config);
-    /* Requests that started under the old generation keep using it; it is
-     * retired, not freed, until exit. */
-    generation->previous = atomic_load(&server->generation);
-    atomic_store(&server->generation, generation);
-    scepd_log(SCEPD_LOG_INFO, "event=reload aliases=%zu", generation->alias_count);
+    scepd_log(SCEPD_LOG_INFO, "event=reload reason=%s revision=%lld cas=%zu aliases=%zu", reason,
+              (long long)generation->revision, generation->ca_count, generation->alias_count);
+    /* Requests that started under the old generation keep using it. */
+    generation_swap(server, generation);
 
 cleanup:
     pthread_mutex_unlock(&server->reload_lock);
@@ -366,17 +457,15 @@ cleanup:
 void scepd_server_free(struct scepd_server *server)
 {
     scepd_crl_refresh_stop(&server->crl_refresh);
-    generation_free(atomic_load(&server->generation));
-    for (size_t i = 0; i < server->ca_count; i++) {
-        scep_ca_free(server->cas[i].ca);
-        free(server->cas[i].name);
-    }
-    free(server->cas);
+    scepd_watch_stop(server);
+    scepd_generation_release(server->generation);
+    server->generation = NULL;
     scep_store *store = pthread_getspecific(server->store_key);
     scep_store_close(store);
     pthread_setspecific(server->store_key, NULL);
     pthread_key_delete(server->store_key);
     pthread_mutex_destroy(&server->reload_lock);
+    pthread_mutex_destroy(&server->generation_lock);
     if (server->guard != NULL)
         scepd_guard_destroy(server->guard);
     free(server->guard);

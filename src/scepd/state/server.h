@@ -1,7 +1,9 @@
 /*
- * scepd's state: one struct created in main() and passed down. CAs and
- * aliases are loaded once and then read-only; a reload (SIGHUP) builds a new
- * generation and swaps a pointer, so request handling takes no lock.
+ * scepd's state: one struct created in main() and passed down. CAs, aliases and
+ * rollovers form a generation, read-only once built; a reload (SIGHUP, or a
+ * change of the store's configuration revision seen by the watcher) builds a new
+ * one and swaps it in. A request holds a reference to the generation it started
+ * with, and the last reference frees a retired generation.
  *
  * The state layer knows nothing of requests or HTTP: the operations (ops/),
  * the enrollment pipeline (enroll/) and the HTTP front end (http/) are built
@@ -51,9 +53,18 @@ struct scepd_rollover; /* rollover.c */
 struct scepd_http;     /* http/http.h: the listeners, started and stopped by the front end */
 struct scepd_racert;   /* racert.h */
 struct scepd_metrics;  /* metrics.h */
+struct scepd_watch;    /* watch.h */
+
+/* Which version of the configuration file a generation read: a file rewritten in place or
+ * replaced by rename (scepctl alias set) changes it. All zero when it could not be read. */
+struct scepd_file_stamp {
+    unsigned long long device, inode, size;
+    long long mtime_sec, mtime_nsec;
+};
 
 struct scepd_generation {
     scep_config *config;
+    struct scepd_file_stamp config_stamp;
     struct scepd_alias *aliases;
     size_t alias_count;
     /* What /scep/pkiclient.exe and the NDES paths serve (scep_config_default_alias); may be
@@ -62,17 +73,32 @@ struct scepd_generation {
     /* Each CA's scheduled rollover, read from the store with the generation (rollover.c). */
     struct scepd_rollover *rollovers;
     size_t rollover_count;
-    struct scepd_generation *previous; /* retired generations, freed at exit */
+    /* Every CA of the store, loaded with the generation: aliases point into it. */
+    struct scepd_ca *cas;
+    size_t ca_count;
+    /* The store's configuration revision read before the CAs were (scep_store_config_revision;
+     * 0 when unknown). */
+    int64_t revision;
+    /* One for being current, one per holder (scepd_generation_acquire). */
+    atomic_ulong refs;
 };
+
+/* Opens a store connection (scep_store_open_with's signature). */
+typedef int (*scepd_store_open_fn)(scep_store **out, const char *url,
+                                   const scep_store_open_options *options);
 
 struct scepd_server {
     char *config_path;
     char *database;
     scep_store_open_options store_options; /* its password points into database_password */
     char *database_password;               /* database_password_file's, or NULL */
-    struct scepd_ca *cas;
-    size_t ca_count;
-    _Atomic(struct scepd_generation *) generation;
+    /* How worker threads open their connections; NULL: scep_store_open_with. Tests put
+     * a store that cannot be reached here. */
+    _Atomic(scepd_store_open_fn) store_open;
+    /* The current generation. Taken and swapped under generation_lock, which is held only
+     * for a pointer copy and a reference count, never while a request runs. */
+    struct scepd_generation *generation;
+    pthread_mutex_t generation_lock;
     pthread_mutex_t reload_lock; /* serialises reloads only, never requests */
     pthread_key_t store_key;     /* one store connection per worker thread */
     struct scepd_http *http;
@@ -81,17 +107,32 @@ struct scepd_server {
     struct scepd_guard *guard;            /* failed authorisations, nonces (guard.c) */
     struct scepd_http *metrics_http;      /* metrics_listen (front/metrics.c); NULL when unset */
     struct scepd_metrics *metrics;        /* counters of GET /metrics (metrics.c) */
+    struct scepd_watch *watch;            /* follows the store's revision (watch.c) */
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
 int scepd_server_init(struct scepd_server *server, const char *config_path);
-/* Re-reads the config file and swaps the aliases in; in-flight requests keep theirs. */
-int scepd_server_reload(struct scepd_server *server);
+/* Re-reads the config file and the store's CAs and rollovers and swaps the new generation
+ * in; in-flight requests keep theirs. `reason` is for the log line ("signal", "store"). */
+int scepd_server_reload(struct scepd_server *server, const char *reason);
+
+/* The current generation, with a reference the caller gives back with
+ * scepd_generation_release; never NULL after scepd_server_init succeeded. */
+const struct scepd_generation *scepd_generation_acquire(struct scepd_server *server);
+/* Gives a reference back; the last one frees a retired generation. NULL is a no-op. */
+void scepd_generation_release(const struct scepd_generation *generation);
 /* Frees everything; the listeners must be stopped first (scepd_server_stop, http/). */
 void scepd_server_free(struct scepd_server *server);
 
+/* The stamp of the file at `path` now. */
+void scepd_file_stamp(struct scepd_file_stamp *out, const char *path);
+int scepd_file_stamp_equal(const struct scepd_file_stamp *a, const struct scepd_file_stamp *b);
+
 /* This thread's store connection, opened on first use. */
 int scepd_server_store(scep_store **out, struct scepd_server *server);
+/* Closes this thread's store connection after it was found lost (SCEP_EUNAVAILABLE), so
+ * that the next scepd_server_store opens a fresh one. */
+void scepd_server_store_drop(struct scepd_server *server);
 
 const struct scepd_alias *scepd_generation_alias(const struct scepd_generation *generation,
                                                  const char *name);
