@@ -5,6 +5,7 @@
 #                             Unix socket in DIR, create database "scep" and print its URL
 #   pg-cluster.sh stop DIR    stop the server and remove DIR
 #   pg-cluster.sh url DIR     print the URL of a started cluster
+#   pg-cluster.sh newdb DIR   create a new, empty database in it and print its URL
 #
 # The server refuses to run as root, so when started by root the cluster belongs to an
 # unprivileged user (PG_CLUSTER_USER, default nobody). The database superuser is "scep" and
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop|url DIR" >&2
+  echo "usage: $0 start|stop|url|newdb DIR" >&2
   exit 2
 }
 [ $# -eq 2 ] || usage
@@ -101,8 +102,18 @@ start() {
   url
 }
 
+newdb() {
+  local psql=$bindir/psql name
+  [ -x "$psql" ] || psql=psql
+  name="t_$(date +%s%N)_$$"
+  "$psql" -X -q -h "$dir" -U scep -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $name" \
+    >/dev/null
+  echo "postgresql:///$name?host=$dir&user=scep"
+}
+
 case "$cmd" in
   start) start ;;
+  newdb) newdb ;;
   stop) stop ;;
   url) url ;;
   *) usage ;;
