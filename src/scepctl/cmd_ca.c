@@ -392,7 +392,7 @@ static const struct scepctl_command commands[] = {
      "A self-signed root gets a new self-signed certificate with the same subject. A\n"
      "subordinate CA cannot be signed by scepctl: give the certificate its parent issued\n"
      "for a new key with --cert and --key. The key is saved 0600 as\n"
-     "STATE_DIR/cas/NAME/next.key. scepd loads it on start or SIGHUP, announces the\n"
+     "STATE_DIR/cas/NAME/next.key. scepd loads it at its next reload, announces the\n"
      "certificate with GetNextCACert and issues with it from the activation time on.",
      scepctl_ca_rollover_options, SCEPCTL_CA_ROLLOVER_OPTIONS, 0, 0, scepctl_ca_rollover},
 };

@@ -139,7 +139,8 @@ static int cancel(struct scepctl *ctx, const char *name, const char *dir)
     if (n > 0 && (size_t)n < sizeof(path))
         unlink(path);
     scepctl_audit(ctx, "ca_rollover_cancel", NULL, name);
-    fprintf(ctx->out, "CA %s: rollover cancelled; send SIGHUP to scepd\n", name);
+    fprintf(ctx->out, "CA %s: rollover cancelled\n", name);
+    scepctl_reload_hint(ctx);
     return 0;
 }
 
@@ -284,9 +285,10 @@ int scepctl_ca_rollover(struct scepctl *ctx, const struct scepctl_args *args)
         fprintf(ctx->out, "Next SHA-256: %s\n", sha256);
     fprintf(ctx->out,
             "Certificate:  %s\nKey:          %s (%s)\nActivates:    %s\n"
-            "Send SIGHUP to scepd: GetNextCACert announces it until then.\n",
+            "GetNextCACert announces it until then.\n",
             cert_path, key_path, key_uri != NULL ? "in the token" : "mode 0600, not encrypted",
             when);
+    scepctl_reload_hint(ctx);
 
 cleanup:
     OPENSSL_free(sha256);

@@ -431,7 +431,7 @@ static const struct scepctl_command commands[] = {
      "signing certificate (digitalSignature), as NDES deploys it. No extendedKeyUsage.\n"
      "Certificates and keys (0600) go to STATE_DIR/ra/ALIAS/; the certificates are\n"
      "recorded in the store (revocable) and ALIAS.ra.cert/ra.key (ra.signcert/ra.signkey)\n"
-     "are set in the configuration file. scepd uses them after a SIGHUP.",
+     "are set in the configuration file. scepd uses them after its next reload.",
      issue_options, sizeof(issue_options) / sizeof(issue_options[0]), 0, 0, ra_issue},
     {"import", "import --alias ALIAS --cert FILE --key FILE [--sign-cert FILE --sign-key FILE]",
      "Use existing RA certificate(s), issued by the alias's CA, for an alias.",

@@ -240,7 +240,14 @@ cleanup:
 
 void scepctl_reload_hint(struct scepctl *ctx)
 {
-    const char *pid_file = scep_config_global_values(ctx->config)->pid_file;
+    const struct scep_config_global *global = scep_config_global_values(ctx->config);
+    /* scepd's watcher reloads on a changed file or store (state/watch.c) unless turned off. */
+    if (global->store_poll_interval > 0) {
+        fprintf(ctx->out, "A running scepd reloads within %llds (store_poll_interval)\n",
+                (long long)global->store_poll_interval);
+        return;
+    }
+    const char *pid_file = global->pid_file;
     if (pid_file != NULL && pid_file[0] != '\0')
         fprintf(ctx->out, "Reload a running scepd to apply: kill -HUP $(cat %s)\n", pid_file);
     else

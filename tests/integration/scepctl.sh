@@ -160,7 +160,12 @@ expect 1 cert show --serial 0A1B --ca Demo
 expect 0 alias list
 contains out "scep (built-in) (default)"
 expect 0 alias set mdm approval=manual ra.authPwd=Top5ecret defaultca=Demo certificateprofile=DEVICE
+contains out "A running scepd reloads within 2s (store_poll_interval)"
+# With the watcher off, the hint is the signal.
+printf 'store_poll_interval = 0\n' >>"$conf"
+expect 0 alias set mdm certificateprofile=DEVICE
 contains out "kill -HUP \$(cat $dir/scepd.pid)"
+sed -i '/^store_poll_interval = 0$/d' "$conf"
 [ "$(stat -c %a "$conf")" = 640 ] || fail "alias set changed the config mode"
 grep -q "^mdm.ra.authPwd = Top5ecret" "$conf" || fail "the secret is not kept in the file"
 expect 0 alias show mdm
