@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 
     int status = 0;
     for (int a = 3; a < argc; a++) {
-        int threads = atoi(argv[a]);
+        int threads = (int)strtol(argv[a], NULL, 10);
         if (threads < 1 || threads > MAX_THREADS) {
             fprintf(stderr, "store_bench: THREADS must be 1..%d\n", MAX_THREADS);
             return 2;
