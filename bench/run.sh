@@ -11,6 +11,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
+# Another scepd binary to compare against (A/B): SCEPD=/path/to/scepd.
+scepd=${SCEPD:-$build/scepd}
 levels=${BENCH_LEVELS:-1,4,8}
 counts=${BENCH_COUNTS:-500,2500,2500}
 seconds=${BENCH_SECONDS:-30}
@@ -58,7 +60,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 "${as_user[@]}" "$build/scepctl" --config "$work/scepd.conf" ca init --name bench \
   --subject "CN=Bench CA" --key rsa:2048 --days 30 >/dev/null
-"$build/scepd" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
+"$scepd" --config "$work/scepd.conf" >"$work/scepd.log" 2>&1 &
 scepd_pid=$!
 port=
 for _ in $(seq 1 100); do
@@ -75,7 +77,7 @@ fi
 
 out=$work/table.md
 status=0
-"$build/scep_load" 127.0.0.1 "$port" /scep/bench/pkiclient.exe "$work/state/cas/bench/ca.pem" \
+BENCH_SERVER_PID=$scepd_pid "$build/scep_load" 127.0.0.1 "$port" /scep/bench/pkiclient.exe "$work/state/cas/bench/ca.pem" \
   "$secret" "$limit" "$levels" "$counts" "$seconds" >"$out" || status=$?
 kill "$scepd_pid"
 wait "$scepd_pid" || true

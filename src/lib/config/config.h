@@ -44,7 +44,9 @@
     X(database, "database", STRING, "sqlite:/var/lib/scepd/scepd.db", 0, 4096, NULL, DATABASE, 0,  \
       "Database: sqlite:PATH (postgresql:// is reserved for the planned PostgreSQL backend)")      \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
-      "HTTP worker threads; 0 means one per CPU core")                                             \
+      "HTTP threads, reading requests and writing replies; 0 means one per CPU core")             \
+    X(workers, "workers", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
+      "Threads answering SCEP requests (signing, store commits); 0 means four per CPU core")       \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
       "Largest accepted request body (POST PKIOperation or GET message)")                          \
     X(connection_timeout, "connection_timeout", DURATION, "30s", 1, SCEP_CONFIG_HOUR, NULL, NONE,  \
