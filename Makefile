@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build deps-fuzz build install run test test-sanitize test-tsan format check clean fuzz
+.PHONY: all deps deps-build deps-fuzz build install run test test-sanitize test-tsan format check clean fuzz bench
 
 all: build
 
@@ -37,6 +37,11 @@ test-sanitize: deps
 	cmake --build $(BUILD_SAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_SAN) --output-on-failure -j $(JOBS) -LE static
+
+# Enrollment throughput on 127.0.0.1 against this machine's RSA limit (docs/performance.md;
+# BENCH_WRITE_DOCS=1 writes the table there). About two minutes.
+bench: build
+	BUILD=$(BUILD) bench/run.sh
 
 # The multi-threaded tests (client shared by threads, concurrent enrollment, store races)
 # under ThreadSanitizer.

@@ -83,12 +83,21 @@ alive() { ps -o stat= -p "$1" 2>/dev/null | grep -qv '^Z'; }
 
 # Starts scepd on the fixed port of $work/scepd.conf, its log appended to scepd.log, and
 # waits (at most 10 s) until it answers GetCACaps. Writes the pid to $work/scepd.pid.
+# A scepd that exits at once is started again, up to 5 times: a process killed with
+# SIGKILL holds its listening socket until its last thread has ended (one may be waiting
+# for an fsync), while its main thread already shows as a zombie, so the new one can find
+# the port still taken.
 start_fixed() {
-  "$SCEPD" --config "$work/scepd.conf" >>"$work/scepd.log" 2>&1 &
-  echo $! >"$work/scepd.pid"
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null --max-time 1 "$URL?operation=GetCACaps" && return 0
-    sleep 0.1
+  for _ in 1 2 3 4 5; do
+    "$SCEPD" --config "$work/scepd.conf" >>"$work/scepd.log" 2>&1 &
+    echo $! >"$work/scepd.pid"
+    for _ in $(seq 1 100); do
+      curl -s -o /dev/null --max-time 1 "$URL?operation=GetCACaps" && return 0
+      alive "$(cat "$work/scepd.pid")" || break
+      sleep 0.1
+    done
+    alive "$(cat "$work/scepd.pid")" && break
+    sleep 0.2
   done
   echo "scepd did not come back"
   return 1

@@ -19,6 +19,16 @@ struct scep_ca {
     STACK_OF(X509) * chain; /* never NULL, possibly empty */
 };
 
+/* ---- issue.c ---- */
+
+/*
+ * scep_ca_issue for a certificate that is only encoded (stored, sent), never used as a
+ * key: its SubjectPublicKeyInfo is the CSR's as received and X509_get0_pubkey() of it is
+ * NULL. Cheaper with OpenSSL 3.0 (no encoder and decoder for the key).
+ */
+int scep_ca_issue_encoded(X509 **out, const scep_ca *ca, const scep_profile *profile,
+                          const scep_issue_request *request) SCEP_MUST_CHECK;
+
 /* ---- pki_io.c ---- */
 
 /*

@@ -51,7 +51,9 @@
     X(pkcs11_pin_file, "pkcs11_pin_file", STRING, NULL, 1, 4096, NULL, NONE, 0,                    \
       "File (mode 0600 or stricter, owned by the user) whose first line is the token's user PIN") \
     X(threads, "threads", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
-      "HTTP worker threads; 0 means one per CPU core")                                             \
+      "HTTP threads, reading requests and writing replies; 0 means one per CPU core")             \
+    X(workers, "workers", INT, "0", 0, 1024, NULL, NONE, 0,                                        \
+      "Threads answering SCEP requests (signing, store commits); 0 means four per CPU core")       \
     X(max_body, "max_body", SIZE, "1M", SCEP_CONFIG_KIB, 64 * SCEP_CONFIG_MIB, NULL, NONE, 0,     \
       "Largest accepted request body (POST PKIOperation or GET message)")                          \
     X(connection_timeout, "connection_timeout", DURATION, "30s", 1, SCEP_CONFIG_HOUR, NULL, NONE,  \

@@ -1,4 +1,5 @@
 #include "issuance/issuance.h"
+#include "ca/ca_internal.h"
 #include "ca/profiles.h"
 #include "util/error_internal.h"
 
@@ -171,7 +172,7 @@ int scep_ca_issue_stored(X509 **out, scep_store *store, const scep_stored_issue 
                                       .extra_dns_name = issue->extra_dns_name,
                                       .sans = issue->sans,
                                       .proof_verified = issue->proof_verified};
-        rc = scep_ca_issue(&cert, issue->ca, issue->profile, &request);
+        rc = scep_ca_issue_encoded(&cert, issue->ca, issue->profile, &request);
         if (rc == SCEP_OK)
             rc = fill_cert_row(&row, serial_hex, &subject_text, &issuer_text, &der, cert, issue);
         if (rc == SCEP_OK) {

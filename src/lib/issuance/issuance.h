@@ -66,8 +66,8 @@ typedef struct scep_stored_issue {
  * Issues and commits in one scep_store_issue() transaction, drawing a fresh
  * serial for each attempt on a serial collision (the database's UNIQUE
  * constraint is what guarantees serials are never reused). `*out` is the
- * caller's. SCEP_ESTATE when the end entity is no longer NEW or the request
- * no longer PENDING (someone else won).
+ * caller's, to encode or send: it has no EVP_PKEY (scep_ca_issue_encoded). SCEP_ESTATE
+ * when the end entity is no longer NEW or the request no longer PENDING (someone else won).
  */
 SCEP_MUST_CHECK int scep_ca_issue_stored(X509 **out, scep_store *store,
                                          const scep_stored_issue *issue);

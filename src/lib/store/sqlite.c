@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
@@ -343,14 +344,50 @@ cleanup:
     return rc;
 }
 
+/*
+ * Write transactions of this process take turns here before BEGIN IMMEDIATE. SQLite's busy
+ * handler, which they would otherwise wait in while another connection commits, sleeps 1,
+ * 2, 5, 10... ms between tries: with several threads committing (each commit waits for
+ * its fsync) most of them slept past the moment the lock came free, and p99 latency grew
+ * to tens of milliseconds (docs/performance.md). A mutex hands the turn over at once, in
+ * order. Other processes (scepctl) still meet busy_timeout; a thread that waits longer
+ * than that goes on without its turn, so a transaction left open can slow writers down
+ * but never stop them.
+ */
+static pthread_mutex_t write_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void take_write_gate(struct sqlite_store *s)
+{
+    if (s->holds_write_gate)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SCEP_SQLITE_BUSY_TIMEOUT_MS / 1000;
+    s->holds_write_gate = pthread_mutex_timedlock(&write_gate, &until) == 0;
+}
+
+/* Once the connection is out of its transaction (committed, rolled back or never begun). */
+static void release_write_gate(struct sqlite_store *s)
+{
+    if (s->holds_write_gate && sqlite3_get_autocommit(s->db)) {
+        s->holds_write_gate = 0;
+        pthread_mutex_unlock(&write_gate);
+    }
+}
+
 int scep_sqlite_begin(struct sqlite_store *s)
 {
-    return exec_cached(s, ST_BEGIN, "beginning a write transaction");
+    take_write_gate(s);
+    int rc = exec_cached(s, ST_BEGIN, "beginning a write transaction");
+    release_write_gate(s);
+    return rc;
 }
 
 int scep_sqlite_commit(struct sqlite_store *s)
 {
-    return exec_cached(s, ST_COMMIT, "committing");
+    int rc = exec_cached(s, ST_COMMIT, "committing");
+    release_write_gate(s);
+    return rc;
 }
 
 void scep_sqlite_rollback(struct sqlite_store *s)
@@ -359,6 +396,7 @@ void scep_sqlite_rollback(struct sqlite_store *s)
         int rc = exec_cached(s, ST_ROLLBACK, "rolling back");
         (void)rc; /* the error that led here is the one to report */
     }
+    release_write_gate(s);
 }
 
 static int sqlite_begin_write(scep_store *store)
@@ -713,6 +751,9 @@ static void sqlite_close(scep_store *store)
     for (size_t i = 0; i < SCEP_SQLITE_MAX_STMTS; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close_v2(s->db);
+    /* Closing rolled back whatever transaction was open. */
+    if (s->holds_write_gate)
+        pthread_mutex_unlock(&write_gate);
     OPENSSL_free(s);
 }
 

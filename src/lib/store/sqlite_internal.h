@@ -25,6 +25,7 @@ struct sqlite_store {
     struct scep_store base; /* first: a scep_store * is a sqlite_store * */
     sqlite3 *db;
     sqlite3_stmt *stmts[SCEP_SQLITE_MAX_STMTS];
+    int holds_write_gate; /* sqlite.c: this connection's write transaction holds the gate */
 };
 
 /*

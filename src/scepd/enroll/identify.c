@@ -14,6 +14,7 @@
 #include "scepd/enroll/enrollment.h"
 #include "util/error_internal.h"
 
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -52,7 +53,7 @@ static int request_identity(unsigned char out[32], int message_type, X509_REQ *c
     unsigned char *tbs = NULL, *issuer = NULL, *key = NULL;
     int tbs_len = i2d_re_X509_REQ_tbs(csr, &tbs);
     int issuer_len = signer != NULL ? i2d_X509_NAME(X509_get_issuer_name(signer), &issuer) : -1;
-    int key_len = signer != NULL ? i2d_PUBKEY(X509_get0_pubkey(signer), &key) : -1;
+    int key_len = signer != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(signer), &key) : -1;
     unsigned char *serial = NULL;
     int serial_len = 0;
     if (signer != NULL && X509_check_issued(signer, signer) != X509_V_OK)
@@ -106,12 +107,114 @@ static int issued_to_reset_entity(struct scepd_op *op, scep_store *store,
     return reset;
 }
 
+/* One TLV at `p` (at most `len` bytes): its header and total size; 0, or -1 on anything
+ * but a definite-length encoding that fits. */
+static int read_tlv(const unsigned char *p, long len, int *tag, long *header, long *total)
+{
+    const unsigned char *q = p;
+    long content = 0;
+    int class = 0;
+    int ret = ASN1_get_object(&q, &content, tag, &class, len);
+    if ((ret & 0x80) != 0 || ret == 0x21)
+        return -1;
+    *tag |= class;
+    *header = (long)(q - p);
+    *total = *header + content;
+    return 0;
+}
+
+/* Appends a header for `content_len` bytes of `tag` (constructed) at *w. */
+static void write_header(unsigned char **w, int tag, int class, long content_len)
+{
+    ASN1_put_object(w, 1, (int)content_len, tag, class);
+}
+
+/*
+ * The CSR's DER with its challengePassword attributes left out, every other byte as
+ * received; -1 when the encoding is not the plain DER this expects. Unlike a copy of the
+ * X509_REQ with the attribute deleted, this never decodes the public key again: with
+ * OpenSSL 3.0 every such decode builds a decoder chain, which cost as much as an RSA
+ * signature (docs/performance.md).
+ */
+static int csr_der_without_challenge(unsigned char **out, size_t *out_len, X509_REQ *csr)
+{
+    static const unsigned char challenge_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                                  0xf7, 0x0d, 0x01, 0x09, 0x07};
+    unsigned char *der = NULL, *copy = NULL;
+    int der_len = i2d_X509_REQ(csr, &der);
+    int rc = -1;
+    int tag = 0;
+    long header = 0, total = 0;
+    if (der_len <= 0 || read_tlv(der, der_len, &tag, &header, &total) < 0 || total != der_len)
+        goto cleanup;
+    const unsigned char *info = der + header;
+    long info_header = 0, info_total = 0;
+    if (read_tlv(info, der_len - header, &tag, &info_header, &info_total) < 0)
+        goto cleanup;
+    /* version, subject, subjectPKInfo, then [0] attributes, which must end the info. */
+    const unsigned char *field = info + info_header;
+    const unsigned char *info_end = info + info_total;
+    for (int i = 0; i < 3; i++) {
+        if (read_tlv(field, (long)(info_end - field), &tag, &header, &total) < 0)
+            goto cleanup;
+        field += total;
+    }
+    long attrs_header = 0, attrs_total = 0;
+    if (read_tlv(field, (long)(info_end - field), &tag, &attrs_header, &attrs_total) < 0 ||
+        tag != (V_ASN1_CONTEXT_SPECIFIC | 0) || field + attrs_total != info_end)
+        goto cleanup;
+    const unsigned char *rest = info_end; /* signatureAlgorithm and signature */
+    long rest_len = (long)(der + der_len - rest);
+    /* The kept attributes, in their order. */
+    copy = OPENSSL_malloc((size_t)der_len);
+    if (copy == NULL)
+        goto cleanup;
+    long kept = 0;
+    for (const unsigned char *a = field + attrs_header; a < info_end; a += total) {
+        if (read_tlv(a, (long)(info_end - a), &tag, &header, &total) < 0)
+            goto cleanup;
+        int challenge = total - header >= (long)sizeof(challenge_oid) &&
+                        memcmp(a + header, challenge_oid, sizeof(challenge_oid)) == 0;
+        if (!challenge) {
+            memcpy(copy + kept, a, (size_t)total);
+            kept += total;
+        }
+    }
+    long head_len = (long)(field - (info + info_header)); /* version, subject, key */
+    long attrs_len = ASN1_object_size(1, (int)kept, 0);
+    long info_len = ASN1_object_size(1, (int)(head_len + attrs_len), V_ASN1_SEQUENCE);
+    long all_len = ASN1_object_size(1, (int)(info_len + rest_len), V_ASN1_SEQUENCE);
+    unsigned char *result = OPENSSL_malloc((size_t)all_len);
+    if (result == NULL)
+        goto cleanup;
+    unsigned char *w = result;
+    write_header(&w, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, info_len + rest_len);
+    write_header(&w, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, head_len + attrs_len);
+    memcpy(w, info + info_header, (size_t)head_len);
+    w += head_len;
+    write_header(&w, 0, V_ASN1_CONTEXT_SPECIFIC, kept);
+    memcpy(w, copy, (size_t)kept);
+    w += kept;
+    memcpy(w, rest, (size_t)rest_len);
+    *out = result;
+    *out_len = (size_t)all_len;
+    rc = 0;
+cleanup:
+    OPENSSL_free(copy);
+    OPENSSL_free(der);
+    return rc;
+}
+
 /*
  * The CSR as stored: without its challengePassword, so no enrollment code, RA secret or
  * unused one-time challenge is ever kept (its signature was verified on arrival).
  */
 static int stored_csr(unsigned char **out, size_t *out_len, X509_REQ *csr)
 {
+    if (csr_der_without_challenge(out, out_len, csr) == 0)
+        return SCEP_OK;
+    ERR_clear_error();
+    /* An encoding the walk above does not take (BER from the client): re-encoded. */
     X509_REQ *copy = X509_REQ_dup(csr);
     if (copy == NULL)
         return scep_fail_ossl(SCEP_ENOMEM, "out of memory");

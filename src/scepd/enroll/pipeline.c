@@ -50,16 +50,26 @@ void scepd_enroll_note(struct scepd_enrollment *e, const char *fmt, ...)
         e->answer.detail[0] = '\0';
 }
 
-int scepd_csr_key_hash(unsigned char out[32], X509_REQ *csr)
+/*
+ * The SubjectPublicKeyInfo as the message carries it: i2d_PUBKEY of the EVP_PKEY would
+ * give the same bytes for any conforming encoding, but through OpenSSL 3.0's encoder
+ * lookup, which costs more than the rest of the hash (docs/performance.md).
+ */
+static int spki_sha256(unsigned char out[32], X509_PUBKEY *key)
 {
     unsigned char *spki = NULL;
-    int len = i2d_PUBKEY(X509_REQ_get0_pubkey(csr), &spki);
+    int len = key != NULL ? i2d_X509_PUBKEY(key, &spki) : -1;
     if (len <= 0)
         return scep_fail_ossl(SCEP_EMALFORMED, "the request's public key cannot be encoded");
     unsigned int digest_len = 0;
     int ok = EVP_Digest(spki, (size_t)len, out, &digest_len, EVP_sha256(), NULL);
     OPENSSL_free(spki);
     return ok == 1 ? SCEP_OK : scep_fail_ossl(SCEP_ECRYPTO, "SHA-256");
+}
+
+int scepd_csr_key_hash(unsigned char out[32], X509_REQ *csr)
+{
+    return spki_sha256(out, X509_REQ_get_X509_PUBKEY(csr));
 }
 
 int scepd_csr_challenge(char *out, size_t out_size, X509_REQ *csr)
@@ -337,18 +347,14 @@ void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg)
 static int poll_from_requester(const scep_pkimessage *msg, const scep_store_request *row)
 {
     X509 *signer = scep_pkimessage_signer_cert(msg);
-    unsigned char *spki = NULL, *der = NULL;
+    unsigned char *der = NULL;
     unsigned char digest[32];
-    unsigned int digest_len = 0;
     int ok = 0;
-    int spki_len = signer != NULL ? i2d_PUBKEY(X509_get0_pubkey(signer), &spki) : -1;
-    if (spki_len > 0 &&
-        EVP_Digest(spki, (size_t)spki_len, digest, &digest_len, EVP_sha256(), NULL) == 1)
+    if (signer != NULL && spki_sha256(digest, X509_get_X509_PUBKEY(signer)) == SCEP_OK)
         ok = CRYPTO_memcmp(digest, row->public_key_sha256, 32) == 0;
     int der_len = !ok && signer != NULL ? i2d_X509(signer, &der) : -1;
     if (der_len > 0 && row->signer_cert_der != NULL && (size_t)der_len == row->signer_cert_der_len)
         ok = memcmp(der, row->signer_cert_der, (size_t)der_len) == 0;
-    OPENSSL_free(spki);
     OPENSSL_free(der);
     return ok;
 }

@@ -9,12 +9,29 @@
 #include "scepd/state/watch.h"
 #include "util/error_internal.h"
 
+#include <unistd.h>
+
+/*
+ * More workers than cores: while one waits for its commit's fsync (synchronous=FULL),
+ * the others keep the cores busy with RSA (docs/performance.md).
+ */
+#define SCEPD_WORKERS_PER_CORE 4
+
+static unsigned scep_workers(const struct scep_config_global *global)
+{
+    if (global->workers > 0)
+        return (unsigned)global->workers;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return SCEPD_WORKERS_PER_CORE * (cores > 0 ? (unsigned)cores : 2);
+}
+
 static struct scepd_http_options scep_options(const struct scep_config_global *global)
 {
     struct scepd_http_options options = {
         .listen = (const char *const *)global->listen.items,
         .listen_count = global->listen.count,
         .threads = (unsigned)global->threads,
+        .workers = scep_workers(global),
         .max_body = (size_t)global->max_body,
         .connection_timeout = (unsigned)global->connection_timeout,
         .request_timeout = (unsigned)global->request_timeout,

@@ -101,6 +101,15 @@ struct scepd_http {
 
     atomic_ulong refused[REFUSAL_KINDS];
     atomic_llong last_report_ms;
+
+    /* Complete requests waiting for a worker, oldest first; guarded by queue_lock. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_wake;
+    struct request_ctx *queue_head;
+    struct request_ctx *queue_tail;
+    int queue_closed;
+    pthread_t *workers;
+    unsigned worker_count;
 };
 
 /* Per-request state kept by libmicrohttpd between calls of the access handler. */
@@ -113,6 +122,16 @@ struct request_ctx {
     size_t discarded;
     int too_big;
     int answered;
+    /* Handed to a worker: the connection is suspended until the reply is ready. */
+    int queued;
+    /* Set by the worker (release) before it resumes the connection; read (acquire) by
+     * libmicrohttpd's thread, which then owns `reply`. */
+    atomic_int replied;
+    struct request_ctx *queue_next;
+    struct MHD_Connection *connection;
+    char client[SCEPD_CLIENT_ADDR_MAX];
+    struct scepd_http_request request;
+    struct scepd_http_response reply;
 };
 
 int scepd_http_split_listen(char *host, size_t host_size, unsigned *port, const char *listen)
@@ -405,6 +424,104 @@ static enum MHD_Result queue_busy(struct MHD_Connection *connection)
     return result;
 }
 
+/* Queues a handler's reply; the body passes to libmicrohttpd. */
+static enum MHD_Result queue_reply(struct MHD_Connection *connection,
+                                   struct scepd_http_response *reply)
+{
+    struct MHD_Response *response;
+    if (reply->body != NULL)
+        response =
+            MHD_create_response_from_buffer(reply->body_len, reply->body, MHD_RESPMEM_MUST_FREE);
+    else
+        response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (response == NULL) {
+        free(reply->body);
+        reply->body = NULL;
+        return MHD_NO;
+    }
+    reply->body = NULL;
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    if (reply->www_authenticate != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                reply->www_authenticate);
+    if (reply->retry_after != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
+    enum MHD_Result result = MHD_queue_response(connection, reply->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+/*
+ * Hands a complete request to the workers; 0 when there are none (or they are stopping)
+ * and the caller answers it itself. libmicrohttpd keeps a kept-alive connection on the
+ * thread that accepted it, so answering there would tie each client's RSA work and
+ * commits to one thread: a few busy connections could share one core while the other
+ * idles, and a thread waiting for a commit could not read other requests. The
+ * connection is suspended before the request is visible to a worker, so the worker's
+ * resume always follows the suspend.
+ */
+static int enqueue(struct scepd_http *http, struct request_ctx *ctx)
+{
+    if (http->worker_count == 0)
+        return 0;
+    pthread_mutex_lock(&http->queue_lock);
+    if (http->queue_closed) {
+        pthread_mutex_unlock(&http->queue_lock);
+        return 0;
+    }
+    ctx->queued = 1;
+    MHD_suspend_connection(ctx->connection);
+    ctx->queue_next = NULL;
+    if (http->queue_tail != NULL)
+        http->queue_tail->queue_next = ctx;
+    else
+        http->queue_head = ctx;
+    http->queue_tail = ctx;
+    pthread_cond_signal(&http->queue_wake);
+    pthread_mutex_unlock(&http->queue_lock);
+    return 1;
+}
+
+/* A worker: answers queued requests until the queue is closed and empty. */
+static void *run_worker(void *arg)
+{
+    struct scepd_http *http = arg;
+    pthread_mutex_lock(&http->queue_lock);
+    for (;;) {
+        while (http->queue_head == NULL && !http->queue_closed)
+            pthread_cond_wait(&http->queue_wake, &http->queue_lock);
+        struct request_ctx *ctx = http->queue_head;
+        if (ctx == NULL)
+            break;
+        http->queue_head = ctx->queue_next;
+        if (http->queue_head == NULL)
+            http->queue_tail = NULL;
+        pthread_mutex_unlock(&http->queue_lock);
+        http->handler(http->payload, &ctx->request, &ctx->reply);
+        struct MHD_Connection *connection = ctx->connection;
+        /* After the resume the context belongs to libmicrohttpd's thread again. */
+        atomic_store_explicit(&ctx->replied, 1, memory_order_release);
+        MHD_resume_connection(connection);
+        pthread_mutex_lock(&http->queue_lock);
+    }
+    pthread_mutex_unlock(&http->queue_lock);
+    return NULL;
+}
+
+/* Closes the queue; the workers answer what is in it, resume those connections, and end. */
+static void stop_workers(struct scepd_http *http)
+{
+    pthread_mutex_lock(&http->queue_lock);
+    http->queue_closed = 1;
+    pthread_cond_broadcast(&http->queue_wake);
+    pthread_mutex_unlock(&http->queue_lock);
+    for (unsigned i = 0; i < http->worker_count; i++)
+        pthread_join(http->workers[i], NULL);
+    http->worker_count = 0;
+    free(http->workers);
+    http->workers = NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -460,6 +577,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
 
+    if (ctx->queued) {
+        /* Called again after the worker resumed the connection (or spuriously before). */
+        if (!atomic_load_explicit(&ctx->replied, memory_order_acquire))
+            return MHD_YES;
+        ctx->queued = 0;
+        return queue_reply(connection, &ctx->reply);
+    }
     if (ctx->answered)
         return MHD_YES;
     ctx->answered = 1;
@@ -467,39 +591,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return queue_text(connection, MHD_HTTP_CONTENT_TOO_LARGE,
                           "request body exceeds the size limit\n");
 
-    char client[SCEPD_CLIENT_ADDR_MAX];
-    client_address(client, sizeof(client), connection);
-    struct scepd_http_request request = {
+    client_address(ctx->client, sizeof(ctx->client), connection);
+    ctx->connection = connection;
+    ctx->request = (struct scepd_http_request){
         .method = method,
         .path = url,
         .operation = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "operation"),
         .message = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "message"),
         .body = ctx->body,
         .body_len = ctx->len,
-        .client_addr = client,
+        .client_addr = ctx->client,
         .connection = connection,
     };
-    struct scepd_http_response reply = {.status = 500, .content_type = "text/plain"};
-    http->handler(http->payload, &request, &reply);
-
-    struct MHD_Response *response;
-    if (reply.body != NULL)
-        response =
-            MHD_create_response_from_buffer(reply.body_len, reply.body, MHD_RESPMEM_MUST_FREE);
-    else
-        response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (response == NULL) {
-        free(reply.body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply.content_type);
-    if (reply.www_authenticate != NULL)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, reply.www_authenticate);
-    if (reply.retry_after != NULL)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply.retry_after);
-    enum MHD_Result result = MHD_queue_response(connection, reply.status, response);
-    MHD_destroy_response(response);
-    return result;
+    ctx->reply = (struct scepd_http_response){.status = 500, .content_type = "text/plain"};
+    if (enqueue(http, ctx))
+        return MHD_YES;
+    http->handler(http->payload, &ctx->request, &ctx->reply);
+    return queue_reply(connection, &ctx->reply);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
@@ -519,6 +627,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         return;
     release_body(http, ctx);
     free(ctx->body);
+    /* A reply whose client went away before it could be queued. */
+    free(ctx->reply.body);
     free(ctx);
     *con_cls = NULL;
     atomic_fetch_sub(&http->in_flight, 1);
@@ -631,6 +741,8 @@ static int serve_listener(struct scepd_http *http, size_t index, unsigned thread
         flags |= MHD_USE_IPv6;
     if (tls_cert != NULL)
         flags |= MHD_USE_TLS;
+    if (http->worker_count > 0)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     /* The backstop is split evenly between the worker threads: each gets room for all of
      * max_connections (and the few accepted while accept_policy's count catches up). */
     unsigned backstop =
@@ -671,6 +783,8 @@ int scepd_http_bind(struct scepd_http **out, const struct scepd_http_options *op
     ENSURE_ALLOC(http);
     pthread_mutex_init(&http->lock, NULL);
     pthread_cond_init(&http->wake, NULL);
+    pthread_mutex_init(&http->queue_lock, NULL);
+    pthread_cond_init(&http->queue_wake, NULL);
     for (size_t i = 0; i < options->listen_count; i++)
         GUARD(bind_listener(http, options->listen[i]));
     *out = http;
@@ -707,6 +821,15 @@ int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *o
         ENSURE(pthread_create(&http->sweeper, NULL, sweep_connections, http) == 0, SCEP_EIO,
                "cannot start the request timeout thread");
         http->sweeper_running = 1;
+    }
+    if (options->workers > 0 && http->worker_count == 0) {
+        http->workers = calloc(options->workers, sizeof(*http->workers));
+        ENSURE_ALLOC(http->workers);
+        for (unsigned i = 0; i < options->workers; i++) {
+            ENSURE(pthread_create(&http->workers[i], NULL, run_worker, http) == 0, SCEP_EIO,
+                   "cannot start worker thread %u", i + 1);
+            http->worker_count++;
+        }
     }
     for (size_t i = 0; i < http->fd_count; i++) {
         rc = serve_listener(http, i, threads, options, tls ? options->tls_cert_pem : NULL,
@@ -767,6 +890,9 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
         struct timespec pause = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    /* libmicrohttpd cannot stop with a connection suspended: every queued request is
+     * answered first, and those arriving from now on are answered in their own thread. */
+    stop_workers(http);
     for (size_t i = 0; i < http->daemon_count; i++) {
         MHD_stop_daemon(http->daemons[i]);
         if (listeners[i] != MHD_INVALID_SOCKET)
@@ -786,6 +912,8 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds)
     for (size_t i = http->daemon_count; i < http->fd_count; i++)
         if (http->fds[i] >= 0)
             close(http->fds[i]);
+    pthread_cond_destroy(&http->queue_wake);
+    pthread_mutex_destroy(&http->queue_lock);
     pthread_cond_destroy(&http->wake);
     pthread_mutex_destroy(&http->lock);
     free(http);

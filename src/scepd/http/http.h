@@ -37,7 +37,10 @@ typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_reques
 struct scepd_http_options {
     const char *const *listen; /* "127.0.0.1:8080", "[::1]:8080"; port 0 picks one */
     size_t listen_count;
-    unsigned threads;            /* worker threads per listener; 0 = number of cores */
+    unsigned threads; /* libmicrohttpd's threads per listener; 0 = number of cores */
+    /* Threads, shared by all listeners, that run the handler; 0: libmicrohttpd's threads
+     * run it themselves. */
+    unsigned workers;
     size_t max_body;             /* larger bodies get 413 */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
     /* Seconds from a request's first byte (the accept, or the end of the previous response
