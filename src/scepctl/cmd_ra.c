@@ -281,9 +281,16 @@ static int ra_issue(struct scepctl *ctx, const struct scepctl_args *args)
     const char *days_text = scepctl_arg(args, "days");
     bool split = scepctl_arg(args, "split") != NULL;
     const char *key_uri = scepctl_arg(args, "key-uri");
+    const char *sign_key_uri = scepctl_arg(args, "sign-key-uri");
     unsigned bits = 0, days = RA_DEFAULT_DAYS;
-    if (key_uri != NULL && (split || !scep_key_ref_is_pkcs11(key_uri)))
-        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512), without --split");
+    if (key_uri != NULL && !scep_key_ref_is_pkcs11(key_uri))
+        return scepctl_usage(ctx, "--key-uri: expected a pkcs11: URI (RFC 7512)");
+    if (sign_key_uri != NULL && (!split || !scep_key_ref_is_pkcs11(sign_key_uri)))
+        return scepctl_usage(ctx,
+                             "--sign-key-uri: expected a pkcs11: URI (RFC 7512), with --split");
+    if (key_uri != NULL && sign_key_uri != NULL && strcmp(key_uri, sign_key_uri) == 0)
+        return scepctl_usage(ctx, "--key-uri and --sign-key-uri name the same key: a split RA has "
+                                  "two keys");
     if (parse_bits(&bits, scepctl_arg(args, "key")) < 0)
         return scepctl_usage(ctx, "--key: expected rsa:2048, rsa:3072 or rsa:4096 (SCEP "
                                   "encrypts to the RA with RSA)");
@@ -313,10 +320,10 @@ static int ra_issue(struct scepctl *ctx, const struct scepctl_args *args)
     if ((rc = issue_one(ctx, &enc, ca, enc_subject, bits, days, split ? KU_ENCRYPTION : KU_SINGLE,
                         key_uri)) != 0 ||
         (split &&
-         (rc = issue_one(ctx, &sign, ca, sign_subject, bits, days, KU_SIGNING, NULL)) != 0))
+         (rc = issue_one(ctx, &sign, ca, sign_subject, bits, days, KU_SIGNING, sign_key_uri)) != 0))
         goto cleanup;
     if ((rc = save_pair(ctx, &enc, dir, split ? "enc" : "ra", key_uri)) != 0 ||
-        (split && (rc = save_pair(ctx, &sign, dir, "sign", NULL)) != 0) ||
+        (split && (rc = save_pair(ctx, &sign, dir, "sign", sign_key_uri)) != 0) ||
         (rc = record_cert(ctx, row->name, enc.cert)) != 0 ||
         (split && (rc = record_cert(ctx, row->name, sign.cert)) != 0) ||
         (rc = record_config(ctx, alias, &enc, split ? &sign : NULL)) != 0)
@@ -408,7 +415,10 @@ static const struct scepctl_option issue_options[] = {
      "OpenSSL's \"/C=DE/O=Example/CN=RA\"); default \"CN=ALIAS SCEP RA\""},
     {"key", "TYPE", false, "rsa:2048 (default), rsa:3072, rsa:4096"},
     {"key-uri", "URI", false,
-     "generate the RA key in a PKCS#11 token: pkcs11:token=LABEL;object=LABEL (not with --split)"},
+     "generate the RA key (with --split: the encryption key) in a PKCS#11 token: "
+     "pkcs11:token=LABEL;object=LABEL"},
+    {"sign-key-uri", "URI", false,
+     "with --split: generate the signing key in a PKCS#11 token as well"},
     {"days", "N", false, "validity in days (default 730; capped at the CA's notAfter)"},
     {"split", NULL, false,
      "two certificates: encryption (keyEncipherment) and signing (digitalSignature)"},
@@ -424,7 +434,8 @@ static const struct scepctl_option import_options[] = {
 
 static const struct scepctl_command commands[] = {
     {"issue",
-     "issue --alias ALIAS [--subject DN] [--key TYPE] [--key-uri URI] [--days N] [--split]",
+     "issue --alias ALIAS [--subject DN] [--key TYPE] [--key-uri URI] [--days N] [--split "
+     "[--sign-key-uri URI]]",
      "Issue RA certificate(s) for an alias from its CA and configure the alias to use them.",
      "A single RA certificate has keyUsage digitalSignature + keyEncipherment (Windows\n"
      "needs both); --split makes an encryption certificate (keyEncipherment) and a\n"

@@ -86,12 +86,20 @@ check "a PIN inside the URI is refused" \
 check "scepctl ra issue --key-uri" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' ra issue --alias ra --key-uri 'pkcs11:token=scepd-ca;object=ra-1' >'$work/ra.log' 2>&1"
 check "the alias's ra.key is the URI" grep -q '^ra.ra.key *= *pkcs11:token=scepd-ca;object=ra-1' "$work/scepd.conf"
+# A split RA (NDES-style): both keys in the token.
+check "scepctl ra issue --split --key-uri --sign-key-uri" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' ra issue --alias split --split --key-uri 'pkcs11:token=scepd-ca;object=ra-enc' --sign-key-uri 'pkcs11:token=scepd-ca;object=ra-sign' >'$work/ra-split.log' 2>&1"
+check "the split alias's ra.key and ra.signkey are the URIs" \
+  bash -c "grep -q '^split.ra.key *= *pkcs11:token=scepd-ca;object=ra-enc' '$work/scepd.conf' && grep -q '^split.ra.signkey *= *pkcs11:token=scepd-ca;object=ra-sign' '$work/scepd.conf'"
+check "one key for both halves of a split RA is refused" \
+  bash -c "! '$SCEPCTL' --config '$work/scepd.conf' ra issue --alias split2 --split --key-uri 'pkcs11:token=scepd-ca;object=x' --sign-key-uri 'pkcs11:token=scepd-ca;object=x' >/dev/null 2>&1"
 for user in cli-1 cli-2 cli-3; do
   ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" >>"$work/ctl.log" 2>&1
 done
 for user in cm-1 ra-1; do
   ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" --alias ra >>"$work/ctl.log" 2>&1
 done
+ctl ee add --username sp-1 --password pw-sp-1 --dn CN=sp-1 --alias split >>"$work/ctl.log" 2>&1
 
 # ---- start: wrong PIN, then the right one --------------------------------------------------
 sed -i "s|^pkcs11_pin_file = .*|pkcs11_pin_file = $work/wrong-pin|" "$work/scepd.conf"
@@ -121,6 +129,9 @@ fi
 check "scep enroll through the token RA" \
   "$SCEP" enroll -u "$RA_URL" -c "$ca" -k "$work/ra-1.key" --subject CN=ra-1 \
   --challenge pw-ra-1 -l "$work/ra-1.pem"
+check "scep enroll through the split RA whose two keys are in the token" \
+  "$SCEP" enroll -u "http://127.0.0.1:$port/scep/split/pkiclient.exe" -c "$ca" -k "$work/sp-1.key" \
+  --subject CN=sp-1 --challenge pw-sp-1 -l "$work/sp-1.pem"
 
 # ---- CRL signed by the token key ------------------------------------------------------------
 serial=$(openssl x509 -in "$work/cli-1.pem" -noout -serial | cut -d= -f2)
