@@ -6,6 +6,8 @@
 #   pg-cluster.sh stop DIR    stop the server and remove DIR
 #   pg-cluster.sh url DIR     print the URL of a started cluster
 #   pg-cluster.sh newdb DIR   create a new, empty database in it and print its URL
+#   pg-cluster.sh halt DIR    stop the server at once (as a crash would), keeping the data
+#   pg-cluster.sh resume DIR  start a halted cluster again
 #
 # The server refuses to run as root, so when started by root the cluster belongs to an
 # unprivileged user (PG_CLUSTER_USER, default nobody). The database superuser is "scep" and
@@ -14,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|stop|url|newdb DIR" >&2
+  echo "usage: $0 start|stop|url|newdb|halt|resume DIR" >&2
   exit 2
 }
 [ $# -eq 2 ] || usage
@@ -65,6 +67,23 @@ stop() {
   rm -rf "$dir"
 }
 
+# No TCP listener; fsync off because a test cluster never needs to survive a power loss
+# (halt is an immediate shutdown: the server's crash recovery still runs on resume).
+server_start() {
+  (cd "$dir" && "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off \
+        -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null 2>&1) && return 0
+  cat "$dir/server.log" >&2 || true
+  echo "pg-cluster: the server did not start within 30 s" >&2
+  return 1
+}
+
+halt() {
+  (cd "$dir" && "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop) \
+    >/dev/null 2>&1
+}
+
 start() {
   # A cluster left behind by an interrupted run is replaced, not reused.
   stop
@@ -85,13 +104,7 @@ start() {
     echo "pg-cluster: initdb failed" >&2
     exit 1
   fi
-  # No TCP listener; fsync off because a test cluster never needs to survive a crash.
-  if ! "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off \
-        -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >/dev/null 2>&1; then
-    cat "$dir/server.log" >&2 || true
-    echo "pg-cluster: the server did not start within 30 s" >&2
+  if ! server_start; then
     stop
     exit 1
   fi
@@ -114,6 +127,8 @@ newdb() {
 case "$cmd" in
   start) start ;;
   newdb) newdb ;;
+  halt) halt ;;
+  resume) server_start ;;
   stop) stop ;;
   url) url ;;
   *) usage ;;
