@@ -290,6 +290,23 @@ static int message_len(const char *msg)
     return len > 4096 ? 4096 : (int)len;
 }
 
+/*
+ * Whether a failed statement lost the connection: libpq says so, or the error is libpq's
+ * own (no SQLSTATE: a socket the server closed, which libpq may still report as
+ * CONNECTION_OK until the next send), or the server's (class 08, or shutting down or not
+ * yet accepting work). Marks the connection for a reset before its next statement.
+ */
+static int connection_lost(struct pg_store *s, const PGresult *res)
+{
+    const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int lost = PQstatus(s->conn) != CONNECTION_OK || sqlstate == NULL ||
+               strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
+               strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
+    if (lost)
+        s->broken = 1;
+    return lost;
+}
+
 int scep_pg_fail(struct pg_store *s, const PGresult *res, const char *what)
 {
     const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -299,10 +316,7 @@ int scep_pg_fail(struct pg_store *s, const PGresult *res, const char *what)
     if (msg == NULL || msg[0] == '\0')
         msg = "no message";
     int len = message_len(msg);
-    /* A connection that broke, or a server shutting down or not yet accepting work. */
-    if (PQstatus(s->conn) != CONNECTION_OK ||
-        (sqlstate != NULL && (strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "57P01") == 0 ||
-                              strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0)))
+    if (connection_lost(s, res))
         return scep_fail(SCEP_EUNAVAILABLE, "%s: the PostgreSQL server cannot be reached (%.*s)",
                          what, len, msg);
     if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
@@ -339,14 +353,15 @@ static int session_setup(struct pg_store *s)
  */
 static int connection_ready(struct pg_store *s)
 {
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (PQstatus(s->conn) == CONNECTION_OK && !s->broken)
         return SCEP_OK;
     if (s->in_tx)
         return scep_fail(SCEP_EUNAVAILABLE,
                          "the connection to the PostgreSQL server was lost in a transaction");
     PQreset(s->conn);
     memset(s->prepared, 0, sizeof(s->prepared));
-    if (PQstatus(s->conn) != CONNECTION_OK) {
+    s->broken = PQstatus(s->conn) != CONNECTION_OK;
+    if (s->broken) {
         const char *msg = PQerrorMessage(s->conn);
         return scep_fail(SCEP_EUNAVAILABLE, "the PostgreSQL server cannot be reached (%.*s)",
                          message_len(msg), msg);
@@ -354,15 +369,37 @@ static int connection_ready(struct pg_store *s)
     return session_setup(s);
 }
 
+/*
+ * A server that restarted leaves this connection looking healthy until it is used: the
+ * first statement then fails with the connection gone. A statement that changes nothing
+ * (a read, BEGIN, a PREPARE) outside a transaction is sent once more on a new connection;
+ * a write is not, because its COMMIT may have happened before the connection broke.
+ */
+static int retry_on_new_connection(struct pg_store *s, const PGresult *res, int changes_nothing)
+{
+    return connection_lost(s, res) && changes_nothing && !s->in_tx;
+}
+
+static int changes_nothing(const char *sql)
+{
+    return strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "BEGIN", 5) == 0 ||
+           strncmp(sql, "SET ", 4) == 0;
+}
+
 int scep_pg_exec(struct pg_store *s, const char *sql, const char *what)
 {
     int rc = SCEP_OK;
-    GUARD(connection_ready(s));
-    PGresult *res = PQexec(s->conn, sql);
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        rc = scep_pg_fail(s, res, what);
-    PQclear(res);
+    for (int attempt = 0;; attempt++) {
+        GUARD(connection_ready(s));
+        PGresult *res = PQexec(s->conn, sql);
+        ExecStatusType status = PQresultStatus(res);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+            !(attempt == 0 && retry_on_new_connection(s, res, changes_nothing(sql))))
+            rc = scep_pg_fail(s, res, what);
+        PQclear(res);
+        if (rc != SCEP_OK || status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+            break;
+    }
 cleanup:
     return rc;
 }
@@ -387,7 +424,7 @@ int scep_pg_commit(struct pg_store *s)
     int rc = SCEP_OK;
     PGresult *res = NULL;
     ENSURE(s->in_tx, SCEP_ESTATE, "commit without a transaction");
-    ENSURE(PQstatus(s->conn) == CONNECTION_OK, SCEP_EUNAVAILABLE,
+    ENSURE(PQstatus(s->conn) == CONNECTION_OK && !s->broken, SCEP_EUNAVAILABLE,
            "the connection to the PostgreSQL server was lost in a transaction");
     res = PQexec(s->conn, "COMMIT");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -395,7 +432,7 @@ int scep_pg_commit(struct pg_store *s)
          * With the connection gone the server may or may not have committed: the caller
          * hears SCEP_EUNAVAILABLE and nothing here runs the transaction again.
          */
-        rc = PQstatus(s->conn) != CONNECTION_OK
+        rc = connection_lost(s, res)
                  ? scep_fail(SCEP_EUNAVAILABLE,
                              "committing: the PostgreSQL connection was lost, the outcome is "
                              "unknown")
@@ -417,7 +454,7 @@ void scep_pg_rollback(struct pg_store *s)
         return;
     s->in_tx = 0;
     /* On a lost connection the server has already dropped the transaction. */
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (PQstatus(s->conn) == CONNECTION_OK && !s->broken)
         PQclear(PQexec(s->conn, "ROLLBACK")); /* the error that led here is the one to report */
 }
 
@@ -505,22 +542,34 @@ static int stmt_run(PGresult **out, struct pg_store *s, enum stmt_id id, const s
     char name[16];
     *out = NULL;
     ENSURE(p == NULL || !p->overflow, SCEP_EINVAL, "%s: too many or too large parameters", what);
-    GUARD(connection_ready(s));
     snprintf(name, sizeof(name), "scep_%d", (int)id);
-    if (!s->prepared[id]) {
-        res = PQprepare(s->conn, name, stmt_sql[id], 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            rc = scep_pg_fail(s, res, what);
-            goto cleanup;
+    for (int attempt = 0;; attempt++) {
+        GUARD(connection_ready(s));
+        if (!s->prepared[id]) {
+            res = PQprepare(s->conn, name, stmt_sql[id], 0, NULL);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                if (attempt == 0 && retry_on_new_connection(s, res, 1)) {
+                    PQclear(res);
+                    res = NULL;
+                    continue;
+                }
+                rc = scep_pg_fail(s, res, what);
+                goto cleanup;
+            }
+            PQclear(res);
+            res = NULL;
+            s->prepared[id] = 1;
         }
-        PQclear(res);
-        res = NULL;
-        s->prepared[id] = 1;
-    }
-    res = PQexecPrepared(s->conn, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
-                         p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 0);
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        res = PQexecPrepared(s->conn, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
+                             p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 0);
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+            break;
+        if (attempt == 0 && retry_on_new_connection(s, res, changes_nothing(stmt_sql[id]))) {
+            PQclear(res);
+            res = NULL;
+            continue;
+        }
         rc = scep_pg_fail(s, res, what);
         goto cleanup;
     }

@@ -33,6 +33,7 @@ struct pg_store {
     PGconn *conn;
     /* 1 between BEGIN and COMMIT/ROLLBACK: a lost connection then loses the transaction. */
     int in_tx;
+    int broken; /* a statement found the connection gone (connection_lost): reset before the next */
     unsigned char prepared[SCEP_PG_MAX_STMTS];
 };
 
