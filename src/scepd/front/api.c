@@ -1,0 +1,501 @@
+#include "scepd/front/api.h"
+#include "scepd/log.h"
+#include "scepd/ops/ops.h"
+#include "issuance/issuance.h"
+#include "scep/ca.h"
+
+#include <jansson.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define API_SEGMENTS_MAX  4
+#define API_SEGMENT_MAX   128
+#define API_LIMIT_DEFAULT 100
+#define API_LIMIT_MAX     1000
+
+/* One request's routing: the path below SCEPD_API_PREFIX split at '/'. */
+struct api_call {
+    struct scepd_server *server;
+    const struct scepd_generation *generation;
+    const struct scepd_http_request *request;
+    struct scepd_http_response *response;
+    const char *actor;
+    char segments[API_SEGMENTS_MAX][API_SEGMENT_MAX];
+    size_t segment_count;
+};
+
+typedef void (*api_handler)(struct api_call *call);
+
+/* A route: its method and its segments, "*" matching any one (an ID, a name). */
+struct api_route {
+    const char *method;
+    const char *pattern[API_SEGMENTS_MAX];
+    api_handler handler;
+};
+
+static void reply_json(struct scepd_http_response *response, unsigned status, json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        response->status = 500;
+        return;
+    }
+    response->status = status;
+    response->content_type = "application/json";
+    response->body = (unsigned char *)text;
+    response->body_len = strlen(text);
+}
+
+void scepd_api_error(struct scepd_http_response *response, unsigned status, const char *code,
+                     const char *message)
+{
+    reply_json(response, status, json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+static void format_time(char out[32], int64_t when)
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+    if (when <= 0 || gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "%s", "");
+}
+
+/* Adds `value` under `key` unless it is NULL (absent fields are left out, not null). */
+static void set_string(json_t *object, const char *key, const char *value)
+{
+    if (value != NULL)
+        json_object_set_new(object, key, json_string(value));
+}
+
+static void set_time(json_t *object, const char *key, int64_t when)
+{
+    char text[32];
+    format_time(text, when);
+    if (text[0] != '\0')
+        json_object_set_new(object, key, json_string(text));
+}
+
+/*
+ * The store, or an answer already given: 503 with Retry-After when it cannot be
+ * reached (the caller may retry, as a SCEP client would).
+ */
+static scep_store *open_store(struct api_call *call)
+{
+    scep_store *store = NULL;
+    int rc = scepd_server_store(&store, call->server);
+    if (rc == SCEP_OK)
+        return store;
+    scepd_log(SCEPD_LOG_ERROR, "event=admin_api client=%s outcome=error detail=\"%s\"",
+              call->request->client_addr, scep_error_message());
+    if (rc == SCEP_EUNAVAILABLE) {
+        scepd_server_store_drop(call->server);
+        call->response->retry_after = SCEPD_OP_RETRY_AFTER;
+        scepd_api_error(call->response, 503, "unavailable",
+                        "the store cannot be reached; try again later");
+    } else {
+        scepd_api_error(call->response, 500, "internal", "the store cannot be opened");
+    }
+    return NULL;
+}
+
+/* Maps a library error to the API's status and code; the message is the library's. */
+static void reply_failure(struct api_call *call, int rc, const char *what)
+{
+    switch (rc) {
+    case SCEP_ENOTFOUND:
+        scepd_api_error(call->response, 404, "not_found", scep_error_message());
+        return;
+    case SCEP_EINVAL:
+        scepd_api_error(call->response, 400, "bad_request", scep_error_message());
+        return;
+    case SCEP_ESTATE:
+    case SCEP_EEXISTS:
+        scepd_api_error(call->response, 409, "conflict", scep_error_message());
+        return;
+    case SCEP_EUNAVAILABLE:
+        scepd_server_store_drop(call->server);
+        call->response->retry_after = SCEPD_OP_RETRY_AFTER;
+        scepd_api_error(call->response, 503, "unavailable",
+                        "the store cannot be reached; try again later");
+        return;
+    default:
+        /* The detail may name files or database errors: the log has it, the reply not. */
+        scepd_log(SCEPD_LOG_ERROR, "event=admin_api client=%s what=%s outcome=error detail=\"%s\"",
+                  call->request->client_addr, what, scep_error_message());
+        scepd_api_error(call->response, 500, "internal", "the operation failed; see scepd's log");
+        return;
+    }
+}
+
+/* A positive decimal ID from a path segment; 0 when it is not one. */
+static int64_t parse_id(const char *text)
+{
+    char *end = NULL;
+    long long id = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || id <= 0 || text[0] == '+' || text[0] == ' ')
+        return 0;
+    return (int64_t)id;
+}
+
+/* The decoded query value; NULL when absent; -1 in *bad when malformed or too long. */
+static const char *query(struct api_call *call, const char *name, char *buf, size_t size, int *bad)
+{
+    const char *raw = scepd_http_query(call->request, name);
+    if (raw == NULL)
+        return NULL;
+    size_t len = 0;
+    for (const char *p = raw; *p != '\0'; p++) {
+        char c = *p;
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
+            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                *bad = 1;
+                return NULL;
+            }
+            c = (char)(hi * 16 + lo);
+            p += 2;
+        }
+        if (len + 1 >= size) {
+            *bad = 1;
+            return NULL;
+        }
+        buf[len++] = c;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/*
+ * The JSON object a POST carries: an empty body is `{}` when `empty_ok`; a body must be
+ * application/json. NULL when the answer (400, 415) is given already.
+ */
+static json_t *request_body(struct api_call *call, int empty_ok)
+{
+    const struct scepd_http_request *request = call->request;
+    if (request->body_len == 0) {
+        if (empty_ok)
+            return json_object();
+        scepd_api_error(call->response, 400, "bad_request", "a JSON object body is required");
+        return NULL;
+    }
+    const char *type = scepd_http_header(request, "Content-Type");
+    size_t json_len = strlen("application/json");
+    if (type == NULL || strncasecmp(type, "application/json", json_len) != 0 ||
+        (type[json_len] != '\0' && type[json_len] != ';' && type[json_len] != ' ')) {
+        scepd_api_error(call->response, 415, "unsupported_media_type",
+                        "the body must be application/json");
+        return NULL;
+    }
+    json_error_t error;
+    json_t *body =
+        json_loadb((const char *)request->body, request->body_len, JSON_REJECT_DUPLICATES, &error);
+    if (body == NULL || !json_is_object(body)) {
+        json_decref(body);
+        scepd_api_error(call->response, 400, "bad_json", "the body is not a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static json_t *request_json(const scep_store_request *row, const scep_config *config, int full)
+{
+    json_t *object = json_object();
+    if (object == NULL)
+        return NULL;
+    long long expiry = scep_request_pending_expiry(config, row->alias);
+    json_object_set_new(object, "id", json_integer(row->id));
+    set_string(object, "status", scep_request_status_name(row, expiry, (int64_t)time(NULL)));
+    set_string(object, "alias", row->alias);
+    set_string(object, "transactionId", row->transaction_id);
+    set_string(object, "client", row->client_addr);
+    set_time(object, "received", row->created_at);
+    set_time(object, "updated", row->updated_at);
+    if (row->status == SCEP_REQ_PENDING)
+        set_time(object, "expires", row->created_at + expiry);
+    const unsigned char *p = row->csr_der;
+    X509_REQ *csr = NULL;
+    if (p != NULL && row->csr_der_len > 0 && row->csr_der_len <= SCEP_STORE_MAX_BLOB)
+        csr = d2i_X509_REQ(NULL, &p, (long)row->csr_der_len);
+    char *subject = NULL;
+    if (csr != NULL && scep_dn_format(&subject, X509_REQ_get_subject_name(csr)) == SCEP_OK)
+        set_string(object, "subject", subject);
+    OPENSSL_free(subject);
+    X509_REQ_free(csr);
+    set_string(object, "reason", row->reason);
+    set_string(object, "ca", row->ca_name);
+    set_string(object, "serial", row->cert_serial);
+    if (full && row->decided_mode != NULL) {
+        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md). */
+        json_t *decided = json_object();
+        set_string(decided, "mode", row->decided_mode);
+        set_string(decided, "endEntity", row->decided_username);
+        set_string(decided, "subject", row->decided_subject);
+        json_t *sans = json_array();
+        if (row->decided_sans != NULL) {
+            const char *start = row->decided_sans;
+            while (*start != '\0') {
+                const char *end = strchr(start, '\n');
+                size_t len = end != NULL ? (size_t)(end - start) : strlen(start);
+                if (len > 0)
+                    json_array_append_new(sans, json_stringn(start, len));
+                start += len + (end != NULL ? 1 : 0);
+            }
+        }
+        json_object_set_new(decided, "subjectAltNames", sans);
+        set_string(decided, "profile", row->decided_profile);
+        set_string(decided, "replacesSerial", row->replaces_serial);
+        json_object_set_new(object, "decided", decided);
+    }
+    return object;
+}
+
+static const struct {
+    const char *name;
+    scep_store_request_status status;
+} request_statuses[] = {{"pending", SCEP_REQ_PENDING},
+                        {"issued", SCEP_REQ_ISSUED},
+                        {"rejected", SCEP_REQ_REJECTED},
+                        {"failed", SCEP_REQ_FAILED},
+                        {"expired", SCEP_REQ_PENDING}};
+
+/* A limit= from 1 to API_LIMIT_MAX; -1 (answered) when malformed. */
+static long long parse_limit(struct api_call *call)
+{
+    char buf[16];
+    int bad = 0;
+    const char *text = query(call, "limit", buf, sizeof(buf), &bad);
+    if (text == NULL && !bad)
+        return API_LIMIT_DEFAULT;
+    long long limit = bad ? 0 : parse_id(text);
+    if (limit <= 0 || limit > API_LIMIT_MAX) {
+        scepd_api_error(call->response, 400, "bad_request", "limit: expected 1 to 1000");
+        return -1;
+    }
+    return limit;
+}
+
+static void requests_list(struct api_call *call)
+{
+    char status_buf[16];
+    int bad = 0;
+    const char *status_text = query(call, "status", status_buf, sizeof(status_buf), &bad);
+    const char *wanted = NULL;
+    scep_store_request_status status = 0;
+    if (status_text != NULL) {
+        for (size_t i = 0; i < sizeof(request_statuses) / sizeof(request_statuses[0]); i++)
+            if (strcmp(status_text, request_statuses[i].name) == 0) {
+                wanted = request_statuses[i].name;
+                status = request_statuses[i].status;
+            }
+    }
+    if (bad || (status_text != NULL && wanted == NULL)) {
+        scepd_api_error(call->response, 400, "bad_request",
+                        "status: expected pending, issued, rejected, failed or expired");
+        return;
+    }
+    long long limit = parse_limit(call);
+    if (limit < 0)
+        return;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_request *rows = NULL;
+    size_t count = 0;
+    /* Pending and expired are told apart after the query, so those read every row. */
+    size_t store_limit = status == SCEP_REQ_PENDING ? 0 : (size_t)limit;
+    int rc = scep_store_request_list(&rows, &count, store, status, store_limit);
+    if (rc < 0) {
+        reply_failure(call, rc, "requests");
+        return;
+    }
+    const scep_config *config = call->generation->config;
+    json_t *items = json_array();
+    for (size_t i = 0; i < count && json_array_size(items) < (size_t)limit; i++) {
+        json_t *item = request_json(&rows[i], config, 0);
+        const char *shown = json_string_value(json_object_get(item, "status"));
+        if (wanted != NULL && (shown == NULL || strcmp(shown, wanted) != 0)) {
+            json_decref(item);
+            continue;
+        }
+        json_array_append_new(items, item);
+    }
+    scep_store_request_list_free(rows, count);
+    reply_json(call->response, 200, json_pack("{s:o}", "requests", items));
+}
+
+static void requests_get(struct api_call *call)
+{
+    int64_t id = parse_id(call->segments[1]);
+    if (id == 0) {
+        scepd_api_error(call->response, 404, "not_found", "request IDs are positive numbers");
+        return;
+    }
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_request *row = NULL;
+    int rc = scep_store_request_get(&row, store, id);
+    if (rc < 0) {
+        reply_failure(call, rc, "request");
+        return;
+    }
+    reply_json(call->response, 200, request_json(row, call->generation->config, 1));
+    scep_store_request_free(row);
+}
+
+/* Approve (reason NULL) or reject: scep_request_approve/_reject, as scepctl. */
+static void request_decide(struct api_call *call, int approve)
+{
+    int64_t id = parse_id(call->segments[1]);
+    if (id == 0) {
+        scepd_api_error(call->response, 404, "not_found", "request IDs are positive numbers");
+        return;
+    }
+    json_t *body = request_body(call, approve);
+    if (body == NULL)
+        return;
+    const char *reason = NULL;
+    if (!approve) {
+        json_t *value = json_object_get(body, "reason");
+        reason = json_string_value(value);
+        if (reason == NULL) {
+            json_decref(body);
+            scepd_api_error(call->response, 400, "bad_request",
+                            "reason: a string is required (the client reads it)");
+            return;
+        }
+    }
+    scep_store *store = open_store(call);
+    if (store == NULL) {
+        json_decref(body);
+        return;
+    }
+    scep_request_decided decided;
+    const scep_config *config = call->generation->config;
+    int rc = approve ? scep_request_approve(&decided, store, config, id, call->actor)
+                     : scep_request_reject(&decided, store, config, id, reason, call->actor);
+    json_decref(body);
+    if (decided.audit_failed)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+    if (rc < 0) {
+        reply_failure(call, rc, approve ? "approve" : "reject");
+        return;
+    }
+    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s request=%lld outcome=%s",
+              call->request->client_addr, call->actor, (long long)id,
+              approve ? "approved" : "rejected");
+    scep_store_request *row = NULL;
+    if (scep_store_request_get(&row, store, id) < 0) {
+        reply_failure(call, SCEP_ESTORE, "request");
+        return;
+    }
+    reply_json(call->response, 200, request_json(row, config, 1));
+    scep_store_request_free(row);
+}
+
+static void requests_approve(struct api_call *call)
+{
+    request_decide(call, 1);
+}
+
+static void requests_reject(struct api_call *call)
+{
+    request_decide(call, 0);
+}
+
+/* ---- the document -------------------------------------------------------------- */
+
+static void openapi_get(struct api_call *call)
+{
+    unsigned char *copy = malloc(scepd_admin_openapi_len);
+    if (copy == NULL) {
+        call->response->status = 500;
+        return;
+    }
+    memcpy(copy, scepd_admin_openapi, scepd_admin_openapi_len);
+    call->response->status = 200;
+    call->response->content_type = "application/json";
+    call->response->body = copy;
+    call->response->body_len = scepd_admin_openapi_len;
+}
+
+/* Every route; docs/admin-api.openapi.json describes the same list (a test checks). */
+static const struct api_route routes[] = {
+    {"GET", {"requests"}, requests_list},
+    {"GET", {"requests", "*"}, requests_get},
+    {"POST", {"requests", "*", "approve"}, requests_approve},
+    {"POST", {"requests", "*", "reject"}, requests_reject},
+    {"GET", {"openapi.json"}, openapi_get},
+};
+
+static int route_matches(const struct api_route *route, const struct api_call *call)
+{
+    size_t n = 0;
+    while (n < API_SEGMENTS_MAX && route->pattern[n] != NULL)
+        n++;
+    if (n != call->segment_count)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(route->pattern[i], "*") != 0 &&
+            strcmp(route->pattern[i], call->segments[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Splits the path below the prefix; -1 when it has too many or too long segments. */
+static int split_path(struct api_call *call, const char *path)
+{
+    call->segment_count = 0;
+    while (*path != '\0') {
+        const char *slash = strchr(path, '/');
+        size_t len = slash != NULL ? (size_t)(slash - path) : strlen(path);
+        if (len == 0 || len >= API_SEGMENT_MAX || call->segment_count == API_SEGMENTS_MAX)
+            return -1;
+        memcpy(call->segments[call->segment_count], path, len);
+        call->segments[call->segment_count][len] = '\0';
+        call->segment_count++;
+        path += len;
+        if (*path == '/')
+            path++;
+    }
+    return 0;
+}
+
+void scepd_api_handle(struct scepd_server *server, const struct scepd_generation *generation,
+                      const struct scepd_http_request *request,
+                      struct scepd_http_response *response, const char *actor)
+{
+    struct api_call call = {.server = server,
+                            .generation = generation,
+                            .request = request,
+                            .response = response,
+                            .actor = actor};
+    if (split_path(&call, request->path + strlen(SCEPD_API_PREFIX)) < 0) {
+        scepd_api_error(response, 404, "not_found", "no such resource");
+        return;
+    }
+    int path_known = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!route_matches(&routes[i], &call))
+            continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, request->method) == 0) {
+            routes[i].handler(&call);
+            return;
+        }
+    }
+    if (path_known)
+        scepd_api_error(response, 405, "method_not_allowed", "this resource takes another method");
+    else
+        scepd_api_error(response, 404, "not_found", "no such resource");
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The admin REST API (/admin/api/) end to end: scepd with an `approval = manual` alias
+# and the admin listener; our `scep` client's enrollment is held PENDING, the API lists
+# it, approves it and `scep poll` gets the certificate; a second one is rejected through
+# the API and the poll reads the reason. Every route: success, 401 without and with wrong
+# credentials, 404, 405, bad input, 409, 413, 415. Responses are checked against
+# docs/admin-api.openapi.json (with python3-jsonschema when installed) and every route of
+# src/scepd/front/api.c must appear in it.
+#
+# usage: scepd-admin-api.sh SCEPD SCEPCTL SCEP SOURCE_DIR
+set -u
+SCEPD=$1
+SCEPCTL=$2
+SCEP=$3
+SOURCE_DIR=$4
+command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+
+. "$(dirname "$0")/lib.sh"
+it_init admin-api
+
+TOKEN=api-t0ken-$RANDOM$RANDOM
+cat >"$work/scepd.conf" <<CONF
+listen = 127.0.0.1:0
+database = sqlite:$work/scepd.db
+state_dir = $work/state
+admin_listen = 127.0.0.1:0
+admin_token = $TOKEN
+admin_user = ops
+admin_password = pass word:1
+manual.approval = manual
+manual.pendingexpiry = 1h
+manual.defaultca = appr
+CONF
+ctl ca init --name appr --subject "CN=API CA,O=scepd" --key rsa:2048 >"$work/ctl.log" 2>&1 ||
+  { cat "$work/ctl.log"; echo "FAIL: ca init"; exit 1; }
+for user in dev-ok dev-no; do
+  ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user" --ca appr \
+    --alias manual >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add"; exit 1; }
+done
+ca=$work/state/cas/appr/ca.pem
+
+it_start_scepd || exit 1
+aport=
+for _ in $(seq 1 50); do
+  aport=$(sed -n 's/.*event=admin_listening .* port=\([0-9]*\).*/\1/p' "$work/scepd.log" | head -1)
+  [ -n "$aport" ] && break
+  sleep 0.1
+done
+[ -n "$aport" ] || { cat "$work/scepd.log"; echo "FAIL: no admin listener"; exit 1; }
+URL=http://127.0.0.1:$port/scep/manual/pkiclient.exe
+BASE=http://127.0.0.1:$aport/admin/api
+
+# api METHOD PATH [CURL ARGS]: the bearer token; the body lands in $work/body.json,
+# the headers in $work/headers.txt; prints the status.
+api() {
+  local method=$1 path=$2
+  shift 2
+  curl -sS --max-time 10 -o "$work/body.json" -D "$work/headers.txt" -w '%{http_code}' \
+    -X "$method" -H "Authorization: Bearer $TOKEN" "$@" "$BASE/$path"
+}
+# As api, with other (or no) credentials: curl's own options only.
+api_as() {
+  local method=$1 path=$2
+  shift 2
+  curl -sS --max-time 10 -o "$work/body.json" -D "$work/headers.txt" -w '%{http_code}' \
+    -X "$method" "$@" "$BASE/$path"
+}
+# jget EXPR: a Python expression over the last body `d`.
+jget() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$work/body.json" "$1"; }
+# is_error STATUS CODE GOT: the status and the JSON error code of the last reply.
+is_error() { [ "$3" = "$1" ] && [ "$(jget 'd["error"]')" = "$2" ] && [ -n "$(jget 'd["message"]')" ]; }
+# conforms SCHEMA: the last body against components/schemas/SCHEMA, or a wrapper
+# {"requests": [Request]} for "RequestList"; true when jsonschema is not installed.
+conforms() {
+  python3 - "$SOURCE_DIR/docs/admin-api.openapi.json" "$work/body.json" "$1" <<'PY'
+import json, sys
+try:
+    import jsonschema
+except ImportError:
+    sys.exit(0)
+doc = json.load(open(sys.argv[1]))
+body = json.load(open(sys.argv[2]))
+name = sys.argv[3]
+if name == "RequestList":
+    schema = {"type": "object", "required": ["requests"],
+              "properties": {"requests": {"type": "array",
+                                          "items": {"$ref": "#/components/schemas/Request"}}}}
+else:
+    schema = {"$ref": "#/components/schemas/" + name}
+schema["components"] = doc["components"]
+jsonschema.validate(body, schema)
+PY
+}
+
+# ---- authentication ------------------------------------------------------------------
+code=$(api_as GET requests)
+check "no credentials: 401 unauthenticated" is_error 401 unauthenticated "$code"
+check "... with WWW-Authenticate" grep -qi '^WWW-Authenticate: Bearer' "$work/headers.txt"
+code=$(api_as GET requests -H "Authorization: Bearer wrong-$TOKEN")
+check "wrong token: 401" is_error 401 unauthenticated "$code"
+code=$(api_as GET requests -u "ops:wrong")
+check "wrong Basic password: 401" is_error 401 unauthenticated "$code"
+code=$(api_as GET requests -u "ops:pass word:1")
+check "Basic: 200" test "$code" = 200
+
+# ---- the document ----------------------------------------------------------------------
+code=$(api GET openapi.json)
+check "GET openapi.json: 200" test "$code" = 200
+check "... is the document in docs/" \
+  python3 -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
+  "$work/body.json" "$SOURCE_DIR/docs/admin-api.openapi.json"
+check "every route of api.c is in the document" python3 - "$SOURCE_DIR/src/scepd/front/api.c" \
+  "$work/body.json" <<'PY'
+import json, re, sys
+doc = json.load(open(sys.argv[2]))
+paths = {re.sub(r"\{[^}]*\}", "*", p): set(ops) for p, ops in doc["paths"].items()}
+routes = re.findall(r'\{"(GET|POST|DELETE)", \{([^}]*)\}, \w+\}', open(sys.argv[1]).read())
+assert routes, "no routes found in api.c"
+missing = []
+for method, segments in routes:
+    path = "/" + "/".join(s.strip().strip('"') for s in segments.split(","))
+    if method.lower() not in paths.get(path, set()):
+        missing.append(method + " " + path)
+if missing:
+    print("not in the OpenAPI document:", missing)
+    sys.exit(1)
+PY
+if python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+  check "the document is valid OpenAPI 3" python3 -c \
+    'import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))' \
+    "$work/body.json"
+fi
+
+# ---- routing and input ------------------------------------------------------------------
+code=$(api GET nothing/here)
+check "unknown path: 404 not_found" is_error 404 not_found "$code"
+code=$(api GET requests/999999)
+check "unknown request: 404" is_error 404 not_found "$code"
+code=$(api GET requests/abc)
+check "malformed request ID: 404" is_error 404 not_found "$code"
+code=$(api POST requests)
+check "POST on a GET route: 405" is_error 405 method_not_allowed "$code"
+code=$(api GET "requests?status=bogus")
+check "status=bogus: 400" is_error 400 bad_request "$code"
+code=$(api GET "requests?limit=0")
+check "limit=0: 400" is_error 400 bad_request "$code"
+code=$(api GET "requests?limit=1001")
+check "limit=1001: 400" is_error 400 bad_request "$code"
+
+# ---- approved through the API: enroll pending, list, approve, poll ----------------------
+timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/ok.key" --subject CN=dev-ok \
+  --challenge pw-dev-ok -l "$work/ok.pem" -t 1 -n 2 >"$work/ok-enroll.log" 2>&1
+check "scep enroll exits 3 (pending)" test $? -eq 3
+code=$(api GET "requests?status=pending&limit=10")
+check "GET requests?status=pending: 200" test "$code" = 200
+check "... conforms to the document" conforms RequestList
+id_ok=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-ok"][0]' 2>/dev/null)
+check "... lists the held request" test -n "$id_ok"
+code=$(api GET "requests/$id_ok")
+check "GET requests/ID: 200" test "$code" = 200
+check "... conforms to the document" conforms Request
+check "... pending, for end entity dev-ok" \
+  test "$(jget 'd["status"] + " " + d["decided"]["endEntity"]')" = "pending dev-ok"
+code=$(api GET "requests/$id_ok/approve")
+check "GET on approve: 405" is_error 405 method_not_allowed "$code"
+code=$(api POST "requests/$id_ok/approve" -H 'Content-Type: text/plain' --data '{}')
+check "approve with a text/plain body: 415" is_error 415 unsupported_media_type "$code"
+code=$(api POST "requests/$id_ok/approve" -H 'Content-Type: application/json' --data '[1')
+check "approve with malformed JSON: 400 bad_json" is_error 400 bad_json "$code"
+code=$(api_as POST "requests/$id_ok/approve" -u "ops:pass word:1")
+check "POST requests/ID/approve (Basic): 200" test "$code" = 200
+check "... conforms to the document" conforms Request
+check "... issued, with a serial" test "$(jget 'd["status"] + str(bool(d["serial"]))')" = issuedTrue
+serial=$(jget 'd["serial"]')
+timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/ok.key" -l "$work/ok.pem" -t 1 -n 3 \
+  >"$work/ok-poll.log" 2>&1
+check "scep poll gets the certificate (exit 0)" test $? -eq 0
+check "the certificate verifies against the CA" \
+  bash -c "openssl verify -CAfile '$ca' '$work/ok.pem' >/dev/null"
+check "... and is the serial the API returned" \
+  bash -c "openssl x509 -in '$work/ok.pem' -noout -serial | grep -qi '=0*${serial#0}$'"
+code=$(api POST "requests/$id_ok/approve")
+check "approving it again: 409 conflict" is_error 409 conflict "$code"
+check "the audit trail names the Basic admin" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_approve | grep -q 'scepd:admin:basic'"
+
+# ---- rejected through the API -----------------------------------------------------------
+timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/no.key" --subject CN=dev-no \
+  --challenge pw-dev-no -l "$work/no.pem" -t 1 -n 1 >"$work/no-enroll.log" 2>&1
+check "second device pending too (exit 3)" test $? -eq 3
+api GET "requests?status=pending" >/dev/null
+id_no=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-no"][0]' 2>/dev/null)
+check "... listed" test -n "$id_no"
+code=$(api POST "requests/$id_no/reject")
+check "reject without a body: 400" is_error 400 bad_request "$code"
+code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json' --data '{"reason": 5}')
+check "reject with a number as reason: 400" is_error 400 bad_request "$code"
+code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json' \
+  --data '{"reason": "a\u0001b"}')
+check "reject with a control character: 400" is_error 400 bad_request "$code"
+code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json' \
+  --data "{\"reason\": \"$(head -c 5000 /dev/zero | tr '\0' x)\"}")
+check "a body over the admin listener's limit: 413" test "$code" = 413
+code=$(api POST "requests/999999/reject" -H 'Content-Type: application/json' \
+  --data '{"reason": "x"}')
+check "reject an unknown request: 404" is_error 404 not_found "$code"
+code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json; charset=utf-8' \
+  --data '{"reason": "device not in inventory"}')
+check "POST requests/ID/reject: 200" test "$code" = 200
+check "... rejected with the reason" \
+  test "$(jget 'd["status"] + ":" + d["reason"]')" = "rejected:device not in inventory"
+timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/no.key" -l "$work/no.pem" -t 1 -n 3 \
+  >"$work/no-poll.log" 2>&1
+check "scep poll of the rejected request exits 72" test $? -eq 72
+check "... and shows the reason" grep -q "device not in inventory" "$work/no-poll.log"
+code=$(api POST "requests/$id_no/approve")
+check "approving a rejected request: 409" is_error 409 conflict "$code"
+check "scepctl refuses it too (the same library call)" \
+  bash -c "! '$SCEPCTL' --config '$work/scepd.conf' request approve '$id_no' 2>/dev/null"
+check "the audit trail names the token admin" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_reject | grep -q 'scepd:admin:token'"
+code=$(api GET "requests?status=rejected&limit=1")
+check "status=rejected&limit=1: one request" test "$code:$(jget 'len(d["requests"])')" = 200:1
+
+check "the token is never in scepd's log" bash -c "! grep -q '$TOKEN' '$work/scepd.log'"
+check "nor the Basic password" bash -c "! grep -q 'pass word:1' '$work/scepd.log'"
+
+if [ "$failed" -ne 0 ]; then
+  cat "$work"/*-enroll.log "$work"/*-poll.log 2>/dev/null
+fi
+it_finish
