@@ -10,7 +10,6 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,15 +47,6 @@ static X509_REQ *request_csr(const scep_store_request *row)
     if (p == NULL || row->csr_der_len == 0 || row->csr_der_len > SCEP_STORE_MAX_BLOB)
         return NULL;
     return d2i_X509_REQ(NULL, &p, (long)row->csr_der_len);
-}
-
-static void actor_name(char out[96])
-{
-    struct passwd *pw = getpwuid(geteuid());
-    if (pw != NULL)
-        snprintf(out, 96, "scepctl:%s", pw->pw_name);
-    else
-        snprintf(out, 96, "scepctl:uid%ld", (long)geteuid());
 }
 
 static int parse_status(scep_store_request_status *out, bool *expired, const char *text)
@@ -247,7 +237,7 @@ static int decide(struct scepctl *ctx, const struct scepctl_args *args, const ch
     if (scep_config_alias_count(ctx->config) == 0 &&
         scep_config_alias_add(ctx->config, SCEP_CONFIG_BUILTIN_ALIAS) < 0)
         return scepctl_fail(ctx, "configuration");
-    actor_name(actor);
+    scepctl_actor(actor, sizeof(actor));
     rc = reason == NULL ? scep_request_approve(&decided, ctx->store, ctx->config, id, actor)
                         : scep_request_reject(&decided, ctx->store, ctx->config, id, reason, actor);
     if (decided.audit_failed)

@@ -132,6 +132,8 @@ void scepctl_warn(struct scepctl *ctx, const char *fmt, ...) __attribute__((form
 int scepctl_load_config(struct scepctl *ctx);
 /* Opens the store named by the configuration's `database` (once). */
 int scepctl_open_store(struct scepctl *ctx);
+/* The audit trail's name for whoever runs scepctl: "scepctl:USER". */
+void scepctl_actor(char *out, size_t size);
 /* Records an administrative action in the store's audit trail (never secrets). */
 void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, const char *detail);
 

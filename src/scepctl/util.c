@@ -123,6 +123,15 @@ int scepctl_open_store(struct scepctl *ctx)
     return 0;
 }
 
+void scepctl_actor(char *out, size_t size)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw != NULL)
+        snprintf(out, size, "scepctl:%s", pw->pw_name);
+    else
+        snprintf(out, size, "scepctl:uid%ld", (long)geteuid());
+}
+
 void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, const char *detail)
 {
     /* Alias commands need no store otherwise: one that cannot be opened only costs the event. */
@@ -132,11 +141,7 @@ void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, c
         return;
     }
     char actor[96];
-    struct passwd *pw = getpwuid(geteuid());
-    if (pw != NULL)
-        snprintf(actor, sizeof(actor), "scepctl:%s", pw->pw_name);
-    else
-        snprintf(actor, sizeof(actor), "scepctl:uid%ld", (long)geteuid());
+    scepctl_actor(actor, sizeof(actor));
     scep_store_audit_event event = {
         .actor = actor, .action = action, .alias = alias, .outcome = "ok", .detail = detail};
     /* The change itself is done; a failed audit row is reported, not fatal. */
