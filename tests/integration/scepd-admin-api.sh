@@ -71,8 +71,8 @@ api_as() {
 jget() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$work/body.json" "$1"; }
 # is_error STATUS CODE GOT: the status and the JSON error code of the last reply.
 is_error() { [ "$3" = "$1" ] && [ "$(jget 'd["error"]')" = "$2" ] && [ -n "$(jget 'd["message"]')" ]; }
-# conforms SCHEMA: the last body against components/schemas/SCHEMA, or a wrapper
-# {"requests": [Request]} for "RequestList"; true when jsonschema is not installed.
+# conforms SCHEMA: the last body against components/schemas/SCHEMA, or for KEY:SCHEMA a
+# list {"KEY": [SCHEMA]}; true when jsonschema is not installed.
 conforms() {
   python3 - "$SOURCE_DIR/docs/admin-api.openapi.json" "$work/body.json" "$1" <<'PY'
 import json, sys
@@ -83,10 +83,11 @@ except ImportError:
 doc = json.load(open(sys.argv[1]))
 body = json.load(open(sys.argv[2]))
 name = sys.argv[3]
-if name == "RequestList":
-    schema = {"type": "object", "required": ["requests"],
-              "properties": {"requests": {"type": "array",
-                                          "items": {"$ref": "#/components/schemas/Request"}}}}
+if ":" in name:
+    key, name = name.split(":")
+    schema = {"type": "object", "required": [key],
+              "properties": {key: {"type": "array",
+                                   "items": {"$ref": "#/components/schemas/" + name}}}}
 else:
     schema = {"$ref": "#/components/schemas/" + name}
 schema["components"] = doc["components"]
@@ -155,7 +156,7 @@ timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/ok.key" --subject CN=dev-
 check "scep enroll exits 3 (pending)" test $? -eq 3
 code=$(api GET "requests?status=pending&limit=10")
 check "GET requests?status=pending: 200" test "$code" = 200
-check "... conforms to the document" conforms RequestList
+check "... conforms to the document" conforms requests:Request
 id_ok=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-ok"][0]' 2>/dev/null)
 check "... lists the held request" test -n "$id_ok"
 code=$(api GET "requests/$id_ok")
@@ -185,6 +186,68 @@ code=$(api POST "requests/$id_ok/approve")
 check "approving it again: 409 conflict" is_error 409 conflict "$code"
 check "the audit trail names the Basic admin" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_approve | grep -q 'scepd:admin:basic'"
+
+# ---- certificates ---------------------------------------------------------------------
+code=$(api_as GET certificates)
+check "certificates without credentials: 401" is_error 401 unauthenticated "$code"
+code=$(api GET certificates)
+check "GET certificates: 200" test "$code" = 200
+check "... conforms to the document" conforms certificates:Certificate
+check "... lists the approved certificate" \
+  test "$(jget "[c['status'] for c in d['certificates'] if c['serial'] == '$serial'][0]")" = valid
+code=$(api GET "certificates?subject=dev-OK&status=valid&ca=appr&limit=5")
+check "subject (any case), status and ca filters: the one certificate" \
+  test "$code:$(jget 'len(d["certificates"])')" = 200:1
+code=$(api GET "certificates?subject=nobody")
+check "a subject nothing has: none" test "$code:$(jget 'len(d["certificates"])')" = 200:0
+code=$(api GET "certificates?serial=${serial:2:6}")
+check "part of the serial finds it" test "$code:$(jget 'd["certificates"][0]["serial"]')" = "200:$serial"
+code=$(api GET "certificates?status=bogus")
+check "status=bogus: 400" is_error 400 bad_request "$code"
+code=$(api GET "certificates/$serial")
+check "GET certificates/SERIAL: 200" test "$code" = 200
+check "... conforms to the document" conforms Certificate
+check "... subject, issuer and validity decoded" \
+  test "$(jget 'd["subject"] + "|" + str("CN=API CA" in d["issuer"]) + "|" + str(bool(d["notAfter"]))')" = \
+  "CN=dev-ok|True|True"
+jget 'd["pem"]' >"$work/api-cert.pem"
+check "... its PEM is the certificate the client got" \
+  bash -c "cmp <(openssl x509 -in '$work/api-cert.pem' -outform DER) <(openssl x509 -in '$work/ok.pem' -outform DER)"
+code=$(api GET "certificates/appr/$(echo "$serial" | tr 'A-F' 'a-f')")
+check "GET certificates/CA/serial (lower case): 200" test "$code:$(jget 'd["serial"]')" = "200:$serial"
+code=$(api GET "certificates/nosuchca/$serial")
+check "an unknown CA: 404" is_error 404 not_found "$code"
+code=$(api GET "certificates/7F7F7F7F7F7F")
+check "an unknown serial: 404" is_error 404 not_found "$code"
+code=$(api GET "certificates/not-hex")
+check "not a serial: 404" is_error 404 not_found "$code"
+code=$(api GET "certificates/$serial/revoke")
+check "GET on revoke: 405" is_error 405 method_not_allowed "$code"
+code=$(api POST "certificates/$serial/revoke")
+check "revoke without a body: 400" is_error 400 bad_request "$code"
+code=$(api POST "certificates/$serial/revoke" -H 'Content-Type: application/json' \
+  --data '{"reason": "lostIt"}')
+check "revoke with an unknown reason: 400" is_error 400 bad_request "$code"
+code=$(api POST "certificates/$serial/revoke" --data 'reason=keyCompromise')
+check "revoke with a form body: 415" is_error 415 unsupported_media_type "$code"
+code=$(api POST "certificates/7F7F7F7F7F7F/revoke" -H 'Content-Type: application/json' \
+  --data '{"reason": "keyCompromise"}')
+check "revoke an unknown serial: 404" is_error 404 not_found "$code"
+code=$(api POST "certificates/appr/$serial/revoke" -H 'Content-Type: application/json' \
+  --data '{"reason": "keyCompromise"}')
+check "POST certificates/CA/SERIAL/revoke: 200" test "$code" = 200
+check "... conforms to the document" conforms Certificate
+check "... revoked, keyCompromise, with the new CRL's number" \
+  test "$(jget 'd["status"] + " " + d["revocationReason"] + " " + str(d["crlNumber"] > 0)')" = \
+  "revoked keyCompromise True"
+code=$(api POST "certificates/$serial/revoke" -H 'Content-Type: application/json' \
+  --data '{"reason": "superseded"}')
+check "revoking it again: 409 conflict" is_error 409 conflict "$code"
+check "the end entity is REVOKED (as scepctl cert revoke does)" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' ee show --username dev-ok 2>/dev/null | grep -qi 'REVOKED'"
+check "the CA's CRL lists it" bash -c "'$SCEPCTL' --config '$work/scepd.conf' crl show --ca appr 2>/dev/null | grep -qi '$serial'"
+check "the audit trail names the token admin for the revocation" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -w revoke | grep -q 'scepd:admin:token'"
 
 # ---- rejected through the API -----------------------------------------------------------
 timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/no.key" --subject CN=dev-no \

@@ -1,11 +1,14 @@
 #include "scepd/front/api.h"
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
+#include "crl/revoke.h"
 #include "issuance/issuance.h"
 #include "scep/ca.h"
 
 #include <jansson.h>
-#include <openssl/x509.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,9 @@
 #define API_SEGMENT_MAX   128
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX     1000
+/* Certificates read per page when filtering by subject or serial, and the pages at most. */
+#define API_CERT_PAGE      500
+#define API_CERT_PAGES_MAX 40
 
 /* One request's routing: the path below SCEPD_API_PREFIX split at '/'. */
 struct api_call {
@@ -413,6 +419,218 @@ static void requests_reject(struct api_call *call)
     request_decide(call, 0);
 }
 
+/* ---- certificates -------------------------------------------------------------- */
+
+static void set_sans(json_t *object, X509 *cert)
+{
+    json_t *sans = json_array();
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    char *text = NULL;
+    if (names != NULL && scep_san_format(&text, names, '\n') == SCEP_OK) {
+        const char *start = text;
+        while (*start != '\0') {
+            const char *end = strchr(start, '\n');
+            size_t len = end != NULL ? (size_t)(end - start) : strlen(start);
+            if (len > 0)
+                json_array_append_new(sans, json_stringn(start, len));
+            start += len + (end != NULL ? 1 : 0);
+        }
+    }
+    OPENSSL_free(text);
+    GENERAL_NAMES_free(names);
+    ERR_clear_error();
+    json_object_set_new(object, "subjectAltNames", sans);
+}
+
+static void set_pem(json_t *object, X509 *cert)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len = 0;
+    if (bio != NULL && PEM_write_bio_X509(bio, cert) == 1 &&
+        (len = BIO_get_mem_data(bio, &data)) > 0)
+        json_object_set_new(object, "pem", json_stringn(data, (size_t)len));
+    BIO_free(bio);
+    ERR_clear_error();
+}
+
+/* The row's fields; `full` adds what decoding the certificate gives (SANs, PEM). */
+static json_t *cert_json(const scep_store_cert *row, int full)
+{
+    json_t *object = json_object();
+    if (object == NULL)
+        return NULL;
+    set_string(object, "ca", row->ca_name);
+    set_string(object, "serial", row->serial);
+    set_string(object, "subject", row->subject);
+    set_string(object, "issuer", row->issuer);
+    set_time(object, "notBefore", row->not_before);
+    set_time(object, "notAfter", row->not_after);
+    set_string(object, "status", row->status == SCEP_CERT_REVOKED ? "revoked" : "valid");
+    if (row->status == SCEP_CERT_REVOKED) {
+        set_time(object, "revokedAt", row->revoked_at);
+        set_string(object, "revocationReason", scep_crl_reason_name(row->revocation_reason));
+    }
+    set_string(object, "endEntity", row->username);
+    set_string(object, "transactionId", row->transaction_id);
+    X509 *cert = NULL;
+    if (full && scep_cert_decode(&cert, row->der, row->der_len) == SCEP_OK) {
+        set_sans(object, cert);
+        set_pem(object, cert);
+    }
+    X509_free(cert);
+    return object;
+}
+
+/* Whether `needle` occurs in `haystack`, ignoring ASCII case. */
+static int contains(const char *haystack, const char *needle)
+{
+    if (haystack == NULL)
+        return 0;
+    size_t n = strlen(needle);
+    for (const char *p = haystack; *p != '\0'; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return 1;
+    return n == 0;
+}
+
+static void certificates_list(struct api_call *call)
+{
+    char status_buf[16], ca_buf[SCEP_CONFIG_ALIAS_NAME_MAX + 1], subject_buf[512],
+        serial_buf[SCEP_SERIAL_HEX_MAX + 8];
+    int bad = 0;
+    scep_store_cert_filter filter = {0};
+    const char *status = query(call, "status", status_buf, sizeof(status_buf), &bad);
+    filter.ca_name = query(call, "ca", ca_buf, sizeof(ca_buf), &bad);
+    const char *subject = query(call, "subject", subject_buf, sizeof(subject_buf), &bad);
+    const char *serial = query(call, "serial", serial_buf, sizeof(serial_buf), &bad);
+    if (status != NULL && strcmp(status, "valid") == 0)
+        filter.status = SCEP_CERT_VALID;
+    else if (status != NULL && strcmp(status, "revoked") == 0)
+        filter.status = SCEP_CERT_REVOKED;
+    else if (status != NULL)
+        bad = 1;
+    if (bad) {
+        scepd_api_error(call->response, 400, "bad_request",
+                        "status is valid or revoked; ca, subject and serial are short text");
+        return;
+    }
+    long long limit = parse_limit(call);
+    if (limit < 0)
+        return;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    /* Subject and serial match parts of the text: read pages until the limit is met. */
+    int matching = subject != NULL || serial != NULL;
+    filter.limit = matching ? API_CERT_PAGE : (size_t)limit;
+    json_t *items = json_array();
+    for (size_t page = 0; page < API_CERT_PAGES_MAX && json_array_size(items) < (size_t)limit;
+         page++) {
+        scep_store_cert *rows = NULL;
+        size_t count = 0;
+        filter.offset = page * filter.limit;
+        int rc = scep_store_cert_list(&rows, &count, store, &filter);
+        if (rc < 0) {
+            json_decref(items);
+            reply_failure(call, rc, "certificates");
+            return;
+        }
+        for (size_t i = 0; i < count && json_array_size(items) < (size_t)limit; i++) {
+            if ((subject != NULL && !contains(rows[i].subject, subject)) ||
+                (serial != NULL && !contains(rows[i].serial, serial)))
+                continue;
+            json_array_append_new(items, cert_json(&rows[i], 0));
+        }
+        scep_store_cert_list_free(rows, count);
+        if (!matching || count < filter.limit)
+            break;
+    }
+    reply_json(call->response, 200, json_pack("{s:o}", "certificates", items));
+}
+
+/* certificates/SERIAL or certificates/CA/SERIAL: the CA and serial segments. */
+static void cert_address(const struct api_call *call, const char **ca_name, const char **serial)
+{
+    if (call->segment_count >= 3 && strcmp(call->segments[2], "revoke") != 0) {
+        *ca_name = call->segments[1];
+        *serial = call->segments[2];
+    } else {
+        *ca_name = NULL;
+        *serial = call->segments[1];
+    }
+}
+
+static void certificates_get(struct api_call *call)
+{
+    const char *ca_name = NULL, *serial = NULL;
+    if (call->segment_count == 3 && strcmp(call->segments[2], "revoke") == 0) {
+        scepd_api_error(call->response, 405, "method_not_allowed", "revoke takes POST");
+        return;
+    }
+    cert_address(call, &ca_name, &serial);
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_cert *row = NULL;
+    int rc = scep_cert_find(&row, store, ca_name, serial);
+    if (rc < 0) {
+        reply_failure(call, rc == SCEP_EINVAL ? SCEP_ENOTFOUND : rc, "certificate");
+        return;
+    }
+    reply_json(call->response, 200, cert_json(row, 1));
+    scep_store_cert_free(row);
+}
+
+static void certificates_revoke(struct api_call *call)
+{
+    const char *ca_name = NULL, *serial = NULL;
+    if (call->segment_count == 4)
+        ca_name = call->segments[1], serial = call->segments[2];
+    else
+        serial = call->segments[1];
+    json_t *body = request_body(call, 0);
+    if (body == NULL)
+        return;
+    const char *reason_name = json_string_value(json_object_get(body, "reason"));
+    int reason = reason_name != NULL ? scep_crl_reason_from_name(reason_name) : -1;
+    json_decref(body);
+    if (reason < 0) {
+        char message[512];
+        snprintf(message, sizeof(message), "reason: one of %s", scep_crl_reason_names());
+        scepd_api_error(call->response, 400, "bad_request", message);
+        return;
+    }
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    const struct scep_config_global *global = scep_config_global_values(call->generation->config);
+    struct scep_crl_timing timing = {.validity = global->crl_validity,
+                                     .regenerate_before = global->crl_regenerate_before};
+    scep_revocation revocation;
+    int rc =
+        scep_cert_revoke_audited(&revocation, store, &timing, ca_name, serial, reason, call->actor);
+    if (revocation.audit_failed)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed action=revoke");
+    if (rc < 0) {
+        scep_revocation_clear(&revocation);
+        reply_failure(call, rc == SCEP_EINVAL ? SCEP_ENOTFOUND : rc, "revoke");
+        return;
+    }
+    scepd_log(SCEPD_LOG_INFO,
+              "event=admin_api client=%s actor=%s ca=%s serial=%s outcome=revoked crl=%s",
+              call->request->client_addr, call->actor, revocation.ca_name, revocation.serial,
+              revocation.crl != NULL ? "regenerated" : "later");
+    scep_store_cert *row = NULL;
+    rc = scep_store_cert_get(&row, store, revocation.ca_name, revocation.serial);
+    json_t *reply = rc == SCEP_OK ? cert_json(row, 0) : json_object();
+    scep_store_cert_free(row);
+    if (revocation.crl != NULL)
+        json_object_set_new(reply, "crlNumber", json_integer(revocation.crl->crl_number));
+    scep_revocation_clear(&revocation);
+    reply_json(call->response, 200, reply);
+}
+
 /* ---- the document -------------------------------------------------------------- */
 
 static void openapi_get(struct api_call *call)
@@ -435,6 +653,11 @@ static const struct api_route routes[] = {
     {"GET", {"requests", "*"}, requests_get},
     {"POST", {"requests", "*", "approve"}, requests_approve},
     {"POST", {"requests", "*", "reject"}, requests_reject},
+    {"GET", {"certificates"}, certificates_list},
+    {"GET", {"certificates", "*"}, certificates_get},
+    {"GET", {"certificates", "*", "*"}, certificates_get},
+    {"POST", {"certificates", "*", "revoke"}, certificates_revoke},
+    {"POST", {"certificates", "*", "*", "revoke"}, certificates_revoke},
     {"GET", {"openapi.json"}, openapi_get},
 };
 
