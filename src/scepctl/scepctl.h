@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "config/config.h"
+#include "issuance/end_entity.h"
 #include "scep/store.h"
 
 /* Exit codes (docs/scepctl.md). */
@@ -30,9 +31,9 @@ enum scepctl_exit { SCEPCTL_EXIT_OK = 0, SCEPCTL_EXIT_ERROR = 1, SCEPCTL_EXIT_US
 #define SCEPCTL_MAX_POSITIONAL 64
 
 /* Longest password read from stdin or accepted on the command line. */
-#define SCEPCTL_PASSWORD_MAX 1024
+#define SCEPCTL_PASSWORD_MAX SCEP_EE_PASSWORD_MAX
 /* Characters in a generated password (about 113 bits from a 51-symbol alphabet). */
-#define SCEPCTL_GENERATED_PASSWORD_LEN 20
+#define SCEPCTL_GENERATED_PASSWORD_LEN SCEP_EE_GENERATED_LEN
 
 /* One run of scepctl: where output goes, and the config and store, opened on first use. */
 struct scepctl {

@@ -263,21 +263,7 @@ void scepctl_reload_hint(struct scepctl *ctx)
 
 int scepctl_generate_password(char out[SCEPCTL_GENERATED_PASSWORD_LEN + 1])
 {
-    /* No 0/O, 1/l/I: the password is read aloud and typed into devices. */
-    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    const size_t n = sizeof(alphabet) - 1;
-    size_t filled = 0;
-    while (filled < SCEPCTL_GENERATED_PASSWORD_LEN) {
-        unsigned char byte;
-        if (RAND_bytes(&byte, 1) != 1)
-            return -1;
-        /* Rejection sampling keeps every symbol equally likely. */
-        if (byte >= 256 - (256 % n))
-            continue;
-        out[filled++] = alphabet[byte % n];
-    }
-    out[filled] = '\0';
-    return 0;
+    return scep_ee_generate_password(out) == SCEP_OK ? 0 : -1;
 }
 
 static int read_password_line(struct scepctl *ctx, char *out)

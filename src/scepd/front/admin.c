@@ -331,6 +331,7 @@ static struct scepd_http_options admin_options(const struct scep_config_global *
         .listen_count = global->admin_listen.count,
         .threads = 2,
         .max_body = 4096,
+        .allow_delete = 1,
         .connection_timeout = (unsigned)global->connection_timeout,
         .request_timeout = (unsigned)global->request_timeout,
         /* A few operators' scripts, never a crowd: small fixed limits keep a flood on the

@@ -1,4 +1,5 @@
 #include "scepd/front/api.h"
+#include "scepd/enroll/webhook.h"
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
 #include "crl/revoke.h"
@@ -43,9 +44,18 @@ struct api_route {
     api_handler handler;
 };
 
+/*
+ * The body is written into a malloc'd buffer of our own: the HTTP layer frees it with
+ * free(), and json_dumps would allocate through jansson's wiping allocator instead.
+ */
 static void reply_json(struct scepd_http_response *response, unsigned status, json_t *body)
 {
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t len = body != NULL ? json_dumpb(body, NULL, 0, JSON_COMPACT) : 0;
+    char *text = len > 0 ? malloc(len) : NULL;
+    if (text != NULL && json_dumpb(body, text, len, JSON_COMPACT) != len) {
+        free(text);
+        text = NULL;
+    }
     json_decref(body);
     if (text == NULL) {
         response->status = 500;
@@ -54,12 +64,13 @@ static void reply_json(struct scepd_http_response *response, unsigned status, js
     response->status = status;
     response->content_type = "application/json";
     response->body = (unsigned char *)text;
-    response->body_len = strlen(text);
+    response->body_len = len;
 }
 
 void scepd_api_error(struct scepd_http_response *response, unsigned status, const char *code,
                      const char *message)
 {
+    scepd_jansson_init();
     reply_json(response, status, json_pack("{s:s, s:s}", "error", code, "message", message));
 }
 
@@ -698,6 +709,7 @@ void scepd_api_handle(struct scepd_server *server, const struct scepd_generation
                       const struct scepd_http_request *request,
                       struct scepd_http_response *response, const char *actor)
 {
+    scepd_jansson_init();
     struct api_call call = {.server = server,
                             .generation = generation,
                             .request = request,

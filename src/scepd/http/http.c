@@ -83,6 +83,7 @@ struct scepd_http {
     scepd_http_handler handler;
     void *payload;
     size_t max_body;
+    int allow_delete;
     atomic_int in_flight;
 
     unsigned max_connections;
@@ -537,7 +538,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *con_cls = ctx;
         atomic_fetch_add(&http->in_flight, 1);
         if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 &&
-            strcmp(method, "HEAD") != 0) {
+            strcmp(method, "HEAD") != 0 && !(http->allow_delete && strcmp(method, "DELETE") == 0)) {
             ctx->answered = 1;
             return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                               "only GET and POST are supported\n");
@@ -804,6 +805,7 @@ int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *o
     http->handler = handler;
     http->payload = payload;
     http->max_body = options->max_body;
+    http->allow_delete = options->allow_delete;
     http->max_connections = options->max_connections;
     http->request_timeout = options->request_timeout;
     http->body_memory = options->body_memory;

@@ -41,7 +41,8 @@ struct scepd_http_options {
     /* Threads, shared by all listeners, that run the handler; 0: libmicrohttpd's threads
      * run it themselves. */
     unsigned workers;
-    size_t max_body;             /* larger bodies get 413 */
+    size_t max_body;  /* larger bodies get 413 */
+    int allow_delete; /* DELETE reaches the handler (the admin API); else 405 as other methods */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
     /* Seconds from a request's first byte (the accept, or the end of the previous response
      * on a kept-alive connection) to the end of its response; 0: no limit. */
