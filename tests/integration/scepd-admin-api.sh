@@ -249,6 +249,67 @@ check "the CA's CRL lists it" bash -c "'$SCEPCTL' --config '$work/scepd.conf' cr
 check "the audit trail names the token admin for the revocation" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -w revoke | grep -q 'scepd:admin:token'"
 
+# ---- end entities ---------------------------------------------------------------------
+JSON=(-H 'Content-Type: application/json')
+code=$(api_as POST endentities "${JSON[@]}" --data '{"username": "x", "dn": "CN=x"}')
+check "endentities without credentials: 401" is_error 401 unauthenticated "$code"
+code=$(api GET endentities)
+check "GET endentities: 200" test "$code" = 200
+check "... conforms to the document" conforms endentities:EndEntity
+check "... lists dev-no as NEW" \
+  test "$(jget "[e['status'] for e in d['endentities'] if e['username'] == 'dev-no'][0]")" = NEW
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev", "dn": "CN=api-dev,O=Example",
+  "san": ["dns:api-dev.example", "ip:192.0.2.7"], "ca": "appr", "alias": "manual"}')
+check "POST endentities (code generated): 201" test "$code" = 201
+check "... conforms to the document" conforms EndEntity
+check "... NEW, its SANs canonical" \
+  test "$(jget 'd["status"] + " " + ",".join(d["subjectAltNames"])')" = "NEW dns:api-dev.example,ip:192.0.2.7"
+generated=$(jget 'd["password"]')
+check "... the generated code returned once (20 characters)" test "${#generated}" -eq 20
+timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/api.key" --subject CN=api-dev \
+  --challenge "$generated" -l "$work/api.pem" -t 1 -n 1 >"$work/api-enroll.log" 2>&1
+check "the generated code enrolls (held: exit 3)" test $? -eq 3
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev", "dn": "CN=api-dev"}')
+check "the same username again: 409 conflict" is_error 409 conflict "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev2", "dn": "CN=api-dev2",
+  "ca": "appr", "alias": "manual", "password": "given-code-1"}')
+check "POST endentities with a code: 201, the code not echoed" \
+  test "$code:$(jget '"password" in d')" = 201:False
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "nodn"}')
+check "no dn: 400" is_error 400 bad_request "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "baddn", "dn": "not a dn"}')
+check "a malformed dn: 400" is_error 400 bad_request "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "noca", "dn": "CN=x", "ca": "nosuch"}')
+check "an unknown CA: 400" is_error 400 bad_request "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "nop", "dn": "CN=x", "profile": "NOSUCH"}')
+check "an unknown profile: 400" is_error 400 bad_request "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": 7, "dn": "CN=x"}')
+check "a number as username: 400" is_error 400 bad_request "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "badsan", "dn": "CN=x", "san": "bogus:x"}')
+check "a malformed san: 400" is_error 400 bad_request "$code"
+code=$(api DELETE endentities)
+check "DELETE on the collection: 405" is_error 405 method_not_allowed "$code"
+code=$(api GET endentities/api-dev2)
+check "GET endentities/NAME: 200" test "$code:$(jget 'd["username"]')" = 200:api-dev2
+code=$(api GET endentities/nobody)
+check "an unknown end entity: 404" is_error 404 not_found "$code"
+code=$(api POST endentities/api-dev2/reset)
+check "POST endentities/NAME/reset: 200 with a generated code" \
+  test "$code:$(jget 'd["status"] + str(len(d["password"]))')" = 200:NEW20
+reset_code=$(jget 'd["password"]')
+code=$(api POST endentities/api-dev2/reset "${JSON[@]}" --data '{"password": "chosen-2"}')
+check "reset with a code: 200, not echoed" test "$code:$(jget '"password" in d')" = 200:False
+code=$(api POST endentities/nobody/reset)
+check "reset an unknown end entity: 404" is_error 404 not_found "$code"
+code=$(api DELETE endentities/api-dev2)
+check "DELETE endentities/NAME: 200" test "$code:$(jget 'd["removed"]')" = 200:api-dev2
+code=$(api DELETE endentities/api-dev2)
+check "DELETE it again: 404" is_error 404 not_found "$code"
+check "the audit trail names the admin for ee_add, ee_reset, ee_remove" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -E 'ee_(add|reset|remove)' | grep -c 'scepd:admin:token' | grep -qx 5"
+check "generated codes are never in scepd's log" \
+  bash -c "! grep -qe '$generated' -e '$reset_code' '$work/scepd.log'"
+
 # ---- rejected through the API -----------------------------------------------------------
 timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/no.key" --subject CN=dev-no \
   --challenge pw-dev-no -l "$work/no.pem" -t 1 -n 1 >"$work/no-enroll.log" 2>&1

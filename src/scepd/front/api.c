@@ -3,6 +3,7 @@
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
 #include "crl/revoke.h"
+#include "issuance/end_entity.h"
 #include "issuance/issuance.h"
 #include "scep/ca.h"
 
@@ -642,6 +643,257 @@ static void certificates_revoke(struct api_call *call)
     reply_json(call->response, 200, reply);
 }
 
+/* ---- end entities -------------------------------------------------------------- */
+
+static json_t *ee_json(const scep_store_end_entity *ee)
+{
+    json_t *object = json_object();
+    if (object == NULL)
+        return NULL;
+    set_string(object, "username", ee->username);
+    set_string(object, "status", scep_ee_status_name(ee->status));
+    set_string(object, "dn", ee->subject_dn);
+    set_string(object, "ca", ee->ca_name);
+    set_string(object, "profile", ee->profile);
+    set_string(object, "alias", ee->alias);
+    set_string(object, "raAlias", ee->ra_alias);
+    json_t *sans = json_array();
+    for (const char *p = ee->sans; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '\n');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len > 0)
+            json_array_append_new(sans, json_stringn(p, len));
+        p += len + (end != NULL ? 1 : 0);
+    }
+    json_object_set_new(object, "subjectAltNames", sans);
+    json_object_set_new(object, "failedCodes", json_integer(ee->failed_codes));
+    set_time(object, "created", ee->created_at);
+    set_time(object, "updated", ee->updated_at);
+    return object;
+}
+
+static void endentities_list(struct api_call *call)
+{
+    long long limit = parse_limit(call);
+    if (limit < 0)
+        return;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_end_entity *rows = NULL;
+    size_t count = 0;
+    int rc = scep_store_ee_list(&rows, &count, store);
+    if (rc < 0) {
+        reply_failure(call, rc, "endentities");
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < count && i < (size_t)limit; i++)
+        json_array_append_new(items, ee_json(&rows[i]));
+    scep_store_ee_list_free(rows, count);
+    reply_json(call->response, 200, json_pack("{s:o}", "endentities", items));
+}
+
+static void endentities_get(struct api_call *call)
+{
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_end_entity *ee = NULL;
+    int rc = scep_store_ee_get(&ee, store, call->segments[1]);
+    if (rc == SCEP_ENOTFOUND) {
+        scepd_api_error(call->response, 404, "not_found", "no such end entity");
+        return;
+    }
+    if (rc < 0) {
+        reply_failure(call, rc, "endentity");
+        return;
+    }
+    reply_json(call->response, 200, ee_json(ee));
+    scep_store_ee_free(ee);
+}
+
+/*
+ * The "password" member, or a generated one; `*generated` says which, as only a
+ * generated code is returned (once). -1 when the answer (400, 500) is given.
+ */
+static int body_password(struct api_call *call, char out[SCEP_EE_PASSWORD_MAX + 1], int *generated,
+                         json_t *body)
+{
+    json_t *value = json_object_get(body, "password");
+    *generated = value == NULL;
+    if (value == NULL) {
+        if (scep_ee_generate_password(out) < 0) {
+            scepd_api_error(call->response, 500, "internal", "the random generator failed");
+            return -1;
+        }
+        return 0;
+    }
+    const char *given = json_string_value(value);
+    if (given == NULL || strlen(given) > SCEP_EE_PASSWORD_MAX ||
+        scep_ee_password_check(given) < 0) {
+        scepd_api_error(call->response, 400, "bad_request",
+                        "password: 1 to 1024 characters, no control characters (leave it out "
+                        "to have one generated)");
+        return -1;
+    }
+    memcpy(out, given, strlen(given) + 1);
+    return 0;
+}
+
+/* An optional string member; -1 (400 answered) when present and not a string. */
+static int body_string(struct api_call *call, const char **out, json_t *body, const char *key)
+{
+    json_t *value = json_object_get(body, key);
+    *out = json_string_value(value);
+    if (value != NULL && *out == NULL) {
+        char message[96];
+        snprintf(message, sizeof(message), "%s: expected a string", key);
+        scepd_api_error(call->response, 400, "bad_request", message);
+        return -1;
+    }
+    return 0;
+}
+
+/* "san" as scepctl's --san text, or an array of its items joined. */
+static int body_sans(struct api_call *call, char *out, size_t out_size, const char **san,
+                     json_t *body)
+{
+    json_t *value = json_object_get(body, "san");
+    *san = NULL;
+    if (value == NULL)
+        return 0;
+    size_t len = 0;
+    out[0] = '\0';
+    if (json_is_string(value)) {
+        len = (size_t)snprintf(out, out_size, "%s", json_string_value(value));
+    } else if (json_is_array(value)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(value, i, item)
+        {
+            if (!json_is_string(item) || len >= out_size)
+                break;
+            len += (size_t)snprintf(out + len, out_size - len, "%s%s", i > 0 ? "," : "",
+                                    json_string_value(item));
+        }
+        if (i < json_array_size(value))
+            len = out_size;
+    } else {
+        len = out_size;
+    }
+    if (len >= out_size) {
+        scepd_api_error(call->response, 400, "bad_request",
+                        "san: a string \"dns:NAME,ip:ADDR\" or an array of such items");
+        return -1;
+    }
+    *san = out;
+    return 0;
+}
+
+static void endentities_add(struct api_call *call)
+{
+    char password[SCEP_EE_PASSWORD_MAX + 1] = "";
+    char san_buf[2048];
+    int generated = 0;
+    scep_ee_registration registration = {0};
+    json_t *body = request_body(call, 0);
+    if (body == NULL)
+        return;
+    if (body_string(call, &registration.username, body, "username") < 0 ||
+        body_string(call, &registration.dn, body, "dn") < 0 ||
+        body_string(call, &registration.ca_name, body, "ca") < 0 ||
+        body_string(call, &registration.alias, body, "alias") < 0 ||
+        body_string(call, &registration.profile, body, "profile") < 0 ||
+        body_sans(call, san_buf, sizeof(san_buf), &registration.san, body) < 0 ||
+        body_password(call, password, &generated, body) < 0)
+        goto cleanup;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        goto cleanup;
+    scep_ee_outcome outcome;
+    int rc = scep_ee_register(&outcome, store, call->generation->config, &registration, password,
+                              call->actor);
+    if (outcome.audit_failed)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed action=ee_add");
+    if (rc == SCEP_ENOTFOUND || rc == SCEP_EINVAL) {
+        /* Input that names nothing usable (an unknown CA included) is the caller's error. */
+        scepd_api_error(call->response, 400, "bad_request", scep_error_message());
+        goto cleanup;
+    }
+    if (rc < 0) {
+        reply_failure(call, rc, "ee_add");
+        goto cleanup;
+    }
+    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=ee_add outcome=ok",
+              call->request->client_addr, call->actor);
+    scep_store_end_entity *ee = NULL;
+    json_t *reply = scep_store_ee_get(&ee, store, registration.username) == SCEP_OK
+                        ? ee_json(ee)
+                        : json_pack("{s:s}", "username", registration.username);
+    scep_store_ee_free(ee);
+    /* The one place a code is returned: the caller asked for a generated one. */
+    if (generated)
+        json_object_set_new(reply, "password", json_string(password));
+    reply_json(call->response, 201, reply);
+cleanup:
+    OPENSSL_cleanse(password, sizeof(password));
+    json_decref(body);
+}
+
+static void endentities_reset(struct api_call *call)
+{
+    char password[SCEP_EE_PASSWORD_MAX + 1] = "";
+    int generated = 0;
+    json_t *body = request_body(call, 1);
+    if (body == NULL)
+        return;
+    if (body_password(call, password, &generated, body) < 0)
+        goto cleanup;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        goto cleanup;
+    scep_ee_outcome outcome;
+    int rc = scep_ee_reset_audited(&outcome, store, call->segments[1], password, call->actor);
+    if (outcome.audit_failed)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed action=ee_reset");
+    if (rc < 0) {
+        reply_failure(call, rc, "ee_reset");
+        goto cleanup;
+    }
+    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=ee_reset outcome=ok",
+              call->request->client_addr, call->actor);
+    scep_store_end_entity *ee = NULL;
+    json_t *reply = scep_store_ee_get(&ee, store, call->segments[1]) == SCEP_OK
+                        ? ee_json(ee)
+                        : json_pack("{s:s}", "username", call->segments[1]);
+    scep_store_ee_free(ee);
+    if (generated)
+        json_object_set_new(reply, "password", json_string(password));
+    reply_json(call->response, 200, reply);
+cleanup:
+    OPENSSL_cleanse(password, sizeof(password));
+    json_decref(body);
+}
+
+static void endentities_remove(struct api_call *call)
+{
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_ee_outcome outcome;
+    int rc = scep_ee_remove_audited(&outcome, store, call->segments[1], call->actor);
+    if (outcome.audit_failed)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed action=ee_remove");
+    if (rc < 0) {
+        reply_failure(call, rc, "ee_remove");
+        return;
+    }
+    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=ee_remove outcome=ok",
+              call->request->client_addr, call->actor);
+    reply_json(call->response, 200, json_pack("{s:s}", "removed", call->segments[1]));
+}
+
 /* ---- the document -------------------------------------------------------------- */
 
 static void openapi_get(struct api_call *call)
@@ -669,6 +921,11 @@ static const struct api_route routes[] = {
     {"GET", {"certificates", "*", "*"}, certificates_get},
     {"POST", {"certificates", "*", "revoke"}, certificates_revoke},
     {"POST", {"certificates", "*", "*", "revoke"}, certificates_revoke},
+    {"GET", {"endentities"}, endentities_list},
+    {"POST", {"endentities"}, endentities_add},
+    {"GET", {"endentities", "*"}, endentities_get},
+    {"DELETE", {"endentities", "*"}, endentities_remove},
+    {"POST", {"endentities", "*", "reset"}, endentities_reset},
     {"GET", {"openapi.json"}, openapi_get},
 };
 
