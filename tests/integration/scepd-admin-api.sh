@@ -32,6 +32,10 @@ admin_password = pass word:1
 manual.approval = manual
 manual.pendingexpiry = 1h
 manual.defaultca = appr
+mdm.operationmode = ra
+mdm.ra.authPwd = ra-shared-secret-42
+mdm.ra.onetimechallenges = accept
+mdm.defaultca = appr
 CONF
 ctl ca init --name appr --subject "CN=API CA,O=scepd" --key rsa:2048 >"$work/ctl.log" 2>&1 ||
   { cat "$work/ctl.log"; echo "FAIL: ca init"; exit 1; }
@@ -90,7 +94,18 @@ if ":" in name:
                                    "items": {"$ref": "#/components/schemas/" + name}}}}
 else:
     schema = {"$ref": "#/components/schemas/" + name}
+def draft(node):
+    # OpenAPI 3.0's "nullable" is JSON Schema's type list with "null".
+    if isinstance(node, dict):
+        if node.pop("nullable", False) and "type" in node:
+            node["type"] = [node["type"], "null"]
+        for value in node.values():
+            draft(value)
+    elif isinstance(node, list):
+        for value in node:
+            draft(value)
 schema["components"] = doc["components"]
+draft(schema)
 jsonschema.validate(body, schema)
 PY
 }
@@ -269,7 +284,7 @@ check "... the generated code returned once (20 characters)" test "${#generated}
 timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/api.key" --subject CN=api-dev \
   --challenge "$generated" -l "$work/api.pem" -t 1 -n 1 >"$work/api-enroll.log" 2>&1
 check "the generated code enrolls (held: exit 3)" test $? -eq 3
-code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev", "dn": "CN=api-dev"}')
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev", "dn": "CN=api-dev", "alias": "manual"}')
 check "the same username again: 409 conflict" is_error 409 conflict "$code"
 code=$(api POST endentities "${JSON[@]}" --data '{"username": "api-dev2", "dn": "CN=api-dev2",
   "ca": "appr", "alias": "manual", "password": "given-code-1"}')
@@ -309,6 +324,48 @@ check "the audit trail names the admin for ee_add, ee_reset, ee_remove" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -E 'ee_(add|reset|remove)' | grep -c 'scepd:admin:token' | grep -qx 5"
 check "generated codes are never in scepd's log" \
   bash -c "! grep -qe '$generated' -e '$reset_code' '$work/scepd.log'"
+
+# ---- challenges, CAs, aliases -----------------------------------------------------------
+code=$(api_as POST challenges "${JSON[@]}" --data '{"alias": "mdm"}')
+check "challenges without credentials: 401" is_error 401 unauthenticated "$code"
+code=$(api POST challenges "${JSON[@]}" --data '{"alias": "mdm", "ttl": 600, "subject": "CN=kiosk-*"}')
+check "POST challenges: 201" test "$code" = 201
+check "... conforms to the document" conforms Challenge
+challenge=$(jget 'd["challenge"]')
+check "... 32 hex digits, no warning on an RA alias" \
+  test "${#challenge}:$(jget '"warning" in d')" = 32:False
+check "... expires in about ten minutes" python3 -c '
+import datetime, json, sys
+d = json.load(open(sys.argv[1]))
+left = datetime.datetime.strptime(d["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(
+    tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)
+sys.exit(not 540 <= left.total_seconds() <= 610)' "$work/body.json"
+code=$(api POST challenges "${JSON[@]}" --data '{"alias": "manual"}')
+check "a challenge for a CA-mode alias carries a warning" test "$code:$(jget '"warning" in d')" = 201:True
+code=$(api POST challenges "${JSON[@]}" --data '{"alias": "nosuch"}')
+check "an unknown alias: 404" is_error 404 not_found "$code"
+code=$(api POST challenges "${JSON[@]}" --data '{"alias": "mdm", "ttl": 0}')
+check "ttl 0: 400" is_error 400 bad_request "$code"
+code=$(api POST challenges "${JSON[@]}" --data '{"alias": "mdm", "ttl": "1h"}')
+check "ttl as text: 400" is_error 400 bad_request "$code"
+code=$(api POST challenges "${JSON[@]}" --data '{"ttl": 60}')
+check "no alias: 400" is_error 400 bad_request "$code"
+check "the challenge is never in scepd's log" bash -c "! grep -q '$challenge' '$work/scepd.log'"
+check "the audit trail names the admin for challenge_new" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep challenge_new | grep -q 'scepd:admin:token'"
+code=$(api GET cas)
+check "GET cas: 200" test "$code" = 200
+check "... conforms to the document" conforms cas:Ca
+check "... the CA with its expiry and its CRL" \
+  test "$(jget '[c["name"] + " " + str(bool(c["notAfter"])) + " " + str(c["crl"]["number"] > 0) for c in d["cas"]][0]')" = "appr True True"
+code=$(api GET aliases)
+check "GET aliases: 200" test "$code" = 200
+check "... conforms to the document" conforms aliases:Alias
+check "... the RA secret masked" \
+  test "$(jget '[a["settings"]["ra.authPwd"] for a in d["aliases"] if a["name"] == "mdm"][0]')" = "********"
+check "... and nowhere in the reply" bash -c "! grep -q ra-shared-secret-42 '$work/body.json'"
+code=$(api POST aliases)
+check "POST aliases: 405" is_error 405 method_not_allowed "$code"
 
 # ---- rejected through the API -----------------------------------------------------------
 timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/no.key" --subject CN=dev-no \

@@ -21,6 +21,9 @@
 #define API_SEGMENT_MAX   128
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX     1000
+/* As GET /admin/challenge: a challenge lives 1 s to 30 days; its subject pattern 1024. */
+#define API_CHALLENGE_TTL_MAX (30LL * SCEP_CONFIG_DAY)
+#define API_PATTERN_MAX       1024
 /* Certificates read per page when filtering by subject or serial, and the pages at most. */
 #define API_CERT_PAGE      500
 #define API_CERT_PAGES_MAX 40
@@ -894,6 +897,173 @@ static void endentities_remove(struct api_call *call)
     reply_json(call->response, 200, json_pack("{s:s}", "removed", call->segments[1]));
 }
 
+/* ---- challenges, CAs, aliases ---------------------------------------------------- */
+
+/* One-time challenges as scepctl challenge new and GET /admin/challenge make them. */
+static void challenges_new(struct api_call *call)
+{
+    json_t *body = request_body(call, 0);
+    if (body == NULL)
+        return;
+    const char *alias = json_string_value(json_object_get(body, "alias"));
+    json_t *ttl_value = json_object_get(body, "ttl");
+    json_t *subject_value = json_object_get(body, "subject");
+    const char *pattern = json_string_value(subject_value);
+    const struct scep_config_global *global = scep_config_global_values(call->generation->config);
+    long long ttl =
+        ttl_value != NULL ? (long long)json_integer_value(ttl_value) : global->admin_challenge_ttl;
+    const char *bad = NULL;
+    if (alias == NULL)
+        bad = "alias: the alias name is required";
+    else if (ttl_value != NULL &&
+             (!json_is_integer(ttl_value) || ttl < 1 || ttl > API_CHALLENGE_TTL_MAX))
+        bad = "ttl: seconds from 1 to 2592000 (30 days)";
+    else if (subject_value != NULL &&
+             (pattern == NULL || pattern[0] == '\0' || strlen(pattern) > API_PATTERN_MAX))
+        bad = "subject: a DN pattern of 1 to 1024 characters";
+    if (bad != NULL) {
+        json_decref(body);
+        scepd_api_error(call->response, 400, "bad_request", bad);
+        return;
+    }
+    const struct scepd_alias *found = scepd_generation_alias(call->generation, alias);
+    if (found == NULL) {
+        json_decref(body);
+        scepd_api_error(call->response, 404, "not_found", "no such alias");
+        return;
+    }
+    scep_store *store = open_store(call);
+    if (store == NULL) {
+        json_decref(body);
+        return;
+    }
+    char challenge[SCEP_CHALLENGE_LEN + 1];
+    int64_t expires_at = 0;
+    int rc = scep_store_challenge_new(challenge, &expires_at, store, found->name, ttl, pattern);
+    if (rc < 0) {
+        json_decref(body);
+        reply_failure(call, rc, "challenge");
+        return;
+    }
+    /* Never the challenge itself in the audit trail or the log. */
+    scep_store_audit_event event = {.actor = call->actor,
+                                    .action = "challenge_new",
+                                    .alias = found->name,
+                                    .outcome = "ok",
+                                    .detail = pattern != NULL ? pattern : "any subject"};
+    if (scep_store_audit_append(store, &event) < 0)
+        scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
+    int ra = found->settings->operationmode == SCEP_ALIAS_MODE_RA;
+    scepd_log(SCEPD_LOG_INFO,
+              "event=admin_challenge client=%s alias=%s actor=%s ttl=%lld outcome=issued%s",
+              call->request->client_addr, found->name, call->actor, ttl,
+              ra ? "" : " warning=not_ra_mode");
+    json_t *reply = json_pack("{s:s, s:s}", "challenge", challenge, "alias", found->name);
+    OPENSSL_cleanse(challenge, sizeof(challenge));
+    set_time(reply, "expires", expires_at);
+    if (!ra)
+        set_string(reply, "warning",
+                   "the alias is not in RA mode: scepd does not accept the "
+                   "challenge until it is");
+    json_decref(body);
+    reply_json(call->response, 201, reply);
+}
+
+/* The certificate fields of a PEM CA certificate (the first of the text). */
+static json_t *ca_cert_json(const char *pem)
+{
+    json_t *object = json_object();
+    BIO *bio = pem != NULL ? BIO_new_mem_buf(pem, -1) : NULL;
+    X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (cert == NULL) {
+        ERR_clear_error();
+        return object;
+    }
+    char *subject = NULL;
+    if (scep_dn_format(&subject, X509_get_subject_name(cert)) == SCEP_OK)
+        set_string(object, "subject", subject);
+    OPENSSL_free(subject);
+    char serial[SCEP_SERIAL_HEX_MAX];
+    if (scep_serial_to_hex(serial, X509_get0_serialNumber(cert)) == SCEP_OK)
+        set_string(object, "serial", serial);
+    struct tm tm;
+    if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1)
+        set_time(object, "notBefore", (int64_t)timegm(&tm));
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+        set_time(object, "notAfter", (int64_t)timegm(&tm));
+    X509_free(cert);
+    ERR_clear_error();
+    return object;
+}
+
+static void cas_list(struct api_call *call)
+{
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_ca *rows = NULL;
+    size_t count = 0;
+    int rc = scep_store_ca_list(&rows, &count, store);
+    if (rc < 0) {
+        reply_failure(call, rc, "cas");
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_t *item = ca_cert_json(rows[i].cert_pem);
+        json_object_set_new(item, "name", json_string(rows[i].name));
+        json_object_set_new(item, "crlNumber", json_integer(rows[i].crl_number));
+        if (rows[i].next_cert_pem != NULL) {
+            /* During a rollover (RFC 8894 §4.7): what GetNextCACert announces. */
+            json_t *next = ca_cert_json(rows[i].next_cert_pem);
+            if (rows[i].next_activate_at > 0)
+                set_time(next, "activates", rows[i].next_activate_at);
+            json_object_set_new(next, "hasKey", json_boolean(rows[i].next_key_ref != NULL));
+            json_object_set_new(item, "next", next);
+        }
+        scep_store_crl *crl = NULL;
+        if (scep_store_crl_get(&crl, store, rows[i].name) == SCEP_OK) {
+            json_t *crl_json = json_pack("{s:I, s:I}", "number", (json_int_t)crl->crl_number,
+                                         "revoked", (json_int_t)crl->revoked_count);
+            set_time(crl_json, "thisUpdate", crl->this_update);
+            set_time(crl_json, "nextUpdate", crl->next_update);
+            json_object_set_new(item, "crl", crl_json);
+        }
+        scep_store_crl_free(crl);
+        json_array_append_new(items, item);
+    }
+    scep_store_ca_list_free(rows, count);
+    reply_json(call->response, 200, json_pack("{s:o}", "cas", items));
+}
+
+static int add_setting(const struct scep_config_setting *setting, const char *value, bool is_set,
+                       void *payload)
+{
+    (void)is_set;
+    json_object_set_new(payload, setting->name, value != NULL ? json_string(value) : json_null());
+    return 0;
+}
+
+/* Every alias with its effective settings; secrets as "********" (scep_config_foreach). */
+static void aliases_list(struct api_call *call)
+{
+    const struct scepd_generation *generation = call->generation;
+    json_t *items = json_array();
+    for (size_t i = 0; i < generation->alias_count; i++) {
+        const struct scepd_alias *alias = &generation->aliases[i];
+        json_t *settings = json_object();
+        if (scep_config_foreach(generation->config, alias->name, 0, add_setting, settings) < 0) {
+            json_decref(settings);
+            settings = json_null();
+        }
+        json_t *item = json_pack("{s:s, s:b, s:o}", "name", alias->name, "default",
+                                 alias == generation->default_alias, "settings", settings);
+        json_array_append_new(items, item);
+    }
+    reply_json(call->response, 200, json_pack("{s:o}", "aliases", items));
+}
+
 /* ---- the document -------------------------------------------------------------- */
 
 static void openapi_get(struct api_call *call)
@@ -926,6 +1096,9 @@ static const struct api_route routes[] = {
     {"GET", {"endentities", "*"}, endentities_get},
     {"DELETE", {"endentities", "*"}, endentities_remove},
     {"POST", {"endentities", "*", "reset"}, endentities_reset},
+    {"POST", {"challenges"}, challenges_new},
+    {"GET", {"cas"}, cas_list},
+    {"GET", {"aliases"}, aliases_list},
     {"GET", {"openapi.json"}, openapi_get},
 };
 
