@@ -320,8 +320,13 @@ code=$(api DELETE endentities/api-dev2)
 check "DELETE endentities/NAME: 200" test "$code:$(jget 'd["removed"]')" = 200:api-dev2
 code=$(api DELETE endentities/api-dev2)
 check "DELETE it again: 404" is_error 404 not_found "$code"
+code=$(api POST endentities "${JSON[@]}" --data '{"username": "api dev 3", "dn": "CN=api dev 3",
+  "alias": "manual", "password": "p-3"}')
+check "a username with spaces: 201" test "$code" = 201
+code=$(api DELETE "endentities/api%20dev%203")
+check "... addressed percent-encoded in the path" test "$code:$(jget 'd["removed"]')" = "200:api dev 3"
 check "the audit trail names the admin for ee_add, ee_reset, ee_remove" \
-  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -E 'ee_(add|reset|remove)' | grep -c 'scepd:admin:token' | grep -qx 5"
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep -E 'ee_(add|reset|remove)' | grep -c 'scepd:admin:token' | grep -qx 7"
 check "generated codes are never in scepd's log" \
   bash -c "! grep -qe '$generated' -e '$reset_code' '$work/scepd.log'"
 

@@ -212,6 +212,11 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
         scepd_api_handle(server, generation, request, response, actor);
         return;
     }
+    /* DELETE is let through for the API only. */
+    if (strcmp(request->method, "DELETE") == 0) {
+        reply_text(response, 405, "only GET\n");
+        return;
+    }
     if (strcmp(request->path, SCEPD_METRICS_PATH) == 0) {
         scepd_metrics_reply(server, request, response);
         return;

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define API_SEGMENTS_MAX  4
-#define API_SEGMENT_MAX   128
+#define API_SEGMENT_MAX   (SCEP_EE_USERNAME_MAX + 1) /* a path segment holds any username */
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX     1000
 /* As GET /admin/challenge: a challenge lives 1 s to 30 days; its subject pattern 1024. */
@@ -1116,6 +1116,30 @@ static int route_matches(const struct api_route *route, const struct api_call *c
     return 1;
 }
 
+/*
+ * Percent-decodes one path segment in place ('+' stays itself in a path): libmicrohttpd
+ * hands the path over as sent, and a name with a space arrives as %20. -1 when malformed
+ * or when it would hold a NUL.
+ */
+static int path_decode(char *segment)
+{
+    char *out = segment;
+    for (const char *p = segment; *p != '\0'; p++) {
+        char c = *p;
+        if (c == '%') {
+            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
+            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = (char)(hi * 16 + lo);
+            p += 2;
+        }
+        *out++ = c;
+    }
+    *out = '\0';
+    return 0;
+}
+
 /* Splits the path below the prefix; -1 when it has too many or too long segments. */
 static int split_path(struct api_call *call, const char *path)
 {
@@ -1127,6 +1151,8 @@ static int split_path(struct api_call *call, const char *path)
             return -1;
         memcpy(call->segments[call->segment_count], path, len);
         call->segments[call->segment_count][len] = '\0';
+        if (path_decode(call->segments[call->segment_count]) < 0)
+            return -1;
         call->segment_count++;
         path += len;
         if (*path == '/')
