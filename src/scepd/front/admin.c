@@ -292,6 +292,7 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
     challenge[SCEP_CHALLENGE_LEN] = '\n';
     challenge[SCEP_CHALLENGE_LEN + 1] = '\0';
     reply_text(response, 200, challenge);
+    response->body_secret = 1;
     OPENSSL_cleanse(challenge, sizeof(challenge));
 }
 

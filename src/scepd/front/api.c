@@ -839,6 +839,7 @@ static void endentities_add(struct api_call *call)
     if (generated)
         json_object_set_new(reply, "password", json_string(password));
     reply_json(call->response, 201, reply);
+    call->response->body_secret = generated;
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     json_decref(body);
@@ -874,6 +875,7 @@ static void endentities_reset(struct api_call *call)
     if (generated)
         json_object_set_new(reply, "password", json_string(password));
     reply_json(call->response, 200, reply);
+    call->response->body_secret = generated;
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     json_decref(body);
@@ -967,6 +969,7 @@ static void challenges_new(struct api_call *call)
                    "challenge until it is");
     json_decref(body);
     reply_json(call->response, 201, reply);
+    call->response->body_secret = 1;
 }
 
 /* The certificate fields of a PEM CA certificate (the first of the text). */

@@ -29,6 +29,7 @@ struct scepd_http_response {
     size_t body_len;
     const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
     const char *retry_after;      /* static string; sent as Retry-After when set */
+    int body_secret; /* the body holds a secret (a challenge, a code): wiped when freed */
 };
 
 typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,
