@@ -12,7 +12,7 @@ build_pkgs=(gcc make cmake pkg-config git clang-format
 # for a hardware security module; postgresql is the server the store tests start a
 # throwaway cluster of (scripts/pg-cluster.sh).
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd postgresql
-           python3-prometheus-client
+           python3-prometheus-client python3-jsonschema
            iproute2 util-linux curl procps
            groff-base man-db systemd
            softhsm2 opensc)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crl/revoke.h"
 #include "scep/ca.h"
 
 static const char *cert_status_name(scep_store_cert_status status)
@@ -56,36 +57,14 @@ static int cert_list(struct scepctl *ctx, const struct scepctl_args *args)
 int scepctl_find_cert(struct scepctl *ctx, scep_store_cert **out, const char *ca_name,
                       const char *serial)
 {
-    if (ca_name != NULL) {
-        if (scep_store_cert_get(out, ctx->store, ca_name, serial) < 0)
-            return scepctl_fail(ctx, "certificate %s of CA %s", serial, ca_name);
-        return 0;
-    }
-    scep_store_ca *cas = NULL;
-    size_t count = 0;
-    if (scep_store_ca_list(&cas, &count, ctx->store) < 0)
-        return scepctl_fail(ctx, "cannot list the CAs");
-    int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        scep_store_cert *cert = NULL;
-        int found = scep_store_cert_get(&cert, ctx->store, cas[i].name, serial);
-        if (found == SCEP_ENOTFOUND)
-            continue;
-        if (found < 0)
-            rc = scepctl_fail(ctx, "certificate %s of CA %s", serial, cas[i].name);
-        else if (*out != NULL)
-            rc = scepctl_usage(ctx, "serial %s exists under CAs %s and %s: pass --ca NAME", serial,
-                               (*out)->ca_name, cas[i].name);
-        else {
-            *out = cert;
-            cert = NULL;
-        }
-        scep_store_cert_free(cert);
-    }
-    if (rc == 0 && *out == NULL)
-        rc = scepctl_error(ctx, "no certificate with serial %s", serial);
-    scep_store_ca_list_free(cas, count);
-    return rc;
+    int rc = scep_cert_find(out, ctx->store, ca_name, serial);
+    if (rc == SCEP_EEXISTS)
+        return scepctl_usage(ctx, "%s (--ca NAME)", scep_error_message());
+    if (rc == SCEP_ENOTFOUND)
+        return scepctl_error(ctx, "%s", scep_error_message());
+    if (rc < 0)
+        return scepctl_fail(ctx, "certificate %s", serial);
+    return 0;
 }
 
 static int cert_show(struct scepctl *ctx, const struct scepctl_args *args)

@@ -11,11 +11,8 @@
 #include <time.h>
 
 #include "crl/publish.h"
+#include "crl/revoke.h"
 #include "scep/ca.h"
-
-/* Pages of certificates read while looking for an end entity's newest one. */
-#define CERT_PAGE      500
-#define CERT_PAGES_MAX (SCEP_STORE_MAX_LIST / CERT_PAGE * 10)
 
 static struct scep_crl_timing config_timing(const struct scepctl *ctx)
 {
@@ -53,112 +50,47 @@ static void print_crl_line(struct scepctl *ctx, const scep_store_crl *crl)
             next_update);
 }
 
-/* Whether `cert` is the newest certificate issued to its end entity (by store id). */
-static int is_newest_of_user(struct scepctl *ctx, int *out, const scep_store_cert *cert)
-{
-    *out = 1;
-    for (size_t page = 0; page < CERT_PAGES_MAX; page++) {
-        scep_store_cert *rows = NULL;
-        size_t count = 0;
-        scep_store_cert_filter filter = {.limit = CERT_PAGE, .offset = page * CERT_PAGE};
-        if (scep_store_cert_list(&rows, &count, ctx->store, &filter) < 0)
-            return scepctl_fail(ctx, "cannot list the certificates");
-        for (size_t i = 0; i < count; i++)
-            if (rows[i].id > cert->id && rows[i].username != NULL &&
-                strcmp(rows[i].username, cert->username) == 0)
-                *out = 0;
-        scep_store_cert_list_free(rows, count);
-        if (count < CERT_PAGE || *out == 0)
-            return 0;
-    }
-    return 0;
-}
-
-/*
- * The end entity becomes REVOKED when this was its newest certificate and it
- * is GENERATED; a NEW one (reset to enroll again) or a DISABLED one is left
- * alone, as is one whose newer certificate is still valid.
- */
-static void revoke_end_entity(struct scepctl *ctx, const scep_store_cert *cert, char *note,
-                              size_t note_size)
-{
-    scep_store_end_entity *ee = NULL;
-    int newest = 0;
-    snprintf(note, note_size, "-");
-    if (cert->username == NULL || scep_store_ee_get(&ee, ctx->store, cert->username) < 0 ||
-        is_newest_of_user(ctx, &newest, cert) != 0) {
-        scep_store_ee_free(ee);
-        return;
-    }
-    if (newest && ee->status == SCEP_EE_GENERATED) {
-        if (scep_store_ee_set_status(ctx->store, ee->username, SCEP_EE_REVOKED) < 0)
-            scepctl_warn(ctx, "end entity %s was not marked revoked: %s", ee->username,
-                         scep_error_message());
-        else {
-            fprintf(ctx->out, "end entity %s is now REVOKED (ee reset lets it enroll again)\n",
-                    ee->username);
-            snprintf(note, note_size, "%s:REVOKED", ee->username);
-        }
-    } else {
-        snprintf(note, note_size, "%s:unchanged", ee->username);
-    }
-    scep_store_ee_free(ee);
-}
-
+/* scep_cert_revoke_audited, the call scepd's admin API makes too. */
 int scepctl_cert_revoke(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *given = scepctl_arg(args, "serial");
     const char *reason_name = scepctl_arg(args, "reason");
-    char serial[SCEP_SERIAL_HEX_MAX];
-    ASN1_INTEGER *number = NULL;
-    scep_store_cert *row = NULL;
-    scep_store_crl *crl = NULL;
-    char ee_note[320], detail[512];
-
+    char actor[96];
+    scep_revocation revocation;
     int reason = scep_crl_reason_from_name(reason_name);
     if (reason < 0)
         return scepctl_usage(ctx, "--reason %s: expected one of %s", reason_name,
                              scep_crl_reason_names());
-    if (scep_serial_from_hex(&number, given) < 0)
-        return scepctl_fail(ctx, "--serial %s", given);
-    int rc = scep_serial_to_hex(serial, number) < 0 ? scepctl_fail(ctx, "--serial %s", given) : 0;
-    ASN1_INTEGER_free(number);
-    if (rc != 0 || (rc = scepctl_open_store(ctx)) != 0 ||
-        (rc = scepctl_find_cert(ctx, &row, scepctl_arg(args, "ca"), serial)) != 0)
+    int rc = scepctl_open_store(ctx);
+    if (rc != 0)
+        return rc;
+    struct scep_crl_timing timing = config_timing(ctx);
+    scepctl_actor(actor, sizeof(actor));
+    int revoked = scep_cert_revoke_audited(&revocation, ctx->store, &timing,
+                                           scepctl_arg(args, "ca"), given, reason, actor);
+    if (revoked == SCEP_EEXISTS)
+        rc = scepctl_usage(ctx, "%s (--ca NAME)", scep_error_message());
+    else if (revoked == SCEP_ENOTFOUND || revoked == SCEP_ESTATE)
+        rc = scepctl_error(ctx, "%s", scep_error_message());
+    else if (revoked < 0)
+        rc = scepctl_fail(ctx, "cannot revoke certificate %s", given);
+    if (rc != 0)
         goto cleanup;
-    if (row->status == SCEP_CERT_REVOKED) {
-        char when[32];
-        scepctl_format_time(when, row->revoked_at);
-        const char *had = scep_crl_reason_name(row->revocation_reason);
-        rc = scepctl_error(ctx, "certificate %s of CA %s is already revoked (since %s, reason %s)",
-                           serial, row->ca_name, when, had != NULL ? had : "?");
-        goto cleanup;
-    }
-    int revoked = scep_store_cert_revoke(ctx->store, row->ca_name, serial, 0, reason);
-    if (revoked == SCEP_ESTATE) {
-        rc = scepctl_error(ctx, "certificate %s of CA %s is already revoked", serial, row->ca_name);
-        goto cleanup;
-    }
-    if (revoked < 0) {
-        rc = scepctl_fail(ctx, "cannot revoke certificate %s of CA %s", serial, row->ca_name);
-        goto cleanup;
-    }
-    fprintf(ctx->out, "revoked certificate %s of CA %s (%s)\n", serial, row->ca_name,
-            scep_crl_reason_name(reason));
-    revoke_end_entity(ctx, row, ee_note, sizeof(ee_note));
-    snprintf(detail, sizeof(detail), "ca=%s serial=%s reason=%s end_entity=%s", row->ca_name,
-             serial, scep_crl_reason_name(reason), ee_note);
-    scepctl_audit(ctx, "revoke", NULL, detail);
-
-    /* The revocation stands either way; scepd regenerates a CRL that misses it. */
-    if (generate(ctx, &crl, row->ca_name) != 0)
+    fprintf(ctx->out, "revoked certificate %s of CA %s (%s)\n", revocation.serial,
+            revocation.ca_name, scep_crl_reason_name(reason));
+    if (revocation.end_entity_revoked)
+        fprintf(ctx->out, "end entity %.*s is now REVOKED (ee reset lets it enroll again)\n",
+                (int)(strlen(revocation.end_entity) - strlen(":REVOKED")), revocation.end_entity);
+    if (revocation.end_entity_failed)
+        scepctl_warn(ctx, "the end entity was not marked revoked");
+    if (revocation.audit_failed)
+        scepctl_warn(ctx, "the audit event was not recorded");
+    if (revocation.crl == NULL)
         scepctl_warn(ctx, "the CRL was not regenerated now; scepd will on its next CRL request");
     else
-        print_crl_line(ctx, crl);
-
+        print_crl_line(ctx, revocation.crl);
 cleanup:
-    scep_store_crl_free(crl);
-    scep_store_cert_free(row);
+    scep_revocation_clear(&revocation);
     return rc;
 }
 

@@ -15,152 +15,73 @@
 #include "ca/profiles.h"
 #include "scep/ca.h"
 
-#define USERNAME_MAX 256
-
 static const char *status_name(scep_store_ee_status status)
 {
-    switch (status) {
-    case SCEP_EE_NEW:
-        return "NEW";
-    case SCEP_EE_GENERATED:
-        return "GENERATED";
-    case SCEP_EE_REVOKED:
-        return "REVOKED";
-    case SCEP_EE_DISABLED:
-        return "DISABLED";
-    }
-    return "?";
-}
-
-static int check_username(struct scepctl *ctx, const char *username)
-{
-    size_t len = strlen(username);
-    if (len == 0 || len > USERNAME_MAX)
-        return scepctl_usage(ctx, "--username: expected 1 to %d characters", USERNAME_MAX);
-    for (const char *p = username; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return scepctl_usage(ctx, "--username: control characters are not allowed");
-    return 0;
-}
-
-/* The CA named by --ca, or the only CA of the store. `out` holds the name (caller frees). */
-static int choose_ca(struct scepctl *ctx, char **out, const char *requested)
-{
-    scep_store_ca *rows = NULL;
-    size_t count = 0;
-    int rc = SCEPCTL_EXIT_ERROR;
-    if (requested != NULL) {
-        scep_store_ca *row = NULL;
-        rc = scep_store_ca_get(&row, ctx->store, requested);
-        if (rc == SCEP_ENOTFOUND)
-            return scepctl_error(ctx, "no CA %s (see scepctl ca list)", requested);
-        if (rc < 0)
-            return scepctl_fail(ctx, "CA %s", requested);
-        scep_store_ca_free(row);
-        *out = OPENSSL_strdup(requested);
-        return *out != NULL ? 0 : scepctl_error(ctx, "out of memory");
-    }
-    if (scep_store_ca_list(&rows, &count, ctx->store) < 0)
-        return scepctl_fail(ctx, "cannot list the CAs");
-    if (count == 0)
-        rc = scepctl_error(ctx, "there is no CA yet: create one with scepctl ca init");
-    else if (count > 1)
-        rc = scepctl_usage(ctx, "there are %zu CAs: pass --ca NAME (see scepctl ca list)", count);
-    else if ((*out = OPENSSL_strdup(rows[0].name)) == NULL)
-        rc = scepctl_error(ctx, "out of memory");
-    else
-        rc = 0;
-    scep_store_ca_list_free(rows, count);
-    return rc;
+    return scep_ee_status_name(status);
 }
 
 /* The alias --alias names, or the default one; a usage error when there is none. */
 static int resolve_alias(struct scepctl *ctx, const char **alias)
 {
-    if (*alias == NULL && (*alias = scep_config_default_alias(ctx->config)) == NULL)
-        return scepctl_usage(ctx, "several aliases and no default_alias: pass --alias ALIAS");
-    /* The built-in alias exists while the file configures none. */
-    if (scep_config_alias(ctx->config, *alias) == NULL &&
-        !(scep_config_alias_count(ctx->config) == 0 &&
-          strcmp(*alias, SCEP_CONFIG_BUILTIN_ALIAS) == 0))
-        return scepctl_usage(ctx, "--alias %s: no such alias (see scepctl alias list)", *alias);
+    if (scep_ee_resolve_alias(alias, ctx->config) < 0)
+        return scepctl_usage(ctx, "--alias: %s (see scepctl alias list)", scep_error_message());
     return 0;
 }
 
 /* --san in the one canonical spelling scepd and `ee show` read back; NULL for none. */
 static int canonical_sans(struct scepctl *ctx, char **out, const char *san)
 {
-    GENERAL_NAMES *names = NULL;
-    *out = NULL;
-    if (san == NULL)
-        return 0;
-    if (scep_san_parse(&names, san) < 0 || scep_san_format(out, names, '\n') < 0) {
-        GENERAL_NAMES_free(names);
+    if (scep_ee_canonical_sans(out, san) < 0)
         return scepctl_fail(ctx, "--san");
-    }
-    GENERAL_NAMES_free(names);
-    if ((*out)[0] == '\0') {
-        OPENSSL_free(*out);
-        *out = NULL;
-    }
     return 0;
 }
 
+/* A library error of ee add, reset or remove as scepctl reports it. */
+static int ee_failure(struct scepctl *ctx, int rc, const char *what, const char *username)
+{
+    if (rc == SCEP_EINVAL || rc == SCEP_ENOTFOUND || rc == SCEP_EEXISTS)
+        return scepctl_error(ctx, "%s", scep_error_message());
+    return scepctl_fail(ctx, "cannot %s end entity %s", what, username);
+}
+
+/* The change is the library's (scep_ee_*), the call scepd's admin API makes too. */
 static int ee_add(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *username = scepctl_arg(args, "username");
-    const char *dn = scepctl_arg(args, "dn");
-    const char *profile = scepctl_arg(args, "profile");
-    const char *alias = scepctl_arg(args, "alias");
-    const char *san = scepctl_arg(args, "san");
     char password[SCEPCTL_PASSWORD_MAX + 1] = "";
-    char *ca_name = NULL;
-    char *sans = NULL;
-    X509_NAME *parsed = NULL;
-    int rc = check_username(ctx, username);
-    if (rc != 0)
-        return rc;
-    if (scep_dn_parse(&parsed, dn) < 0)
-        return scepctl_fail(ctx, "--dn");
-    X509_NAME_free(parsed);
-    if (profile != NULL) {
-        scep_profile unused;
-        if (scep_profile_named(&unused, profile) < 0)
-            return scepctl_usage(ctx, "--profile %s: unknown profile (known: %s)", profile,
-                                 scep_profile_names());
-    }
-    if ((rc = canonical_sans(ctx, &sans, san)) != 0)
-        return rc;
-    if ((rc = scepctl_open_store(ctx)) != 0 ||
-        (rc = choose_ca(ctx, &ca_name, scepctl_arg(args, "ca"))) != 0)
+    char actor[96];
+    scep_ee_outcome outcome;
+    scep_ee_registration registration = {.username = username,
+                                         .dn = scepctl_arg(args, "dn"),
+                                         .profile = scepctl_arg(args, "profile"),
+                                         .ca_name = scepctl_arg(args, "ca"),
+                                         .alias = scepctl_arg(args, "alias"),
+                                         .san = scepctl_arg(args, "san")};
+    int rc = scepctl_password(ctx, password, args);
+    if (rc != 0 || (rc = scepctl_open_store(ctx)) != 0)
         goto cleanup;
-    if ((rc = resolve_alias(ctx, &alias)) != 0)
-        goto cleanup;
-    if ((rc = scepctl_password(ctx, password, args)) != 0)
-        goto cleanup;
-
-    scep_store_end_entity ee = {.username = username,
-                                .subject_dn = dn,
-                                .status = SCEP_EE_NEW,
-                                .profile = profile,
-                                .ca_name = ca_name,
-                                .alias = alias,
-                                .sans = sans};
-    if (scep_store_ee_add(ctx->store, &ee, password) < 0) {
-        rc = scepctl_fail(ctx, "cannot add end entity %s", username);
+    scepctl_actor(actor, sizeof(actor));
+    rc = scep_ee_register(&outcome, ctx->store, ctx->config, &registration, password, actor);
+    /* Options that name nothing usable are usage errors; a malformed DN or SAN is not. */
+    if (rc < 0 && outcome.field != NULL && strcmp(outcome.field, "dn") != 0 &&
+        strcmp(outcome.field, "san") != 0 && !(rc == SCEP_ENOTFOUND && registration.ca_name)) {
+        rc = scepctl_usage(ctx, "--%s: %s%s", outcome.field, scep_error_message(),
+                           strcmp(outcome.field, "ca") == 0 ? " (pass --ca NAME)" : "");
         goto cleanup;
     }
-    scepctl_audit(ctx, "ee_add", NULL, username);
-    fprintf(ctx->out, "End entity %s added (CA %s, alias %s, status NEW)\n", username, ca_name,
-            alias);
+    if (rc < 0) {
+        rc = ee_failure(ctx, rc, "add", username);
+        goto cleanup;
+    }
+    if (outcome.audit_failed)
+        scepctl_warn(ctx, "the audit event was not recorded: %s", scep_error_message());
+    fprintf(ctx->out, "End entity %s added (CA %s, alias %s, status NEW)\n", username,
+            outcome.ca_name, outcome.alias);
     /* The one place a password is printed: the operator asked for a generated one. */
     if (scepctl_arg(args, "generate-password") != NULL)
         fprintf(ctx->out, "Password: %s\n", password);
-
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
-    OPENSSL_free(ca_name);
-    OPENSSL_free(sans);
     return rc;
 }
 
@@ -300,22 +221,23 @@ static int ee_reset(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *username = scepctl_arg(args, "username");
     char password[SCEPCTL_PASSWORD_MAX + 1] = "";
+    char actor[96];
+    scep_ee_outcome outcome;
     int rc = scepctl_open_store(ctx);
     if (rc != 0)
         return rc;
     if ((rc = scepctl_password(ctx, password, args)) != 0)
         goto cleanup;
-    if ((rc = scep_store_ee_reset(ctx->store, username, password)) < 0) {
-        rc = rc == SCEP_ENOTFOUND
-                 ? scepctl_error(ctx, "no end entity %s (see scepctl ee list)", username)
-                 : scepctl_fail(ctx, "cannot reset end entity %s", username);
+    scepctl_actor(actor, sizeof(actor));
+    if ((rc = scep_ee_reset_audited(&outcome, ctx->store, username, password, actor)) < 0) {
+        rc = ee_failure(ctx, rc, "reset", username);
         goto cleanup;
     }
-    scepctl_audit(ctx, "ee_reset", NULL, username);
+    if (outcome.audit_failed)
+        scepctl_warn(ctx, "the audit event was not recorded: %s", scep_error_message());
     fprintf(ctx->out, "End entity %s reset (status NEW, new password)\n", username);
     if (scepctl_arg(args, "generate-password") != NULL)
         fprintf(ctx->out, "Password: %s\n", password);
-
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     return rc;
@@ -324,15 +246,16 @@ cleanup:
 static int ee_remove(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *username = scepctl_arg(args, "username");
+    char actor[96];
+    scep_ee_outcome outcome;
     int rc = scepctl_open_store(ctx);
     if (rc != 0)
         return rc;
-    rc = scep_store_ee_remove(ctx->store, username);
-    if (rc == SCEP_ENOTFOUND)
-        return scepctl_error(ctx, "no end entity %s (see scepctl ee list)", username);
-    if (rc < 0)
-        return scepctl_fail(ctx, "cannot remove end entity %s", username);
-    scepctl_audit(ctx, "ee_remove", NULL, username);
+    scepctl_actor(actor, sizeof(actor));
+    if ((rc = scep_ee_remove_audited(&outcome, ctx->store, username, actor)) < 0)
+        return ee_failure(ctx, rc, "remove", username);
+    if (outcome.audit_failed)
+        scepctl_warn(ctx, "the audit event was not recorded: %s", scep_error_message());
     fprintf(ctx->out, "End entity %s removed\n", username);
     return 0;
 }

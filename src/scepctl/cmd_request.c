@@ -1,10 +1,8 @@
 /*
  * scepctl request: the queue of SCEP transactions, and the operator's side of
- * manual approval (alias approval = manual, docs/operations.md). `approve`
- * loads the CA with the same key checks as scepd and commits the certificate
- * with scep_store_issue (request -> ISSUED, end entity -> GENERATED), so the
- * client's next CertPoll gets SUCCESS; `reject` leaves the reason the client's
- * next poll reads as failInfoText.
+ * manual approval (alias approval = manual, docs/operations.md). `approve` and
+ * `reject` are scep_request_approve and scep_request_reject, the same calls
+ * scepd's admin API makes.
  */
 #include "scepctl/scepctl.h"
 #include "issuance/issuance.h"
@@ -12,7 +10,6 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,26 +17,10 @@
 #include <unistd.h>
 
 #define USERNAME_MAX 256
-#define REASON_MAX   256
 
-/* What an operator sees: a held request past its pendingexpiry is "expired". */
 static const char *status_name(const scep_store_request *row, long long pending_expiry)
 {
-    if (scep_request_was_expired(row) ||
-        (row->status == SCEP_REQ_PENDING &&
-         scep_request_pending_expired(row, pending_expiry, (int64_t)time(NULL))))
-        return "expired";
-    switch (row->status) {
-    case SCEP_REQ_PENDING:
-        return "pending";
-    case SCEP_REQ_ISSUED:
-        return "issued";
-    case SCEP_REQ_REJECTED:
-        return "rejected";
-    case SCEP_REQ_FAILED:
-        return "failed";
-    }
-    return "?";
+    return scep_request_status_name(row, pending_expiry, (int64_t)time(NULL));
 }
 
 /* The alias's settings; the built-in alias exists while the file configures none. */
@@ -66,15 +47,6 @@ static X509_REQ *request_csr(const scep_store_request *row)
     if (p == NULL || row->csr_der_len == 0 || row->csr_der_len > SCEP_STORE_MAX_BLOB)
         return NULL;
     return d2i_X509_REQ(NULL, &p, (long)row->csr_der_len);
-}
-
-static void actor_name(char out[96])
-{
-    struct passwd *pw = getpwuid(geteuid());
-    if (pw != NULL)
-        snprintf(out, 96, "scepctl:%s", pw->pw_name);
-    else
-        snprintf(out, 96, "scepctl:uid%ld", (long)geteuid());
 }
 
 static int parse_status(scep_store_request_status *out, bool *expired, const char *text)
@@ -239,171 +211,61 @@ static int request_show(struct scepctl *ctx, const struct scepctl_args *args)
     return 0;
 }
 
-/*
- * Refuses what may not be decided: only a request scepd authorised and holds
- * (PENDING "awaiting approval"); one past pendingexpiry is marked expired.
- */
-static int check_decidable(struct scepctl *ctx, const scep_store_request *row)
+/* Parses a request ID; 0 or a usage exit code. */
+static int parse_id(struct scepctl *ctx, int64_t *out, const char *id_text)
 {
-    long long expiry = pending_expiry(ctx, row->alias);
-    if (row->status == SCEP_REQ_PENDING &&
-        scep_request_pending_expired(row, expiry, (int64_t)time(NULL))) {
-        if (scep_store_request_update(ctx->store, row->id, SCEP_REQ_REJECTED,
-                                      (int)SCEP_FAIL_BAD_REQUEST, SCEP_APPROVAL_EXPIRED) < 0)
-            scepctl_warn(ctx, "cannot mark request %lld expired: %s", (long long)row->id,
-                         scep_error_message());
-        else {
-            char detail[64];
-            snprintf(detail, sizeof(detail), "request %lld expired", (long long)row->id);
-            scepctl_audit(ctx, "request_expire", row->alias, detail);
-        }
-        return scepctl_error(ctx,
-                             "request %lld expired (%s.pendingexpiry); the client must "
-                             "send a new request",
-                             (long long)row->id, row->alias);
-    }
-    if (!scep_request_held(row))
-        return scepctl_error(ctx, "request %lld is %s, not awaiting approval", (long long)row->id,
-                             status_name(row, expiry));
+    char *end = NULL;
+    long long id = strtoll(id_text, &end, 10);
+    if (end == id_text || *end != '\0' || id <= 0)
+        return scepctl_usage(ctx, "request: ID is a positive number (see scepctl request list)");
+    *out = (int64_t)id;
+    return 0;
+}
+
+/* The decision is scep_request_approve's or _reject's, as it is for scepd's admin API. */
+static int decide(struct scepctl *ctx, const struct scepctl_args *args, const char *reason)
+{
+    int64_t id = 0;
+    char actor[96];
+    scep_request_decided decided;
+    int rc = parse_id(ctx, &id, args->positional[0]);
+    if (rc != 0)
+        return rc;
+    if ((rc = scepctl_open_store(ctx)) != 0)
+        return rc;
+    /* The built-in alias exists while the file configures none, as for scepd. */
+    if (scep_config_alias_count(ctx->config) == 0 &&
+        scep_config_alias_add(ctx->config, SCEP_CONFIG_BUILTIN_ALIAS) < 0)
+        return scepctl_fail(ctx, "configuration");
+    scepctl_actor(actor, sizeof(actor));
+    rc = reason == NULL ? scep_request_approve(&decided, ctx->store, ctx->config, id, actor)
+                        : scep_request_reject(&decided, ctx->store, ctx->config, id, reason, actor);
+    if (decided.audit_failed)
+        scepctl_warn(ctx, "the audit event was not recorded: %s", scep_error_message());
+    if (rc == SCEP_EINVAL)
+        return scepctl_usage(ctx, "request reject: --reason: %s", scep_error_message());
+    if (rc == SCEP_ENOTFOUND)
+        return scepctl_error(ctx, "no request %lld (see scepctl request list)", (long long)id);
+    if (rc == SCEP_ESTATE || rc == SCEP_ECONFIG)
+        return scepctl_error(ctx, "%s", scep_error_message());
+    if (rc < 0)
+        return scepctl_fail(ctx, "request %lld", (long long)id);
+    if (reason == NULL)
+        fprintf(ctx->out, "Request %lld approved: %s serial %s for %s\n", (long long)id,
+                decided.ca_name, decided.serial, decided.username);
+    else
+        fprintf(ctx->out, "Request %lld rejected\n", (long long)id);
     return 0;
 }
 
 static int request_approve(struct scepctl *ctx, const struct scepctl_args *args)
 {
-    scep_store_request *row = NULL;
-    scep_store_end_entity *ee = NULL;
-    scep_store_ca *ca_row = NULL;
-    scep_ca *ca = NULL;
-    X509_REQ *csr = NULL;
-    X509 *cert = NULL;
-    scep_decision decision;
-    char actor[96];
-    unsigned warnings = 0;
-    memset(&decision, 0, sizeof(decision));
-    int rc = get_request(ctx, &row, args->positional[0]);
-    if (rc != 0)
-        return rc;
-    if ((rc = check_decidable(ctx, row)) != 0)
-        goto cleanup;
-    const struct scep_config_alias_settings *settings = alias_settings(ctx, row->alias);
-    if (settings == NULL) {
-        rc = scepctl_error(ctx, "alias %s is not usable in the configuration", row->alias);
-        goto cleanup;
-    }
-    /* What scepd decided when it authorised the request is what is issued. */
-    if (scep_decision_from_request(&decision, row) < 0) {
-        rc = scepctl_fail(ctx, "request %lld", (long long)row->id);
-        goto cleanup;
-    }
-    if ((csr = request_csr(row)) == NULL) {
-        rc = scepctl_error(ctx, "request %lld: the stored CSR is unreadable", (long long)row->id);
-        goto cleanup;
-    }
-    /* CA mode consumes the end entity's code now: it must still be NEW. */
-    if (decision.mode == SCEP_DECISION_CA &&
-        (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 || ee->status != SCEP_EE_NEW)) {
-        rc =
-            scepctl_error(ctx, "end entity %s is no longer NEW (enrolled, reset or disabled since)",
-                          decision.username);
-        goto cleanup;
-    }
-    /* A reset (new code) or a changed registration since the request was decided ends it:
-     * the operator would approve names or a code that no longer hold. */
-    if (decision.ee_updated_at != 0) {
-        scep_store_ee_free(ee);
-        ee = NULL;
-        if (scep_store_ee_get(&ee, ctx->store, decision.username) < 0 ||
-            ee->updated_at != decision.ee_updated_at) {
-            rc = scepctl_error(ctx,
-                               "end entity %s was reset or changed after request %lld was "
-                               "received; reject it and let the device send a new request",
-                               decision.username, (long long)row->id);
-            goto cleanup;
-        }
-    }
-    if (scep_store_ca_get(&ca_row, ctx->store, decision.ca_name) < 0 ||
-        scep_ca_load_active(&ca, &warnings, ca_row, time(NULL)) < 0) {
-        rc = scepctl_fail(ctx, "CA %s", decision.ca_name);
-        goto cleanup;
-    }
-    actor_name(actor);
-    scep_decided_issue issue = {
-        .ca = ca,
-        .decision = &decision,
-        .csr = csr,
-        .proof_verified = 1, /* scepd verified it on arrival; the stored copy has no secret */
-        .request_id = row->id,
-        .transaction_id = row->transaction_id,
-        .actor = actor,
-        .alias = row->alias,
-        .crl_base_url = scep_config_global_values(ctx->config)->crl_base_url,
-        .on_existing = settings->ra_onexisting == SCEP_ALIAS_RA_REFUSE ? SCEP_STORE_RA_REFUSE
-                                                                       : SCEP_STORE_RA_REISSUE,
-    };
-    int issued = scep_issue_decided(&cert, ctx->store, &issue);
-    if (issued == SCEP_ESTATE) {
-        /* Decided meanwhile, the end entity enrolled, or (renewal) its certificate or the
-         * end entity was revoked while the request waited: the store says which. */
-        rc = scepctl_error(ctx, "request %lld cannot be issued: %s", (long long)row->id,
-                           scep_error_message());
-        goto cleanup;
-    }
-    if (issued < 0) {
-        rc = scepctl_fail(ctx, "request %lld: the certificate could not be issued",
-                          (long long)row->id);
-        goto cleanup;
-    }
-    char serial[SCEP_SERIAL_HEX_MAX] = "?";
-    if (scep_serial_to_hex(serial, X509_get0_serialNumber(cert)) < 0)
-        snprintf(serial, sizeof(serial), "?");
-    char detail[512];
-    snprintf(detail, sizeof(detail), "request %lld user %s issued serial %s", (long long)row->id,
-             decision.username, serial);
-    scepctl_audit(ctx, "request_approve", row->alias, detail);
-    fprintf(ctx->out, "Request %lld approved: %s serial %s for %s\n", (long long)row->id,
-            decision.ca_name, serial, decision.username);
-    rc = 0;
-
-cleanup:
-    X509_free(cert);
-    scep_ca_free(ca);
-    scep_store_ca_free(ca_row);
-    X509_REQ_free(csr);
-    scep_decision_clear(&decision);
-    scep_store_ee_free(ee);
-    scep_store_request_free(row);
-    return rc;
+    return decide(ctx, args, NULL);
 }
 
 static int request_reject(struct scepctl *ctx, const struct scepctl_args *args)
 {
-    const char *reason = scepctl_arg(args, "reason");
-    size_t len = strlen(reason);
-    if (len == 0 || len > REASON_MAX)
-        return scepctl_usage(ctx, "request reject: --reason is 1..%d characters", REASON_MAX);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)reason[i] < 0x20 || reason[i] == 0x7f)
-            return scepctl_usage(ctx, "request reject: --reason may not hold control characters");
-    scep_store_request *row = NULL;
-    int rc = get_request(ctx, &row, args->positional[0]);
-    if (rc != 0)
-        return rc;
-    if ((rc = check_decidable(ctx, row)) != 0)
-        goto cleanup;
-    /* RFC 8894 §3.3.2.3: the client's next poll gets FAILURE badRequest with this text. */
-    if (scep_store_request_update(ctx->store, row->id, SCEP_REQ_REJECTED,
-                                  (int)SCEP_FAIL_BAD_REQUEST, reason) < 0) {
-        rc = scepctl_fail(ctx, "cannot reject request %lld", (long long)row->id);
-        goto cleanup;
-    }
-    char detail[REASON_MAX + 64];
-    snprintf(detail, sizeof(detail), "request %lld rejected: %s", (long long)row->id, reason);
-    scepctl_audit(ctx, "request_reject", row->alias, detail);
-    fprintf(ctx->out, "Request %lld rejected\n", (long long)row->id);
-
-cleanup:
-    scep_store_request_free(row);
-    return rc;
+    return decide(ctx, args, scepctl_arg(args, "reason"));
 }
 
 static const struct scepctl_option list_options[] = {

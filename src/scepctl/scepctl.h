@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "config/config.h"
+#include "issuance/end_entity.h"
 #include "scep/store.h"
 
 /* Exit codes (docs/scepctl.md). */
@@ -30,9 +31,9 @@ enum scepctl_exit { SCEPCTL_EXIT_OK = 0, SCEPCTL_EXIT_ERROR = 1, SCEPCTL_EXIT_US
 #define SCEPCTL_MAX_POSITIONAL 64
 
 /* Longest password read from stdin or accepted on the command line. */
-#define SCEPCTL_PASSWORD_MAX 1024
+#define SCEPCTL_PASSWORD_MAX SCEP_EE_PASSWORD_MAX
 /* Characters in a generated password (about 113 bits from a 51-symbol alphabet). */
-#define SCEPCTL_GENERATED_PASSWORD_LEN 20
+#define SCEPCTL_GENERATED_PASSWORD_LEN SCEP_EE_GENERATED_LEN
 
 /* One run of scepctl: where output goes, and the config and store, opened on first use. */
 struct scepctl {
@@ -132,6 +133,8 @@ void scepctl_warn(struct scepctl *ctx, const char *fmt, ...) __attribute__((form
 int scepctl_load_config(struct scepctl *ctx);
 /* Opens the store named by the configuration's `database` (once). */
 int scepctl_open_store(struct scepctl *ctx);
+/* The audit trail's name for whoever runs scepctl: "scepctl:USER". */
+void scepctl_actor(char *out, size_t size);
 /* Records an administrative action in the store's audit trail (never secrets). */
 void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, const char *detail);
 

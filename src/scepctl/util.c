@@ -123,6 +123,15 @@ int scepctl_open_store(struct scepctl *ctx)
     return 0;
 }
 
+void scepctl_actor(char *out, size_t size)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw != NULL)
+        snprintf(out, size, "scepctl:%s", pw->pw_name);
+    else
+        snprintf(out, size, "scepctl:uid%ld", (long)geteuid());
+}
+
 void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, const char *detail)
 {
     /* Alias commands need no store otherwise: one that cannot be opened only costs the event. */
@@ -132,11 +141,7 @@ void scepctl_audit(struct scepctl *ctx, const char *action, const char *alias, c
         return;
     }
     char actor[96];
-    struct passwd *pw = getpwuid(geteuid());
-    if (pw != NULL)
-        snprintf(actor, sizeof(actor), "scepctl:%s", pw->pw_name);
-    else
-        snprintf(actor, sizeof(actor), "scepctl:uid%ld", (long)geteuid());
+    scepctl_actor(actor, sizeof(actor));
     scep_store_audit_event event = {
         .actor = actor, .action = action, .alias = alias, .outcome = "ok", .detail = detail};
     /* The change itself is done; a failed audit row is reported, not fatal. */
@@ -258,21 +263,7 @@ void scepctl_reload_hint(struct scepctl *ctx)
 
 int scepctl_generate_password(char out[SCEPCTL_GENERATED_PASSWORD_LEN + 1])
 {
-    /* No 0/O, 1/l/I: the password is read aloud and typed into devices. */
-    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    const size_t n = sizeof(alphabet) - 1;
-    size_t filled = 0;
-    while (filled < SCEPCTL_GENERATED_PASSWORD_LEN) {
-        unsigned char byte;
-        if (RAND_bytes(&byte, 1) != 1)
-            return -1;
-        /* Rejection sampling keeps every symbol equally likely. */
-        if (byte >= 256 - (256 % n))
-            continue;
-        out[filled++] = alphabet[byte % n];
-    }
-    out[filled] = '\0';
-    return 0;
+    return scep_ee_generate_password(out) == SCEP_OK ? 0 : -1;
 }
 
 static int read_password_line(struct scepctl *ctx, char *out)

@@ -157,4 +157,52 @@ typedef struct scep_decided_issue {
 SCEP_MUST_CHECK int scep_issue_decided(X509 **out, scep_store *store,
                                        const scep_decided_issue *issue);
 
+/* ---- the operator's decision on a held request ---------------------------------- */
+
+/*
+ * What scepctl `request approve|reject` and scepd's admin API both do, so that a
+ * request is decided by one implementation whichever way the operator comes.
+ * `config` gives the alias's pendingexpiry and ra.onexisting and crl_base_url;
+ * `actor` names the operator in the audit events ("scepctl:USER", "admin:NAME").
+ */
+typedef struct scep_request_decided {
+    char serial[SCEP_SERIAL_HEX_MAX]; /* approve: the issued certificate's serial */
+    char ca_name[128];                /* approve: the issuing CA */
+    char username[256];               /* approve: the end entity it is for */
+    char alias[128];                  /* the alias the request arrived on */
+    int audit_failed;                 /* the decision is done but its audit event was not recorded
+                                         (scep_error_message() says why) */
+} scep_request_decided;
+
+/*
+ * What an operator sees of a request: "pending", "issued", "rejected", "failed", or
+ * "expired" for a held request past its alias's pendingexpiry (seconds) at `now`.
+ */
+const char *scep_request_status_name(const scep_store_request *row, long long pending_expiry,
+                                     int64_t now);
+/* The alias's pendingexpiry, or the default when the alias is no longer configured. */
+long long scep_request_pending_expiry(const scep_config *config, const char *alias);
+
+/* Longest reason `scep_request_reject` accepts. */
+#define SCEP_REJECT_REASON_MAX 256
+
+/*
+ * Issues the certificate for the held request `request_id`; the client's next CertPoll
+ * gets it. SCEP_ENOTFOUND: no such request. SCEP_ESTATE: not awaiting approval, past its
+ * pendingexpiry (then marked expired), or its end entity changed since it was decided.
+ * SCEP_ECONFIG: the alias is not configured. `*out` (may be NULL) is filled on success.
+ */
+SCEP_MUST_CHECK int scep_request_approve(scep_request_decided *out, scep_store *store,
+                                         const scep_config *config, int64_t request_id,
+                                         const char *actor);
+
+/*
+ * Rejects the held request `request_id`; the client's next CertPoll gets FAILURE
+ * badRequest with `reason` (1..SCEP_REJECT_REASON_MAX characters, no control characters:
+ * SCEP_EINVAL otherwise). Other codes as scep_request_approve.
+ */
+SCEP_MUST_CHECK int scep_request_reject(scep_request_decided *out, scep_store *store,
+                                        const scep_config *config, int64_t request_id,
+                                        const char *reason, const char *actor);
+
 #endif /* SCEP_ISSUANCE_H */

@@ -75,7 +75,7 @@ static void buf_free(struct buf *b)
  * frees them without wiping: every block it allocates carries its size in front
  * so that it can be wiped. jansson's allocator is process-wide and must not change
  * under live objects, hence set once, before scepd's first jansson call (every
- * jansson caller in scepd goes through jansson_init).
+ * jansson caller in scepd goes through scepd_jansson_init).
  */
 #define WIPED_HEADER _Alignof(max_align_t)
 _Static_assert(WIPED_HEADER >= sizeof(size_t), "the size must fit in front of the block");
@@ -109,7 +109,7 @@ static void init_jansson(void)
     json_set_alloc_funcs(wiped_malloc, wiped_free);
 }
 
-static void jansson_init(void)
+void scepd_jansson_init(void)
 {
     pthread_once(&jansson_once, init_jansson);
 }
@@ -363,7 +363,7 @@ enum scepd_webhook_verdict scepd_webhook_answer_verdict(long status, const char 
         reason[0] = '\0';
     if (body == NULL || body_len == 0 || body_len > WEBHOOK_BODY_MAX)
         return SCEPD_WEBHOOK_DENY;
-    jansson_init();
+    scepd_jansson_init();
     /* Strict JSON: one value and nothing after it; a key twice is no answer at all. */
     json_error_t error;
     json_t *answer = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &error);
@@ -484,7 +484,7 @@ enum scepd_webhook_verdict scepd_webhook_ask(const struct scep_config_alias_sett
     long status = 0;
     CURLcode rc = CURLE_FAILED_INIT;
 
-    jansson_init();
+    scepd_jansson_init();
     pthread_once(&curl_once, init_curl);
     if (curl_init_rc != CURLE_OK || build_body(&body, query) < 0 ||
         (headers = signed_headers(s->webhook_secret, &body)) == NULL) {

@@ -1,4 +1,5 @@
 #include "scepd/front/admin.h"
+#include "scepd/front/api.h"
 #include "scepd/front/metrics.h"
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
@@ -54,11 +55,16 @@ static int secret_equal(const char *given, size_t given_len, const char *expecte
     return equal;
 }
 
-/* 1 when the Authorization header holds the right credentials; `*scheme` says what came. */
+/*
+ * 1 when the Authorization header holds the right credentials; `*scheme` says what came
+ * and, once authenticated, `actor` names the admin for audit events by the credential
+ * used, never by anything of it.
+ */
 static int authenticated(const struct scep_config_global *global, const char *header,
-                         const char **scheme)
+                         const char **scheme, char *actor, size_t actor_size)
 {
     *scheme = "none";
+    snprintf(actor, actor_size, "scepd:admin");
     if (header == NULL || strlen(header) > ADMIN_AUTH_MAX)
         return 0;
     if (strncasecmp(header, "Bearer ", 7) == 0) {
@@ -66,7 +72,10 @@ static int authenticated(const struct scep_config_global *global, const char *he
         const char *token = header + 7;
         while (*token == ' ')
             token++;
-        return secret_equal(token, strlen(token), global->admin_token);
+        int ok = secret_equal(token, strlen(token), global->admin_token);
+        if (ok)
+            snprintf(actor, actor_size, "scepd:admin:token");
+        return ok;
     }
     if (strncasecmp(header, "Basic ", 6) == 0) {
         *scheme = "basic";
@@ -93,6 +102,10 @@ static int authenticated(const struct scep_config_global *global, const char *he
             int password_ok = secret_equal((const char *)colon + 1, (size_t)n - user_len - 1,
                                            global->admin_password);
             ok = user_ok & password_ok;
+            /* admin_user is half of the credential (a secret, masked like the password):
+             * there is one Basic identity, and "basic" names it without the name. */
+            if (ok)
+                snprintf(actor, actor_size, "scepd:admin:basic");
         }
         OPENSSL_cleanse(decoded, sizeof(decoded));
         return ok;
@@ -165,25 +178,45 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
 {
     const struct scep_config_global *global = scep_config_global_values(generation->config);
     const char *scheme = NULL;
+    char actor[64];
+    /* The API answers in JSON, errors included, so its clients parse one format. */
+    int api = strncmp(request->path, SCEPD_API_PREFIX, strlen(SCEPD_API_PREFIX)) == 0;
 
     /* An address over its failed-authorisation budget is not even checked (guard.c). */
     time_t now = time(NULL);
     if (scepd_guard_blocked(server->guard, request->client_addr,
                             (unsigned)global->failed_auth_limit, now)) {
-        reply_text(response, 429, "too many failed attempts; try again later\n");
+        if (api)
+            scepd_api_error(response, 429, "too_many_failures",
+                            "too many failed attempts; try again later");
+        else
+            reply_text(response, 429, "too many failed attempts; try again later\n");
         return;
     }
     /* Credentials first: nothing about the listener is told to strangers. */
-    if (!authenticated(global, scepd_http_header(request, "Authorization"), &scheme)) {
+    if (!authenticated(global, scepd_http_header(request, "Authorization"), &scheme, actor,
+                       sizeof(actor))) {
         unsigned failures = scepd_guard_failed(server->guard, request->client_addr, now);
         scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s failures=%u",
                   request->client_addr, scheme, failures);
         audit_login(server, request->client_addr, scheme, 0);
         response->www_authenticate = www_authenticate;
-        reply_text(response, 401, "authentication required\n");
+        if (api)
+            scepd_api_error(response, 401, "unauthenticated", "authentication required");
+        else
+            reply_text(response, 401, "authentication required\n");
         return;
     }
     audit_login(server, request->client_addr, scheme, 1);
+    if (api) {
+        scepd_api_handle(server, generation, request, response, actor);
+        return;
+    }
+    /* DELETE is let through for the API only. */
+    if (strcmp(request->method, "DELETE") == 0) {
+        reply_text(response, 405, "only GET\n");
+        return;
+    }
     if (strcmp(request->path, SCEPD_METRICS_PATH) == 0) {
         scepd_metrics_reply(server, request, response);
         return;
@@ -259,6 +292,7 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
     challenge[SCEP_CHALLENGE_LEN] = '\n';
     challenge[SCEP_CHALLENGE_LEN + 1] = '\0';
     reply_text(response, 200, challenge);
+    response->body_secret = 1;
     OPENSSL_cleanse(challenge, sizeof(challenge));
 }
 
@@ -303,6 +337,7 @@ static struct scepd_http_options admin_options(const struct scep_config_global *
         .listen_count = global->admin_listen.count,
         .threads = 2,
         .max_body = 4096,
+        .allow_delete = 1,
         .connection_timeout = (unsigned)global->connection_timeout,
         .request_timeout = (unsigned)global->request_timeout,
         /* A few operators' scripts, never a crowd: small fixed limits keep a flood on the

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,6 +84,7 @@ struct scepd_http {
     scepd_http_handler handler;
     void *payload;
     size_t max_body;
+    int allow_delete;
     atomic_int in_flight;
 
     unsigned max_connections;
@@ -424,19 +426,51 @@ static enum MHD_Result queue_busy(struct MHD_Connection *connection)
     return result;
 }
 
+/* A reply body that holds a secret, for libmicrohttpd to wipe when it is done with it. */
+struct wiped_body {
+    unsigned char *data;
+    size_t len;
+};
+
+static void free_wiped_body(void *cls)
+{
+    struct wiped_body *wiped = cls;
+    OPENSSL_cleanse(wiped->data, wiped->len);
+    free(wiped->data);
+    free(wiped);
+}
+
+/* Frees a reply body not handed to libmicrohttpd, wiped first when it holds a secret. */
+static void free_reply_body(struct scepd_http_response *reply)
+{
+    if (reply->body != NULL && reply->body_secret)
+        OPENSSL_cleanse(reply->body, reply->body_len);
+    free(reply->body);
+    reply->body = NULL;
+}
+
 /* Queues a handler's reply; the body passes to libmicrohttpd. */
 static enum MHD_Result queue_reply(struct MHD_Connection *connection,
                                    struct scepd_http_response *reply)
 {
-    struct MHD_Response *response;
-    if (reply->body != NULL)
+    struct MHD_Response *response = NULL;
+    if (reply->body != NULL && reply->body_secret) {
+        struct wiped_body *wiped = malloc(sizeof(*wiped));
+        if (wiped != NULL) {
+            *wiped = (struct wiped_body){.data = reply->body, .len = reply->body_len};
+            response = MHD_create_response_from_buffer_with_free_callback_cls(
+                reply->body_len, reply->body, free_wiped_body, wiped);
+            if (response == NULL)
+                free(wiped);
+        }
+    } else if (reply->body != NULL) {
         response =
             MHD_create_response_from_buffer(reply->body_len, reply->body, MHD_RESPMEM_MUST_FREE);
-    else
+    } else {
         response = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
     if (response == NULL) {
-        free(reply->body);
-        reply->body = NULL;
+        free_reply_body(reply);
         return MHD_NO;
     }
     reply->body = NULL;
@@ -537,7 +571,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *con_cls = ctx;
         atomic_fetch_add(&http->in_flight, 1);
         if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 &&
-            strcmp(method, "HEAD") != 0) {
+            strcmp(method, "HEAD") != 0 && !(http->allow_delete && strcmp(method, "DELETE") == 0)) {
             ctx->answered = 1;
             return queue_text(connection, MHD_HTTP_METHOD_NOT_ALLOWED,
                               "only GET and POST are supported\n");
@@ -626,9 +660,12 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     if (ctx == NULL)
         return;
     release_body(http, ctx);
+    /* A request body may carry a password or an enrollment code (the admin API). */
+    if (ctx->body != NULL)
+        OPENSSL_cleanse(ctx->body, ctx->len);
     free(ctx->body);
     /* A reply whose client went away before it could be queued. */
-    free(ctx->reply.body);
+    free_reply_body(&ctx->reply);
     free(ctx);
     *con_cls = NULL;
     atomic_fetch_sub(&http->in_flight, 1);
@@ -804,6 +841,7 @@ int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *o
     http->handler = handler;
     http->payload = payload;
     http->max_body = options->max_body;
+    http->allow_delete = options->allow_delete;
     http->max_connections = options->max_connections;
     http->request_timeout = options->request_timeout;
     http->body_memory = options->body_memory;

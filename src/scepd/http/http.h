@@ -29,6 +29,7 @@ struct scepd_http_response {
     size_t body_len;
     const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
     const char *retry_after;      /* static string; sent as Retry-After when set */
+    int body_secret; /* the body holds a secret (a challenge, a code): wiped when freed */
 };
 
 typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,
@@ -41,7 +42,8 @@ struct scepd_http_options {
     /* Threads, shared by all listeners, that run the handler; 0: libmicrohttpd's threads
      * run it themselves. */
     unsigned workers;
-    size_t max_body;             /* larger bodies get 413 */
+    size_t max_body;  /* larger bodies get 413 */
+    int allow_delete; /* DELETE reaches the handler (the admin API); else 405 as other methods */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
     /* Seconds from a request's first byte (the accept, or the end of the previous response
      * on a kept-alive connection) to the end of its response; 0: no limit. */
