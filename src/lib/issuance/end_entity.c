@@ -1,6 +1,7 @@
 #include "issuance/end_entity.h"
 #include "ca/profiles.h"
 #include "scep/ca.h"
+#include "store/store_internal.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
@@ -10,17 +11,7 @@
 
 const char *scep_ee_status_name(scep_store_ee_status status)
 {
-    switch (status) {
-    case SCEP_EE_NEW:
-        return "NEW";
-    case SCEP_EE_GENERATED:
-        return "GENERATED";
-    case SCEP_EE_REVOKED:
-        return "REVOKED";
-    case SCEP_EE_DISABLED:
-        return "DISABLED";
-    }
-    return "?";
+    return scep_store_ee_status_text(status); /* the names the store keeps */
 }
 
 int scep_ee_generate_password(char out[SCEP_EE_GENERATED_LEN + 1])
