@@ -300,6 +300,18 @@ static void basic_auth_ttl_and_subject(void **state)
     assert_int_equal(reply.status, 400);
     admin_get(&reply, "/admin/challenge?alias=mdm&ttl=31d", "Bearer t0ken-for-mdm");
     assert_int_equal(reply.status, 400);
+    /* Malformed escapes and an escaped NUL are refused, not passed on or cut short. */
+    admin_get(&reply, "/admin/challenge?alias=mdm&subject=CN%3Dx%zz", "Bearer t0ken-for-mdm");
+    assert_int_equal(reply.status, 400);
+    admin_get(&reply, "/admin/challenge?alias=mdm&subject=CN%3Dx%00y", "Bearer t0ken-for-mdm");
+    assert_int_equal(reply.status, 400);
+    admin_get(&reply, "/admin/challenge?alias=mdm%", "Bearer t0ken-for-mdm");
+    assert_int_equal(reply.status, 400);
+    /* '+' is a space in a query value: "mdm+" is not the alias "mdm". */
+    admin_get(&reply, "/admin/challenge?alias=md%6D", "Bearer t0ken-for-mdm");
+    assert_challenge(&reply);
+    admin_get(&reply, "/admin/challenge?alias=mdm+", "Bearer t0ken-for-mdm");
+    assert_int_equal(reply.status, 404);
 }
 
 static void unknown_alias_and_path(void **state)

@@ -113,32 +113,6 @@ static int authenticated(const struct scep_config_global *global, const char *he
     return 0;
 }
 
-/* Percent-decodes a query value ('+' is a space); -1 when malformed, too long or has a NUL. */
-static int query_decode(char *out, size_t out_size, const char *raw)
-{
-    size_t len = 0;
-    for (const char *p = raw; *p != '\0'; p++) {
-        char c = *p;
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
-            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
-            if (lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            p += 2;
-            if (c == '\0')
-                return -1;
-        }
-        if (len + 1 >= out_size)
-            return -1;
-        out[len++] = c;
-    }
-    out[len] = '\0';
-    return 0;
-}
-
 /*
  * Every request's authentication, both ways, is an audit event (action admin_login):
  * the client and the scheme it tried, never what it sent.
@@ -234,8 +208,7 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
     char pattern_buf[ADMIN_ARG_MAX + 1];
     char ttl_text[32];
     const char *pattern = NULL;
-    const char *raw = scepd_http_query(request, "alias");
-    if (raw == NULL || query_decode(alias, sizeof(alias), raw) < 0 || alias[0] == '\0') {
+    if (scepd_http_query_text(alias, sizeof(alias), request, "alias") <= 0 || alias[0] == '\0') {
         reply_text(response, 400, "alias= is missing or malformed\n");
         return;
     }
@@ -248,20 +221,19 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
         return;
     }
     long long ttl = global->admin_challenge_ttl;
-    raw = scepd_http_query(request, "ttl");
-    if (raw != NULL && (query_decode(ttl_text, sizeof(ttl_text), raw) < 0 ||
-                        scep_config_parse_duration(&ttl, ttl_text, 1, ADMIN_TTL_MAX) < 0)) {
+    int found_ttl = scepd_http_query_text(ttl_text, sizeof(ttl_text), request, "ttl");
+    if (found_ttl < 0 ||
+        (found_ttl > 0 && scep_config_parse_duration(&ttl, ttl_text, 1, ADMIN_TTL_MAX) < 0)) {
         reply_text(response, 400, "ttl=: expected a duration from 1s to 30d (90s, 10m, 1h, 7d)\n");
         return;
     }
-    raw = scepd_http_query(request, "subject");
-    if (raw != NULL) {
-        if (query_decode(pattern_buf, sizeof(pattern_buf), raw) < 0 || pattern_buf[0] == '\0') {
-            reply_text(response, 400, "subject=: expected 1 to 1024 characters\n");
-            return;
-        }
-        pattern = pattern_buf;
+    int found_subject = scepd_http_query_text(pattern_buf, sizeof(pattern_buf), request, "subject");
+    if (found_subject < 0 || (found_subject > 0 && pattern_buf[0] == '\0')) {
+        reply_text(response, 400, "subject=: expected 1 to 1024 characters\n");
+        return;
     }
+    if (found_subject > 0)
+        pattern = pattern_buf;
 
     scep_store *store = NULL;
     char challenge[SCEP_CHALLENGE_LEN + 2];

@@ -163,35 +163,13 @@ static int64_t parse_id(const char *text)
     return (int64_t)id;
 }
 
-/* The decoded query value; NULL when absent; -1 in *bad when malformed or too long. */
+/* The decoded query value; NULL when absent; 1 in *bad when malformed or too long. */
 static const char *query(struct api_call *call, const char *name, char *buf, size_t size, int *bad)
 {
-    const char *raw = scepd_http_query(call->request, name);
-    if (raw == NULL)
-        return NULL;
-    size_t len = 0;
-    for (const char *p = raw; *p != '\0'; p++) {
-        char c = *p;
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
-            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                *bad = 1;
-                return NULL;
-            }
-            c = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        if (len + 1 >= size) {
-            *bad = 1;
-            return NULL;
-        }
-        buf[len++] = c;
-    }
-    buf[len] = '\0';
-    return buf;
+    int found = scepd_http_query_text(buf, size, call->request, name);
+    if (found < 0)
+        *bad = 1;
+    return found > 0 ? buf : NULL;
 }
 
 /*
@@ -1119,30 +1097,6 @@ static int route_matches(const struct api_route *route, const struct api_call *c
     return 1;
 }
 
-/*
- * Percent-decodes one path segment in place ('+' stays itself in a path): libmicrohttpd
- * hands the path over as sent, and a name with a space arrives as %20. -1 when malformed
- * or when it would hold a NUL.
- */
-static int path_decode(char *segment)
-{
-    char *out = segment;
-    for (const char *p = segment; *p != '\0'; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = OPENSSL_hexchar2int((unsigned char)p[1]);
-            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)p[2]);
-            if (lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        *out++ = c;
-    }
-    *out = '\0';
-    return 0;
-}
-
 /* Splits the path below the prefix; -1 when it has too many or too long segments. */
 static int split_path(struct api_call *call, const char *path)
 {
@@ -1154,7 +1108,8 @@ static int split_path(struct api_call *call, const char *path)
             return -1;
         memcpy(call->segments[call->segment_count], path, len);
         call->segments[call->segment_count][len] = '\0';
-        if (path_decode(call->segments[call->segment_count]) < 0)
+        /* libmicrohttpd hands the path over as sent: a name with a space arrives as %20. */
+        if (scepd_http_unescape(call->segments[call->segment_count], 0) < 0)
             return -1;
         call->segment_count++;
         path += len;

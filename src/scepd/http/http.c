@@ -704,6 +704,35 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     scepd_log(level, "event=http_error detail=\"%s\"", text);
 }
 
+int scepd_http_unescape(char *text, int plus_is_space)
+{
+    for (char *p = text; *p != '\0'; p++) {
+        if (*p == '+' && plus_is_space)
+            *p = ' ';
+        else if (*p == '%' &&
+                 (OPENSSL_hexchar2int((unsigned char)p[1]) < 0 ||
+                  OPENSSL_hexchar2int((unsigned char)p[2]) < 0 || (p[1] == '0' && p[2] == '0')))
+            return -1; /* MHD_http_unescape would keep such a '%' as it is */
+    }
+    size_t len = MHD_http_unescape(text);
+    return strlen(text) == len ? 0 : -1;
+}
+
+int scepd_http_query_text(char *out, size_t size, const struct scepd_http_request *request,
+                          const char *name)
+{
+    const char *raw = scepd_http_query(request, name);
+    if (size > 0)
+        out[0] = '\0';
+    if (raw == NULL)
+        return 0;
+    size_t len = strlen(raw);
+    if (len >= size)
+        return -1;
+    memcpy(out, raw, len + 1);
+    return scepd_http_unescape(out, 1) < 0 ? -1 : 1;
+}
+
 const char *scepd_http_query(const struct scepd_http_request *request, const char *name)
 {
     if (request->connection == NULL)

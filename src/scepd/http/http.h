@@ -89,6 +89,18 @@ void scepd_http_stop(struct scepd_http *http, unsigned grace_seconds);
 
 /* A query parameter exactly as sent (not percent-decoded), or NULL. */
 const char *scepd_http_query(const struct scepd_http_request *request, const char *name);
+/*
+ * Percent-decodes `text` in place with libmicrohttpd's decoder, a '+' first read as a
+ * space when `plus_is_space` (query values; not in a path). -1, `text` then unspecified,
+ * when a '%' is not followed by two hex digits or the result would hold a NUL.
+ */
+int scepd_http_unescape(char *text, int plus_is_space);
+/*
+ * Query value `name` (raw: scepd_http_query) decoded into `out` (`size` bytes): 1 when
+ * found, 0 (and `out` empty) when absent, -1 when malformed or longer than `size` - 1.
+ */
+int scepd_http_query_text(char *out, size_t size, const struct scepd_http_request *request,
+                          const char *name);
 /* A request header, or NULL. */
 const char *scepd_http_header(const struct scepd_http_request *request, const char *name);
 
