@@ -2,6 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,50 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+/*
+ * jansson copies the challenge password into its objects and its output, and
+ * frees them without wiping: every block it allocates carries its size in front
+ * so that it can be wiped. jansson's allocator is process-wide and must not change
+ * under live objects, hence set once, before scepd's first jansson call (every
+ * jansson caller in scepd goes through scepd_jansson_init).
+ */
+#define WIPED_HEADER _Alignof(max_align_t)
+_Static_assert(WIPED_HEADER >= sizeof(size_t), "the size must fit in front of the block");
+
+static void *wiped_malloc(size_t size)
+{
+    if (size > SIZE_MAX - WIPED_HEADER)
+        return NULL;
+    unsigned char *block = malloc(size + WIPED_HEADER);
+    if (block == NULL)
+        return NULL;
+    memcpy(block, &size, sizeof(size));
+    return block + WIPED_HEADER;
+}
+
+static void wiped_free(void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    unsigned char *block = (unsigned char *)ptr - WIPED_HEADER;
+    size_t size;
+    memcpy(&size, block, sizeof(size));
+    OPENSSL_cleanse(ptr, size);
+    free(block);
+}
+
+static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
+
+static void init_jansson(void)
+{
+    json_set_alloc_funcs(wiped_malloc, wiped_free);
+}
+
+void scepd_jansson_init(void)
+{
+    pthread_once(&jansson_once, init_jansson);
+}
 
 static atomic_int log_level = SCEPD_LOG_INFO;
 static atomic_int log_format = SCEPD_LOG_TEXT;
@@ -206,6 +253,7 @@ char *scepd_log_json(const char *time, const char *level, const char *message)
     char *line = NULL;
     struct bytes value = {0};
     struct bytes words = {0};
+    scepd_jansson_init();
     json_t *object = json_object();
     if (object == NULL || add_pair(object, "time", 4, json_string(time)) < 0 ||
         add_pair(object, "level", 5, json_string(level)) < 0)
@@ -245,7 +293,18 @@ char *scepd_log_json(const char *time, const char *level, const char *message)
     }
     if (words.len > 0 && add_pair(object, "message", 7, string_value(words.data, words.len)) < 0)
         goto done;
-    line = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    /* Into malloc's memory, not jansson's (json_dumps): the caller frees it with free(). */
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+    size_t len = json_dumpb(object, NULL, 0, flags);
+    line = len > 0 ? malloc(len + 1) : NULL;
+    if (line != NULL) {
+        if (json_dumpb(object, line, len, flags) == len) {
+            line[len] = '\0';
+        } else {
+            free(line);
+            line = NULL;
+        }
+    }
 
 done:
     json_decref(object);

@@ -47,4 +47,14 @@ void scepd_log_value(char *out, size_t out_size, const char *text);
  */
 char *scepd_log_json(const char *time, const char *level, const char *message);
 
+/*
+ * Sets jansson's process-wide allocator to one that wipes every block on free (the
+ * JSON scepd handles carries challenge passwords and enrollment codes). The allocator
+ * must not change under live objects: scepd_server_init calls it before any thread
+ * starts, and every jansson user (the JSON log, the webhook, the admin API) calls it
+ * first too. Text from jansson (json_dumps) is freed with jansson's free, or produced
+ * with json_dumpb into the caller's buffer.
+ */
+void scepd_jansson_init(void);
+
 #endif

@@ -22,6 +22,8 @@ database = sqlite:$work/scepd.db
 state_dir = $work/state
 threads = 4
 log_format = json
+admin_listen = 127.0.0.1:0
+admin_token = ops-Admin-Token-1
 CONF
 ctl ca init --name ops --subject "CN=Ops CA,O=scepd" --key rsa:2048 >"$work/ctl.log" 2>&1 ||
   { cat "$work/ctl.log"; echo "FAIL: ca init"; exit 1; }
@@ -91,6 +93,17 @@ curl -s -o /dev/null "$URL?operation=x%22y%5Cz%1b%20w=1"
 curl -s -o /dev/null "http://127.0.0.1:$port/scep/no%20such%22alias/pkiclient.exe?operation=GetCACaps"
 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/odd.key" --key-type ec:P-256 \
   --subject 'CN=odd \"user\" a=b' --challenge wrong -l "$work/odd.pem" >/dev/null 2>&1
+# The admin API's JSON (jansson's wiping allocator) beside JSON logging: requests without
+# and with credentials, then more log lines, must leave scepd running.
+aport=$(sed -n 's/.*"event":"admin_listening".*"port":"\([0-9]*\)".*/\1/p' "$work/scepd.log" | head -1)
+for _ in 1 2 3; do
+  curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$aport/admin/api/requests"
+done
+curl -s -o /dev/null --max-time 5 -H "Authorization: Bearer ops-Admin-Token-1" \
+  "http://127.0.0.1:$aport/admin/api/requests?status=pending"
+enroll 1
+check "the admin API (401 and 200) beside the JSON log: scepd still runs and answers" \
+  bash -c "[ -n '$aport' ] && kill -0 $scepd_pid && [ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 'http://127.0.0.1:$aport/admin/api/requests')\" = 401 ]"
 kill -HUP "$scepd_pid"
 sleep 0.5
 kill "$scepd_pid" && wait "$scepd_pid"

@@ -71,50 +71,6 @@ static void buf_free(struct buf *b)
 }
 
 /*
- * jansson copies the challenge password into its objects and its output, and
- * frees them without wiping: every block it allocates carries its size in front
- * so that it can be wiped. jansson's allocator is process-wide and must not change
- * under live objects, hence set once, before scepd's first jansson call (every
- * jansson caller in scepd goes through scepd_jansson_init).
- */
-#define WIPED_HEADER _Alignof(max_align_t)
-_Static_assert(WIPED_HEADER >= sizeof(size_t), "the size must fit in front of the block");
-
-static void *wiped_malloc(size_t size)
-{
-    if (size > SIZE_MAX - WIPED_HEADER)
-        return NULL;
-    unsigned char *block = malloc(size + WIPED_HEADER);
-    if (block == NULL)
-        return NULL;
-    memcpy(block, &size, sizeof(size));
-    return block + WIPED_HEADER;
-}
-
-static void wiped_free(void *ptr)
-{
-    if (ptr == NULL)
-        return;
-    unsigned char *block = (unsigned char *)ptr - WIPED_HEADER;
-    size_t size;
-    memcpy(&size, block, sizeof(size));
-    OPENSSL_cleanse(ptr, size);
-    free(block);
-}
-
-static pthread_once_t jansson_once = PTHREAD_ONCE_INIT;
-
-static void init_jansson(void)
-{
-    json_set_alloc_funcs(wiped_malloc, wiped_free);
-}
-
-void scepd_jansson_init(void)
-{
-    pthread_once(&jansson_once, init_jansson);
-}
-
-/*
  * `prefix` then `len` bytes, as a JSON string, \xHH for each byte that is not
  * printable ASCII, and for the backslash so that the escapes stay unambiguous.
  */

@@ -29,13 +29,6 @@ struct scepd_webhook_query {
     const char *client_addr;
 };
 
-/*
- * Sets jansson's process-wide allocator to one that wipes every block on free (the
- * JSON scepd handles carries challenge passwords and enrollment codes). Every jansson
- * caller in scepd calls it first: the allocator must not change under live objects.
- */
-void scepd_jansson_init(void);
-
 enum scepd_webhook_verdict {
     SCEPD_WEBHOOK_ALLOW = 0,  /* 200 and {"allow": true}; or unreachable with webhook.failopen */
     SCEPD_WEBHOOK_DENY,       /* an answer that is anything else */

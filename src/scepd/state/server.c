@@ -393,6 +393,7 @@ int scepd_server_init(struct scepd_server *server, const char *config_path)
     struct scepd_generation *generation = NULL;
 
     memset(server, 0, sizeof(*server));
+    scepd_jansson_init(); /* before any thread can hold a jansson object */
     pthread_mutex_init(&server->reload_lock, NULL);
     pthread_mutex_init(&server->generation_lock, NULL);
     ENSURE(pthread_key_create(&server->store_key, close_thread_store) == 0, SCEP_ENOMEM,
