@@ -185,7 +185,15 @@ code=$(api POST "requests/$id_ok/approve" -H 'Content-Type: text/plain' --data '
 check "approve with a text/plain body: 415" is_error 415 unsupported_media_type "$code"
 code=$(api POST "requests/$id_ok/approve" -H 'Content-Type: application/json' --data '[1')
 check "approve with malformed JSON: 400 bad_json" is_error 400 bad_json "$code"
+# A browser holding the Basic credentials cannot send an approval cross-site: a POST
+# without Content-Type application/json (what a form or a no-cors fetch sends) is refused.
 code=$(api_as POST "requests/$id_ok/approve" -u "ops:pass word:1")
+check "an approval without Content-Type application/json: 415, nothing approved" \
+  is_error 415 unsupported_media_type "$code"
+code=$(api_as POST "requests/$id_ok/approve" -u "ops:pass word:1" -H 'Content-Type: text/plain')
+check "... nor as text/plain (a simple cross-site request): 415" \
+  is_error 415 unsupported_media_type "$code"
+code=$(api_as POST "requests/$id_ok/approve" -u "ops:pass word:1" -H 'Content-Type: application/json')
 check "POST requests/ID/approve (Basic): 200" test "$code" = 200
 check "... conforms to the document" conforms Request
 check "... issued, with a serial" test "$(jget 'd["status"] + str(bool(d["serial"]))')" = issuedTrue
@@ -197,7 +205,7 @@ check "the certificate verifies against the CA" \
   bash -c "openssl verify -CAfile '$ca' '$work/ok.pem' >/dev/null"
 check "... and is the serial the API returned" \
   bash -c "openssl x509 -in '$work/ok.pem' -noout -serial | grep -qi '=0*${serial#0}$'"
-code=$(api POST "requests/$id_ok/approve")
+code=$(api POST "requests/$id_ok/approve" -H 'Content-Type: application/json')
 check "approving it again: 409 conflict" is_error 409 conflict "$code"
 check "the audit trail names the Basic admin" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_approve | grep -q 'scepd:admin:basic'"
@@ -238,7 +246,7 @@ code=$(api GET "certificates/not-hex")
 check "not a serial: 404" is_error 404 not_found "$code"
 code=$(api GET "certificates/$serial/revoke")
 check "GET on revoke: 405" is_error 405 method_not_allowed "$code"
-code=$(api POST "certificates/$serial/revoke")
+code=$(api POST "certificates/$serial/revoke" -H 'Content-Type: application/json')
 check "revoke without a body: 400" is_error 400 bad_request "$code"
 code=$(api POST "certificates/$serial/revoke" -H 'Content-Type: application/json' \
   --data '{"reason": "lostIt"}')
@@ -308,13 +316,13 @@ code=$(api GET endentities/api-dev2)
 check "GET endentities/NAME: 200" test "$code:$(jget 'd["username"]')" = 200:api-dev2
 code=$(api GET endentities/nobody)
 check "an unknown end entity: 404" is_error 404 not_found "$code"
-code=$(api POST endentities/api-dev2/reset)
+code=$(api POST endentities/api-dev2/reset -H 'Content-Type: application/json')
 check "POST endentities/NAME/reset: 200 with a generated code" \
   test "$code:$(jget 'd["status"] + str(len(d["password"]))')" = 200:NEW20
 reset_code=$(jget 'd["password"]')
 code=$(api POST endentities/api-dev2/reset "${JSON[@]}" --data '{"password": "chosen-2"}')
 check "reset with a code: 200, not echoed" test "$code:$(jget '"password" in d')" = 200:False
-code=$(api POST endentities/nobody/reset)
+code=$(api POST endentities/nobody/reset -H 'Content-Type: application/json')
 check "reset an unknown end entity: 404" is_error 404 not_found "$code"
 code=$(api DELETE endentities/api-dev2)
 check "DELETE endentities/NAME: 200" test "$code:$(jget 'd["removed"]')" = 200:api-dev2
@@ -379,7 +387,7 @@ check "second device pending too (exit 3)" test $? -eq 3
 api GET "requests?status=pending" >/dev/null
 id_no=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-no"][0]' 2>/dev/null)
 check "... listed" test -n "$id_no"
-code=$(api POST "requests/$id_no/reject")
+code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json')
 check "reject without a body: 400" is_error 400 bad_request "$code"
 code=$(api POST "requests/$id_no/reject" -H 'Content-Type: application/json' --data '{"reason": 5}')
 check "reject with a number as reason: 400" is_error 400 bad_request "$code"
@@ -401,7 +409,7 @@ timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/no.key" -l "$work/no.pem" -
   >"$work/no-poll.log" 2>&1
 check "scep poll of the rejected request exits 72" test $? -eq 72
 check "... and shows the reason" grep -q "device not in inventory" "$work/no-poll.log"
-code=$(api POST "requests/$id_no/approve")
+code=$(api POST "requests/$id_no/approve" -H 'Content-Type: application/json')
 check "approving a rejected request: 409" is_error 409 conflict "$code"
 check "scepctl refuses it too (the same library call)" \
   bash -c "! '$SCEPCTL' --config '$work/scepd.conf' request approve '$id_no' 2>/dev/null"

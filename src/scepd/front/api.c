@@ -176,21 +176,32 @@ static const char *query(struct api_call *call, const char *name, char *buf, siz
  * The JSON object a POST carries: an empty body is `{}` when `empty_ok`; a body must be
  * application/json. NULL when the answer (400, 415) is given already.
  */
+/*
+ * Whether the request says application/json. Required of every POST, an empty one too: a
+ * web page cannot send that type cross-site without a CORS preflight (which scepd never
+ * grants), so a browser holding the operator's Basic credentials cannot be made to
+ * approve or reset anything (cross-site request forgery).
+ */
+static int is_json(const struct scepd_http_request *request)
+{
+    const char *type = scepd_http_header(request, "Content-Type");
+    size_t json_len = strlen("application/json");
+    return type != NULL && strncasecmp(type, "application/json", json_len) == 0 &&
+           (type[json_len] == '\0' || type[json_len] == ';' || type[json_len] == ' ');
+}
+
 static json_t *request_body(struct api_call *call, int empty_ok)
 {
     const struct scepd_http_request *request = call->request;
+    if (!is_json(request)) {
+        scepd_api_error(call->response, 415, "unsupported_media_type",
+                        "a POST must be application/json (an empty body too)");
+        return NULL;
+    }
     if (request->body_len == 0) {
         if (empty_ok)
             return json_object();
         scepd_api_error(call->response, 400, "bad_request", "a JSON object body is required");
-        return NULL;
-    }
-    const char *type = scepd_http_header(request, "Content-Type");
-    size_t json_len = strlen("application/json");
-    if (type == NULL || strncasecmp(type, "application/json", json_len) != 0 ||
-        (type[json_len] != '\0' && type[json_len] != ';' && type[json_len] != ' ')) {
-        scepd_api_error(call->response, 415, "unsupported_media_type",
-                        "the body must be application/json");
         return NULL;
     }
     json_error_t error;
@@ -1139,6 +1150,12 @@ void scepd_api_handle(struct scepd_server *server, const struct scepd_generation
             continue;
         path_known = 1;
         if (strcmp(routes[i].method, request->method) == 0) {
+            /* Every POST, whether or not its handler reads a body (request_body). */
+            if (strcmp(request->method, "POST") == 0 && !is_json(request)) {
+                scepd_api_error(response, 415, "unsupported_media_type",
+                                "a POST must be application/json (an empty body too)");
+                return;
+            }
             routes[i].handler(&call);
             return;
         }
