@@ -52,7 +52,7 @@ static void database_password_file_is_checked(void **state)
 
     assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(scep_config_store_open(&store, cfg, 0), SCEP_EPERM);
-    assert_non_null(strstr(scep_error_message(), "readable by others"));
+    assert_non_null(strstr(scep_error_message(), "accessible by group or others"));
     assert_null(strstr(scep_error_message(), "s3cret"));
 
     assert_int_equal(chmod(path, 0600), 0);

@@ -4,13 +4,14 @@
  * password file's checks live in one place.
  */
 #include "config/config.h"
+#include "ca/ca_internal.h"
 #include "scep/ca.h"
 #include "util/error_internal.h"
 
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 int scep_config_store_options(scep_store_open_options *out, char **out_password,
                               const scep_config *config, int must_exist)
@@ -18,20 +19,20 @@ int scep_config_store_options(scep_store_open_options *out, char **out_password,
     int rc = SCEP_OK;
     char *password = NULL;
     size_t password_len = 0;
+    int fd = -1;
+    unsigned char *data = NULL;
+    size_t data_len = 0;
     const char *path = scep_config_global_values(config)->database_password_file;
 
     memset(out, 0, sizeof(*out));
     *out_password = NULL;
     if (path != NULL) {
-        struct stat st;
-        ENSURE(stat(path, &st) == 0, SCEP_EIO, "database_password_file %s: %s", path,
-               strerror(errno));
-        /* A password others can read is no longer the role's secret. */
-        ENSURE((st.st_mode & 077) == 0, SCEP_EPERM,
-               "database_password_file %s is readable by others (mode %03o): chmod 600 it", path,
-               (unsigned)(st.st_mode & 0777));
+        /* As a key file: 0600 or stricter and ours, checked on the file that is read (a
+         * password others can read is no longer the role's secret). */
+        GUARD(scep_pki_open_checked(&fd, path, "database_password_file"));
+        GUARD(scep_pki_read_file(&data, &data_len, fd, path, SCEP_PASSPHRASE_MAX + 2));
         /* Refuses an empty first line: no password is spelt by leaving the setting out. */
-        GUARD(scep_passphrase_load(&password, &password_len, path));
+        GUARD(scep_pki_decode_passphrase(&password, &password_len, data, data_len, path));
     }
     out->password = password;
     out->must_exist = must_exist;
@@ -39,6 +40,9 @@ int scep_config_store_options(scep_store_open_options *out, char **out_password,
     password = NULL;
 
 cleanup:
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_clear_free(data, data_len);
     if (password != NULL)
         OPENSSL_clear_free(password, password_len);
     return rc;

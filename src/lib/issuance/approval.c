@@ -127,6 +127,9 @@ int scep_request_approve(scep_request_decided *out, scep_store *store, const sce
     /* CA mode consumes the end entity's code now: it must still be NEW. */
     if (decision.mode == SCEP_DECISION_CA) {
         rc = scep_store_ee_get(&ee, store, decision.username);
+        /* A store that cannot be reached is that, not "no longer NEW". */
+        if (rc != SCEP_ENOTFOUND)
+            GUARD(rc);
         ENSURE(rc == SCEP_OK && ee->status == SCEP_EE_NEW, SCEP_ESTATE,
                "end entity %s is no longer NEW (enrolled, reset or disabled since)",
                decision.username);
@@ -137,6 +140,8 @@ int scep_request_approve(scep_request_decided *out, scep_store *store, const sce
         scep_store_ee_free(ee);
         ee = NULL;
         rc = scep_store_ee_get(&ee, store, decision.username);
+        if (rc != SCEP_ENOTFOUND)
+            GUARD(rc);
         ENSURE(rc == SCEP_OK && ee->updated_at == decision.ee_updated_at, SCEP_ESTATE,
                "end entity %s was reset or changed after request %lld was received; reject "
                "it and let the device send a new request",
