@@ -304,6 +304,10 @@ static void url_scheme_selects_the_backend(void **state)
     assert_null(strstr(scep_error_message(), "hunter2"));
     assert_int_equal(scep_store_open(&store, "postgresql://scep:hunter2%zz@/scep"), SCEP_ECONFIG);
     assert_null(strstr(scep_error_message(), "hunter2"));
+    /* The keyword percent-encoded, the value malformed: libpq would quote the value. */
+    assert_int_equal(scep_store_open(&store, "postgresql://h/db?pass%77ord=hunter2%zz"),
+                     SCEP_ECONFIG);
+    assert_null(strstr(scep_error_message(), "hunter2"));
     assert_int_equal(scep_store_open(&store, "postgresql:"), SCEP_ECONFIG);
     assert_int_equal(scep_store_open(&store, "mysql://localhost/scep"), SCEP_ECONFIG);
     assert_null(store);

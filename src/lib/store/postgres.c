@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* ---- statements ---------------------------------------------------------- */
@@ -305,6 +306,15 @@ static int connection_lost(struct pg_store *s, const PGresult *res)
     if (lost)
         s->broken = 1;
     return lost;
+}
+
+/* Whether "pass" appears in `text` in any case (a password keyword, however spelt). */
+static int mentions_pass(const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++)
+        if (strncasecmp(p, "pass", 4) == 0)
+            return 1;
+    return 0;
 }
 
 int scep_pg_fail(struct pg_store *s, const PGresult *res, const char *what)
@@ -2110,10 +2120,12 @@ int scep_store_postgres_open(scep_store **out, const char *location,
     if (parsed == NULL) {
         /*
          * A malformed URL is a configuration error. libpq's message may quote the URL or a
-         * piece of it: shown only when the URL carries no credentials at all.
+         * piece of it: shown only when the URL can carry no credentials at all (no user
+         * part, no "pass" in any spelling, no percent-encoding that could spell one).
          */
         const char *why = parse_error != NULL ? parse_error : "out of memory";
-        int quiet = strchr(conninfo, '@') != NULL || strstr(conninfo, "password") != NULL;
+        int quiet = strchr(conninfo, '@') != NULL || strchr(conninfo, '%') != NULL ||
+                    mentions_pass(conninfo);
         rc = scep_fail(SCEP_ECONFIG,
                        "PostgreSQL store URL: not a libpq connection URI or keyword string%s%.*s",
                        quiet ? "" : ": ", quiet ? 0 : message_len(why), quiet ? "" : why);
