@@ -783,6 +783,27 @@ static int body_sans(struct api_call *call, char *out, size_t out_size, const ch
     return 0;
 }
 
+/*
+ * After a successful add or reset: logs `action`, answers the end entity as stored and,
+ * when the code was generated (`generated_code` not NULL), that code, the one place it is
+ * ever returned; such a reply is wiped when freed.
+ */
+static void reply_end_entity(struct api_call *call, scep_store *store, const char *action,
+                             unsigned status, const char *username, const char *generated_code)
+{
+    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=%s outcome=ok",
+              call->request->client_addr, call->actor, action);
+    scep_store_end_entity *ee = NULL;
+    json_t *reply = scep_store_ee_get(&ee, store, username) == SCEP_OK
+                        ? ee_json(ee)
+                        : json_pack("{s:s}", "username", username);
+    scep_store_ee_free(ee);
+    if (generated_code != NULL)
+        json_object_set_new(reply, "password", json_string(generated_code));
+    reply_json(call->response, status, reply);
+    call->response->body_secret = generated_code != NULL;
+}
+
 static void endentities_add(struct api_call *call)
 {
     char password[SCEP_EE_PASSWORD_MAX + 1] = "";
@@ -817,18 +838,8 @@ static void endentities_add(struct api_call *call)
         reply_failure(call, rc, "ee_add");
         goto cleanup;
     }
-    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=ee_add outcome=ok",
-              call->request->client_addr, call->actor);
-    scep_store_end_entity *ee = NULL;
-    json_t *reply = scep_store_ee_get(&ee, store, registration.username) == SCEP_OK
-                        ? ee_json(ee)
-                        : json_pack("{s:s}", "username", registration.username);
-    scep_store_ee_free(ee);
-    /* The one place a code is returned: the caller asked for a generated one. */
-    if (generated)
-        json_object_set_new(reply, "password", json_string(password));
-    reply_json(call->response, 201, reply);
-    call->response->body_secret = generated;
+    reply_end_entity(call, store, "ee_add", 201, registration.username,
+                     generated ? password : NULL);
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     json_decref(body);
@@ -854,17 +865,7 @@ static void endentities_reset(struct api_call *call)
         reply_failure(call, rc, "ee_reset");
         goto cleanup;
     }
-    scepd_log(SCEPD_LOG_INFO, "event=admin_api client=%s actor=%s action=ee_reset outcome=ok",
-              call->request->client_addr, call->actor);
-    scep_store_end_entity *ee = NULL;
-    json_t *reply = scep_store_ee_get(&ee, store, call->segments[1]) == SCEP_OK
-                        ? ee_json(ee)
-                        : json_pack("{s:s}", "username", call->segments[1]);
-    scep_store_ee_free(ee);
-    if (generated)
-        json_object_set_new(reply, "password", json_string(password));
-    reply_json(call->response, 200, reply);
-    call->response->body_secret = generated;
+    reply_end_entity(call, store, "ee_reset", 200, call->segments[1], generated ? password : NULL);
 cleanup:
     OPENSSL_cleanse(password, sizeof(password));
     json_decref(body);
