@@ -69,12 +69,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     struct reply *reply = user;
     size_t len = size * n;
     static const char name[] = "WWW-Authenticate:";
+    /* One challenge per line: the lines are joined. */
     if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        size_t used = strlen(reply->www_authenticate);
         size_t copy = len - (sizeof(name) - 1);
-        if (copy >= sizeof(reply->www_authenticate))
-            copy = sizeof(reply->www_authenticate) - 1;
-        memcpy(reply->www_authenticate, data + sizeof(name) - 1, copy);
-        reply->www_authenticate[copy] = '\0';
+        if (copy >= sizeof(reply->www_authenticate) - used)
+            copy = sizeof(reply->www_authenticate) - used - 1;
+        memcpy(reply->www_authenticate + used, data + sizeof(name) - 1, copy);
+        reply->www_authenticate[used + copy] = '\0';
     }
     return len;
 }
