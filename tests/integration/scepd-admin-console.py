@@ -34,6 +34,8 @@ class DevTools:
         self.ws = websocket.create_connection(ws_url, timeout=STEP_TIMEOUT, suppress_origin=True)
         self.next_id = 0
         self.events = []
+        # Events answered as they arrive, whatever is being waited for: method -> function.
+        self.handlers = {}
 
     def close(self):
         self.ws.close()
@@ -44,14 +46,22 @@ class DevTools:
             return None
         self.ws.settimeout(left)
         try:
-            return json.loads(self.ws.recv())
+            message = json.loads(self.ws.recv())
         except websocket.WebSocketTimeoutException:
             return None
+        handler = self.handlers.get(message.get("method"))
+        if handler is not None:
+            handler(message.get("params", {}))
+        return message
+
+    def send(self, method, **params):
+        """A command whose answer is not waited for."""
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return self.next_id
 
     def call(self, method, **params):
-        self.next_id += 1
-        wanted = self.next_id
-        self.ws.send(json.dumps({"id": wanted, "method": method, "params": params}))
+        wanted = self.send(method, **params)
         deadline = time.monotonic() + STEP_TIMEOUT
         while True:
             message = self._receive(deadline)
@@ -187,6 +197,7 @@ def main():
     parser.add_argument("--profile", required=True, help="an empty user-data-dir")
     parser.add_argument("--url", required=True, help="the admin listener, http://HOST:PORT")
     parser.add_argument("--token", required=True)
+    parser.add_argument("--basic", required=True, help="USER:PASSWORD for HTTP Basic")
     parser.add_argument("--subject", required=True, help="the subject of the held request")
     parser.add_argument("--markup", required=True, help="an end entity name holding markup")
     parser.add_argument("--screenshot", action="append", default=[])
@@ -283,6 +294,41 @@ def main():
         devtools.wait_for("the CA in the CAs view",
                           "document.querySelectorAll('#ca-rows tr').length > 0")
         check("the CAs view lists the CA", True)
+
+        # HTTP Basic: what a person types into the browser's prompt is given through the
+        # Fetch domain, which is asked only when the browser found a Basic challenge.
+        devtools.click("the Log out button", "document.getElementById('logout')")
+        devtools.wait_for("the login form after logging out",
+                          "!document.getElementById('login').hidden && "
+                          "sessionStorage.getItem('scepd.admin.token') === null")
+        user, password = args.basic.split(":", 1)
+        challenges = []
+
+        def paused(params):
+            devtools.send("Fetch.continueRequest", requestId=params["requestId"])
+
+        def auth_required(params):
+            challenges.append(params["authChallenge"].get("scheme", "").lower())
+            devtools.send("Fetch.continueWithAuth", requestId=params["requestId"],
+                          authChallengeResponse={"response": "ProvideCredentials",
+                                                 "username": user, "password": password})
+
+        devtools.handlers["Fetch.requestPaused"] = paused
+        devtools.handlers["Fetch.authRequired"] = auth_required
+        devtools.call("Fetch.enable", handleAuthRequests=True,
+                      patterns=[{"urlPattern": "*/admin/api/*"}])
+        devtools.click("the Basic login button", "document.getElementById('login-basic')")
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while not challenges and time.monotonic() < deadline:
+            devtools.pump(0.2)
+        check("the browser finds the Basic challenge: %s" % challenges, challenges[:1] == ["basic"])
+        devtools.click("the Audit tab", "document.querySelector('nav button[data-view=audit]')")
+        devtools.wait_for(
+            "a Basic login in the audit view",
+            "[...document.querySelectorAll('#audit-rows tr')].some("
+            "r => r.textContent.includes('admin_login') && r.textContent.includes('scheme basic'))")
+        check("with the browser's prompt (HTTP Basic) the console logs in", True)
+        devtools.call("Fetch.disable")
 
         devtools.pump(1.0)
         found_errors = errors(devtools)

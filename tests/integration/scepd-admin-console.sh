@@ -5,7 +5,8 @@
 # scepd-admin-console.py, opens the console, logs in by typing the bearer token, sees the
 # request in the pending view and clicks Approve; `scep poll` then gets the certificate.
 # The browser also finds the certificate by subject, shows a stored name holding markup
-# as text, and reads the audit view; a script error or a CSP violation fails the test.
+# as text, reads the audit and CA views, and logs in again through HTTP Basic; a script
+# error or a CSP violation fails the test.
 # curl checks the headers and the cross-origin refusal.
 #
 # A screenshot of the pending view lands in the build directory (SCREENSHOT_DIR, else the
@@ -147,7 +148,8 @@ shots=(--screenshot "$shot_dir/admin-console.png")
 [ "${SCEP_UPDATE_DOCS:-0}" = 1 ] && shots+=(--screenshot "$SOURCE_DIR/docs/admin-console.png")
 mkdir -p "$work/chromium"
 timeout 180 "$PYTHON" "$(dirname "$0")/scepd-admin-console.py" --chromium "$CHROMIUM" \
-  --profile "$work/chromium" --url "$ADMIN" --token "$TOKEN" --subject "$SUBJECT" \
+  --profile "$work/chromium" --url "$ADMIN" --token "$TOKEN" --basic ops:console-pass-1 \
+  --subject "$SUBJECT" \
   --markup "$MARKUP" "${shots[@]}" >"$work/browser.log" 2>&1
 browser=$?
 cat "$work/browser.log"

@@ -96,6 +96,8 @@
     for (const view of VIEWS) $("view-" + view).hidden = true;
     $("nav").hidden = true;
     $("login").hidden = false;
+    // The next login starts at the pending requests, whoever logs in.
+    if (location.hash) history.replaceState(null, "", location.pathname);
     say(message || "", Boolean(message));
   }
 
