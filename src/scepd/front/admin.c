@@ -25,15 +25,16 @@
  * On every answer of the admin listener, the console's files and the API's data alike: no
  * script or style but the console's own files, no framing, no caching of data, no Referer.
  */
+/* clang-format off */
 #define ADMIN_SECURITY_HEADERS                                                                     \
     {"Content-Security-Policy",                                                                    \
      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "               \
      "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},               \
-        {"X-Frame-Options", "DENY"}, {"X-Content-Type-Options", "nosniff"},                        \
-        {"Referrer-Policy", "no-referrer"},                                                        \
-    {                                                                                              \
-        "Cache-Control", "no-store"                                                                \
-    }
+    {"X-Frame-Options", "DENY"},                                                                   \
+    {"X-Content-Type-Options", "nosniff"},                                                         \
+    {"Referrer-Policy", "no-referrer"},                                                            \
+    {"Cache-Control", "no-store"}
+/* clang-format on */
 
 static const struct scepd_http_header security_headers[] = {ADMIN_SECURITY_HEADERS};
 /*
