@@ -199,6 +199,8 @@ def main():
     parser.add_argument("--token", required=True)
     parser.add_argument("--basic", required=True, help="USER:PASSWORD for HTTP Basic")
     parser.add_argument("--subject", required=True, help="the subject of the held request")
+    parser.add_argument("--reject", required=True, help="the subject of one to reject")
+    parser.add_argument("--revoke", required=True, help="part of the subject of one to revoke")
     parser.add_argument("--markup", required=True, help="an end entity name holding markup")
     parser.add_argument("--screenshot", action="append", default=[])
     args = parser.parse_args()
@@ -261,6 +263,20 @@ def main():
         check("Approve: " + message, "certificate" in message)
         devtools.wait_for("the request leaving the pending view", "!(%s)" % row)
 
+        other = ("[...document.querySelectorAll('#pending-rows tr')].find("
+                 "r => r.querySelector('td.subject').textContent === %s)" % json.dumps(args.reject))
+        devtools.click("Reject without a reason", other + ".querySelector('button.danger')")
+        devtools.wait_for("the console asking for a reason",
+                          "document.getElementById('status').textContent.includes('reason')")
+        devtools.click("the reason field", other + ".querySelector('input')")
+        devtools.call("Input.insertText", text="not in the inventory")
+        devtools.click("the request's Reject button", other + ".querySelector('button.danger')")
+        message = devtools.wait_for(
+            "the rejection's confirmation",
+            "(t => t.includes('rejected') ? t : '')(document.getElementById('status').textContent)")
+        devtools.wait_for("the rejected request leaving the pending view", "!(%s)" % other)
+        check("Reject with a reason: " + message, True)
+
         devtools.click("the Certificates tab", "document.querySelector('nav button[data-view=certificates]')")
         cn = args.subject.split(",")[0].split("=", 1)[1]
         devtools.type_into("the search field", "cert-query", cn)
@@ -273,6 +289,29 @@ def main():
             % json.dumps(cn))
         check("a search by subject shows the certificate: " + found, found.endswith(" valid"))
 
+        devtools.evaluate("document.getElementById('cert-query').value = ''")
+        devtools.type_into("the search field", "cert-query", args.revoke)
+        devtools.click("the Search button", "document.querySelector('#cert-search button[type=submit]')")
+        target = ("[...document.querySelectorAll('#cert-rows tr')].find(r => r.querySelector("
+                  "'td.subject').textContent.includes(%s) && r.querySelector('td.state-valid'))"
+                  % json.dumps(args.revoke))
+        devtools.wait_for("the certificate to revoke", "!!(%s)" % target)
+        # Choosing from the list as the keyboard does: focus it, then the option's value.
+        devtools.evaluate("(s => { s.focus(); s.value = 'superseded'; s.dispatchEvent("
+                          "new Event('change')); })(%s.querySelector('select'))" % target)
+        devtools.click("the Revoke button", target + ".querySelector('button.danger')")
+        message = devtools.wait_for(
+            "the revocation's confirmation",
+            "(t => t.includes('revoked') ? t : '')(document.getElementById('status').textContent)")
+        check("Revoke with a reason: " + message, "CRL number" in message)
+        revoked = devtools.wait_for(
+            "the certificate shown revoked",
+            "(r => r ? r.querySelector('td.state-revoked').textContent + ' ' + "
+            "r.querySelector('td.actions').textContent : '')([...document.querySelectorAll("
+            "'#cert-rows tr')].find(r => r.querySelector('td.subject').textContent.includes(%s)"
+            " && r.querySelector('td.state-revoked')))" % json.dumps(args.revoke))
+        check("... and listed as revoked: " + revoked, revoked.endswith("superseded"))
+
         devtools.click("the End entities tab", "document.querySelector('nav button[data-view=endentities]')")
         shown = devtools.wait_for(
             "the end entity named with markup",
@@ -282,6 +321,22 @@ def main():
               shown and devtools.evaluate(
                   "document.querySelectorAll('#ee-rows img').length === 0 && "
                   "window.pwned === undefined"))
+        devtools.type_into("the user name field", "ee-username", "kiosk-new")
+        devtools.type_into("the DN field", "ee-dn", "CN=kiosk-new,O=Console Test")
+        devtools.click("the Add button", "document.querySelector('#ee-add button[type=submit]')")
+        code = devtools.wait_for(
+            "the generated code",
+            "!document.getElementById('ee-secret').hidden && "
+            "document.getElementById('ee-secret-code').textContent")
+        check("Add an end entity: its generated code shown once (%d characters)" % len(code),
+              len(code) == 20)
+        devtools.wait_for("the new end entity in the list",
+                          "[...document.querySelectorAll('#ee-rows td')].some("
+                          "td => td.textContent === 'kiosk-new')")
+        devtools.click("the dismiss button", "document.getElementById('ee-secret-done')")
+        check("... and gone from the page once dismissed",
+              devtools.evaluate("document.getElementById('ee-secret').hidden && "
+                                "!document.body.textContent.includes(%s)" % json.dumps(code)))
 
         devtools.click("the Audit tab", "document.querySelector('nav button[data-view=audit]')")
         devtools.wait_for(

@@ -4,13 +4,16 @@
 # PENDING; headless Chromium, driven over the DevTools protocol by
 # scepd-admin-console.py, opens the console, logs in by typing the bearer token, sees the
 # request in the pending view and clicks Approve; `scep poll` then gets the certificate.
+# A second request is rejected with a typed reason, which its poll reads; a certificate
+# is revoked and lands on the CRL; an end entity is added and its code shown once.
 # The browser also finds the certificate by subject, shows a stored name holding markup
 # as text, reads the audit and CA views, and logs in again through HTTP Basic; a script
 # error or a CSP violation fails the test.
 # curl checks the headers and the cross-origin refusal.
 #
-# A screenshot of the pending view lands in the build directory (SCREENSHOT_DIR, else the
-# current one); with SCEP_UPDATE_DOCS=1 also in docs/admin-console.png.
+# A screenshot of the pending view lands in SCREENSHOT_DIR (ctest: the build directory; else
+# the work directory, kept with KEEP_WORK=1); with SCEP_UPDATE_DOCS=1 also in
+# docs/admin-console.png.
 #
 # usage: scepd-admin-console.sh SCEPD SCEPCTL SCEP SOURCE_DIR
 set -u
@@ -51,8 +54,10 @@ manual.defaultca = cons
 CONF
 ctl ca init --name cons --subject "CN=Console CA,O=scepd" --key rsa:2048 >"$work/ctl.log" 2>&1 ||
   { cat "$work/ctl.log"; echo "FAIL: ca init"; exit 1; }
-ctl ee add --username kiosk-7 --password pw-kiosk-7 --dn "CN=kiosk-7,O=Console Test" --ca cons \
-  --alias manual >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add"; exit 1; }
+for user in kiosk-7 kiosk-8 kiosk-9; do
+  ctl ee add --username "$user" --password "pw-$user" --dn "CN=$user,O=Console Test" --ca cons \
+    --alias manual >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: ee add"; exit 1; }
+done
 ca=$work/state/cas/cons/ca.pem
 
 it_start_scepd || exit 1
@@ -136,32 +141,52 @@ code=$(get /admin/api/endentities -X POST "${JSON[@]}" -H "Origin: $ADMIN" -H 'S
   --data "{\"username\": \"$MARKUP\", \"dn\": \"CN=markup\", \"password\": \"pw-markup-1\"}")
 check "a POST from the console's own origin: 201" test "$code" = 201
 
-# ---- held enrollment --------------------------------------------------------------------
-SUBJECT="CN=kiosk-7,O=Console Test"
-timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/kiosk.key" --subject "$SUBJECT" \
-  --challenge pw-kiosk-7 -l "$work/kiosk.pem" -t 1 -n 2 >"$work/enroll.log" 2>&1
-check "scep enroll is held pending (exit 3)" test $? -eq 3
+# ---- held enrollments: kiosk-7 to approve, kiosk-8 to reject in the browser; kiosk-9
+# approved here, for the browser to revoke ------------------------------------------------
+for user in kiosk-7 kiosk-8 kiosk-9; do
+  timeout 60 "$SCEP" enroll -u "$URL" -c "$ca" -k "$work/$user.key" \
+    --subject "CN=$user,O=Console Test" --challenge "pw-$user" -l "$work/$user.pem" -t 1 -n 1 \
+    >"$work/$user-enroll.log" 2>&1
+  check "scep enroll of $user is held pending (exit 3)" test $? -eq 3
+done
+code=$(get "/admin/api/requests?status=pending" -H "Authorization: Bearer $TOKEN")
+id9=$("$PYTHON" -c 'import json, sys; print([r["id"] for r in json.load(open(sys.argv[1]))["requests"] if r["subject"].startswith("CN=kiosk-9")][0])' "$work/body")
+code=$(get "/admin/api/requests/$id9/approve" -X POST "${JSON[@]}")
+check "kiosk-9 approved through the API" test "$code" = 200
+timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/kiosk-9.key" -l "$work/kiosk-9.pem" -t 1 -n 3 \
+  >"$work/kiosk-9-poll.log" 2>&1
+check "... and its certificate fetched" test $? -eq 0
 
 # ---- the browser --------------------------------------------------------------------------
-shot_dir=${SCREENSHOT_DIR:-$PWD}
+shot_dir=${SCREENSHOT_DIR:-$work}
 shots=(--screenshot "$shot_dir/admin-console.png")
 [ "${SCEP_UPDATE_DOCS:-0}" = 1 ] && shots+=(--screenshot "$SOURCE_DIR/docs/admin-console.png")
 mkdir -p "$work/chromium"
 timeout 180 "$PYTHON" "$(dirname "$0")/scepd-admin-console.py" --chromium "$CHROMIUM" \
   --profile "$work/chromium" --url "$ADMIN" --token "$TOKEN" --basic ops:console-pass-1 \
-  --subject "$SUBJECT" \
+  --subject "CN=kiosk-7,O=Console Test" --reject "CN=kiosk-8,O=Console Test" --revoke kiosk-9 \
   --markup "$MARKUP" "${shots[@]}" >"$work/browser.log" 2>&1
 browser=$?
 cat "$work/browser.log"
 check "the console in Chromium: every step passed" test "$browser" -eq 0
 check "the screenshot was written" test -s "$shot_dir/admin-console.png"
 
-# ---- the client gets what the browser approved --------------------------------------------
-timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/kiosk.key" -l "$work/kiosk.pem" -t 1 -n 3 \
-  >"$work/poll.log" 2>&1
-check "scep poll gets the certificate (exit 0)" test $? -eq 0
+# ---- the clients get what the browser decided ----------------------------------------------
+timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/kiosk-7.key" -l "$work/kiosk-7.pem" -t 1 -n 3 \
+  >"$work/kiosk-7-poll.log" 2>&1
+check "scep poll of the approved request gets the certificate (exit 0)" test $? -eq 0
 check "... which verifies against the CA" \
-  bash -c "openssl verify -CAfile '$ca' '$work/kiosk.pem' >/dev/null"
+  bash -c "openssl verify -CAfile '$ca' '$work/kiosk-7.pem' >/dev/null"
+timeout 60 "$SCEP" poll -u "$URL" -c "$ca" -k "$work/kiosk-8.key" -l "$work/kiosk-8.pem" -t 1 -n 3 \
+  >"$work/kiosk-8-poll.log" 2>&1
+check "scep poll of the rejected request exits 72" test $? -eq 72
+check "... with the reason typed in the browser" grep -q "not in the inventory" "$work/kiosk-8-poll.log"
+serial9=$(openssl x509 -in "$work/kiosk-9.pem" -noout -serial | cut -d= -f2)
+check "the certificate revoked in the browser is on the CA's CRL" \
+  bash -c "'$SCEPCTL' --config '$work/scepd.conf' crl show --ca cons 2>/dev/null | grep -qi '${serial9#0}'"
+code=$(get "/admin/api/endentities/kiosk-new" -H "Authorization: Bearer $TOKEN")
+check "the end entity added in the browser exists, NEW" \
+  bash -c "test '$code' = 200 && grep -q '\"status\":\"NEW\"' '$work/body'"
 check "the audit trail names the token admin for the approval" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_approve | grep -q 'scepd:admin:token'"
 check "the token is never in scepd's log" bash -c "! grep -q '$TOKEN' '$work/scepd.log'"

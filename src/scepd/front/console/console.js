@@ -75,12 +75,16 @@
     return data;
   }
 
-  // Runs an action, showing what failed instead of throwing into the console.
-  async function attempt(action) {
+  // Runs an action, showing what failed instead of throwing into the console; `button`
+  // is disabled meanwhile, so one click is one change.
+  async function attempt(action, button) {
+    if (button) button.disabled = true;
     try {
       await action();
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) say(e.message, true);
+    } finally {
+      if (button) button.disabled = false;
     }
   }
 
@@ -167,12 +171,11 @@
       const reject = el("button", { type: "button", class: "danger",
         "data-request": request.id }, "Reject");
       approve.addEventListener("click", () => attempt(async () => {
-        approve.disabled = true;
         const done = await api("POST", "requests/" + request.id + "/approve");
         say("Request " + request.id + " approved: certificate " + (done.serial || "") +
           " issued; the client receives it at its next poll.");
         await loaders.pending();
-      }));
+      }, approve));
       reject.addEventListener("click", () => attempt(async () => {
         const text = reason.value.trim();
         if (!text) {
@@ -180,11 +183,10 @@
           reason.focus();
           return;
         }
-        reject.disabled = true;
         await api("POST", "requests/" + request.id + "/reject", { reason: text });
         say("Request " + request.id + " rejected.");
         await loaders.pending();
-      }));
+      }, reject));
       return el("tr", { "data-request": request.id },
         el("td", {}, request.id),
         el("td", { class: "subject" }, request.subject || ""),
@@ -214,13 +216,12 @@
           ...REVOCATION_REASONS.map((name) => el("option", { value: name }, name)));
         const revoke = el("button", { type: "button", class: "danger" }, "Revoke");
         revoke.addEventListener("click", () => attempt(async () => {
-          revoke.disabled = true;
           const path = "certificates/" + encodeURIComponent(cert.ca) + "/" +
             encodeURIComponent(cert.serial) + "/revoke";
           const done = await api("POST", path, { reason: reason.value });
           say("Certificate " + cert.serial + " revoked; CRL number " + done.crlNumber + ".");
           await loaders.certificates();
-        }));
+        }, revoke));
         action = el("span", {}, reason, " ", revoke);
       }
       return el("tr", { "data-serial": cert.serial },
@@ -267,13 +268,12 @@
     const rows = entities.endentities.map((entity) => {
       const reset = el("button", { type: "button" }, "Reset");
       reset.addEventListener("click", () => attempt(async () => {
-        reset.disabled = true;
         const done = await api("POST", "endentities/" + encodeURIComponent(entity.username) +
           "/reset");
         if (done.password) showCode(entity.username, done.password);
         say("End entity " + entity.username + " reset to NEW.");
         await loaders.endentities();
-      }));
+      }, reset));
       return el("tr", {},
         el("td", {}, entity.username),
         el("td", {}, entity.dn || ""),
