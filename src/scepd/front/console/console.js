@@ -20,7 +20,6 @@
     for (const [name, value] of Object.entries(attrs || {})) {
       if (value === undefined || value === null || value === false) continue;
       if (name === "class") node.className = value;
-      else if (name === "onclick") node.addEventListener("click", value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }
     for (const child of children)
@@ -98,6 +97,10 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(MODE_KEY);
     for (const view of VIEWS) $("view-" + view).hidden = true;
+    // Nothing read with the credentials stays in the page after them.
+    for (const rows of document.querySelectorAll("tbody")) rows.replaceChildren();
+    $("ee-secret-code").textContent = "";
+    $("ee-secret").hidden = true;
     $("nav").hidden = true;
     $("login").hidden = false;
     // The next login starts at the pending requests, whoever logs in.
