@@ -174,6 +174,8 @@ check "GET requests?status=pending: 200" test "$code" = 200
 check "... conforms to the document" conforms requests:Request
 id_ok=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-ok"][0]' 2>/dev/null)
 check "... lists the held request" test -n "$id_ok"
+check "... with what approval issues" \
+  test "$(jget '[r["decided"]["endEntity"] for r in d["requests"] if r["id"] == '"$id_ok"'][0]')" = dev-ok
 code=$(api GET "requests/$id_ok")
 check "GET requests/ID: 200" test "$code" = 200
 check "... conforms to the document" conforms Request

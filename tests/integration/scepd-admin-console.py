@@ -243,6 +243,8 @@ def main():
                "r => r.querySelector('td.subject').textContent === %s)" % subject)
         devtools.wait_for("the held request in the pending view", "!!(%s)" % row)
         check("after login the pending view lists the held request (%s)" % args.subject, True)
+        issues = devtools.evaluate(row + ".querySelector('td.decided').textContent")
+        check("... and what approval issues: " + issues, "end entity " in issues)
         check("the token is in sessionStorage, not in a cookie or the URL",
               devtools.evaluate("sessionStorage.getItem('scepd.admin.token') === %s && "
                                 "document.cookie === '' && !location.href.includes(%s)"

@@ -217,7 +217,7 @@ static json_t *request_body(struct api_call *call, int empty_ok)
 
 /* ---- requests ------------------------------------------------------------------ */
 
-static json_t *request_json(const scep_store_request *row, const scep_config *config, int full)
+static json_t *request_json(const scep_store_request *row, const scep_config *config)
 {
     json_t *object = json_object();
     if (object == NULL)
@@ -244,8 +244,9 @@ static json_t *request_json(const scep_store_request *row, const scep_config *co
     set_string(object, "reason", row->reason);
     set_string(object, "ca", row->ca_name);
     set_string(object, "serial", row->cert_serial);
-    if (full && row->decided_mode != NULL) {
-        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md). */
+    if (row->decided_mode != NULL) {
+        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md);
+         * in lists too, so an approver sees it beside the CSR's subject. */
         json_t *decided = json_object();
         set_string(decided, "mode", row->decided_mode);
         set_string(decided, "endEntity", row->decided_username);
@@ -331,7 +332,7 @@ static void requests_list(struct api_call *call)
     const scep_config *config = call->generation->config;
     json_t *items = json_array();
     for (size_t i = 0; i < count && json_array_size(items) < (size_t)limit; i++) {
-        json_t *item = request_json(&rows[i], config, 0);
+        json_t *item = request_json(&rows[i], config);
         const char *shown = json_string_value(json_object_get(item, "status"));
         if (wanted != NULL && (shown == NULL || strcmp(shown, wanted) != 0)) {
             json_decref(item);
@@ -359,7 +360,7 @@ static void requests_get(struct api_call *call)
         reply_failure(call, rc, "request");
         return;
     }
-    reply_json(call->response, 200, request_json(row, call->generation->config, 1));
+    reply_json(call->response, 200, request_json(row, call->generation->config));
     scep_store_request_free(row);
 }
 
@@ -409,7 +410,7 @@ static void request_decide(struct api_call *call, int approve)
         reply_failure(call, SCEP_ESTORE, "request");
         return;
     }
-    reply_json(call->response, 200, request_json(row, config, 1));
+    reply_json(call->response, 200, request_json(row, config));
     scep_store_request_free(row);
 }
 

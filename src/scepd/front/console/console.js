@@ -190,9 +190,15 @@
         say("Request " + request.id + " rejected.");
         await loaders.pending();
       }, reject));
+      // Approval issues the names scepd decided, which may differ from the CSR's.
+      const decided = request.decided || {};
+      const issues = el("td", { class: "decided" }, decided.subject || "");
+      for (const san of decided.subjectAltNames || []) issues.append(el("br"), san);
+      if (decided.endEntity) issues.append(el("br"), "end entity " + decided.endEntity);
       return el("tr", { "data-request": request.id },
         el("td", {}, request.id),
         el("td", { class: "subject" }, request.subject || ""),
+        issues,
         el("td", {}, request.alias || ""),
         el("td", {}, request.client || ""),
         el("td", {}, when(request.received)),
