@@ -123,7 +123,9 @@ class DevTools:
             if (!node || node.disabled) return null;
             node.scrollIntoView({block: "center"});
             const r = node.getBoundingClientRect();
-            return r.width > 0 && r.height > 0 ? {x: r.x + r.width / 2, y: r.y + r.height / 2} : null;
+            const x = r.x + r.width / 2, y = r.y + r.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            return r.width > 0 && r.height > 0 && (hit === node || node.contains(hit)) ? {x, y} : null;
         })()""" % selector_expression)
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"],
@@ -133,6 +135,13 @@ class DevTools:
         """Focuses the field and types `text` as keyboard input."""
         self.click(what, "document.getElementById(%s)" % json.dumps(element_id))
         self.call("Input.insertText", text=text)
+
+
+def only_matches(text):
+    """The certificate table holds rows, each matching the search for `text`."""
+    return ("(rows => rows.length > 0 && rows.every(r => r.querySelector('td.subject')"
+            ".textContent.includes(%s)))([...document.querySelectorAll('#cert-rows tr')])"
+            % json.dumps(text))
 
 
 def errors(devtools):
@@ -283,6 +292,7 @@ def main():
         cn = args.subject.split(",")[0].split("=", 1)[1]
         devtools.type_into("the search field", "cert-query", cn)
         devtools.click("the Search button", "document.querySelector('#cert-search button[type=submit]')")
+        devtools.wait_for("the search's answer", only_matches(cn))
         found = devtools.wait_for(
             "the issued certificate in the search",
             "(r => r ? r.querySelector('td.subject').textContent + ' ' + "
@@ -294,6 +304,7 @@ def main():
         devtools.evaluate("document.getElementById('cert-query').value = ''")
         devtools.type_into("the search field", "cert-query", args.revoke)
         devtools.click("the Search button", "document.querySelector('#cert-search button[type=submit]')")
+        devtools.wait_for("the search's answer", only_matches(args.revoke))
         target = ("[...document.querySelectorAll('#cert-rows tr')].find(r => r.querySelector("
                   "'td.subject').textContent.includes(%s) && r.querySelector('td.state-valid'))"
                   % json.dumps(args.revoke))

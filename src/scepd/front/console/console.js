@@ -143,6 +143,15 @@
 
   const loaders = {};
 
+  // Loads of one view can overlap (a search typed while the list loads); only the newest
+  // may fill the table, so rows never change under the pointer to an older answer.
+  const tickets = {};
+  function ticket(view) {
+    const mine = (tickets[view] || 0) + 1;
+    tickets[view] = mine;
+    return () => tickets[view] === mine;
+  }
+
   function show(view) {
     for (const name of VIEWS) $("view-" + name).hidden = name !== view;
     for (const button of document.querySelectorAll("nav button[data-view]")) {
@@ -165,7 +174,9 @@
 
   // Pending requests: approve, or reject with the reason the client will read.
   loaders.pending = async () => {
+    const current = ticket("pending");
     const data = await api("GET", "requests?status=pending&limit=1000");
+    if (!current()) return;
     const rows = data.requests.map((request) => {
       const reason = el("input", { type: "text", placeholder: "reason for rejecting",
         "aria-label": "reason for rejecting request " + request.id, maxlength: 512 });
@@ -215,7 +226,9 @@
     const text = $("cert-query").value.trim();
     if (text) params.set($("cert-field").value, text);
     if ($("cert-status").value) params.set("status", $("cert-status").value);
+    const current = ticket("certificates");
     const data = await api("GET", "certificates?" + params.toString());
+    if (!current()) return;
     const rows = data.certificates.map((cert) => {
       let action;
       if (cert.status === "revoked") {
@@ -270,8 +283,10 @@
   }
 
   loaders.endentities = async () => {
+    const current = ticket("endentities");
     const [entities, aliases, cas] = await Promise.all([
       api("GET", "endentities?limit=1000"), api("GET", "aliases"), api("GET", "cas")]);
+    if (!current()) return;
     fillSelect($("ee-alias"), aliases.aliases.map((a) => a.name), "(default alias)");
     fillSelect($("ee-ca"), cas.cas.map((c) => c.name), "(the alias's CA)");
     const rows = entities.endentities.map((entity) => {
@@ -314,7 +329,9 @@
 
   // CAs: validity, a rollover under way (RFC 8894 §4.7's next CA), the current CRL.
   loaders.cas = async () => {
+    const current = ticket("cas");
     const data = await api("GET", "cas");
+    if (!current()) return;
     const rows = data.cas.map((ca) => {
       let rollover = "none";
       if (ca.next) {
@@ -347,7 +364,9 @@
   }
   async function auditPage(append) {
     const cursor = append && auditCursor ? "&cursor=" + encodeURIComponent(auditCursor) : "";
+    const current = ticket("audit");
     const data = await api("GET", "audit?limit=50" + cursor);
+    if (!current()) return;
     if (append) $("audit-rows").append(...auditRows(data.events));
     else $("audit-rows").replaceChildren(...auditRows(data.events));
     auditCursor = data.nextCursor === undefined ? null : String(data.nextCursor);
