@@ -403,6 +403,15 @@ def main():
         for text in found_errors:
             print("  " + text, flush=True)
         check("no script error, console error or CSP violation", not found_errors)
+
+        # The control: inline script, as an injection would add it, is refused by the CSP,
+        # and the refusal is seen as an error (so the check above can see one).
+        devtools.evaluate("(() => { const s = document.createElement('script'); "
+                          "s.textContent = 'window.injected = 1'; document.body.append(s); })()")
+        devtools.pump(1.0)
+        refused = [e for e in errors(devtools)[len(found_errors):] if "Content Security Policy" in e]
+        check("an inline script is refused by the CSP, and seen",
+              bool(refused) and devtools.evaluate("window.injected === undefined"))
     except Failed as failure:
         print("FAIL: %s" % failure, flush=True)
         if devtools is not None:
