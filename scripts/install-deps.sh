@@ -10,9 +10,10 @@ build_pkgs=(gcc make cmake pkg-config git clang-format
 # Third-party SCEP peers and the tools the integration tests drive them with; groff and
 # man-db check the man pages, systemd-analyze the unit; SoftHSM2 and pkcs11-tool stand in
 # for a hardware security module; postgresql is the server the store tests start a
-# throwaway cluster of (scripts/pg-cluster.sh).
+# throwaway cluster of (scripts/pg-cluster.sh); chromium, driven over its DevTools protocol
+# with python3-websocket, is the browser the admin console is tested in.
 test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xxd postgresql
-           python3-prometheus-client python3-jsonschema
+           python3-prometheus-client python3-jsonschema chromium python3-websocket
            iproute2 util-linux curl procps
            groff-base man-db systemd
            softhsm2 opensc)

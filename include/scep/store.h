@@ -694,6 +694,15 @@ SCEP_EXPORT int scep_store_audit_list(scep_store_audit_event **out, size_t *out_
 SCEP_EXPORT int scep_store_audit_list_since(scep_store_audit_event **out, size_t *out_count,
                                             scep_store *store, int64_t since,
                                             size_t limit) SCEP_MUST_CHECK;
+/*
+ * The events whose id is below `before_id` (0: from the newest), newest id first, at most
+ * `limit` (0: SCEP_STORE_MAX_LIST). Ids are the chain's order, so paging with the last id
+ * of one page as the next `before_id` neither skips nor repeats an event while others are
+ * appended (times need not follow ids across nodes). Free with scep_store_audit_list_free.
+ */
+SCEP_EXPORT int scep_store_audit_page(scep_store_audit_event **out, size_t *out_count,
+                                      scep_store *store, int64_t before_id,
+                                      size_t limit) SCEP_MUST_CHECK;
 SCEP_EXPORT void scep_store_audit_list_free(scep_store_audit_event *list, size_t count);
 
 /* What scep_store_audit_verify found at the first event that breaks the chain. */

@@ -174,6 +174,8 @@ check "GET requests?status=pending: 200" test "$code" = 200
 check "... conforms to the document" conforms requests:Request
 id_ok=$(jget '[r["id"] for r in d["requests"] if r.get("subject") == "CN=dev-ok"][0]' 2>/dev/null)
 check "... lists the held request" test -n "$id_ok"
+check "... with what approval issues" \
+  test "$(jget '[r["decided"]["endEntity"] for r in d["requests"] if r["id"] == '"$id_ok"'][0]')" = dev-ok
 code=$(api GET "requests/$id_ok")
 check "GET requests/ID: 200" test "$code" = 200
 check "... conforms to the document" conforms Request
@@ -417,6 +419,53 @@ check "the audit trail names the token admin" \
   bash -c "'$SCEPCTL' --config '$work/scepd.conf' audit list 2>/dev/null | grep request_reject | grep -q 'scepd:admin:token'"
 code=$(api GET "requests?status=rejected&limit=1")
 check "status=rejected&limit=1: one request" test "$code:$(jget 'len(d["requests"])')" = 200:1
+
+# ---- the audit trail ----------------------------------------------------------------------
+code=$(api_as GET audit)
+check "audit without credentials: 401" is_error 401 unauthenticated "$code"
+code=$(api GET "audit?limit=5")
+check "GET audit?limit=5: 200" test "$code" = 200
+check "... conforms to the document" conforms events:AuditEvent
+check "... five events, newest first, with a cursor" \
+  test "$(jget 'str(len(d["events"])) + str([e["id"] for e in d["events"]] == sorted([e["id"] for e in d["events"]], reverse=True)) + str(d["nextCursor"] == d["events"][-1]["id"])')" = 5TrueTrue
+first=$(jget 'd["events"][0]["id"]')
+cursor=$(jget 'd["nextCursor"]')
+code=$(api GET "audit?limit=5&cursor=$cursor")
+check "the next page starts right below the cursor" \
+  test "$code:$(jget 'd["events"][0]["id"]')" = "200:$((cursor - 1))"
+code=$(api GET "audit?limit=1000")
+check "every event in one page: down to the first, without a cursor" \
+  test "$code:$(jget '"nextCursor" in d'):$(jget 'len(d["events"]) == d["events"][0]["id"]'):$(jget 'd["events"][-1]["id"]')" = \
+  "200:False:True:1"
+check "... the approval by the Basic admin among them" \
+  test "$(jget '[e["actor"] for e in d["events"] if e["action"] == "request_approve"][0]')" = scepd:admin:basic
+check "... the newest first (the event of this very request's login, or a later one)" \
+  test "$(jget 'd["events"][0]["id"]')" -ge "$first"
+code=$(api GET "audit?cursor=0")
+check "cursor=0: 400" is_error 400 bad_request "$code"
+code=$(api GET "audit?cursor=abc")
+check "cursor=abc: 400" is_error 400 bad_request "$code"
+code=$(api GET "audit?limit=0")
+check "audit limit=0: 400" is_error 400 bad_request "$code"
+code=$(api POST audit -H 'Content-Type: application/json')
+check "POST audit: 405" is_error 405 method_not_allowed "$code"
+
+# ---- changes from another origin (cross-site request forgery) ----------------------------
+code=$(api POST "requests/999999/approve" -H 'Content-Type: application/json' \
+  -H 'Origin: http://evil.example')
+check "a POST with Origin: http://evil.example: 403 forbidden" is_error 403 forbidden "$code"
+code=$(api_as POST "requests/999999/approve" -u "ops:pass word:1" \
+  -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: cross-site')
+check "a POST (Basic) with Sec-Fetch-Site: cross-site: 403" is_error 403 forbidden "$code"
+code=$(api DELETE "endentities/dev-ok" -H "Origin: http://127.0.0.1:$aport.evil.example")
+check "a DELETE from a host that merely starts like ours: 403" is_error 403 forbidden "$code"
+code=$(api POST "requests/999999/approve" -H 'Content-Type: application/json' \
+  -H "Origin: http://127.0.0.1:$aport" -H 'Sec-Fetch-Site: same-origin')
+check "a POST from the listener's own origin passes (404: no such request)" \
+  is_error 404 not_found "$code"
+code=$(api GET "requests?limit=1" -H 'Origin: http://evil.example')
+check "a GET is read only: not refused (the browser keeps its answer from the other site)" \
+  test "$code" = 200
 
 check "the token is never in scepd's log" bash -c "! grep -q '$TOKEN' '$work/scepd.log'"
 check "nor the Basic password" bash -c "! grep -q 'pass word:1' '$work/scepd.log'"

@@ -50,6 +50,8 @@ struct reply {
     char body[512];
     size_t len;
     char www_authenticate[256];
+    int frame_denied; /* X-Frame-Options: DENY */
+    int no_store;     /* Cache-Control: no-store */
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *user)
@@ -69,18 +71,28 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     struct reply *reply = user;
     size_t len = size * n;
     static const char name[] = "WWW-Authenticate:";
+    if (len >= 22 && strncasecmp(data, "X-Frame-Options: DENY", 21) == 0)
+        reply->frame_denied = 1;
+    if (len >= 24 && strncasecmp(data, "Cache-Control: no-store", 23) == 0)
+        reply->no_store = 1;
+    /* One challenge per line: the lines are joined. */
     if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        size_t used = strlen(reply->www_authenticate);
         size_t copy = len - (sizeof(name) - 1);
-        if (copy >= sizeof(reply->www_authenticate))
-            copy = sizeof(reply->www_authenticate) - 1;
-        memcpy(reply->www_authenticate, data + sizeof(name) - 1, copy);
-        reply->www_authenticate[copy] = '\0';
+        if (copy >= sizeof(reply->www_authenticate) - used)
+            copy = sizeof(reply->www_authenticate) - used - 1;
+        memcpy(reply->www_authenticate + used, data + sizeof(name) - 1, copy);
+        reply->www_authenticate[used + copy] = '\0';
     }
     return len;
 }
 
-/* GET `url` with `auth` (an Authorization header value, or NULL); `ca_file` for HTTPS. */
-static void get_url(struct reply *reply, const char *url, const char *auth, const char *ca_file)
+/*
+ * GET `url` with `auth` (an Authorization header value, or NULL) and `extra` (one more
+ * header line, or NULL); `ca_file` for HTTPS.
+ */
+static void get_url(struct reply *reply, const char *url, const char *auth, const char *extra,
+                    const char *ca_file)
 {
     char header[512];
     memset(reply, 0, sizeof(*reply));
@@ -91,6 +103,8 @@ static void get_url(struct reply *reply, const char *url, const char *auth, cons
         snprintf(header, sizeof(header), "Authorization: %s", auth);
         headers = curl_slist_append(headers, header);
     }
+    if (extra != NULL)
+        headers = curl_slist_append(headers, extra);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -156,7 +170,7 @@ static void admin_get(struct reply *reply, const char *query, const char *auth)
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", scepd_http_port(fx.server.admin_http, 0),
              query);
-    get_url(reply, url, auth, NULL);
+    get_url(reply, url, auth, NULL, NULL);
 }
 
 static void assert_challenge(const struct reply *reply)
@@ -326,6 +340,63 @@ static void unknown_alias_and_path(void **state)
     assert_int_equal(reply.status, 404);
 }
 
+/*
+ * The web console's files need no credentials and leave no login event; every answer
+ * carries the security headers; a change from another origin is refused before the
+ * credentials are looked at (GET /admin/challenge is one: it stores a challenge).
+ */
+static void console_files_and_cross_origin_changes(void **state)
+{
+    (void)state;
+    struct reply reply;
+    char url[512], origin[600];
+    size_t logins = login_events("ok") + login_events("denied");
+    static const char *const files[] = {"/admin/", "/admin", "/admin/console.js",
+                                        "/admin/console.css", "/admin/favicon.svg"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        admin_get(&reply, files[i], NULL);
+        assert_int_equal(reply.status, 200);
+        assert_true(reply.len > 0);
+        assert_true(reply.frame_denied);
+        assert_true(reply.no_store);
+    }
+    admin_get(&reply, "/admin/", NULL);
+    assert_non_null(strstr(reply.body, "<!DOCTYPE html>"));
+    assert_int_equal(login_events("ok") + login_events("denied"), logins);
+    admin_get(&reply, "/admin/console.jsx", NULL);
+    assert_int_equal(reply.status, 401);
+    assert_true(reply.frame_denied);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/admin/challenge?alias=mdm",
+             scepd_http_port(fx.server.admin_http, 0));
+    size_t denied = login_events("denied");
+    static const char *const forged[] = {
+        "Origin: http://evil.example",
+        "Origin: null",
+        "Sec-Fetch-Site: cross-site",
+        "Sec-Fetch-Site: same-site",
+    };
+    for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+        get_url(&reply, url, "Bearer t0ken-for-mdm", forged[i], NULL);
+        assert_int_equal(reply.status, 403);
+        assert_non_null(strstr(reply.body, "origin"));
+        assert_true(reply.frame_denied);
+    }
+    /* The port is part of the origin: the same host on another port is another origin. */
+    snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%u",
+             scepd_http_port(fx.server.admin_http, 0) + 1);
+    get_url(&reply, url, "Bearer t0ken-for-mdm", origin, NULL);
+    assert_int_equal(reply.status, 403);
+    /* Refused before authentication: no login, failed or not, is recorded. */
+    assert_int_equal(login_events("denied"), denied);
+    snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%u",
+             scepd_http_port(fx.server.admin_http, 0));
+    get_url(&reply, url, "Bearer t0ken-for-mdm", origin, NULL);
+    assert_challenge(&reply);
+    get_url(&reply, url, "Bearer t0ken-for-mdm", "Sec-Fetch-Site: same-origin", NULL);
+    assert_challenge(&reply);
+}
+
 /* admin_tls_cert/key: the admin listener speaks HTTPS (a second scepd in this process). */
 static void https_admin_listener(void **state)
 {
@@ -344,9 +415,9 @@ static void https_admin_listener(void **state)
     unsigned port = scepd_http_port(tls_fx.server.admin_http, 0);
     struct reply reply;
     snprintf(url, sizeof(url), "https://127.0.0.1:%u/admin/challenge?alias=tls", port);
-    get_url(&reply, url, "Bearer tls-token", cert_path);
+    get_url(&reply, url, "Bearer tls-token", NULL, cert_path);
     assert_challenge(&reply);
-    get_url(&reply, url, "Bearer wrong", cert_path);
+    get_url(&reply, url, "Bearer wrong", NULL, cert_path);
     assert_int_equal(reply.status, 401);
     /* Plain HTTP on the TLS port gets no answer. */
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/admin/challenge?alias=tls", port);
@@ -417,6 +488,7 @@ int main(void)
         cmocka_unit_test(bearer_challenge_enrolls_once),
         cmocka_unit_test(basic_auth_ttl_and_subject),
         cmocka_unit_test(unknown_alias_and_path),
+        cmocka_unit_test(console_files_and_cross_origin_changes),
         cmocka_unit_test(https_admin_listener),
         cmocka_unit_test(start_refusals),
     };

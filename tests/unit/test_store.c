@@ -1813,6 +1813,45 @@ static void audit_list_since_filters_by_time(void **state)
     scep_store_audit_list_free(events, count);
 }
 
+/* Pages follow ids, whatever the times say (nodes' clocks differ), and meet without a gap. */
+static void audit_page_follows_ids(void **state)
+{
+    struct fixture *f = *state;
+    static const int64_t times[] = {5000, 1000, 3000, 2000, 4000};
+    for (size_t i = 0; i < 5; i++) {
+        scep_store_audit_event ev = {
+            .time = times[i], .actor = "scepctl", .action = "test", .outcome = "ok"};
+        assert_int_equal(scep_store_audit_append(f->store, &ev), SCEP_OK);
+    }
+    scep_store_audit_event *events = NULL;
+    size_t count = 0;
+    int64_t seen[5];
+    size_t seen_count = 0;
+    int64_t before = 0;
+    for (int page = 0; page < 4; page++) {
+        assert_int_equal(scep_store_audit_page(&events, &count, f->store, before, 2), SCEP_OK);
+        for (size_t i = 0; i < count; i++) {
+            assert_true(seen_count < 5);
+            seen[seen_count++] = events[i].id;
+            before = events[i].id;
+        }
+        if (count == 2) {
+            assert_true(events[0].id > events[1].id);
+            assert_non_null(events[0].hash);
+        }
+        scep_store_audit_list_free(events, count);
+        if (count < 2)
+            break;
+    }
+    assert_int_equal(seen_count, 5);
+    for (size_t i = 1; i < seen_count; i++)
+        assert_int_equal(seen[i], seen[i - 1] - 1);
+    assert_int_equal(scep_store_audit_page(&events, &count, f->store, seen[4], 10), SCEP_OK);
+    assert_int_equal(count, 0);
+    scep_store_audit_list_free(events, count);
+    assert_int_equal(scep_store_audit_page(&events, &count, f->store, -1, 10), SCEP_EINVAL);
+}
+
 /* The configuration revision moves with CAs, aliases and settings, and only with them. */
 static void config_revision_follows_configuration_changes(void **state)
 {
@@ -2176,6 +2215,7 @@ int main(void)
         STORE_TEST(audit_verify_reports_an_inserted_event),
         STORE_TEST(audit_events_from_before_the_chain_are_chained),
         STORE_TEST(audit_list_since_filters_by_time),
+        STORE_TEST(audit_page_follows_ids),
         STORE_TEST(config_revision_follows_configuration_changes),
         STORE_TEST(copy_moves_every_row),
         STORE_TEST(integrity_check_reports_a_broken_reference),

@@ -82,7 +82,8 @@
     X(crl_base_url, "crl_base_url", STRING, NULL, 0, 2048, NULL, NONE, 0,                          \
       "Put a CRL distribution point BASE/CA.crl in issued certificates (unset: none)")             \
     X(admin_listen, "admin_listen", LIST, NULL, 0, 16, NULL, LISTEN, 0,                            \
-      "Admin listener addresses (GET /admin/challenge), like listen (unset: no admin listener)")   \
+      "Admin listener addresses (GET /admin/challenge, the API under /admin/api/, the web "        \
+      "console at /admin/), like listen (unset: no admin listener)")                               \
     X(admin_token, "admin_token", STRING, NULL, 0, 1024, NULL, NONE, SCEP_CONFIG_SECRET,           \
       "Admin listener bearer token (Authorization: Bearer TOKEN)")                                 \
     X(admin_user, "admin_user", STRING, NULL, 0, 256, NULL, NONE, SCEP_CONFIG_SECRET,              \

@@ -96,6 +96,7 @@ enum stmt_id {
     ST_CH_PURGE,
     ST_AUDIT_ADD,
     ST_AUDIT_LIST,
+    ST_AUDIT_PAGE,
     ST_EE_RA_UPSERT,
     ST_CERT_VALID_FOR_USER,
     ST_REQ_HOLD,
@@ -200,6 +201,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events WHERE time >= $2 "
                       "ORDER BY time DESC, id DESC LIMIT $1",
+    [ST_AUDIT_PAGE] = "SELECT " AUDIT_COLS " FROM audit_events WHERE id < $2 "
+                      "ORDER BY id DESC LIMIT $1",
     [ST_AUDIT_LAST] = "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
     [ST_AUDIT_BATCH] = "SELECT " AUDIT_COLS " FROM audit_events WHERE id > $1 ORDER BY id "
                        "LIMIT " AUDIT_WALK_BATCH_SQL,
@@ -1579,6 +1582,21 @@ cleanup:
     return rc;
 }
 
+static int pg_audit_page(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                         int64_t before_id, size_t limit)
+{
+    int rc = SCEP_OK;
+    void *items = NULL;
+    struct pg_params p = {0};
+    p_int(&p, (int64_t)limit);
+    p_int(&p, before_id);
+    GUARD(collect(&items, out_count, (struct pg_store *)store, ST_AUDIT_PAGE, &p,
+                  sizeof(scep_store_audit_event), read_audit, clear_audit, "listing audit events"));
+    *out = items;
+cleanup:
+    return rc;
+}
+
 /*
  * One REPEATABLE READ transaction is the snapshot: the batches, read by id, see the trail
  * as it was when the first one ran, whatever is appended meanwhile.
@@ -2057,6 +2075,7 @@ static const struct scep_store_ops pg_ops = {
     .audit_last = pg_audit_last,
     .audit_insert = pg_audit_insert,
     .audit_list = pg_audit_list,
+    .audit_page = pg_audit_page,
     .audit_walk = pg_audit_walk,
     .begin_snapshot = pg_begin_snapshot,
     .end_snapshot = pg_end_snapshot,

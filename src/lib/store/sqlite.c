@@ -86,6 +86,7 @@ enum stmt_id {
     ST_CH_PURGE,
     ST_AUDIT_ADD,
     ST_AUDIT_LIST,
+    ST_AUDIT_PAGE,
     ST_EE_RA_UPSERT,
     ST_CERT_VALID_FOR_USER,
     ST_REQ_HOLD,
@@ -191,6 +192,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit_events WHERE time >= ?2 "
                       "ORDER BY time DESC, id DESC LIMIT ?1",
+    [ST_AUDIT_PAGE] = "SELECT " AUDIT_COLS " FROM audit_events WHERE id < ?2 "
+                      "ORDER BY id DESC LIMIT ?1",
     [ST_AUDIT_LAST] = "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1",
     [ST_AUDIT_WALK] = "SELECT " AUDIT_COLS " FROM audit_events ORDER BY id",
     [ST_AUDIT_NEXT] = "SELECT " AUDIT_COLS " FROM audit_events WHERE id > ?1 ORDER BY id LIMIT 1",
@@ -1671,6 +1674,24 @@ cleanup:
     return rc;
 }
 
+static int sqlite_audit_page(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                             int64_t before_id, size_t limit)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    int rc = SCEP_OK;
+    sqlite3_stmt *st = NULL;
+    void *items = NULL;
+    GUARD(stmt_get(&st, s, ST_AUDIT_PAGE));
+    GUARD(bind_int(s, st, 1, (int64_t)limit));
+    GUARD(bind_int(s, st, 2, before_id));
+    GUARD(collect(&items, out_count, s, st, sizeof(scep_store_audit_event), read_audit, clear_audit,
+                  "listing audit events"));
+    *out = items;
+cleanup:
+    stmt_done(st);
+    return rc;
+}
+
 /* One SELECT statement: SQLite reads it from one snapshot, whatever is appended meanwhile. */
 static int sqlite_audit_walk(scep_store *store,
                              int (*visit)(const scep_store_audit_event *event, void *payload),
@@ -2051,6 +2072,7 @@ static const struct scep_store_ops sqlite_ops = {
     .audit_last = sqlite_audit_last,
     .audit_insert = sqlite_audit_insert,
     .audit_list = sqlite_audit_list,
+    .audit_page = sqlite_audit_page,
     .audit_walk = sqlite_audit_walk,
     .begin_snapshot = scep_sqlite_begin_snapshot,
     .end_snapshot = scep_sqlite_end_snapshot,

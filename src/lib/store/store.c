@@ -1427,6 +1427,23 @@ cleanup:
     return rc;
 }
 
+int scep_store_audit_page(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                          int64_t before_id, size_t limit)
+{
+    int rc = SCEP_OK;
+    GUARD(check_list_out(out, out_count, store));
+    *out = NULL;
+    *out_count = 0;
+    ENSURE(before_id >= 0, SCEP_EINVAL, "an audit page starts below a positive id");
+    if (before_id == 0)
+        before_id = INT64_MAX;
+    if (limit == 0 || limit > SCEP_STORE_MAX_LIST)
+        limit = SCEP_STORE_MAX_LIST;
+    GUARD(store->ops->audit_page(out, out_count, store, before_id, limit));
+cleanup:
+    return rc;
+}
+
 int scep_store_audit_list(scep_store_audit_event **out, size_t *out_count, scep_store *store,
                           size_t limit)
 {

@@ -211,6 +211,9 @@ struct scep_store_ops {
     int (*audit_insert)(scep_store *store, const scep_store_audit_event *event);
     int (*audit_list)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
                       int64_t since, size_t limit);
+    /* Events with an id below `before_id`, newest id first, at most `limit`. */
+    int (*audit_page)(scep_store_audit_event **out, size_t *out_count, scep_store *store,
+                      int64_t before_id, size_t limit);
     /*
      * Calls `visit` for every event in id order, from one read snapshot, until it returns
      * non-zero (a negative value is returned as the error, a positive one ends the walk).

@@ -1,5 +1,6 @@
 #include "scepd/front/admin.h"
 #include "scepd/front/api.h"
+#include "scepd/front/console.h"
 #include "scepd/front/metrics.h"
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
@@ -20,7 +21,31 @@
 #define ADMIN_TTL_MAX     (30LL * SCEP_CONFIG_DAY)
 #define ADMIN_TLS_PEM_MAX (256 * 1024)
 
-static const char www_authenticate[] = "Bearer realm=\"scepd admin\", Basic realm=\"scepd admin\"";
+/*
+ * On every answer of the admin listener, the console's files and the API's data alike: no
+ * script or style but the console's own files, no framing, no caching of data, no Referer.
+ */
+/* clang-format off */
+#define ADMIN_SECURITY_HEADERS                                                                     \
+    {"Content-Security-Policy",                                                                    \
+     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "               \
+     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},               \
+    {"X-Frame-Options", "DENY"},                                                                   \
+    {"X-Content-Type-Options", "nosniff"},                                                         \
+    {"Referrer-Policy", "no-referrer"},                                                            \
+    {"Cache-Control", "no-store"}
+/* clang-format on */
+
+static const struct scepd_http_header security_headers[] = {ADMIN_SECURITY_HEADERS};
+/*
+ * The two challenges on lines of their own: a browser reads one challenge per line and
+ * offers its Basic prompt only when it finds one it knows; the console logs in that way.
+ */
+static const struct scepd_http_header challenge_headers[] = {
+    ADMIN_SECURITY_HEADERS,
+    {"WWW-Authenticate", "Bearer realm=\"scepd admin\""},
+    {"WWW-Authenticate", "Basic realm=\"scepd admin\", charset=\"UTF-8\""},
+};
 
 static void reply_text(struct scepd_http_response *response, unsigned status, const char *text)
 {
@@ -146,6 +171,38 @@ static void audit(struct scepd_server *server, scep_store *store, const char *al
         scepd_log(SCEPD_LOG_WARN, "event=audit_failed detail=\"%s\"", scep_error_message());
 }
 
+/*
+ * The authority (host and port) of an Origin header equals the Host header: what a
+ * browser sends for the console's own calls. "null" and any other site differ.
+ */
+static int same_origin(const char *origin, const char *host)
+{
+    const char *authority = strstr(origin, "://");
+    if (authority == NULL || host == NULL)
+        return 0;
+    authority += 3;
+    return authority[0] != '\0' && strchr(authority, '/') == NULL &&
+           strcasecmp(authority, host) == 0;
+}
+
+/*
+ * Whether a request that changes state comes from another site (cross-site request
+ * forgery, beside the API's application/json rule): a browser names the page that made
+ * it in Origin and Sec-Fetch-Site; scripts and curl send neither and pass.
+ * GET /admin/challenge counts as a change: it stores a challenge.
+ */
+static int forged(const struct scepd_http_request *request)
+{
+    if ((strcmp(request->method, "GET") == 0 || strcmp(request->method, "HEAD") == 0) &&
+        strcmp(request->path, ADMIN_PATH) != 0)
+        return 0;
+    const char *site = scepd_http_header(request, "Sec-Fetch-Site");
+    if (site != NULL && (strcasecmp(site, "cross-site") == 0 || strcasecmp(site, "same-site") == 0))
+        return 1;
+    const char *origin = scepd_http_header(request, "Origin");
+    return origin != NULL && !same_origin(origin, scepd_http_header(request, "Host"));
+}
+
 static void admin_handle(struct scepd_server *server, const struct scepd_generation *generation,
                          const struct scepd_http_request *request,
                          struct scepd_http_response *response)
@@ -155,6 +212,21 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
     char actor[64];
     /* The API answers in JSON, errors included, so its clients parse one format. */
     int api = strncmp(request->path, SCEPD_API_PREFIX, strlen(SCEPD_API_PREFIX)) == 0;
+
+    /* The console's files hold nothing secret: no credentials, no login event. */
+    if (scepd_console_reply(request, response))
+        return;
+    /* Before credentials: a forged request is no failed login of the admin it targets. */
+    if (forged(request)) {
+        scepd_log(SCEPD_LOG_WARN, "event=admin_forbidden client=%s reason=cross_origin",
+                  request->client_addr);
+        if (api)
+            scepd_api_error(response, 403, "forbidden",
+                            "a change must come from the console's own origin");
+        else
+            reply_text(response, 403, "a change must come from the console's own origin\n");
+        return;
+    }
 
     /* An address over its failed-authorisation budget is not even checked (guard.c). */
     time_t now = time(NULL);
@@ -174,7 +246,8 @@ static void admin_handle(struct scepd_server *server, const struct scepd_generat
         scepd_log(SCEPD_LOG_WARN, "event=admin_denied client=%s scheme=%s failures=%u",
                   request->client_addr, scheme, failures);
         audit_login(server, request->client_addr, scheme, 0);
-        response->www_authenticate = www_authenticate;
+        response->headers = challenge_headers;
+        response->header_count = sizeof(challenge_headers) / sizeof(challenge_headers[0]);
         if (api)
             scepd_api_error(response, 401, "unauthenticated", "authentication required");
         else
@@ -275,6 +348,10 @@ void scepd_admin_handle(void *payload, const struct scepd_http_request *request,
     const struct scepd_generation *generation = scepd_generation_acquire(server);
     admin_handle(server, generation, request, response);
     scepd_generation_release(generation);
+    if (response->headers == NULL) {
+        response->headers = security_headers;
+        response->header_count = sizeof(security_headers) / sizeof(security_headers[0]);
+    }
 }
 
 /* Reads a small PEM file whole; NUL-terminated. */

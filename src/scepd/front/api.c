@@ -217,7 +217,7 @@ static json_t *request_body(struct api_call *call, int empty_ok)
 
 /* ---- requests ------------------------------------------------------------------ */
 
-static json_t *request_json(const scep_store_request *row, const scep_config *config, int full)
+static json_t *request_json(const scep_store_request *row, const scep_config *config)
 {
     json_t *object = json_object();
     if (object == NULL)
@@ -244,8 +244,9 @@ static json_t *request_json(const scep_store_request *row, const scep_config *co
     set_string(object, "reason", row->reason);
     set_string(object, "ca", row->ca_name);
     set_string(object, "serial", row->cert_serial);
-    if (full && row->decided_mode != NULL) {
-        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md). */
+    if (row->decided_mode != NULL) {
+        /* What approval issues: the names scepd decided, not the CSR's (docs/security.md);
+         * in lists too, so an approver sees it beside the CSR's subject. */
         json_t *decided = json_object();
         set_string(decided, "mode", row->decided_mode);
         set_string(decided, "endEntity", row->decided_username);
@@ -331,7 +332,7 @@ static void requests_list(struct api_call *call)
     const scep_config *config = call->generation->config;
     json_t *items = json_array();
     for (size_t i = 0; i < count && json_array_size(items) < (size_t)limit; i++) {
-        json_t *item = request_json(&rows[i], config, 0);
+        json_t *item = request_json(&rows[i], config);
         const char *shown = json_string_value(json_object_get(item, "status"));
         if (wanted != NULL && (shown == NULL || strcmp(shown, wanted) != 0)) {
             json_decref(item);
@@ -359,7 +360,7 @@ static void requests_get(struct api_call *call)
         reply_failure(call, rc, "request");
         return;
     }
-    reply_json(call->response, 200, request_json(row, call->generation->config, 1));
+    reply_json(call->response, 200, request_json(row, call->generation->config));
     scep_store_request_free(row);
 }
 
@@ -409,7 +410,7 @@ static void request_decide(struct api_call *call, int approve)
         reply_failure(call, SCEP_ESTORE, "request");
         return;
     }
-    reply_json(call->response, 200, request_json(row, config, 1));
+    reply_json(call->response, 200, request_json(row, config));
     scep_store_request_free(row);
 }
 
@@ -1057,6 +1058,90 @@ static void aliases_list(struct api_call *call)
     reply_json(call->response, 200, json_pack("{s:o}", "aliases", items));
 }
 
+/* ---- audit trail --------------------------------------------------------------- */
+
+/*
+ * A JSON string of stored text; a detail can carry a client's bytes, so text that is not
+ * UTF-8 is kept with every non-ASCII byte as '?' rather than dropped (as scepctl audit).
+ */
+static json_t *stored_text(const char *text)
+{
+    json_t *value = json_string(text);
+    if (value != NULL)
+        return value;
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return NULL;
+    for (char *p = copy; *p != '\0'; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    value = json_string(copy);
+    free(copy);
+    return value;
+}
+
+static void set_stored(json_t *object, const char *key, const char *value)
+{
+    if (value != NULL)
+        json_object_set_new(object, key, stored_text(value));
+}
+
+static json_t *audit_json(const scep_store_audit_event *event)
+{
+    json_t *object = json_object();
+    if (object == NULL)
+        return NULL;
+    json_object_set_new(object, "id", json_integer(event->id));
+    set_time(object, "time", event->time);
+    set_stored(object, "actor", event->actor);
+    set_stored(object, "action", event->action);
+    set_stored(object, "alias", event->alias);
+    set_stored(object, "transactionId", event->transaction_id);
+    set_stored(object, "outcome", event->outcome);
+    set_stored(object, "detail", event->detail);
+    set_string(object, "hash", event->hash);
+    return object;
+}
+
+/*
+ * The newest events first; `cursor` is the nextCursor of the page before (an event id),
+ * so a page read while events are appended continues where the last one ended.
+ */
+static void audit_list(struct api_call *call)
+{
+    char cursor_buf[24];
+    int bad = 0;
+    const char *cursor_text = query(call, "cursor", cursor_buf, sizeof(cursor_buf), &bad);
+    int64_t cursor = cursor_text != NULL ? parse_id(cursor_text) : 0;
+    if (bad || (cursor_text != NULL && cursor == 0)) {
+        scepd_api_error(call->response, 400, "bad_request",
+                        "cursor: expected the nextCursor of the page before");
+        return;
+    }
+    long long limit = parse_limit(call);
+    if (limit < 0)
+        return;
+    scep_store *store = open_store(call);
+    if (store == NULL)
+        return;
+    scep_store_audit_event *rows = NULL;
+    size_t count = 0;
+    int rc = scep_store_audit_page(&rows, &count, store, cursor, (size_t)limit);
+    if (rc < 0) {
+        reply_failure(call, rc, "audit");
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(items, audit_json(&rows[i]));
+    json_t *body = json_pack("{s:o}", "events", items);
+    /* A full page may have more behind it; a short one is the end of the trail. */
+    if (count == (size_t)limit && count > 0 && rows[count - 1].id > 1)
+        json_object_set_new(body, "nextCursor", json_integer(rows[count - 1].id));
+    scep_store_audit_list_free(rows, count);
+    reply_json(call->response, 200, body);
+}
+
 /* ---- the document -------------------------------------------------------------- */
 
 static void openapi_get(struct api_call *call)
@@ -1092,6 +1177,7 @@ static const struct api_route routes[] = {
     {"POST", {"challenges"}, challenges_new},
     {"GET", {"cas"}, cas_list},
     {"GET", {"aliases"}, aliases_list},
+    {"GET", {"audit"}, audit_list},
     {"GET", {"openapi.json"}, openapi_get},
 };
 

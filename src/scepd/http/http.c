@@ -480,6 +480,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *connection,
                                 reply->www_authenticate);
     if (reply->retry_after != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
+    for (size_t i = 0; reply->headers != NULL && i < reply->header_count; i++)
+        MHD_add_response_header(response, reply->headers[i].name, reply->headers[i].value);
     enum MHD_Result result = MHD_queue_response(connection, reply->status, response);
     MHD_destroy_response(response);
     return result;

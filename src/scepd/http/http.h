@@ -22,6 +22,12 @@ struct scepd_http_request {
     void *connection; /* the HTTP layer's, for scepd_http_query and scepd_http_header */
 };
 
+/* A response header beyond those the HTTP layer sets itself. */
+struct scepd_http_header {
+    const char *name;
+    const char *value;
+};
+
 struct scepd_http_response {
     unsigned status;
     const char *content_type; /* static string */
@@ -30,6 +36,10 @@ struct scepd_http_response {
     const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
     const char *retry_after;      /* static string; sent as Retry-After when set */
     int body_secret; /* the body holds a secret (a challenge, a code): wiped when freed */
+    /* Static array of `header_count` more headers, each sent as its own line (security
+     * headers, a second challenge); NULL when none. */
+    const struct scepd_http_header *headers;
+    size_t header_count;
 };
 
 typedef void (*scepd_http_handler)(void *payload, const struct scepd_http_request *request,
