@@ -475,9 +475,6 @@ static enum MHD_Result queue_reply(struct MHD_Connection *connection,
     }
     reply->body = NULL;
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
-    if (reply->www_authenticate != NULL)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                reply->www_authenticate);
     if (reply->retry_after != NULL)
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
     for (size_t i = 0; reply->headers != NULL && i < reply->header_count; i++)

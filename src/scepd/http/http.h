@@ -33,9 +33,8 @@ struct scepd_http_response {
     const char *content_type; /* static string */
     unsigned char *body;      /* malloc'd; freed by the HTTP layer */
     size_t body_len;
-    const char *www_authenticate; /* static string; sent as WWW-Authenticate when set */
-    const char *retry_after;      /* static string; sent as Retry-After when set */
-    int body_secret; /* the body holds a secret (a challenge, a code): wiped when freed */
+    const char *retry_after; /* static string; sent as Retry-After when set */
+    int body_secret;         /* the body holds a secret (a challenge, a code): wiped when freed */
     /* Static array of `header_count` more headers, each sent as its own line (security
      * headers, a second challenge); NULL when none. */
     const struct scepd_http_header *headers;
