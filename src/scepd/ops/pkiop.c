@@ -40,6 +40,10 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
         scepd_op_unavailable(op);
         return SCEP_EUNAVAILABLE;
     }
+    if (op->relay_sink != NULL) {
+        rc = op->relay_sink(op, outcome);
+        goto answered;
+    }
     scepd_op_reply_signer(&signer_cert, &signer_key, op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 
@@ -75,6 +79,7 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     }
     rc = scepd_op_body(op, 200, "application/x-pki-message", der, len);
     OPENSSL_free(der);
+answered:
     op->outcome = outcome->status == SCEP_STATUS_SUCCESS   ? "success"
                   : outcome->status == SCEP_STATUS_PENDING ? "pending"
                                                            : "failure";
@@ -119,6 +124,14 @@ static int request_bytes(const unsigned char **out, size_t *out_len, unsigned ch
 }
 
 int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded)
+{
+    const unsigned char *der = NULL;
+    size_t der_len = 0;
+    return scepd_pkiop_open_der(op, out, out_decoded, &der, &der_len);
+}
+
+int scepd_pkiop_open_der(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded,
+                         const unsigned char **out_der, size_t *out_der_len)
 {
     const unsigned char *der = NULL;
     unsigned char *decoded = NULL;
@@ -173,6 +186,8 @@ int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char *
     }
     *out = msg;
     *out_decoded = decoded;
+    *out_der = der;
+    *out_der_len = der_len;
     return SCEP_OK;
 
 done:
