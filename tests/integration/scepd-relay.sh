@@ -100,6 +100,10 @@ mdm.operationmode = ra
 mdm.ra.authPwd = relay-secret
 mdm.relayed = true
 mdm.legacy = true
+# CA mode with manual approval: the end entity's code and the operator decide on the CA node.
+held.operationmode = ca
+held.relayed = true
+held.approval = manual
 CONF
 cactl() { "$SCEPCTL" --config "$CA/scepd.conf" "$@"; }
 cactl ca init --name issuing --subject "CN=Relay Test CA,O=scepd test" --key rsa:2048 --days 30 \
@@ -109,6 +113,8 @@ cactl ra issue --alias dmz >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo
 ra_cert=$(ls "$CA"/state/ra/dmz/ra-*.pem | head -1)
 ra_key=$(ls "$CA"/state/ra/dmz/ra-*.key | head -1)
 # The RA certificate and key go to the relay (as an operator copies them into the DMZ).
+cactl ee add --username held-dev --password code-held --dn CN=held-dev --alias held \
+  >>"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; echo "FAIL: scepctl ee add"; exit 1; }
 cp "$ra_cert" "$RL/ra.pem" && cp "$ra_key" "$RL/ra.key" && chmod 600 "$RL/ra.key"
 
 # ---- the relay node ------------------------------------------------------------------------
@@ -133,6 +139,9 @@ mdm.operationmode = relay
 mdm.legacy = true
 mdm.ra.cert = $RL/ra.pem
 mdm.ra.key = $RL/ra.key
+held.operationmode = relay
+held.ra.cert = $RL/ra.pem
+held.ra.key = $RL/ra.key
 CONF
 
 # start_node NAME DIR: scepd on DIR/scepd.conf, log DIR/scepd.log (appended), its pid in
@@ -176,6 +185,25 @@ count_log() { grep -c "$2" "$1" 2>/dev/null || true; }
 # The relay's own store stays empty: no CA, no end entity (scepctl makes it).
 "$SCEPCTL" --config "$RL/scepd.conf" db migrate >>"$work/ctl.log" 2>&1 ||
   { cat "$work/ctl.log"; echo "FAIL: scepctl db migrate on the relay"; exit 1; }
+
+# ---- what a relay configuration must have --------------------------------------------------
+# refused FILE PATTERN: scepd --check refuses FILE and says PATTERN.
+refused() {
+  chmod 600 "$1"
+  if [ "$(id -u)" = 0 ]; then
+    printf 'user = nobody\n' >>"$1"
+    chown -R nobody: "$work"
+  fi
+  ! "$SCEPD" --config "$1" --check >"$1.log" 2>&1 && grep -q "$2" "$1.log"
+}
+grep -v '^relay_tls_ca' "$RL/scepd.conf" >"$work/bad1.conf"
+check "scepd --check: relay_listen without relay_tls_ca is refused" refused "$work/bad1.conf" relay_tls_ca
+grep -v '^dmz.ra.cert' "$RL/scepd.conf" >"$work/bad2.conf"
+check "scepd --check: a relay alias without ra.cert is refused" refused "$work/bad2.conf" 'needs ra.cert'
+{ cat "$RL/scepd.conf"; echo "relay_connect = 127.0.0.1:1"; } >"$work/bad3.conf"
+check "scepd --check: relay_listen and relay_connect in one node are refused" \
+  refused "$work/bad3.conf" 'both set'
+
 : >"$RL/scepd.log"
 : >"$CA/scepd.log"
 start_node relay "$RL" || exit 1
@@ -244,6 +272,20 @@ if command -v pki >/dev/null; then
 else
   fail "strongSwan pki is not installed"
 fi
+
+# ---- manual approval on the CA node: PENDING from the CA, approved, the poll goes through -----
+HELD=$BASE/scep/held/pkiclient.exe
+timeout 60 "$SCEP" enroll -u "$HELD" -c "$work/ca.pem" -k "$work/held.key" --subject CN=held-dev \
+  --challenge code-held -l "$work/held.pem" -t 1 -n 1 >"$work/held.log" 2>&1
+check "manual approval on the CA node: PENDING through the relay (exit 3)" test $? -eq 3
+id_held=$("$SCEPCTL" --config "$CA/scepd.conf" request list --status pending 2>/dev/null |
+  awk -F'\t' '/CN=held-dev/ {print $1}' | head -1)
+check "the operator approves on the CA node" \
+  bash -c "[ -n '$id_held' ] && '$SCEPCTL' --config '$CA/scepd.conf' request approve '$id_held' >/dev/null 2>&1"
+timeout 60 "$SCEP" poll -u "$HELD" -c "$work/ca.pem" -k "$work/held.key" -l "$work/held.pem" -t 1 -n 3 \
+  >"$work/held-poll.log" 2>&1
+check "the client's poll, forwarded to the CA node, gets the certificate (exit 0)" test $? -eq 0
+check "... issued by the CA" verify_cert "$work/held.pem" held-dev
 
 # ---- the CA node away: PENDING, then the poll gets the certificate ---------------------------
 stop_node ca
