@@ -1,8 +1,9 @@
 /*
  * PKIOperation (RFC 8894 §4.3-4.6): decode, verify and decrypt a request, and
- * build the CertRep that answers it. The messageType table is the front end's
- * (http/handle.c). Once a request verifies, every refusal is a signed CertRep
- * FAILURE, never an HTTP error (interop.md §12).
+ * build the CertRep that answers it. The messageType table is enroll/dispatch.c.
+ * Once a request verifies, every refusal is a signed CertRep FAILURE, never an HTTP
+ * error (interop.md §12). On a CA node behind a relay, the outcome goes back to the
+ * relay instead (op->relay_sink), which builds and signs the CertRep.
  */
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
