@@ -33,6 +33,8 @@
 
 #define RELAY_CA_THREADS_MAX 64
 #define RELAY_BACKOFF_MAX    30
+/* Seconds between looks at whether the pushed CA data changed. */
+#define SCEPD_RELAY_PUSH_INTERVAL 10
 
 struct scepd_relay_ca {
     struct scepd_server *server;
@@ -162,6 +164,23 @@ static json_t *build_push(struct scepd_server *server)
     }
     scepd_generation_release(generation);
     return push;
+}
+
+/* The push without its signed, time-stamped parts, for telling whether it changed. */
+static char *push_fingerprint(const json_t *push)
+{
+    json_t *copy = json_deep_copy(push);
+    const char *name;
+    json_t *entry;
+    json_object_foreach(json_object_get(copy, "aliases"), name, entry)
+    {
+        json_t *next = json_object_get(entry, "next_ca_reply");
+        if (next != NULL)
+            json_object_set_new(entry, "next_ca_reply", json_true());
+    }
+    char *text = copy != NULL ? scepd_relay_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(copy);
+    return text;
 }
 
 /* ---- a relayed request ------------------------------------------------------------------ */
@@ -337,10 +356,18 @@ static int is_ip(const char *host)
 static void serve(struct scepd_relay_ca *ca, SSL *ssl, const char *relay_name)
 {
     char *last_push = NULL;
+    time_t built = 0;
     while (!atomic_load(&ca->stop)) {
-        /* The relay's CA data: at connect, and whenever it changed. */
-        json_t *push = build_push(ca->server);
-        char *text = push != NULL ? scepd_relay_dumps(push, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        /* The relay's CA data: at connect, and when it changed (looked at every few
+         * seconds, not for every request). The GetNextCACert reply is signed anew each
+         * time, so it takes no part in the comparison. */
+        time_t now = time(NULL);
+        json_t *push = last_push == NULL || now - built >= SCEPD_RELAY_PUSH_INTERVAL
+                           ? build_push(ca->server)
+                           : NULL;
+        char *text = push != NULL ? push_fingerprint(push) : NULL;
+        if (push != NULL)
+            built = now;
         if (text != NULL && (last_push == NULL || strcmp(text, last_push) != 0)) {
             if (scepd_relay_send(ssl, push, ca->max_frame) < 0) {
                 free(text);

@@ -499,6 +499,16 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
     frame =
         request_frame(op->alias->name, op->http->client_addr, fresh.received, der, der_len, msg);
     rc = frame != NULL ? exchange(&answer, relay, frame, relay->timeout, fresh.id) : SCEP_ENOMEM;
+    if (rc == SCEP_OK && answer_state(answer) == SCEPD_RELAY_QUEUED) {
+        /* The CA node could not decide now (its store is unreachable): the request is
+         * queued, and sent again from the queue. */
+        store_answer(relay, fresh.id, answer);
+        reply_pending(op, msg);
+        op->outcome = "queued";
+        scepd_op_detail(op, "the CA node answered HTTP %lld",
+                        (long long)json_integer_value(json_object_get(answer, "http_status")));
+        goto done;
+    }
     if (rc == SCEP_OK) {
         store_answer(relay, fresh.id, answer);
         reply_answer(op, msg, answer);
@@ -781,16 +791,21 @@ static void drain_one(struct scepd_relay *relay, struct scepd_relay_row *row)
         .max_size = (size_t)global->max_body,
         .flags = alias != NULL && alias->legacy ? SCEP_MSG_LEGACY : 0,
     };
-    if (alias == NULL || alias->ra == NULL) {
-        scepd_log(SCEPD_LOG_WARN, "event=relay_drain alias=%s detail=\"no such relay alias\"",
-                  row->alias);
-        goto done;
-    }
-    EVP_PKEY *key = scep_key_current(alias->ra->enc_key);
-    if (scep_pkimessage_parse(&msg, row->message, row->message_len, NULL, NULL, &options) < 0 ||
+    EVP_PKEY *key =
+        alias != NULL && alias->ra != NULL ? scep_key_current(alias->ra->enc_key) : NULL;
+    if (key == NULL ||
+        scep_pkimessage_parse(&msg, row->message, row->message_len, NULL, NULL, &options) < 0 ||
         scep_pkimessage_decrypt(msg, &alias->ra->enc_cert, &key, 1, &options) < 0) {
-        scepd_log(SCEPD_LOG_WARN, "event=relay_drain alias=%s detail=\"%s\"", row->alias,
-                  scep_error_message());
+        /* The alias is gone or its RA key changed: this will not get better. The client
+         * hears FAILURE at its next poll instead of PENDING for ever. */
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=relay_drain alias=%s detail=\"cannot open the request: %s\"", row->alias,
+                  key == NULL ? "no such relay alias" : scep_error_message());
+        answer = json_pack("{s:s, s:s, s:i, s:s}", "type", "answer", "status", "failure",
+                           "fail_info", (int)SCEP_FAIL_BAD_REQUEST, "fail_info_text",
+                           "the relay can no longer open this request; send it again");
+        if (answer != NULL)
+            store_answer(relay, row->id, answer);
         goto done;
     }
     if (scepd_relay_queue_set(relay->queue, row->id, SCEPD_RELAY_FORWARDED, NULL) < 0)
