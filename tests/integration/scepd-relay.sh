@@ -325,6 +325,13 @@ stop_node relay
 start_node relay "$RL" || exit 1
 check "relay restarted, CA node away: GetCACert from the persisted push" \
   bash -c "curl -s -o /dev/null -w '%{http_code}' '$URL?operation=GetCACert' | grep -qx 200"
+check "... and /crl/issuing.crl from the pushed CRL" \
+  bash -c "curl -sf '$BASE/crl/issuing.crl' | openssl crl -inform DER -noout -issuer | grep -q 'Relay Test CA'"
+check "... and GetCRL (scep getcrl) from the pushed CRL" \
+  timeout 30 "$SCEP" getcrl -u "$URL" -c "$work/ca.pem" -k "$work/cli.key" -l "$work/cli.pem" \
+  -w "$work/pushed.crl"
+check "... and GetCert, which needs the CA node, is 503" \
+  bash -c "timeout 30 '$SCEP' getcert -u '$URL' -c '$work/ca.pem' -k '$work/cli.key' -l '$work/cli.pem' --serial 01 >'$work/getcert.log' 2>&1; grep -q 503 '$work/getcert.log'"
 start_node ca "$CA" || exit 1
 timeout 90 "$SCEP" poll -u "$URL" -c "$work/ca.pem" -k "$work/restart.key" -l "$work/restart.pem" \
   -t 2 -n 15 >"$work/restart-poll.log" 2>&1

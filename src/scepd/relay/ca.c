@@ -142,7 +142,9 @@ static json_t *build_push(struct scepd_server *server)
         if (!alias->settings->relayed || alias->ca == NULL)
             continue;
         const scep_ca *active = scepd_ca_active(generation, alias->ca, now);
-        json_t *entry = json_pack("{s:b}", "renewal", alias->settings->clientcertificaterenewal);
+        json_t *entry =
+            json_pack("{s:b, s:s}", "renewal", alias->settings->clientcertificaterenewal, "ca_name",
+                      alias->ca->name);
         int rc = entry != NULL ? push_certs(entry, "ca_certs", scep_ca_cert(active),
                                             scep_ca_chain(active), alias->settings->includeroot)
                                : SCEP_ENOMEM;
@@ -156,6 +158,16 @@ static json_t *build_push(struct scepd_server *server)
             rc = scepd_relay_set_b64(entry, "next_ca_reply", der, len);
         OPENSSL_free(der);
         sk_X509_free(next_certs);
+        /* The stored CRL as the CRL refresh keeps it: the relay serves it while the CA
+         * node is away (GetCRL, /crl/NAME.crl). */
+        scep_store *store = NULL;
+        scep_store_crl *crl = NULL;
+        if (rc == SCEP_OK && scepd_server_store(&store, server) == SCEP_OK &&
+            scep_store_crl_get(&crl, store, alias->ca->name) == SCEP_OK && crl != NULL &&
+            crl->der_len <= (size_t)scep_config_global_values(generation->config)->max_body)
+            rc = scepd_relay_set_b64(entry, "crl", crl->der, crl->der_len);
+        scep_store_crl_free(crl);
+        ERR_clear_error();
         if (rc < 0 || json_object_set_new(aliases, alias->name, entry) != 0) {
             json_decref(entry);
             json_decref(push);

@@ -620,6 +620,68 @@ static void relay_poll(struct scepd_op *op, const scep_pkimessage *msg, const un
     scepd_relay_row_free(row);
 }
 
+/* The pushed CRL of CA `ca_name` (ops/crl.c asks for /crl/NAME.crl). */
+static int pushed_crl(unsigned char **out, size_t *out_len, struct scepd_server *server,
+                      const char *ca_name)
+{
+    struct scepd_relay *relay = server->relay;
+    int rc = SCEP_ENOTFOUND;
+    *out = NULL;
+    if (relay == NULL)
+        return rc;
+    pthread_mutex_lock(&relay->lock);
+    json_t *aliases = relay->push != NULL ? json_object_get(relay->push, "aliases") : NULL;
+    const char *name;
+    json_t *entry;
+    json_object_foreach(aliases, name, entry)
+    {
+        const char *ca = json_string_value(json_object_get(entry, "ca_name"));
+        if (ca == NULL || strcmp(ca, ca_name) != 0)
+            continue;
+        unsigned char *der = NULL;
+        size_t len = 0;
+        if (scepd_relay_get_b64(&der, &len, entry, "crl", 16u << 20) == SCEP_OK && der != NULL) {
+            *out = malloc(len);
+            if (*out != NULL) {
+                memcpy(*out, der, len);
+                *out_len = len;
+                rc = SCEP_OK;
+            }
+        }
+        OPENSSL_free(der);
+        break;
+    }
+    pthread_mutex_unlock(&relay->lock);
+    return rc;
+}
+
+/* GetCRL while no CA node answers: the CRL it pushed, when the request names its issuer. */
+static int reply_pushed_crl(struct scepd_op *op, const scep_pkimessage *msg)
+{
+    json_t *entry = pushed_alias(relay_of(op), op->alias->name);
+    const char *ca_name = json_string_value(json_object_get(entry, "ca_name"));
+    unsigned char *der = NULL;
+    size_t len = 0;
+    X509_CRL *crl = NULL;
+    int answered = 0;
+    if (ca_name != NULL && pushed_crl(&der, &len, op->server, ca_name) == SCEP_OK) {
+        const unsigned char *p = der;
+        crl = d2i_X509_CRL(NULL, &p, (long)len);
+    }
+    const X509_NAME *issuer = scep_pkimessage_issuer(msg);
+    if (crl != NULL && issuer != NULL && X509_NAME_cmp(issuer, X509_CRL_get_issuer(crl)) == 0) {
+        struct scepd_outcome outcome = {.status = SCEP_STATUS_SUCCESS, .crl = crl};
+        scepd_reply(op, msg, &outcome);
+        op->outcome = "stored";
+        scepd_op_detail(op, "the CRL the CA node pushed");
+        answered = 1;
+    }
+    X509_CRL_free(crl);
+    free(der);
+    json_decref(entry);
+    return answered;
+}
+
 static void relay_pkiop(struct scepd_op *op)
 {
     scep_pkimessage *msg = NULL;
@@ -636,8 +698,13 @@ static void relay_pkiop(struct scepd_op *op)
     case SCEP_MSG_CERTPOLL:
         relay_poll(op, msg, der, der_len);
         break;
-    case SCEP_MSG_GETCERT:
     case SCEP_MSG_GETCRL:
+        if (!forward_now(op, msg, der, der_len, 0) && !reply_pushed_crl(op, msg)) {
+            scepd_op_text(op, 503, "unavailable", "no CA node connected; try again later");
+            op->response->retry_after = SCEPD_OP_RETRY_AFTER;
+        }
+        break;
+    case SCEP_MSG_GETCERT:
         if (!forward_now(op, msg, der, der_len, 0)) {
             scepd_op_text(op, 503, "unavailable", "no CA node connected; try again later");
             op->response->retry_after = SCEPD_OP_RETRY_AFTER;
@@ -1076,6 +1143,7 @@ int scepd_relay_node_start(struct scepd_server *server, const struct scep_config
               global->relay_listen.items[0], path,
               (long long)scepd_relay_queue_waiting(relay->queue));
     server->relay = relay;
+    server->crl_source = pushed_crl;
     relay = NULL;
 
 cleanup:
@@ -1110,6 +1178,7 @@ void scepd_relay_node_stop(struct scepd_server *server)
     unsigned late = relay->late;
     pthread_mutex_unlock(&relay->lock);
     server->relay = NULL;
+    server->crl_source = NULL;
     if (late == 0)
         relay_free(relay); /* else a stuck reader still holds it: the process is ending */
 }

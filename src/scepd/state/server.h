@@ -112,6 +112,11 @@ struct scepd_server {
     struct scepd_watch *watch;            /* follows the store's revision (watch.c) */
     struct scepd_relay *relay;            /* relay_listen (relay/); NULL otherwise */
     struct scepd_relay_ca *relay_ca;      /* relay_connect (relay/); NULL otherwise */
+    /* A relay node's CRLs are those its CA node pushed: /crl/NAME.crl asks here for a CA
+     * this node does not hold (ops/crl.c). DER into *out (the caller's, free()); < 0 when
+     * unknown. NULL on other nodes. */
+    int (*crl_source)(unsigned char **out, size_t *out_len, struct scepd_server *server,
+                      const char *ca_name);
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
