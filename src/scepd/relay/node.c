@@ -30,6 +30,8 @@
 #define RELAY_CONNS_MAX   64
 #define RELAY_LISTEN_MAX  4
 #define RELAY_DRAIN_BATCH 16
+/* TLS handshakes under way at once; more connections are closed at accept. */
+#define RELAY_HANDSHAKES_MAX 8
 /* Delivered answers are kept a day (a client may fetch again); anything a month. */
 #define RELAY_KEEP_DELIVERED (24 * 3600)
 #define RELAY_KEEP_ANY       (30 * 24 * 3600)
@@ -55,8 +57,10 @@ struct scepd_relay {
     pthread_cond_t changed; /* a connection came, went or became idle; stop */
     struct relay_conn *conns[RELAY_CONNS_MAX];
     size_t conn_count;
-    unsigned late; /* late-answer readers running */
-    json_t *push;  /* the CA node's last push: {"aliases": {NAME: {...}}} */
+    unsigned late;                                       /* late-answer readers running */
+    struct relay_conn *handshakes[RELAY_HANDSHAKES_MAX]; /* connections in handshake() */
+    size_t handshake_count;
+    json_t *push; /* the CA node's last push: {"aliases": {NAME: {...}}} */
     atomic_int stop;
     atomic_ullong next_id;
     pthread_t accept_thread, keeper_thread;
@@ -116,7 +120,8 @@ static struct relay_conn *conn_take(struct scepd_relay *relay, int wait)
 static void conn_give(struct scepd_relay *relay, struct relay_conn *conn, int ok)
 {
     pthread_mutex_lock(&relay->lock);
-    if (ok && !atomic_load(&relay->stop)) {
+    int drop = !ok || atomic_load(&relay->stop);
+    if (!drop) {
         conn->busy = 0;
         conn->last = time(NULL);
     } else {
@@ -124,10 +129,12 @@ static void conn_give(struct scepd_relay *relay, struct relay_conn *conn, int ok
         scepd_log(SCEPD_LOG_WARN,
                   "event=relay_disconnected peer=%s addr=%s connections=%zu detail=\"%s\"",
                   conn->peer, conn->addr, relay->conn_count, scep_error_message());
-        conn_close(conn);
     }
     pthread_cond_broadcast(&relay->changed);
     pthread_mutex_unlock(&relay->lock);
+    /* Outside the lock: a TLS close_notify may wait on the socket. */
+    if (drop)
+        conn_close(conn);
 }
 
 static size_t connected(struct scepd_relay *relay)
@@ -985,6 +992,82 @@ static void address_text(char *out, size_t size, const struct sockaddr_storage *
         snprintf(out, size, "-");
 }
 
+struct handshake {
+    struct scepd_relay *relay;
+    struct relay_conn *conn;
+};
+
+static void handshake_done(struct scepd_relay *relay, struct relay_conn *conn)
+{
+    pthread_mutex_lock(&relay->lock);
+    for (size_t i = 0; i < relay->handshake_count; i++) {
+        if (relay->handshakes[i] == conn) {
+            relay->handshakes[i] = relay->handshakes[--relay->handshake_count];
+            break;
+        }
+    }
+    pthread_cond_broadcast(&relay->changed);
+    pthread_mutex_unlock(&relay->lock);
+}
+
+/*
+ * TLS and the CA node's first push, in a thread of its own: a peer that stalls its
+ * handshake holds that thread for SCEPD_RELAY_HANDSHAKE_TIMEOUT, not the listener.
+ */
+static void *handshake(void *arg)
+{
+    struct handshake *h = arg;
+    struct scepd_relay *relay = h->relay;
+    struct relay_conn *conn = h->conn;
+    free(h);
+    json_t *hello = NULL;
+    conn->ssl = SSL_new(relay->ctx);
+    ERR_clear_error();
+    if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1 || SSL_accept(conn->ssl) != 1) {
+        char reason[256];
+        scepd_relay_tls_reason(reason, sizeof(reason), conn->ssl);
+        scepd_log(SCEPD_LOG_WARN, "event=relay_peer_refused addr=%s reason=\"%s\"", conn->addr,
+                  reason);
+        SSL_free(conn->ssl);
+        conn->ssl = NULL;
+        goto refused;
+    }
+    scepd_relay_peer_name(conn->peer, sizeof(conn->peer), conn->ssl);
+    /* The CA node speaks first: what this relay is to serve (ca.c build_push). */
+    if (scepd_relay_recv(&hello, conn->ssl, relay->max_frame, SCEPD_RELAY_HANDSHAKE_TIMEOUT) < 0 ||
+        strcmp(json_string_value(json_object_get(hello, "type")), "push") != 0) {
+        scepd_log(SCEPD_LOG_WARN, "event=relay_peer_refused addr=%s peer=%s reason=\"%s\"",
+                  conn->addr, conn->peer,
+                  hello == NULL ? scep_error_message() : "the first frame is not a push");
+        goto refused;
+    }
+    apply_push(relay, hello);
+    json_decref(hello);
+    conn->last = time(NULL);
+    pthread_mutex_lock(&relay->lock);
+    int room = relay->conn_count < RELAY_CONNS_MAX && !atomic_load(&relay->stop);
+    if (room)
+        relay->conns[relay->conn_count++] = conn;
+    size_t count = relay->conn_count;
+    pthread_mutex_unlock(&relay->lock);
+    handshake_done(relay, conn);
+    if (!room) {
+        scepd_log(SCEPD_LOG_WARN,
+                  "event=relay_peer_refused addr=%s reason=\"too many connections\"", conn->addr);
+        conn_close(conn);
+        return NULL;
+    }
+    scepd_log(SCEPD_LOG_INFO, "event=relay_connected peer=%s addr=%s connections=%zu", conn->peer,
+              conn->addr, count);
+    return NULL;
+
+refused:
+    json_decref(hello);
+    handshake_done(relay, conn);
+    conn_close(conn);
+    return NULL;
+}
+
 static void accept_one(struct scepd_relay *relay, int listen_fd)
 {
     struct sockaddr_storage sa;
@@ -993,55 +1076,35 @@ static void accept_one(struct scepd_relay *relay, int listen_fd)
     if (fd < 0)
         return;
     struct relay_conn *conn = calloc(1, sizeof(*conn));
-    if (conn == NULL) {
+    struct handshake *h = calloc(1, sizeof(*h));
+    if (conn == NULL || h == NULL) {
+        free(conn);
+        free(h);
         close(fd);
         return;
     }
     conn->fd = fd;
     address_text(conn->addr, sizeof(conn->addr), &sa, sa_len);
     scepd_relay_socket_timeout(fd, SCEPD_RELAY_HANDSHAKE_TIMEOUT);
-    conn->ssl = SSL_new(relay->ctx);
-    ERR_clear_error();
-    if (conn->ssl == NULL || SSL_set_fd(conn->ssl, fd) != 1 || SSL_accept(conn->ssl) != 1) {
-        char reason[256];
-        scepd_relay_tls_reason(reason, sizeof(reason), conn->ssl);
-        scepd_log(SCEPD_LOG_WARN, "event=relay_peer_refused addr=%s reason=\"%s\"", conn->addr,
-                  reason);
-        SSL_free(conn->ssl);
-        conn->ssl = NULL;
-        conn_close(conn);
-        return;
-    }
-    scepd_relay_peer_name(conn->peer, sizeof(conn->peer), conn->ssl);
-    /* The CA node speaks first: what this relay is to serve (ca.c build_push). */
-    json_t *hello = NULL;
-    if (scepd_relay_recv(&hello, conn->ssl, relay->max_frame, SCEPD_RELAY_HANDSHAKE_TIMEOUT) < 0 ||
-        strcmp(json_string_value(json_object_get(hello, "type")), "push") != 0) {
-        scepd_log(SCEPD_LOG_WARN, "event=relay_peer_refused addr=%s peer=%s reason=\"%s\"",
-                  conn->addr, conn->peer,
-                  hello == NULL ? scep_error_message() : "the first frame is not a push");
-        json_decref(hello);
-        conn_close(conn);
-        return;
-    }
-    apply_push(relay, hello);
-    json_decref(hello);
-    conn->last = time(NULL);
+    *h = (struct handshake){relay, conn};
     pthread_mutex_lock(&relay->lock);
-    int room = relay->conn_count < RELAY_CONNS_MAX;
+    int room = relay->handshake_count < RELAY_HANDSHAKES_MAX;
     if (room)
-        relay->conns[relay->conn_count++] = conn;
-    size_t count = relay->conn_count;
-    pthread_cond_broadcast(&relay->changed);
+        relay->handshakes[relay->handshake_count++] = conn;
     pthread_mutex_unlock(&relay->lock);
-    if (!room) {
-        scepd_log(SCEPD_LOG_WARN,
-                  "event=relay_peer_refused addr=%s reason=\"too many connections\"", conn->addr);
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!room || pthread_create(&thread, &attr, handshake, h) != 0) {
+        if (room)
+            handshake_done(relay, conn);
+        scepd_log(SCEPD_LOG_WARN, "event=relay_peer_refused addr=%s reason=\"too many handshakes\"",
+                  conn->addr);
+        free(h);
         conn_close(conn);
-        return;
     }
-    scepd_log(SCEPD_LOG_INFO, "event=relay_connected peer=%s addr=%s connections=%zu", conn->peer,
-              conn->addr, count);
+    pthread_attr_destroy(&attr);
 }
 
 static void *acceptor(void *arg)
@@ -1163,6 +1226,8 @@ void scepd_relay_node_stop(struct scepd_server *server)
     /* Late readers wake when their sockets are shut. */
     for (size_t i = 0; i < relay->conn_count; i++)
         shutdown(relay->conns[i]->fd, SHUT_RDWR);
+    for (size_t i = 0; i < relay->handshake_count; i++)
+        shutdown(relay->handshakes[i]->fd, SHUT_RDWR);
     pthread_mutex_unlock(&relay->lock);
     if (relay->threads_started) {
         pthread_join(relay->accept_thread, NULL);
@@ -1172,10 +1237,10 @@ void scepd_relay_node_stop(struct scepd_server *server)
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 10;
     pthread_mutex_lock(&relay->lock);
-    while (relay->late > 0)
+    while (relay->late > 0 || relay->handshake_count > 0)
         if (pthread_cond_timedwait(&relay->changed, &relay->lock, &deadline) == ETIMEDOUT)
             break;
-    unsigned late = relay->late;
+    unsigned late = relay->late + (unsigned)relay->handshake_count;
     pthread_mutex_unlock(&relay->lock);
     server->relay = NULL;
     server->crl_source = NULL;
