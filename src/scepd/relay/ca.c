@@ -265,7 +265,15 @@ static json_t *handle_request(struct scepd_relay_ca *ca, const json_t *request,
     struct relayed relayed = {NULL};
     char actor[256];
     struct scepd_http_response response = {0};
-    snprintf(actor, sizeof(actor), "relay:%.100s/%.63s", relay_name, client ? client : "-");
+    /* The relay names the client's address: it goes into the audit trail and the log, so
+     * only the characters of an address pass. */
+    char address[64];
+    size_t n = 0;
+    for (const char *c = client != NULL ? client : "-"; *c != '\0' && n < sizeof(address) - 1; c++)
+        address[n++] = (strchr("0123456789abcdefABCDEF.:[]%-_", *c) != NULL) ? *c : '?';
+    address[n] = '\0';
+    snprintf(actor, sizeof(actor), "relay:%.100s/%s", relay_name, address);
+    json_int_t received = json_integer_value(json_object_get(request, "received"));
     struct scepd_http_request http = {
         .method = "POST",
         .path = "/relay",
@@ -336,15 +344,20 @@ done:;
                 (double)(end.tv_nsec - op.start.tv_nsec) / 1e6;
     char transaction_id[2 * SCEP_TRANSACTION_ID_MAX + 8];
     scepd_log_value(transaction_id, sizeof(transaction_id), op.transaction_id);
+    char alias_name_log[2 * SCEP_CONFIG_ALIAS_NAME_MAX + 8];
+    scepd_log_value(alias_name_log, sizeof(alias_name_log), alias_name ? alias_name : "-");
     char fail[24] = "-";
     if (op.fail_info >= 0)
         snprintf(fail, sizeof(fail), "%s", scep_fail_info_name((scep_fail_info)op.fail_info));
     scepd_log(SCEPD_LOG_INFO,
               "event=request client=%s method=RELAY alias=%s operation=PKIOperation "
               "message_type=%s transaction_id=%s outcome=%s fail_info=%s latency_ms=%.1f "
-              "detail=\"%s\"",
-              actor, alias_name ? alias_name : "-", op.message_type ? op.message_type : "-",
-              transaction_id, op.outcome ? op.outcome : "-", fail, ms, op.detail);
+              "queued_s=%lld detail=\"%s\"",
+              actor, alias_name_log, op.message_type ? op.message_type : "-", transaction_id,
+              op.outcome ? op.outcome : "-", fail, ms,
+              received > 0 && (time_t)received < op.now ? (long long)(op.now - (time_t)received)
+                                                        : 0LL,
+              op.detail);
     if (op.store_lost)
         scepd_server_store_drop(server);
     scepd_generation_release(op.generation);
