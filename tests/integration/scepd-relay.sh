@@ -2,7 +2,8 @@
 # The RA relay (docs/operations.md "A relay in the DMZ"): two scepd processes on loopback,
 # a relay node (relay_listen, alias dmz in operationmode = relay, RA key only) and a CA
 # node that connects out to it (relay_connect) over mutual TLS. Our scep client,
-# micromdm's scepclient, certmonger and strongSwan enroll through the relay; the CA node
+# micromdm's scepclient, certmonger and strongSwan enroll through the relay; manual approval
+# on the CA node; an answer later than relay_timeout kept for the poll; the CA node
 # stopped -> PENDING -> started -> the poll gets the certificate; a relay restarted with a
 # request queued still delivers it; GetCACert from the persisted push while the CA is
 # away; TLS peers from another CA refused both ways; an alias the CA node does not opt
@@ -76,6 +77,7 @@ tls_leaf() { # tls_leaf CA NAME CN EKU [SAN]
 channel_port=$(free_port)
 # A fixed SCEP port for the relay, so that clients find it again after its restart.
 relay_http=$(free_port)
+webhook_port=$(free_port)
 
 # ---- the CA node -------------------------------------------------------------------------
 cat >"$CA/scepd.conf" <<CONF
@@ -104,6 +106,13 @@ mdm.legacy = true
 held.operationmode = ca
 held.relayed = true
 held.approval = manual
+# A webhook slower than the relay's relay_timeout: the answer comes late, and is kept.
+slow.operationmode = ra
+slow.ra.authPwd = relay-secret
+slow.relayed = true
+slow.webhook.url = http://127.0.0.1:$webhook_port/decide
+slow.webhook.timeout = 20s
+slow.webhook.retries = 0
 CONF
 cactl() { "$SCEPCTL" --config "$CA/scepd.conf" "$@"; }
 cactl ca init --name issuing --subject "CN=Relay Test CA,O=scepd test" --key rsa:2048 --days 30 \
@@ -127,7 +136,7 @@ relay_listen = 127.0.0.1:$channel_port
 relay_tls_cert = $TLS/relay.pem
 relay_tls_key = $TLS/relay.key
 relay_tls_ca = $TLS/channel.pem
-relay_timeout = 8s
+relay_timeout = 3s
 dmz.operationmode = relay
 dmz.ra.cert = $RL/ra.pem
 dmz.ra.key = $RL/ra.key
@@ -142,6 +151,9 @@ mdm.ra.key = $RL/ra.key
 held.operationmode = relay
 held.ra.cert = $RL/ra.pem
 held.ra.key = $RL/ra.key
+slow.operationmode = relay
+slow.ra.cert = $RL/ra.pem
+slow.ra.key = $RL/ra.key
 CONF
 
 # start_node NAME DIR: scepd on DIR/scepd.conf, log DIR/scepd.log (appended), its pid in
@@ -286,6 +298,36 @@ timeout 60 "$SCEP" poll -u "$HELD" -c "$work/ca.pem" -k "$work/held.key" -l "$wo
   >"$work/held-poll.log" 2>&1
 check "the client's poll, forwarded to the CA node, gets the certificate (exit 0)" test $? -eq 0
 check "... issued by the CA" verify_cert "$work/held.pem" held-dev
+
+# ---- an answer after relay_timeout: PENDING now, stored when it comes, the poll gets it ----
+python3 - "$webhook_port" >"$work/webhook.log" 2>&1 <<'PY' &
+import http.server, sys, time
+class Slow(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        time.sleep(6)
+        body = b'{"allow": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Slow).serve_forever()
+PY
+extra_pids="$extra_pids $!"
+peer_wait_http "http://127.0.0.1:$webhook_port/" 10 >/dev/null 2>&1
+SLOW=$BASE/scep/slow/pkiclient.exe
+timeout 60 "$SCEP" enroll -u "$SLOW" -c "$work/ca.pem" -k "$work/slow.key" --subject CN=slow-dev \
+  --challenge relay-secret -l "$work/slow.pem" -t 1 -n 1 >"$work/slow.log" 2>&1
+check "the CA node slower than relay_timeout: PENDING (exit 3), outcome=delayed" \
+  bash -c "[ $? -eq 3 ] && grep -q 'alias=slow operation=PKIOperation message_type=PKCSReq .*outcome=delayed' '$RL/scepd.log'"
+check "the late answer is stored on the relay" wait_log "$RL/scepd.log" "event=relay_late_answer" 20
+timeout 60 "$SCEP" poll -u "$SLOW" -c "$work/ca.pem" -k "$work/slow.key" -l "$work/slow.pem" -t 1 -n 3 \
+  >"$work/slow-poll.log" 2>&1
+check "the client's poll gets the late certificate (exit 0)" test $? -eq 0
+check "... issued by the CA" verify_cert "$work/slow.pem" slow-dev
 
 # ---- the CA node away: PENDING, then the poll gets the certificate ---------------------------
 stop_node ca
