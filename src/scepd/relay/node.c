@@ -60,7 +60,9 @@ struct scepd_relay {
     unsigned late;                                       /* late-answer readers running */
     struct relay_conn *handshakes[RELAY_HANDSHAKES_MAX]; /* connections in handshake() */
     size_t handshake_count;
-    json_t *push; /* the CA node's last push: {"aliases": {NAME: {...}}} */
+    /* The CA node's last push, {"type":"push","aliases":{NAME:{...}}}, as text: each
+     * reader parses its own copy, so no JSON object is shared between threads. */
+    char *push;
     atomic_int stop;
     atomic_ullong next_id;
     pthread_t accept_thread, keeper_thread;
@@ -147,39 +149,49 @@ static size_t connected(struct scepd_relay *relay)
 
 /* ---- what the CA node pushed ------------------------------------------------------------ */
 
-static void apply_push(struct scepd_relay *relay, json_t *frame)
+static void apply_push(struct scepd_relay *relay, const json_t *frame)
 {
     json_t *aliases = json_object_get(frame, "aliases");
     if (!json_is_object(aliases))
         return;
     char *text = scepd_relay_dumps(frame, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL)
+        return;
     pthread_mutex_lock(&relay->lock);
-    char *old =
-        relay->push != NULL ? scepd_relay_dumps(relay->push, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    int same = old != NULL && text != NULL && strcmp(old, text) == 0;
-    json_decref(relay->push);
-    relay->push = json_incref(frame);
+    int same = relay->push != NULL && strcmp(relay->push, text) == 0;
+    if (!same) {
+        free(relay->push);
+        relay->push = strdup(text);
+    }
     pthread_mutex_unlock(&relay->lock);
-    if (!same && text != NULL) {
+    if (!same) {
         if (scepd_relay_push_save(relay->queue, text) < 0)
             scepd_log(SCEPD_LOG_WARN, "event=relay_push_failed detail=\"%s\"",
                       scep_error_message());
         else
             scepd_log(SCEPD_LOG_INFO, "event=relay_push aliases=%zu", json_object_size(aliases));
     }
-    free(old);
     free(text);
 }
 
-/* This alias's part of the push (a new reference), or NULL. */
-static json_t *pushed_alias(struct scepd_relay *relay, const char *alias)
+/* This thread's own copy of the push (the caller's), or NULL. */
+static json_t *push_copy(struct scepd_relay *relay)
 {
     pthread_mutex_lock(&relay->lock);
-    json_t *found = relay->push != NULL
-                        ? json_object_get(json_object_get(relay->push, "aliases"), alias)
-                        : NULL;
-    json_incref(found);
+    char *text = relay->push != NULL ? strdup(relay->push) : NULL;
     pthread_mutex_unlock(&relay->lock);
+    json_t *push = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return push;
+}
+
+/* This alias's part of the push (the caller's reference), or NULL. */
+static json_t *pushed_alias(struct scepd_relay *relay, const char *alias)
+{
+    json_t *push = push_copy(relay);
+    json_t *found = json_object_get(json_object_get(push, "aliases"), alias);
+    json_incref(found);
+    json_decref(push);
     return found;
 }
 
@@ -636,11 +648,10 @@ static int pushed_crl(unsigned char **out, size_t *out_len, struct scepd_server 
     *out = NULL;
     if (relay == NULL)
         return rc;
-    pthread_mutex_lock(&relay->lock);
-    json_t *aliases = relay->push != NULL ? json_object_get(relay->push, "aliases") : NULL;
+    json_t *push = push_copy(relay);
     const char *name;
     json_t *entry;
-    json_object_foreach(aliases, name, entry)
+    json_object_foreach(json_object_get(push, "aliases"), name, entry)
     {
         const char *ca = json_string_value(json_object_get(entry, "ca_name"));
         if (ca == NULL || strcmp(ca, ca_name) != 0)
@@ -658,7 +669,7 @@ static int pushed_crl(unsigned char **out, size_t *out_len, struct scepd_server 
         OPENSSL_free(der);
         break;
     }
-    pthread_mutex_unlock(&relay->lock);
+    json_decref(push);
     return rc;
 }
 
@@ -1044,6 +1055,10 @@ static void *handshake(void *arg)
     apply_push(relay, hello);
     json_decref(hello);
     conn->last = time(NULL);
+    /* Once in the pool, the connection is anyone's: what the log needs is copied first. */
+    char peer[sizeof(conn->peer)], addr[sizeof(conn->addr)];
+    memcpy(peer, conn->peer, sizeof(peer));
+    memcpy(addr, conn->addr, sizeof(addr));
     pthread_mutex_lock(&relay->lock);
     int room = relay->conn_count < RELAY_CONNS_MAX && !atomic_load(&relay->stop);
     if (room)
@@ -1057,8 +1072,8 @@ static void *handshake(void *arg)
         conn_close(conn);
         return NULL;
     }
-    scepd_log(SCEPD_LOG_INFO, "event=relay_connected peer=%s addr=%s connections=%zu", conn->peer,
-              conn->addr, count);
+    scepd_log(SCEPD_LOG_INFO, "event=relay_connected peer=%s addr=%s connections=%zu", peer, addr,
+              count);
     return NULL;
 
 refused:
@@ -1158,7 +1173,7 @@ static void relay_free(struct scepd_relay *relay)
         close(relay->listen_fds[i]);
     for (size_t i = 0; i < relay->conn_count; i++)
         conn_close(relay->conns[i]);
-    json_decref(relay->push);
+    free(relay->push);
     scepd_relay_queue_close(relay->queue);
     SSL_CTX_free(relay->ctx);
     pthread_cond_destroy(&relay->changed);
@@ -1186,7 +1201,8 @@ int scepd_relay_node_start(struct scepd_server *server, const struct scep_config
     GUARD(scepd_relay_queue_open(&relay->queue, path));
     GUARD(scepd_relay_push_load(&push, relay->queue));
     if (push != NULL) {
-        relay->push = json_loads(push, 0, NULL);
+        relay->push = push;
+        push = NULL;
         scepd_log(SCEPD_LOG_INFO, "event=relay_push_loaded detail=\"the CA data last pushed\"");
     }
     GUARD(scepd_relay_tls_context(&relay->ctx, global, 1));
