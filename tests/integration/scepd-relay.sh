@@ -93,6 +93,8 @@ relay_connections = 2
 dmz.operationmode = ra
 dmz.ra.authPwd = relay-secret
 dmz.relayed = true
+dmz.clientCertificateRenewal = true
+dmz.renewal.afterHalfLife = false
 closed.operationmode = ra
 closed.ra.authPwd = relay-secret
 # micromdm's scepclient 2.1.0 always sends single DES with SHA-1: the CA node parses its
@@ -241,6 +243,7 @@ check "GetCACert through the relay: the RA certificate, then the CA" \
 curl -s "$URL?operation=GetCACaps" >"$work/caps.txt"
 check "GetCACaps through the relay: POSTPKIOperation, AES, SHA-256, SCEPStandard" \
   bash -c "grep -qx POSTPKIOperation '$work/caps.txt' && grep -qx AES '$work/caps.txt' && grep -qx SHA-256 '$work/caps.txt' && grep -qx SCEPStandard '$work/caps.txt'"
+check "... and Renewal, because the CA node's alias renews" grep -qx Renewal "$work/caps.txt"
 
 verify_cert() { # verify_cert CERT CN
   openssl verify -CAfile "$work/ca.pem" "$1" >/dev/null 2>&1 &&
@@ -258,6 +261,12 @@ check "the CA node's audit trail names the relay" \
   bash -c "'$SCEPCTL' --config '$CA/scepd.conf' audit list 2>/dev/null | grep 'relay:relay.dmz.test/' | grep -q issue"
 check "the relay's log line: outcome=relayed" \
   grep -q 'operation=PKIOperation message_type=PKCSReq .*outcome=relayed' "$RL/scepd.log"
+
+check "scep renew through the relay (RenewalReq signed by the old certificate)" \
+  timeout 60 "$SCEP" renew -u "$URL" -c "$work/ca.pem" -O "$work/cli.pem" -K "$work/cli.key" \
+  -k "$work/cli2.key" --subject CN=cli-relayed -l "$work/cli2.pem"
+check "... the renewed certificate is the CA's, with a new key" \
+  bash -c "openssl verify -CAfile '$work/ca.pem' '$work/cli2.pem' >/dev/null && [ \"\$(openssl x509 -in '$work/cli.pem' -noout -pubkey)\" != \"\$(openssl x509 -in '$work/cli2.pem' -noout -pubkey)\" ]"
 
 timeout 60 "$SCEP" enroll -u "$URL" -c "$work/ca.pem" -k "$work/bad.key" --subject CN=cli-bad \
   --challenge wrong -l "$work/bad.pem" >"$work/bad.log" 2>&1
