@@ -502,14 +502,14 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
         .message = (unsigned char *)(uintptr_t)der,
         .message_len = der_len,
         .received = (int64_t)op->now,
+        .state = SCEPD_RELAY_FORWARDED,
     };
     snprintf(fresh.alias, sizeof(fresh.alias), "%s", op->alias->name);
     snprintf(fresh.transaction_id, sizeof(fresh.transaction_id), "%s", op->transaction_id);
     snprintf(fresh.client, sizeof(fresh.client), "%s", op->http->client_addr);
     memcpy(fresh.key_hash, key_hash, 32);
     memcpy(fresh.signer_hash, signer_hash, 32);
-    if (scepd_relay_queue_put(relay->queue, &fresh) < 0 ||
-        scepd_relay_queue_set(relay->queue, fresh.id, SCEPD_RELAY_FORWARDED, NULL) < 0) {
+    if (scepd_relay_queue_put(relay->queue, &fresh) < 0) {
         scepd_op_text(op, 503, "unavailable", "the relay's queue cannot be written: %s",
                       scep_error_message());
         op->response->retry_after = SCEPD_OP_RETRY_AFTER;

@@ -165,9 +165,10 @@ int scepd_relay_queue_put(struct scepd_relay_queue *queue, struct scepd_relay_ro
             queue->db,
             "INSERT INTO relay_requests (alias, transaction_id, message_type, message, client, "
             "received, state, answer, key_hash, signer_hash, updated) VALUES "
-            "(?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7, ?8, ?9) ON CONFLICT (alias, transaction_id) "
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?10, NULL, ?7, ?8, ?9) ON CONFLICT (alias, transaction_id) "
             "DO UPDATE SET message_type = excluded.message_type, message = excluded.message, "
-            "client = excluded.client, received = excluded.received, state = 0, answer = NULL, "
+            "client = excluded.client, received = excluded.received, state = excluded.state, "
+            "answer = NULL, "
             "key_hash = excluded.key_hash, signer_hash = excluded.signer_hash, "
             "updated = excluded.updated RETURNING id",
             -1, &stmt, NULL) != SQLITE_OK) {
@@ -183,12 +184,13 @@ int scepd_relay_queue_put(struct scepd_relay_queue *queue, struct scepd_relay_ro
     sqlite3_bind_blob(stmt, 7, row->key_hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_blob(stmt, 8, row->signer_hash, 32, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt, 9, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int(
+        stmt, 10, row->state == SCEPD_RELAY_FORWARDED ? SCEPD_RELAY_FORWARDED : SCEPD_RELAY_QUEUED);
     if (sqlite3_step(stmt) != SQLITE_ROW) {
         rc = db_fail(queue, "put");
         goto cleanup;
     }
     row->id = sqlite3_column_int64(stmt, 0);
-    row->state = SCEPD_RELAY_QUEUED;
     (void)sqlite3_step(stmt);
 
 cleanup:

@@ -46,8 +46,9 @@ void scepd_relay_row_free(struct scepd_relay_row *row);
 /* The row of (alias, transactionID); SCEP_ENOTFOUND when there is none. */
 int scepd_relay_queue_find(struct scepd_relay_row **out, struct scepd_relay_queue *queue,
                            const char *alias, const char *transaction_id) SCEP_MUST_CHECK;
-/* Stores `row` as QUEUED, replacing an earlier row of its (alias, transactionID); durable
- * when it returns. Sets row->id. */
+/* Stores `row` as QUEUED (or FORWARDED, when row->state says so: about to be sent),
+ * without an answer, replacing an earlier row of its (alias, transactionID); durable when
+ * it returns. Sets row->id. */
 int scepd_relay_queue_put(struct scepd_relay_queue *queue,
                           struct scepd_relay_row *row) SCEP_MUST_CHECK;
 /* Moves a row to `state` with `answer` (NULL keeps the stored one). */
