@@ -71,6 +71,7 @@ tls_leaf() { # tls_leaf CA NAME CN EKU [SAN]
     tls_leaf channel relay relay.dmz.test serverAuth "IP:127.0.0.1,DNS:relay.dmz.test" &&
     tls_leaf channel canode ca-node clientAuth &&
     tls_leaf other rogue-relay rogue-relay serverAuth "IP:127.0.0.1" &&
+    tls_leaf channel elsewhere relay.elsewhere.test serverAuth "DNS:relay.elsewhere.test" &&
     tls_leaf other rogue-canode rogue-ca-node clientAuth
 } || { cat "$work/tls.log"; echo "FAIL: cannot make the channel's certificates"; exit 1; }
 
@@ -428,6 +429,20 @@ extra_pids="$extra_pids $ca2_pid"
 check "the CA node refuses a relay whose certificate another CA issued (log says why)" \
   wait_log "$ca2/scepd.log" "event=relay_connect_failed .*reason=\"peer certificate refused" 20
 check "... and never connects to it" bash -c "! grep -q 'event=relay_connected' '$ca2/scepd.log'"
+stop_node ca2
+stop_node roguerelay
+
+# A relay certificate from the right CA but for another host: relay_connect's IP is not in it.
+sed -i -e "s|^relay_tls_cert = .*|relay_tls_cert = $TLS/elsewhere.pem|" \
+  -e "s|^relay_tls_key = .*|relay_tls_key = $TLS/elsewhere.key|" "$rr/scepd.conf"
+: >"$rr/scepd.log"
+: >"$ca2/scepd.log"
+start_node roguerelay "$rr" || exit 1
+extra_pids="$extra_pids $roguerelay_pid"
+start_node ca2 "$ca2" || exit 1
+extra_pids="$extra_pids $ca2_pid"
+check "the CA node refuses a relay certificate for another host (IP address mismatch)" \
+  wait_log "$ca2/scepd.log" "event=relay_connect_failed .*reason=\"peer certificate refused: IP address mismatch" 20
 stop_node ca2
 stop_node roguerelay
 
