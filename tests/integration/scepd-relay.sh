@@ -236,6 +236,8 @@ start_node ca "$CA" || exit 1
 check "the relay sees the CA node (mutual TLS)" wait_log "$RL/scepd.log" "event=relay_connected peer=ca-node"
 check "the CA node sees the relay" wait_log "$CA/scepd.log" "event=relay_connected relay=relay.dmz.test"
 check "the relay got the CA node's push" wait_log "$RL/scepd.log" "event=relay_push "
+check "relay /healthz: says a CA node is connected" \
+  bash -c "curl -s '$BASE/healthz' | grep -q 'CA node connected'"
 
 # ---- GetCACert, GetCACaps ---------------------------------------------------------------------
 curl -s "$URL?operation=GetCACert" -o "$work/getca.der"

@@ -59,8 +59,9 @@ void scepd_health(struct scepd_server *server, const struct scepd_http_request *
         return;
     }
     /* A relay has no CA of its own; while it can queue, it serves (operations.md). */
-    if (scepd_relay_health(text, sizeof(text), server)) {
-        reply(response, 200, text);
+    unsigned relay_status = (unsigned)scepd_relay_health(text, sizeof(text), server);
+    if (relay_status != 0) {
+        reply(response, relay_status, text);
         return;
     }
     const struct scepd_generation *generation = scepd_generation_acquire(server);

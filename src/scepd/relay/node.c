@@ -853,13 +853,17 @@ int scepd_relay_health(char *out, size_t size, struct scepd_server *server)
         return 0;
     size_t count = connected(relay);
     int64_t waiting = scepd_relay_queue_waiting(relay->queue);
+    if (waiting < 0) {
+        snprintf(out, size, "relay: the queue (relay_state) cannot be read\n");
+        return 503;
+    }
     if (count > 0)
         snprintf(out, size, "ok relay: CA node connected (%zu connections), %lld queued\n", count,
                  (long long)waiting);
     else
         snprintf(out, size, "ok relay: no CA node connected, requests are queued (%lld)\n",
                  (long long)waiting);
-    return 1;
+    return 200;
 }
 
 /* ---- the queue's drain, pings, purge ------------------------------------------------ */

@@ -25,7 +25,8 @@ void scepd_relay_stop(struct scepd_server *server);
 /* Relay node: answers `op` (an operation of an alias with operationmode = relay). */
 void scepd_relay_operation(struct scepd_op *op);
 
-/* Relay node: /healthz text ("ok ..."); 0 when this node is no relay. */
+/* Relay node: /healthz's status (200 while requests can be queued, 503 when the queue
+ * cannot be read) and text; 0 when this node is no relay. */
 int scepd_relay_health(char *out, size_t size, struct scepd_server *server);
 
 /* The two roles (node.c, ca.c), started and stopped by scepd_relay_start/_stop. */
