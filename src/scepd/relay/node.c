@@ -472,8 +472,11 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
     int rc = scepd_relay_queue_find(&row, relay->queue, op->alias->name, op->transaction_id);
     int same = rc == SCEP_OK && row->message_type == (int)scep_pkimessage_type(msg) &&
                memcmp(row->key_hash, key_hash, 32) == 0;
-    if (same && (row->state == SCEPD_RELAY_ANSWERED || row->state == SCEPD_RELAY_DELIVERED)) {
-        /* A retransmission: what the CA answered, once more. */
+    /* A retransmission: what the CA answered, once more. Once the client has fetched it,
+     * the CA node decides when it is connected: the same transactionID and key may be a
+     * new transaction there (a re-enrollment after ee reset). */
+    if (same && (row->state == SCEPD_RELAY_ANSWERED ||
+                 (row->state == SCEPD_RELAY_DELIVERED && connected(relay) == 0))) {
         answer = json_loads(row->answer, 0, NULL);
         if (answer != NULL) {
             reply_answer(op, msg, answer);
