@@ -448,6 +448,19 @@ check "the CA node refuses a relay certificate for another host (IP address mism
 stop_node ca2
 stop_node roguerelay
 
+# ---- a CA rollover announced on the CA node reaches the relay's GetCACaps/GetNextCACert ------
+cactl ca rollover --name issuing --activate-at +30d --key rsa:2048 >>"$work/ctl.log" 2>&1
+announced() {
+  for _ in $(seq 1 60); do
+    curl -s "$URL?operation=GetCACaps" | grep -qx GetNextCACert && return 0
+    sleep 0.5
+  done
+  return 1
+}
+check "rollover scheduled on the CA node: the relay's GetCACaps lists GetNextCACert" announced
+check "... and GetNextCACert answers the CA-signed reply the CA node pushed" \
+  bash -c "curl -s -o '$work/next.der' -w '%{http_code} %{content_type}' '$URL?operation=GetNextCACert' | grep -qx '200 application/x-x509-next-ca-cert' && openssl cms -verify -inform DER -in '$work/next.der' -CAfile '$work/ca.pem' -noout >/dev/null 2>&1"
+
 # ---- nothing on the relay worth stealing -----------------------------------------------------
 ca_key=$CA/state/cas/issuing/ca.key
 ca_pub=$(openssl pkey -in "$ca_key" -pubout 2>/dev/null)
