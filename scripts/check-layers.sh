@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scepd's folders are layers and include only downwards (docs/scepd.md "Shape"):
-#   http (transport), log  <  state  <  ops  <  enroll  <  front  <  main.c
+#   http (transport), log  <  state  <  ops  <  enroll  <  relay  <  front  <  main.c
 # A file may include scepd headers of its own layer and of the layers below it.
 # usage: check-layers.sh [SOURCE_DIR]
 set -euo pipefail
@@ -13,8 +13,9 @@ rank() {
     state/*) echo 1 ;;
     ops/*) echo 2 ;;
     enroll/*) echo 3 ;;
-    front/*) echo 4 ;;
-    main.c) echo 5 ;;
+    relay/*) echo 4 ;;
+    front/*) echo 5 ;;
+    main.c) echo 6 ;;
     *) echo "?" ;;
   esac
 }
@@ -23,7 +24,7 @@ bad=0
 while IFS= read -r file; do
   from=$(rank "$file")
   if [ "$from" = "?" ]; then
-    echo "$file: in no layer (put it in http/, state/, ops/, enroll/ or front/)"
+    echo "$file: in no layer (put it in http/, state/, ops/, enroll/, relay/ or front/)"
     bad=1
     continue
   fi

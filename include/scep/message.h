@@ -196,6 +196,18 @@ SCEP_EXPORT int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs
                                         const scep_message_options *options) SCEP_MUST_CHECK;
 
 /*
+ * Takes the pkcsPKIEnvelope's content from someone who opened it (an RA in front
+ * of the CA) instead of decrypting it here, and parses it for the messageType as
+ * scep_pkimessage_decrypt() does (a CSR's self-signature is verified). `msg` must
+ * come from scep_pkimessage_parse() (its signature is verified) and carry an
+ * envelope. Nothing binds the content to the envelope: the message signature
+ * covers the encrypted envelope only, so the content is as trustworthy as whoever
+ * opened it. recipient_index is SIZE_MAX afterwards. The content is copied.
+ */
+SCEP_EXPORT int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *content,
+                                            size_t content_len) SCEP_MUST_CHECK;
+
+/*
  * For a client checking a reply: messageType is CertRep, transactionID equals
  * `transaction_id` and recipientNonce equals `sender_nonce` (RFC 8894 §3.2.1.5).
  */

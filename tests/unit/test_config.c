@@ -382,7 +382,7 @@ static void errors_name_file_line_and_key(void **state)
                 "scepd.conf:1: log_level: expected one of error, warn, info, debug, got "
                 "\"verbose\"");
     parse_fails("\n\nA.operationmode = both\n", SCEP_ECONFIG,
-                "scepd.conf:3: A.operationmode: expected one of ca, ra, got \"both\"");
+                "scepd.conf:3: A.operationmode: expected one of ca, ra, relay, got \"both\"");
     parse_fails("A.usernamefield = CN, nickname\n", SCEP_ECONFIG,
                 "scepd.conf:1: A.usernamefield: expected items one of CN, serialNumber, UID, "
                 "emailAddress, unstructuredName, unstructuredAddress, OU, O, DC, got \"nickname\"");
@@ -538,7 +538,7 @@ static void ejbca_alias_export_imports(void **state)
     assert_int_equal(scep_config_import_alias_text(cfg, "two.properties", two, strlen(two), "two"),
                      SCEP_ECONFIG);
     assert_string_equal(scep_error_message(),
-                        "two.properties:2: two.operationmode: expected one of ca, ra, got "
+                        "two.properties:2: two.operationmode: expected one of ca, ra, relay, got "
                         "\"bogus\"");
 
     /* Failures leave the config unchanged. */

@@ -606,6 +606,53 @@ static void missing_or_mistyped_attributes_are_bad_request(void **state)
     X509_REQ_free(csr);
 }
 
+/*
+ * An RA that opened the envelope hands the content on; the CA takes it with
+ * scep_pkimessage_set_content and still verifies the client's signature itself.
+ */
+static void content_from_an_ra_is_taken_after_verification(void **state)
+{
+    (void)state;
+    struct built b;
+    assert_int_equal(build_request(&b, SCEP_MSG_PKCSREQ, fx.requester_keys[0], fx.ca_cert,
+                                   SCEP_DIGEST_SHA256, SCEP_CIPHER_AES128, NULL),
+                     SCEP_OK);
+    scep_pkimessage *opened = NULL;
+    assert_int_equal(scep_pkimessage_parse(&opened, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
+    assert_int_equal(scep_pkimessage_decrypt(opened, &fx.ca_cert, &fx.ca_key, 1, NULL), SCEP_OK);
+    size_t content_len = 0;
+    const unsigned char *content = scep_pkimessage_content(opened, &content_len);
+    assert_non_null(content);
+
+    /* Without any key: the content is taken, the CSR parsed, the signer kept. */
+    scep_pkimessage *msg = NULL;
+    assert_int_equal(scep_pkimessage_parse(&msg, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
+    assert_int_equal(scep_pkimessage_set_content(msg, content, content_len), SCEP_OK);
+    check_request_content(msg, &b, SCEP_MSG_PKCSREQ);
+    assert_int_equal(scep_pkimessage_recipient_index(msg), SIZE_MAX);
+    assert_int_equal(scep_pkimessage_cipher(msg), SCEP_CIPHER_AES128);
+    /* Once known, the content is not replaced. */
+    assert_int_equal(scep_pkimessage_set_content(msg, content, content_len), SCEP_EINVAL);
+    scep_pkimessage_free(msg);
+
+    /* Content that is not the messageType's: refused. */
+    static const unsigned char not_a_csr[] = {0x30, 0x03, 0x02, 0x01, 0x05};
+    assert_int_equal(scep_pkimessage_parse(&msg, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
+    assert_true(scep_pkimessage_set_content(msg, not_a_csr, sizeof(not_a_csr)) < 0);
+    assert_null(scep_pkimessage_csr(msg));
+    scep_pkimessage_free(msg);
+
+    /* The signature is checked before any content is taken: a tampered message is refused. */
+    unsigned char *tampered = OPENSSL_memdup(b.der, b.len);
+    assert_non_null(tampered);
+    tampered[b.len - 10] ^= 0x01;
+    assert_true(scep_pkimessage_parse(&msg, tampered, b.len, NULL, NULL, NULL) < 0);
+    assert_null(msg);
+    OPENSSL_free(tampered);
+    scep_pkimessage_free(opened);
+    built_free(&b);
+}
+
 static void wrong_recipient_is_refused(void **state)
 {
     (void)state;
@@ -893,6 +940,7 @@ int main(void)
         cmocka_unit_test(caps_parse_format_and_choose),
         cmocka_unit_test(algorithm_names_parse),
         cmocka_unit_test(lenient_base64_accepts_what_clients_send),
+        cmocka_unit_test(content_from_an_ra_is_taken_after_verification),
     };
     if (getenv("SCEP_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("SCEP_TEST_FILTER"));

@@ -122,14 +122,37 @@
     X(log_target, "log_target", ENUM, "stderr", 0, 0, "stderr|syslog|journal", NONE, 0,            \
       "Where scepd logs: stderr; syslog(3) with facility daemon; journal: stderr with <N> "       \
       "priority prefixes, which journald reads as each line's priority")                          \
+    X(relay_listen, "relay_listen", LIST, NULL, 0, 4, NULL, LISTEN, 0,                            \
+      "Relay node: addresses the CA node connects to over mutual TLS, like listen (unset: not a "  \
+      "relay; operations.md, A relay in the DMZ)")                                                 \
+    X(relay_connect, "relay_connect", LIST, NULL, 0, 1, NULL, LISTEN, 0,                           \
+      "CA node: the relay node's relay_listen address, HOST:PORT, to which this node connects "    \
+      "out (unset: serves no relay)")                                                              \
+    X(relay_tls_cert, "relay_tls_cert", STRING, NULL, 0, 4096, NULL, NONE, 0,                      \
+      "PEM certificate of this node on the relay channel (relay: server, CA node: client)")        \
+    X(relay_tls_key, "relay_tls_key", STRING, NULL, 0, 4096, NULL, NONE, 0,                        \
+      "PEM private key of relay_tls_cert (mode 0600, owned by scepd)")                            \
+    X(relay_tls_ca, "relay_tls_ca", STRING, NULL, 0, 4096, NULL, NONE, 0,                          \
+      "PEM CA certificate(s) that must have issued the peer's relay channel certificate, and "     \
+      "nothing else")                                                                              \
+    X(relay_connections, "relay_connections", INT, "4", 1, 64, NULL, NONE, 0,                      \
+      "CA node: relay channel connections kept open, each answering one request at a time")        \
+    X(relay_timeout, "relay_timeout", DURATION, "20s", 1, 5 * SCEP_CONFIG_MIN, NULL, NONE, 0,       \
+      "Relay node: longest wait for the CA's answer before the client gets PENDING")               \
+    X(relay_state, "relay_state", STRING, NULL, 0, 4096, NULL, NONE, 0,                            \
+      "Relay node: SQLite file of the queued requests and the CA data pushed (unset: "             \
+      "state_dir/relay.db)")                                                                       \
     X(store_poll_interval, "store_poll_interval", DURATION, "2s", 0, SCEP_CONFIG_HOUR, NULL, NONE, \
       0,                                                                                           \
       "How often scepd asks the store whether CAs, aliases or alias settings changed, and then "  \
       "reloads (0: only on SIGHUP)")
 
 #define SCEP_CONFIG_ALIAS_SETTINGS(X)                                                              \
-    X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra", NONE, 0,                          \
-      "ca: requests are authorised by end entities; ra: by the RA shared secret")                  \
+    X(operationmode, "operationmode", ENUM, "ca", 0, 0, "ca|ra|relay", NONE, 0,                    \
+      "ca: requests are authorised by end entities; ra: by the RA shared secret; relay: handed "   \
+      "to the CA node that connects to relay_listen")                                              \
+    X(relayed, "relayed", BOOL, "false", 0, 0, NULL, NONE, 0,                                      \
+      "CA node: accept this alias's requests through the relay of relay_connect")                  \
     X(includeca, "includeca", BOOL, "true", 0, 0, NULL, NONE, 0,                                   \
       "Include the CA certificate after the issued certificate in CertRep")                        \
     X(includeroot, "includeroot", BOOL, "true", 0, 0, NULL, NONE, 0,                               \
@@ -232,7 +255,11 @@ enum scep_config_log_target {
     SCEP_CONFIG_LOG_SYSLOG = 1,
     SCEP_CONFIG_LOG_JOURNAL = 2
 };
-enum scep_alias_operationmode { SCEP_ALIAS_MODE_CA = 0, SCEP_ALIAS_MODE_RA = 1 };
+enum scep_alias_operationmode {
+    SCEP_ALIAS_MODE_CA = 0,
+    SCEP_ALIAS_MODE_RA = 1,
+    SCEP_ALIAS_MODE_RELAY = 2
+};
 enum scep_alias_namegenerationscheme {
     SCEP_ALIAS_NAME_DN = 0,
     SCEP_ALIAS_NAME_RANDOM = 1,

@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <string.h>
 
 int scep_der_check(const unsigned char *der, size_t der_len, size_t max_size)
@@ -272,6 +273,24 @@ cleanup:
     return rc;
 }
 
+/* RFC 8894 §3.2.2: the envelope's content must match the messageType. */
+static int decode_content(scep_pkimessage *msg)
+{
+    switch (msg->type) {
+    case SCEP_MSG_PKCSREQ:
+    case SCEP_MSG_RENEWALREQ:
+        return scep_pkcsreq_decode(msg);
+    case SCEP_MSG_CERTPOLL:
+        return scep_certpoll_decode(msg);
+    case SCEP_MSG_GETCERT:
+    case SCEP_MSG_GETCRL:
+        return scep_getcert_decode(msg);
+    case SCEP_MSG_CERTREP:
+        return scep_certrep_decode(msg);
+    }
+    return scep_fail(SCEP_EMALFORMED, "unknown messageType");
+}
+
 int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *const *keys,
                             size_t count, const scep_message_options *options)
 {
@@ -287,23 +306,27 @@ int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *
     GUARD(scep_envelope_decrypt(&msg->content, &msg->content_len, &msg->recipient_index,
                                 msg->envelope, msg->envelope_len, certs, keys, count,
                                 scep_options_legacy(options)));
-    /* RFC 8894 §3.2.2: the envelope's content must match the messageType. */
-    switch (msg->type) {
-    case SCEP_MSG_PKCSREQ:
-    case SCEP_MSG_RENEWALREQ:
-        GUARD(scep_pkcsreq_decode(msg));
-        break;
-    case SCEP_MSG_CERTPOLL:
-        GUARD(scep_certpoll_decode(msg));
-        break;
-    case SCEP_MSG_GETCERT:
-    case SCEP_MSG_GETCRL:
-        GUARD(scep_getcert_decode(msg));
-        break;
-    case SCEP_MSG_CERTREP:
-        GUARD(scep_certrep_decode(msg));
-        break;
-    }
+    GUARD(decode_content(msg));
+    msg->decrypted = 1;
+
+cleanup:
+    return rc;
+}
+
+int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *content,
+                                size_t content_len)
+{
+    int rc = SCEP_OK;
+    if (msg == NULL || content == NULL || content_len == 0)
+        return scep_fail(SCEP_EINVAL, "message and content are required");
+    if (msg->decrypted)
+        return scep_fail(SCEP_EINVAL, "the message's content is already known");
+    if (msg->envelope == NULL)
+        return scep_fail(SCEP_EMALFORMED, "the message has no pkcsPKIEnvelope");
+    GUARD(scep_bytes_dup(&msg->content, content, content_len));
+    msg->content_len = content_len;
+    msg->recipient_index = SIZE_MAX;
+    GUARD(decode_content(msg));
     msg->decrypted = 1;
 
 cleanup:

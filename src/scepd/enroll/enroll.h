@@ -7,6 +7,8 @@
 
 #include "scepd/ops/ops.h"
 
+/* PKIOperation's messageType table: answers a verified, opened request (dispatch.c). */
+void scepd_dispatch(struct scepd_op *op, scep_pkimessage *msg);
 /* PKCSReq and RenewalReq: the enrollment pipeline (enroll/enrollment.h). */
 void scepd_enroll(struct scepd_op *op, scep_pkimessage *msg);
 /* CertPoll (GetCertInitial). */

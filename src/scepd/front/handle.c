@@ -1,7 +1,7 @@
 /*
  * The HTTP front end's handler: the CRL paths, alias routing, then the
- * operation table (RFC 8894 §4), and PKIOperation's messageType table, which
- * hands a verified request to the enrollment pipeline (enroll/) or to GetCRL.
+ * operation table (RFC 8894 §4); PKIOperation goes to the messageType table
+ * (enroll/dispatch.c), and every operation of a relay alias to the relay (relay/).
  * Every request ends in exactly one log line.
  */
 #include "scepd/front/handle.h"
@@ -10,6 +10,7 @@
 #include "scepd/http/route.h"
 #include "scepd/log.h"
 #include "scepd/ops/crl.h"
+#include "scepd/relay/relay.h"
 #include "scepd/state/metrics.h"
 #include "util/error_internal.h"
 
@@ -18,31 +19,12 @@
 #include <string.h>
 #include <strings.h>
 
-typedef void (*message_handler)(struct scepd_op *op, scep_pkimessage *msg);
-
-static const struct {
-    scep_message_type type;
-    message_handler handler;
-} message_handlers[] = {
-    {SCEP_MSG_PKCSREQ, scepd_enroll},     {SCEP_MSG_RENEWALREQ, scepd_enroll},
-    {SCEP_MSG_CERTPOLL, scepd_cert_poll}, {SCEP_MSG_GETCERT, scepd_get_cert},
-    {SCEP_MSG_GETCRL, scepd_get_crl},
-};
-
 static void pki_operation(struct scepd_op *op)
 {
     scep_pkimessage *msg = NULL;
     unsigned char *decoded = NULL;
-    if (scepd_pkiop_open(op, &msg, &decoded) == SCEP_OK) {
-        size_t i = 0;
-        while (i < sizeof(message_handlers) / sizeof(message_handlers[0]) &&
-               message_handlers[i].type != scep_pkimessage_type(msg))
-            i++;
-        if (i < sizeof(message_handlers) / sizeof(message_handlers[0]))
-            message_handlers[i].handler(op, msg);
-        else
-            scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST, "unsupported messageType");
-    }
+    if (scepd_pkiop_open(op, &msg, &decoded) == SCEP_OK)
+        scepd_dispatch(op, msg);
     scep_pkimessage_free(msg);
     OPENSSL_free(decoded);
 }
@@ -127,7 +109,10 @@ void scepd_handle(void *payload, const struct scepd_http_request *request,
     for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
         if (strcasecmp(operation, operations[i].name) == 0) {
             op.operation = operations[i].name;
-            operations[i].handler(&op);
+            if (op.alias->settings->operationmode == SCEP_ALIAS_MODE_RELAY)
+                scepd_relay_operation(&op);
+            else
+                operations[i].handler(&op);
             goto done;
         }
     }

@@ -1,6 +1,7 @@
 #include "scepd/front/health.h"
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
+#include "scepd/relay/relay.h"
 #include "scepd/state/rollover.h"
 #include "util/error_internal.h"
 
@@ -55,6 +56,12 @@ void scepd_health(struct scepd_server *server, const struct scepd_http_request *
         if (rc == SCEP_EUNAVAILABLE)
             scepd_server_store_drop(server);
         reply(response, 503, text);
+        return;
+    }
+    /* A relay has no CA of its own; while it can queue, it serves (operations.md). */
+    unsigned relay_status = (unsigned)scepd_relay_health(text, sizeof(text), server);
+    if (relay_status != 0) {
+        reply(response, relay_status, text);
         return;
     }
     const struct scepd_generation *generation = scepd_generation_acquire(server);

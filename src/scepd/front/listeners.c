@@ -2,6 +2,7 @@
  * Starting and stopping what serves requests: the SCEP listener, the admin
  * listener (admin.c) and the thread that keeps stored CRLs current.
  */
+#include "scepd/relay/relay.h"
 #include "scepd/front/admin.h"
 #include "scepd/front/handle.h"
 #include "scepd/front/metrics.h"
@@ -88,6 +89,8 @@ int scepd_server_start(struct scepd_server *server)
            (long long)global->body_memory, (long long)global->max_body);
     if (server->http == NULL)
         GUARD(scepd_http_bind(&server->http, &options));
+    /* Before the first request: a relay alias needs its queue, a CA node its connections. */
+    GUARD(scepd_relay_start(server));
     GUARD(scepd_http_serve(server->http, &options, scepd_handle, server));
     for (size_t i = 0; i < global->listen.count; i++)
         scepd_log(SCEPD_LOG_INFO, "event=listening address=%s port=%u", global->listen.items[i],
@@ -114,6 +117,7 @@ void scepd_server_stop(struct scepd_server *server)
     server->admin_http = NULL;
     scepd_http_stop(server->http, 10);
     server->http = NULL;
+    scepd_relay_stop(server);
     scepd_crl_refresh_stop(&server->crl_refresh);
     scepd_watch_stop(server);
 }

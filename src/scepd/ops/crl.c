@@ -10,6 +10,7 @@
 
 #include <openssl/pem.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CA_NAME_MAX 64
@@ -115,10 +116,10 @@ static int parse_crl_file(char name[CA_NAME_MAX + 1], int *out_pem, const char *
     return 0;
 }
 
-static void serve_pem(struct scepd_op *op, const scep_store_crl *stored)
+static void serve_pem(struct scepd_op *op, const unsigned char *der, size_t der_len)
 {
-    const unsigned char *p = stored->der;
-    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)stored->der_len);
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der_len);
     BIO *bio = BIO_new(BIO_s_mem());
     char *text = NULL;
     long len = 0;
@@ -130,6 +131,15 @@ static void serve_pem(struct scepd_op *op, const scep_store_crl *stored)
         op->outcome = "ok";
     BIO_free(bio);
     X509_CRL_free(crl);
+}
+
+static void serve_crl(struct scepd_op *op, const unsigned char *der, size_t der_len, int pem)
+{
+    if (pem)
+        serve_pem(op, der, der_len);
+    /* RFC 5280 §4.2.1.13: a DER CRL; media type from RFC 2585 §4.2. */
+    else if (scepd_op_body(op, 200, "application/pkix-crl", der, der_len) == SCEP_OK)
+        op->outcome = "ok";
 }
 
 int scepd_crl_http(struct scepd_op *op)
@@ -150,6 +160,15 @@ int scepd_crl_http(struct scepd_op *op)
         return 1;
     }
     const struct scepd_ca *ca = ca_by_name(op->generation, name);
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    if (ca == NULL && op->server->crl_source != NULL &&
+        op->server->crl_source(&der, &der_len, op->server, name) == SCEP_OK) {
+        serve_crl(op, der, der_len, pem);
+        scepd_op_detail(op, "CA %s CRL as its CA node pushed it", name);
+        free(der);
+        return 1;
+    }
     if (ca == NULL) {
         scepd_op_text(op, 404, "unknown_ca", "no CA \"%s\"", name);
         return 1;
@@ -160,12 +179,8 @@ int scepd_crl_http(struct scepd_op *op)
     } else if (stored == NULL) {
         scepd_op_text(op, 500, "error", "the CRL of CA %s could not be produced", name);
         scepd_op_detail(op, "CRL of CA %s: %s", name, scep_error_message());
-    } else if (pem) {
-        serve_pem(op, stored);
-    } else if (scepd_op_body(op, 200, "application/pkix-crl", stored->der, stored->der_len) ==
-               SCEP_OK) {
-        /* RFC 5280 §4.2.1.13: a DER CRL; media type from RFC 2585 §4.2. */
-        op->outcome = "ok";
+    } else {
+        serve_crl(op, stored->der, stored->der_len, pem);
     }
     if (stored != NULL)
         scepd_op_detail(op, "CA %s CRL number %lld", name, (long long)stored->crl_number);

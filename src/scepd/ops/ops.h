@@ -13,6 +13,8 @@
 /* Seconds a client is told to wait after a 503 (the store unreachable, /healthz). */
 #define SCEPD_OP_RETRY_AFTER "10"
 
+struct scepd_outcome;
+
 struct scepd_op {
     struct scepd_server *server;
     const struct scepd_generation *generation;
@@ -34,6 +36,11 @@ struct scepd_op {
     char detail[256];
     /* A store call found the store unreachable (scepd_op_store_lost): the answer is 503. */
     int store_lost;
+    /* On the CA node, a request that came through a relay (relay/ca.c): scepd_reply hands
+     * the outcome here instead of building a CertRep, which the relay builds and signs
+     * with its RA key. NULL otherwise. */
+    int (*relay_sink)(struct scepd_op *op, const struct scepd_outcome *outcome);
+    void *relay_payload;
 };
 
 /* Plain-text answer with an HTTP status (before a request could be verified). */
@@ -72,6 +79,9 @@ void scepd_get_crl(struct scepd_op *op, scep_pkimessage *msg);
  * or < 0 when it has already answered (HTTP error or signed FAILURE).
  */
 int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded);
+/* The same, also telling the message's bytes (borrowed from the request or *out_decoded). */
+int scepd_pkiop_open_der(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded,
+                         const unsigned char **out_der, size_t *out_der_len);
 
 /* What to answer: status, and certificates/CRL or failInfo + text. */
 struct scepd_outcome {

@@ -1,8 +1,9 @@
 /*
  * PKIOperation (RFC 8894 §4.3-4.6): decode, verify and decrypt a request, and
- * build the CertRep that answers it. The messageType table is the front end's
- * (http/handle.c). Once a request verifies, every refusal is a signed CertRep
- * FAILURE, never an HTTP error (interop.md §12).
+ * build the CertRep that answers it. The messageType table is enroll/dispatch.c.
+ * Once a request verifies, every refusal is a signed CertRep FAILURE, never an HTTP
+ * error (interop.md §12). On a CA node behind a relay, the outcome goes back to the
+ * relay instead (op->relay_sink), which builds and signs the CertRep.
  */
 #include "scepd/log.h"
 #include "scepd/ops/ops.h"
@@ -40,6 +41,10 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
         scepd_op_unavailable(op);
         return SCEP_EUNAVAILABLE;
     }
+    if (op->relay_sink != NULL) {
+        rc = op->relay_sink(op, outcome);
+        goto answered;
+    }
     scepd_op_reply_signer(&signer_cert, &signer_key, op);
     scep_message_options options = {.flags = op->alias->legacy ? SCEP_MSG_LEGACY : 0};
 
@@ -75,6 +80,7 @@ int scepd_reply(struct scepd_op *op, const scep_pkimessage *request,
     }
     rc = scepd_op_body(op, 200, "application/x-pki-message", der, len);
     OPENSSL_free(der);
+answered:
     op->outcome = outcome->status == SCEP_STATUS_SUCCESS   ? "success"
                   : outcome->status == SCEP_STATUS_PENDING ? "pending"
                                                            : "failure";
@@ -119,6 +125,14 @@ static int request_bytes(const unsigned char **out, size_t *out_len, unsigned ch
 }
 
 int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded)
+{
+    const unsigned char *der = NULL;
+    size_t der_len = 0;
+    return scepd_pkiop_open_der(op, out, out_decoded, &der, &der_len);
+}
+
+int scepd_pkiop_open_der(struct scepd_op *op, scep_pkimessage **out, unsigned char **out_decoded,
+                         const unsigned char **out_der, size_t *out_der_len)
 {
     const unsigned char *der = NULL;
     unsigned char *decoded = NULL;
@@ -173,6 +187,8 @@ int scepd_pkiop_open(struct scepd_op *op, scep_pkimessage **out, unsigned char *
     }
     *out = msg;
     *out_decoded = decoded;
+    *out_der = der;
+    *out_der_len = der_len;
     return SCEP_OK;
 
 done:

@@ -25,11 +25,12 @@ static const char *const operations[] = {
 };
 #define N_OPERATIONS (sizeof(operations) / sizeof(operations[0]))
 
-/* The request log line's outcomes (ops/, enroll/, front/handle.c). */
+/* The request log line's outcomes (ops/, enroll/, front/handle.c, relay/node.c). */
 static const char *const outcomes[] = {
     "ok",         "success",       "pending",     "failure",    "error",
     "not_found",  "unknown_alias", "unknown_ca",  "no_next_ca", "bad_operation",
-    "bad_method", "bad_message",   "unavailable", "none",       "other",
+    "bad_method", "bad_message",   "unavailable", "relayed",    "queued",
+    "delayed",    "stored",        "ca_error",    "none",       "other",
 };
 #define N_OUTCOMES (sizeof(outcomes) / sizeof(outcomes[0]))
 

@@ -199,6 +199,49 @@ cleanup:
     return rc;
 }
 
+/*
+ * A relay alias (operationmode = relay) has no CA on this node: it opens envelopes with
+ * its RA key and hands the requests to the CA node (relay/). What GetCACert and GetCACaps
+ * say comes from what the CA node pushed, so nothing is built here but the RA.
+ */
+static int resolve_relay_alias(struct scepd_alias *alias, const struct scep_config_global *global)
+{
+    const struct scep_config_alias_settings *settings = alias->settings;
+    if (settings->ra_cert == NULL || settings->ra_cert[0] == '\0')
+        return scep_fail(SCEP_ECONFIG,
+                         "alias %s: operationmode = relay needs ra.cert and ra.key (the relay "
+                         "opens and signs SCEP messages with them; scepctl ra issue on the CA "
+                         "node makes them)",
+                         alias->name);
+    if (global->relay_listen.count == 0)
+        return scep_fail(SCEP_ECONFIG,
+                         "alias %s: operationmode = relay needs relay_listen (where the CA node "
+                         "connects)",
+                         alias->name);
+    alias->legacy = global->legacy_algorithms && settings->legacy;
+    alias->caps = SCEP_CAP_AES | SCEP_CAP_DES3 | SCEP_CAP_POST_PKI_OPERATION | SCEP_CAP_SHA1 |
+                  SCEP_CAP_SHA256 | SCEP_CAP_SHA384 | SCEP_CAP_SHA512 | SCEP_CAP_SCEP_STANDARD;
+    return scepd_racert_load(alias);
+}
+
+/* The relay channel's settings go together; one process is a relay or a CA node, not both. */
+static int check_relay_settings(const struct scep_config_global *global)
+{
+    int listen = global->relay_listen.count > 0;
+    int connect = global->relay_connect.count > 0;
+    if (!listen && !connect)
+        return SCEP_OK;
+    if (listen && connect)
+        return scep_fail(SCEP_ECONFIG, "relay_listen and relay_connect are both set: a node is "
+                                       "either the relay or the CA node");
+    if (global->relay_tls_cert == NULL || global->relay_tls_key == NULL ||
+        global->relay_tls_ca == NULL)
+        return scep_fail(SCEP_ECONFIG,
+                         "%s needs relay_tls_cert, relay_tls_key and relay_tls_ca (mutual TLS)",
+                         listen ? "relay_listen" : "relay_connect");
+    return SCEP_OK;
+}
+
 static int resolve_alias(struct scepd_alias *alias, const struct scepd_generation *generation,
                          const struct scep_config_global *global, const char *name,
                          const struct scep_config_alias_settings *settings)
@@ -229,6 +272,8 @@ static int resolve_alias(struct scepd_alias *alias, const struct scepd_generatio
                   "request\"",
                   name, settings->webhook_timeout * (settings->webhook_retries + 1),
                   global->request_timeout);
+    if (settings->operationmode == SCEP_ALIAS_MODE_RELAY)
+        return resolve_relay_alias(alias, global);
     if (ca_name != NULL) {
         alias->ca = find_ca(generation, ca_name);
         if (alias->ca == NULL)
@@ -318,6 +363,7 @@ static int load_generation(struct scepd_generation **out, struct scepd_server *s
     ENSURE_ALLOC(generation);
     generation->config = config;
     const struct scep_config_global *global = scep_config_global_values(config);
+    GUARD(check_relay_settings(global));
     GUARD(load_cas(generation, server));
 
     /* An alias exists only where the file configures one; with none, the built-in one. */

@@ -54,6 +54,8 @@ struct scepd_http;     /* http/http.h: the listeners, started and stopped by the
 struct scepd_racert;   /* racert.h */
 struct scepd_metrics;  /* metrics.h */
 struct scepd_watch;    /* watch.h */
+struct scepd_relay;    /* relay/node.c: this node is a relay */
+struct scepd_relay_ca; /* relay/ca.c: this node is the CA behind a relay */
 
 /* Which version of the configuration file a generation read: a file rewritten in place or
  * replaced by rename (scepctl alias set) changes it. All zero when it could not be read. */
@@ -108,6 +110,13 @@ struct scepd_server {
     struct scepd_http *metrics_http;      /* metrics_listen (front/metrics.c); NULL when unset */
     struct scepd_metrics *metrics;        /* counters of GET /metrics (metrics.c) */
     struct scepd_watch *watch;            /* follows the store's revision (watch.c) */
+    struct scepd_relay *relay;            /* relay_listen (relay/); NULL otherwise */
+    struct scepd_relay_ca *relay_ca;      /* relay_connect (relay/); NULL otherwise */
+    /* A relay node's CRLs are those its CA node pushed: /crl/NAME.crl asks here for a CA
+     * this node does not hold (ops/crl.c). DER into *out (the caller's, free()); < 0 when
+     * unknown. NULL on other nodes. */
+    int (*crl_source)(unsigned char **out, size_t *out_len, struct scepd_server *server,
+                      const char *ca_name);
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
