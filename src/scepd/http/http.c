@@ -85,6 +85,7 @@ struct scepd_http {
     void *payload;
     size_t max_body;
     int allow_delete;
+    int (*answer_inline)(const struct scepd_http_request *request);
     atomic_int in_flight;
 
     unsigned max_connections;
@@ -638,7 +639,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         .connection = connection,
     };
     ctx->reply = (struct scepd_http_response){.status = 500, .content_type = "text/plain"};
-    if (enqueue(http, ctx))
+    if ((http->answer_inline == NULL || !http->answer_inline(&ctx->request)) && enqueue(http, ctx))
         return MHD_YES;
     http->handler(http->payload, &ctx->request, &ctx->reply);
     return queue_reply(connection, &ctx->reply);
@@ -871,6 +872,7 @@ int scepd_http_serve(struct scepd_http *http, const struct scepd_http_options *o
     http->payload = payload;
     http->max_body = options->max_body;
     http->allow_delete = options->allow_delete;
+    http->answer_inline = options->answer_inline;
     http->max_connections = options->max_connections;
     http->request_timeout = options->request_timeout;
     http->body_memory = options->body_memory;
