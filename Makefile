@@ -55,6 +55,11 @@ bench-static: deps-bench build
 bench-rss: build
 	BUILD=$(BUILD) bench/rss.sh
 
+# A SQLite store with 10^6 certificates, requests and end entities against an empty one:
+# enrollments A/B, scepctl and GetCert timings, query plans (a few minutes, 3.5 GB in /tmp).
+bench-store-scale: build
+	BUILD=$(BUILD) bench/store_scale.sh
+
 # The multi-threaded tests (client shared by threads, concurrent enrollment, store races)
 # under ThreadSanitizer.
 TSAN_TESTS = test_client test_scepd test_scepd_ra test_store test_scepd_crl test_scepd_admin test_scepd_webhook
