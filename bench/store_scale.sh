@@ -9,6 +9,8 @@
 #   - EXPLAIN QUERY PLAN of the queries an enrollment, GetCert, the CRL and the metrics run
 # The filled database is about 3.2 GB for 10^6 rows; with enough memory it stays in the page
 # cache, so the figures are the queries' cost, not the disk's.
+# BENCH_STORE_BACKEND=postgresql: the same against a throwaway PostgreSQL cluster on a Unix
+# socket (scripts/pg-cluster.sh), one database per store.
 # Knobs: BENCH_STORE_ROWS, BENCH_STORE_ROUNDS (A/B rounds, default 2), BENCH_STORE_COUNT
 # (enrollments per window, default 600 at 4 connections), BUILD, SCEPD.
 set -euo pipefail
@@ -17,13 +19,16 @@ build=${BUILD:-$top/build}
 rows=${BENCH_STORE_ROWS:-1000000}
 rounds=${BENCH_STORE_ROUNDS:-2}
 count=${BENCH_STORE_COUNT:-600}
+backend=${BENCH_STORE_BACKEND:-sqlite}
 root=$(mktemp -d /tmp/scepd-bench-store.XXXXXX)
 # scepd and scepctl run as nobody when this runs as root (bench/common.sh).
 if [ "$(id -u)" = 0 ]; then chown nobody: "$root"; fi
 # shellcheck source=bench/common.sh
 . "$top/bench/common.sh"
+pg_dir=
 cleanup() {
   stop_scepd
+  if [ -n "$pg_dir" ]; then "$top/scripts/pg-cluster.sh" stop "$pg_dir" >/dev/null 2>&1 || true; fi
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $root" >&2; else rm -rf "$root"; fi
 }
 trap cleanup EXIT
@@ -44,18 +49,65 @@ enroll() { # LEVELS COUNTS: one scep_load run against the running scepd; prints 
     "$work/state/cas/bench/ca.pem" "$bench_secret" 0 "$1" "$2" 60 2>/dev/null | grep '^| [0-9]'
 }
 
+declare -A url
+if [ "$backend" = postgresql ]; then
+  pg_dir=$root/pg
+  "$top/scripts/pg-cluster.sh" start "$pg_dir" >/dev/null
+  for name in empty full; do url[$name]=$("$top/scripts/pg-cluster.sh" newdb "$pg_dir" | tail -1); done
+else
+  for name in empty full; do url[$name]=sqlite:$root/$name/scepd.db; done
+fi
+# One SQL statement's text result on a store.
+sql() {
+  if [ "$backend" = postgresql ]; then psql -X -q -A -t -d "${url[$1]}" -c "$2"
+  else sqlite3 "$root/$1/scepd.db" "$2"; fi
+}
+# Each store's scepd uses its database (bench/common.sh reads BENCH_DATABASE).
+use_store() {
+  work=$root/$1
+  BENCH_DATABASE=${url[$1]}
+}
+
 # Two stores with their own CA: "empty" and "full". Both get a few real enrollments, whose
 # rows are the templates of the filled ones.
 for name in empty full; do
-  work=$root/$name
+  use_store "$name"
   mkdir -p "$work"
   start_scepd
   enroll 1 20 >/dev/null
   stop_scepd
 done
-work=$root/full
+use_store full
 db=$work/scepd.db
 t0=$(date +%s)
+if [ "$backend" = postgresql ]; then
+  psql -X -q -v ON_ERROR_STOP=1 -d "${url[full]}" >/dev/null <<SQL
+BEGIN;
+CREATE TEMP TABLE tpl AS SELECT c.der AS der, r.csr_der AS csr, r.signer_cert_der AS signer,
+  c.not_before AS nb, c.not_after AS na FROM certificates c JOIN requests r
+  ON r.cert_serial = c.serial LIMIT 1;
+INSERT INTO certificates (ca_name, serial, subject, issuer, not_before, not_after, der, status,
+  revoked_at, revocation_reason, username, transaction_id, created_at)
+SELECT 'bench', upper(md5(random()::text || i)), 'CN=fill-' || i, 'CN=Bench CA', tpl.nb - i,
+  tpl.na - i, tpl.der, CASE WHEN i % 100 = 0 THEN 'REVOKED' ELSE 'VALID' END,
+  CASE WHEN i % 100 = 0 THEN tpl.nb ELSE NULL END, CASE WHEN i % 100 = 0 THEN 1 ELSE NULL END,
+  'fill-' || i, 'FILL-' || i, tpl.nb - i
+FROM generate_series(1, $rows) AS i, tpl;
+INSERT INTO requests (alias, transaction_id, message_type, csr_der, signer_cert_der,
+  public_key_sha256, status, client_addr, ca_name, cert_serial, created_at, updated_at)
+SELECT 'bench', c.transaction_id, 19, tpl.csr, tpl.signer, sha256(c.serial::bytea), 'ISSUED',
+  '127.0.0.1', 'bench', c.serial, c.created_at, c.created_at
+FROM certificates c, tpl WHERE c.username LIKE 'fill-%';
+INSERT INTO end_entities (username, password_hash, subject_dn, status, profile, ca_name,
+  created_at, updated_at, alias, ra_alias, failed_codes)
+SELECT c.username, '!', c.subject, CASE WHEN c.status = 'REVOKED' THEN 'REVOKED' ELSE 'GENERATED' END,
+  'ENDUSER', 'bench', c.created_at, c.created_at, 'bench', 'bench', 0
+FROM certificates c WHERE c.username LIKE 'fill-%';
+COMMIT;
+VACUUM ANALYZE;
+SQL
+  size_mib=$(sql full "SELECT pg_database_size(current_database()) / 1048576")
+else
 sqlite3 "$db" >/dev/null <<SQL
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -84,12 +136,14 @@ FROM certificates c WHERE c.username LIKE 'fill-%';
 COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 SQL
-[ "$(id -u)" = 0 ] && chown -R nobody: "$root"
+  size_mib=$(du -m "$db" | cut -f1)
+fi
+if [ "$(id -u)" = 0 ]; then chown -R nobody: "$root"; fi
 fill_seconds=$(($(date +%s) - t0))
 
 echo "$(date -u +%Y-%m-%d), $(nproc) cores; load average before the run: $load_before."
-echo "Full store: $rows certificates (1% revoked), $rows requests, $rows end entities," \
-  "$(du -m "$db" | cut -f1) MiB, filled in $fill_seconds s; the empty store has 20 of each."
+echo "$backend; full store: $rows certificates (1% revoked), $rows requests, $rows end entities," \
+  "$size_mib MiB, filled in $fill_seconds s; the empty store has 20 of each."
 echo
 echo "### Enrollments, 4 connections, $count a window, interleaved"
 echo
@@ -97,7 +151,7 @@ echo "| round | store | enrollments | enrollments/s | p50 ms | p99 ms | failed |
 echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
   for name in empty full; do
-    work=$root/$name
+    use_store "$name"
     start_scepd
     enroll 4 "$count" | awk -F'|' -v r="$r" -v n="$name" \
       '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r, n, $3, $4, $6, $7, $8, $10 }'
@@ -120,10 +174,10 @@ echo "| operation | empty store | full store |"
 echo "|---|---|---|"
 declare -A res
 for name in empty full; do
-  work=$root/$name
+  use_store "$name"
   ctl=("${as_user[@]}" "$build/scepctl" --config "$work/scepd.conf")
-  serial=$(sqlite3 "$work/scepd.db" "SELECT serial FROM certificates WHERE username NOT LIKE 'fill-%' ORDER BY id DESC LIMIT 1")
-  subject=$(sqlite3 "$work/scepd.db" "SELECT subject FROM certificates WHERE username NOT LIKE 'fill-%' ORDER BY id DESC LIMIT 1")
+  serial=$(sql "$name" "SELECT serial FROM certificates WHERE username NOT LIKE 'fill-%' ORDER BY id DESC LIMIT 1")
+  subject=$(sql "$name" "SELECT subject FROM certificates WHERE username NOT LIKE 'fill-%' ORDER BY id DESC LIMIT 1")
   res[$name,list]=$(best "${ctl[@]}" cert list --subject "$subject")
   res[$name,show]=$(best "${ctl[@]}" cert show --serial "$serial")
   res[$name,pending]=$(best "${ctl[@]}" request list --status pending)
@@ -147,11 +201,11 @@ echo
 echo "### Query plans (full store)"
 echo
 echo '```'
-db=$root/full/scepd.db
 while IFS= read -r q; do
   [ -z "$q" ] && continue
   echo "$q"
-  sqlite3 "$db" "EXPLAIN QUERY PLAN $q" | sed 's/^/    /'
+  if [ "$backend" = postgresql ]; then sql full "EXPLAIN $q" | sed 's/^/    /'
+  else sql full "EXPLAIN QUERY PLAN $q" | sed 's/^/    /'; fi
 done <<'QUERIES'
 SELECT * FROM requests WHERE alias = 'bench' AND transaction_id = 'FILL-5'
 SELECT serial FROM certificates WHERE username = 'fill-5' AND status = 'VALID' AND not_after > 0 LIMIT 1
