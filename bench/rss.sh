@@ -42,7 +42,7 @@ echo "|---|---|---|---|---|---|"
 status=0
 for r in $(seq 1 "$rounds"); do
   BENCH_CAPS_SECONDS=0 "$build/scep_load" 127.0.0.1 "$port" "$path" "$work/state/cas/bench/ca.pem" \
-    "$bench_secret" 0 4 "$enroll" 60 >"$work/enroll.out" || { cat "$work/enroll.out" >&2; status=1; }
+    "$bench_secret" 0 4 "$enroll" 60 >"$work/enroll.out" 2>/dev/null || { cat "$work/enroll.out" >&2; status=1; }
   after_enroll=$(kib VmRSS)
   "$build/http_load" hold 127.0.0.1 "$port" "$path?operation=GetCACaps" "$connections" 8 >"$work/hold.out" &
   hold_pid=$!
