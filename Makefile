@@ -4,7 +4,7 @@ BUILD_SAN  ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build deps-fuzz build install run test test-sanitize test-tsan format check clean fuzz bench
+.PHONY: all deps deps-build deps-fuzz deps-bench build install run test test-sanitize test-tsan format check clean fuzz bench bench-static bench-rss bench-store-scale
 
 all: build
 
@@ -16,6 +16,9 @@ deps-build:
 
 deps-fuzz:
 	@scripts/install-deps.sh fuzz
+
+deps-bench:
+	@scripts/install-deps.sh bench
 
 build: deps-build
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
@@ -42,6 +45,20 @@ test-sanitize: deps
 # BENCH_WRITE_DOCS=1 writes the table there). About two minutes.
 bench: build
 	BUILD=$(BUILD) bench/run.sh
+
+# GetCACaps and GetCACert against nginx serving the same bytes, same client, same run
+# (about a minute).
+bench-static: deps-bench build
+	BUILD=$(BUILD) bench/static.sh
+
+# scepd's VmRSS and VmHWM with 1,000 idle kept-alive connections, over repeated rounds.
+bench-rss: build
+	BUILD=$(BUILD) bench/rss.sh
+
+# A SQLite store with 10^6 certificates, requests and end entities against an empty one:
+# enrollments A/B, scepctl and GetCert timings, query plans (a few minutes, 3.5 GB in /tmp).
+bench-store-scale: build
+	BUILD=$(BUILD) bench/store_scale.sh
 
 # The multi-threaded tests (client shared by threads, concurrent enrollment, store races)
 # under ThreadSanitizer.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only those missing.
-# Usage: scripts/install-deps.sh [build|test|fuzz|all]   (default: all)
+# Usage: scripts/install-deps.sh [build|test|fuzz|bench|all]   (default: all)
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config git clang-format
@@ -21,12 +21,16 @@ test_pkgs=(scep certmonger strongswan-pki libstrongswan-extra-plugins python3 xx
 # ships in libclang-rt-14-dev, only recommended by clang (libclang-rt-dev picks the
 # default version's).
 fuzz_pkgs=(clang libclang-rt-dev)
+# make bench-static compares scepd with nginx serving the same bytes; the profile recipe
+# of docs/performance.md uses valgrind (callgrind) and perf. Not needed by the tests.
+bench_pkgs=(nginx-light valgrind linux-perf curl python3)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;
   fuzz) want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
   test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|fuzz|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -457,6 +457,7 @@ typedef struct scep_store_cert_filter {
     scep_store_cert_status status; /* 0: any */
     size_t limit;                  /* 0: SCEP_STORE_MAX_LIST */
     size_t offset;
+    const char *subject; /* NULL: any; else exactly this subject DN, as stored (indexed) */
 } scep_store_cert_filter;
 
 typedef struct scep_store_revoked {

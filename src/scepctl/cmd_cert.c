@@ -19,7 +19,8 @@ static const char *cert_status_name(scep_store_cert_status status)
 static int cert_list(struct scepctl *ctx, const struct scepctl_args *args)
 {
     const char *status = scepctl_arg(args, "status");
-    scep_store_cert_filter filter = {.ca_name = scepctl_arg(args, "ca")};
+    scep_store_cert_filter filter = {.ca_name = scepctl_arg(args, "ca"),
+                                     .subject = scepctl_arg(args, "subject")};
     if (status != NULL) {
         if (strcmp(status, "valid") == 0)
             filter.status = SCEP_CERT_VALID;
@@ -111,13 +112,14 @@ cleanup:
 static const struct scepctl_option list_options[] = {
     {"ca", "NAME", false, "only this CA's certificates"},
     {"status", "STATUS", false, "valid or revoked"},
+    {"subject", "DN", false, "only certificates with exactly this subject, as listed"},
 };
 static const struct scepctl_option show_options[] = {
     {"serial", "HEX", true, "serial number (any case; colons and 0x allowed)"},
     {"ca", "NAME", false, "the issuing CA (needed only when two CAs share the serial)"},
 };
 static const struct scepctl_command cert_commands[] = {
-    {"list", "list [--ca NAME] [--status valid|revoked]",
+    {"list", "list [--ca NAME] [--status valid|revoked] [--subject DN]",
      "List certificates: serial, CA, status, notAfter, username, subject.", NULL, list_options,
      sizeof(list_options) / sizeof(list_options[0]), 0, 0, cert_list},
     {"show", "show --serial HEX [--ca NAME]",

@@ -15,6 +15,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +625,81 @@ static void body_memory_refuses_bodies_over_the_budget(void **state)
     scepd_http_stop(http, 2);
 }
 
+/* The one worker is held by /slow until the test lets it go (bounded: 10 s). */
+static atomic_int slow_release;
+
+static void slow_handler(void *payload, const struct scepd_http_request *request,
+                         struct scepd_http_response *response)
+{
+    (void)payload;
+    if (strcmp(request->path, "/slow") == 0)
+        for (int i = 0; i < 1000 && !atomic_load(&slow_release); i++)
+            pause_ms(10);
+    response->status = 200;
+    response->content_type = "text/plain";
+    response->body = (unsigned char *)strdup(request->path);
+    response->body_len = strlen(request->path);
+}
+
+static int fast_inline(const struct scepd_http_request *request)
+{
+    return strcmp(request->path, "/fast") == 0;
+}
+
+struct slow_fetch {
+    unsigned port;
+    struct fetched result;
+    atomic_int done;
+};
+
+static void *fetch_slow(void *arg)
+{
+    struct slow_fetch *sf = arg;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/slow", sf->port);
+    sf->result = fetch(url, NULL, 0, 0);
+    atomic_store(&sf->done, 1);
+    return NULL;
+}
+
+/* A request answer_inline takes is answered on the connection's thread while every worker
+ * is busy; the others wait for a worker. */
+static void inline_requests_do_not_wait_for_the_workers(void **state)
+{
+    (void)state;
+    const char *listen[] = {"127.0.0.1:0"};
+    struct scepd_http_options options = {.listen = listen,
+                                         .listen_count = 1,
+                                         .threads = 2,
+                                         .workers = 1,
+                                         .answer_inline = fast_inline,
+                                         .max_body = 4096,
+                                         .connection_timeout = 10};
+    struct scepd_http *http = NULL;
+    atomic_store(&slow_release, 0);
+    assert_int_equal(scepd_http_start(&http, &options, slow_handler, NULL), SCEP_OK);
+    struct slow_fetch sf = {.port = scepd_http_port(http, 0)};
+    pthread_t slow;
+    assert_int_equal(pthread_create(&slow, NULL, fetch_slow, &sf), 0);
+    pause_ms(200);
+
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/fast", sf.port);
+    long long start = clock_ms();
+    struct fetched f = fetch(url, NULL, 0, 0);
+    assert_int_equal(f.status, 200);
+    assert_string_equal(f.body, "/fast");
+    assert_true(clock_ms() - start < 2000);
+    /* The worker is still held: /slow has not been answered. */
+    assert_int_equal(atomic_load(&sf.done), 0);
+
+    atomic_store(&slow_release, 1);
+    pthread_join(slow, NULL);
+    assert_int_equal(sf.result.status, 200);
+    assert_string_equal(sf.result.body, "/slow");
+    scepd_http_stop(http, 1);
+}
+
 static void bad_listen_address_is_a_config_error(void **state)
 {
     (void)state;
@@ -641,6 +718,7 @@ int main(void)
         cmocka_unit_test(listen_addresses_split),
         cmocka_unit_test(http_delivers_what_clients_send),
         cmocka_unit_test(bad_listen_address_is_a_config_error),
+        cmocka_unit_test(inline_requests_do_not_wait_for_the_workers),
         cmocka_unit_test(connection_limit_refuses_at_once_and_cut_idle_free_their_slots),
         cmocka_unit_test(per_client_limit_refuses_that_client_only),
         cmocka_unit_test(request_timeout_cuts_trickling_clients),

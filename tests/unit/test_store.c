@@ -174,6 +174,13 @@ static void migrations_create_the_schema(void **state)
     struct test_raw *db = raw_open(f);
     assert_int_equal(
         raw_int(db, dialect("PRAGMA user_version", "SELECT version FROM schema_version")), version);
+    /* Migration 8: the lookups by username and by subject do not scan the certificates. */
+    assert_int_equal(
+        raw_int(db, dialect("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                            "('certificates_by_username', 'certificates_by_subject')",
+                            "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                            "('certificates_by_username', 'certificates_by_subject')")),
+        2);
     static const char *const tables[] = {"cas",          "aliases",     "alias_settings",
                                          "end_entities", "requests",    "certificates",
                                          "challenges",   "audit_events"};
@@ -251,24 +258,25 @@ static void version_1_database_migrates(void **state)
     scep_store_close(f->store);
     f->store = NULL;
     struct test_raw *db = raw_open(f);
-    test_raw_exec(db, SCHEMA_7_UNDONE "ALTER TABLE end_entities DROP COLUMN failed_codes;"
-                                      "ALTER TABLE requests DROP COLUMN renews_serial;"
-                                      "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
-                                      "ALTER TABLE audit_events DROP COLUMN prev_hash;"
-                                      "ALTER TABLE audit_events DROP COLUMN hash;"
-                                      "ALTER TABLE end_entities DROP COLUMN alias;"
-                                      "ALTER TABLE end_entities DROP COLUMN sans;"
-                                      "ALTER TABLE end_entities DROP COLUMN ra_alias;"
-                                      "ALTER TABLE requests DROP COLUMN decided_mode;"
-                                      "ALTER TABLE requests DROP COLUMN decided_username;"
-                                      "ALTER TABLE requests DROP COLUMN decided_profile;"
-                                      "ALTER TABLE requests DROP COLUMN decided_subject;"
-                                      "ALTER TABLE requests DROP COLUMN decided_sans;"
-                                      "ALTER TABLE requests DROP COLUMN replaces_serial;"
-                                      "ALTER TABLE cas DROP COLUMN next_key_ref;"
-                                      "ALTER TABLE cas DROP COLUMN next_activate_at;"
-                                      "DROP TABLE crls;"
-                                      "PRAGMA user_version = 1;");
+    test_raw_exec(db, SCHEMA_8_UNDONE SCHEMA_7_UNDONE
+                  "ALTER TABLE end_entities DROP COLUMN failed_codes;"
+                  "ALTER TABLE requests DROP COLUMN renews_serial;"
+                  "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"
+                  "ALTER TABLE audit_events DROP COLUMN prev_hash;"
+                  "ALTER TABLE audit_events DROP COLUMN hash;"
+                  "ALTER TABLE end_entities DROP COLUMN alias;"
+                  "ALTER TABLE end_entities DROP COLUMN sans;"
+                  "ALTER TABLE end_entities DROP COLUMN ra_alias;"
+                  "ALTER TABLE requests DROP COLUMN decided_mode;"
+                  "ALTER TABLE requests DROP COLUMN decided_username;"
+                  "ALTER TABLE requests DROP COLUMN decided_profile;"
+                  "ALTER TABLE requests DROP COLUMN decided_subject;"
+                  "ALTER TABLE requests DROP COLUMN decided_sans;"
+                  "ALTER TABLE requests DROP COLUMN replaces_serial;"
+                  "ALTER TABLE cas DROP COLUMN next_key_ref;"
+                  "ALTER TABLE cas DROP COLUMN next_activate_at;"
+                  "DROP TABLE crls;"
+                  "PRAGMA user_version = 1;");
     test_raw_close(db);
 
     assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
@@ -280,6 +288,41 @@ static void version_1_database_migrates(void **state)
     assert_null(ca->next_key_ref);
     assert_int_equal(ca->next_activate_at, 0);
     scep_store_ca_free(ca);
+}
+
+/* Migration 8 adds indexes only: a store at version 7 with certificates keeps them. */
+static void version_7_database_gets_the_indexes(void **state)
+{
+    struct fixture *f = *state;
+    add_ca(f->store, "ca1");
+    scep_store_cert cert = make_cert("ca1", "0a1b2c");
+    assert_int_equal(scep_store_cert_add(f->store, &cert), SCEP_OK);
+    scep_store_close(f->store);
+    f->store = NULL;
+    struct test_raw *db = raw_open(f);
+    test_raw_exec(db, dialect(SCHEMA_8_UNDONE "PRAGMA user_version = 7;",
+                              "DROP INDEX certificates_by_subject;"
+                              "UPDATE schema_version SET version = 7"));
+    test_raw_close(db);
+
+    assert_int_equal(scep_store_open(&f->store, f->url), SCEP_OK);
+    int version = 0;
+    assert_int_equal(scep_store_schema_version(&version, f->store), SCEP_OK);
+    assert_int_equal(version, scep_store_schema_version_supported());
+    scep_store_cert *list = NULL;
+    size_t count = 0;
+    scep_store_cert_filter filter = {.subject = "CN=router1,O=Example"};
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 1);
+    scep_store_cert_list_free(list, count);
+    db = raw_open(f);
+    assert_int_equal(
+        raw_int(db, dialect("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+                            "('certificates_by_username', 'certificates_by_subject')",
+                            "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                            "('certificates_by_username', 'certificates_by_subject')")),
+        2);
+    test_raw_close(db);
 }
 
 static void url_scheme_selects_the_backend(void **state)
@@ -760,6 +803,25 @@ static void duplicate_serial_is_refused_by_the_constraint(void **state)
     assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
     assert_int_equal(count, 1);
     assert_string_equal(list[0].ca_name, "ca2");
+    scep_store_cert_list_free(list, count);
+
+    /* By subject: exact, and combined with the other filters. */
+    filter = (scep_store_cert_filter){.subject = "CN=router1,O=Example"};
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 2);
+    scep_store_cert_list_free(list, count);
+    filter.ca_name = "ca1";
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].serial, "0A1B2C");
+    scep_store_cert_list_free(list, count);
+    filter.status = SCEP_CERT_REVOKED;
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 0);
+    scep_store_cert_list_free(list, count);
+    filter = (scep_store_cert_filter){.subject = "CN=router1"};
+    assert_int_equal(scep_store_cert_list(&list, &count, f->store, &filter), SCEP_OK);
+    assert_int_equal(count, 0);
     scep_store_cert_list_free(list, count);
 }
 
@@ -1765,7 +1827,7 @@ static void audit_events_from_before_the_chain_are_chained(void **state)
     append_events(f->store, 3, "scepctl:old");
     scep_store_close(f->store);
     f->store = NULL;
-    raw_exec(f, SCHEMA_7_UNDONE
+    raw_exec(f, SCHEMA_8_UNDONE SCHEMA_7_UNDONE
              "ALTER TABLE audit_events DROP COLUMN prev_hash;"
              "ALTER TABLE audit_events DROP COLUMN hash;"
              "INSERT INTO audit_events (time, actor, action, alias, outcome, detail) "
@@ -2183,6 +2245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         STORE_TEST(migrations_create_the_schema),
+        STORE_TEST(version_7_database_gets_the_indexes),
         STORE_TEST(reopen_is_a_no_op),
         STORE_TEST(newer_schema_is_refused),
         STORE_TEST(url_scheme_selects_the_backend),

@@ -287,7 +287,7 @@ static void migration_from_version_2_adds_the_table(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  SCHEMA_7_UNDONE
+                                  SCHEMA_8_UNDONE SCHEMA_7_UNDONE
                                   "ALTER TABLE end_entities DROP COLUMN failed_codes;"
                                   "ALTER TABLE requests DROP COLUMN renews_serial;"
                                   "ALTER TABLE requests DROP COLUMN decided_ee_updated_at;"

@@ -111,6 +111,9 @@ enum stmt_id {
     ST_EE_ACTIVE,
     ST_AUDIT_LAST,
     ST_AUDIT_BATCH,
+    ST_REQ_LIST_ANY,
+    ST_REQ_COUNT_ANY,
+    ST_CERT_LIST_SUBJECT,
     ST_COUNT
 };
 
@@ -163,10 +166,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REQ_ISSUE] = "UPDATE requests SET status = 'ISSUED', ca_name = $2, cert_serial = $3, "
                      "fail_info = NULL, updated_at = $4 WHERE id = $1 AND status = 'PENDING' "
                      "RETURNING alias, transaction_id",
-    [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests "
-                    "WHERE ($1::text IS NULL OR status = $1::text) ORDER BY id LIMIT $2",
-    [ST_REQ_COUNT] = "SELECT count(*) FROM requests WHERE ($1::text IS NULL OR status = $1::text) "
+    /* With a status and without one, two statements, as SQLite's (sqlite.c): a generic
+     * plan of "($1 IS NULL OR status = $1)" scans every request. */
+    [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests WHERE status = $1::text "
+                    "ORDER BY id LIMIT $2",
+    [ST_REQ_LIST_ANY] = "SELECT " REQ_COLS " FROM requests WHERE $1::text IS NULL "
+                        "ORDER BY id LIMIT $2",
+    [ST_REQ_COUNT] = "SELECT count(*) FROM requests WHERE status = $1::text "
                      "AND ($2::text IS NULL OR reason = $2::text)",
+    [ST_REQ_COUNT_ANY] = "SELECT count(*) FROM requests WHERE $1::text IS NULL "
+                         "AND ($2::text IS NULL OR reason = $2::text)",
     [ST_CERT_ADD] = "INSERT INTO certificates (ca_name, serial, subject, issuer, not_before, "
                     "not_after, der, status, username, transaction_id, created_at) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'VALID', $8, $9, $10)",
@@ -175,6 +184,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "WHERE ($1::text IS NULL OR ca_name = $1::text) "
                      "AND ($2::text IS NULL OR status = $2::text) "
                      "ORDER BY id LIMIT $3 OFFSET $4",
+    [ST_CERT_LIST_SUBJECT] = "SELECT " CERT_COLS " FROM certificates WHERE subject = $5 "
+                             "AND ($1::text IS NULL OR ca_name = $1::text) "
+                             "AND ($2::text IS NULL OR status = $2::text) "
+                             "ORDER BY id LIMIT $3 OFFSET $4",
     [ST_CERT_REVOKE] = "UPDATE certificates SET status = 'REVOKED', revoked_at = $3, "
                        "revocation_reason = $4 "
                        "WHERE ca_name = $1 AND serial = $2 AND status = 'VALID'",
@@ -1370,8 +1383,9 @@ static int pg_request_list(scep_store_request **out, size_t *out_count, scep_sto
     struct pg_params p = {0};
     p_text(&p, status != 0 ? req_status_names[status] : NULL);
     p_int(&p, (int64_t)limit);
-    GUARD(collect(&items, out_count, (struct pg_store *)store, ST_REQ_LIST, &p,
-                  sizeof(scep_store_request), read_request, clear_request, "listing requests"));
+    GUARD(collect(&items, out_count, (struct pg_store *)store,
+                  status != 0 ? ST_REQ_LIST : ST_REQ_LIST_ANY, &p, sizeof(scep_store_request),
+                  read_request, clear_request, "listing requests"));
     *out = items;
 cleanup:
     return rc;
@@ -1383,8 +1397,8 @@ static int pg_request_count(int64_t *out, scep_store *store, scep_store_request_
     struct pg_params p = {0};
     p_text(&p, status != 0 ? req_status_names[status] : NULL);
     p_text(&p, reason);
-    return fetch_int(out, (struct pg_store *)store, ST_REQ_COUNT, &p, SCEP_ESTORE,
-                     "counting requests");
+    return fetch_int(out, (struct pg_store *)store, status != 0 ? ST_REQ_COUNT : ST_REQ_COUNT_ANY,
+                     &p, SCEP_ESTORE, "counting requests");
 }
 
 /* ---- certificates --------------------------------------------------------------------------- */
@@ -1425,7 +1439,10 @@ static int pg_cert_list(scep_store_cert **out, size_t *out_count, scep_store *st
     p_text(&p, filter->status != 0 ? cert_status_names[filter->status] : NULL);
     p_int(&p, (int64_t)filter->limit);
     p_int(&p, (int64_t)filter->offset);
-    GUARD(collect(&items, out_count, (struct pg_store *)store, ST_CERT_LIST, &p,
+    if (filter->subject != NULL)
+        p_text(&p, filter->subject);
+    GUARD(collect(&items, out_count, (struct pg_store *)store,
+                  filter->subject != NULL ? ST_CERT_LIST_SUBJECT : ST_CERT_LIST, &p,
                   sizeof(scep_store_cert), read_cert, clear_cert, "listing certificates"));
     *out = items;
 cleanup:

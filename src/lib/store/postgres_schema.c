@@ -165,6 +165,8 @@ static const struct pg_migration pg_migrations[] = {
      "  FOR EACH ROW EXECUTE FUNCTION scep_config_revision_bump();"
      "CREATE TRIGGER alias_settings_delete_revision AFTER DELETE ON alias_settings"
      "  FOR EACH ROW EXECUTE FUNCTION scep_config_revision_bump();"},
+    /* 7 → 8: as SQLite's migration 8; PostgreSQL had the index by username from the start. */
+    {7, 8, "CREATE INDEX certificates_by_subject ON certificates(subject);"},
 };
 
 #define MIGRATION_COUNT (sizeof(pg_migrations) / sizeof(pg_migrations[0]))

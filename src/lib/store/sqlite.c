@@ -103,6 +103,9 @@ enum stmt_id {
     ST_AUDIT_WALK,
     ST_AUDIT_NEXT,
     ST_AUDIT_SET_HASH,
+    ST_REQ_LIST_ANY,
+    ST_REQ_COUNT_ANY,
+    ST_CERT_LIST_SUBJECT,
     ST_COUNT
 };
 
@@ -156,10 +159,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_REQ_ISSUE] = "UPDATE requests SET status = 'ISSUED', ca_name = ?2, cert_serial = ?3, "
                      "fail_info = NULL, updated_at = ?4 WHERE id = ?1 AND status = 'PENDING' "
                      "RETURNING alias, transaction_id",
-    [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests WHERE (?1 IS NULL OR status = ?1) "
-                    "ORDER BY id LIMIT ?2",
-    [ST_REQ_COUNT] = "SELECT count(*) FROM requests WHERE (?1 IS NULL OR status = ?1) "
+    /*
+     * With a status and without one, two statements: "(?1 IS NULL OR status = ?1)" keeps
+     * the planner off requests_by_status, and the metrics count pending requests at every
+     * scrape.
+     */
+    [ST_REQ_LIST] = "SELECT " REQ_COLS " FROM requests WHERE status = ?1 ORDER BY id LIMIT ?2",
+    [ST_REQ_LIST_ANY] = "SELECT " REQ_COLS " FROM requests WHERE ?1 IS NULL ORDER BY id LIMIT ?2",
+    [ST_REQ_COUNT] = "SELECT count(*) FROM requests WHERE status = ?1 "
                      "AND (?2 IS NULL OR reason = ?2)",
+    [ST_REQ_COUNT_ANY] = "SELECT count(*) FROM requests WHERE ?1 IS NULL "
+                         "AND (?2 IS NULL OR reason = ?2)",
     [ST_CERT_ADD] = "INSERT INTO certificates (ca_name, serial, subject, issuer, not_before, "
                     "not_after, der, status, username, transaction_id, created_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'VALID', ?8, ?9, ?10)",
@@ -167,6 +177,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CERT_LIST] = "SELECT " CERT_COLS " FROM certificates "
                      "WHERE (?1 IS NULL OR ca_name = ?1) AND (?2 IS NULL OR status = ?2) "
                      "ORDER BY id LIMIT ?3 OFFSET ?4",
+    /* Its own statement, so that certificates_by_subject is used (as ST_REQ_LIST). */
+    [ST_CERT_LIST_SUBJECT] = "SELECT " CERT_COLS " FROM certificates WHERE subject = ?5 "
+                             "AND (?1 IS NULL OR ca_name = ?1) AND (?2 IS NULL OR status = ?2) "
+                             "ORDER BY id LIMIT ?3 OFFSET ?4",
     [ST_CERT_REVOKE] = "UPDATE certificates SET status = 'REVOKED', revoked_at = ?3, "
                        "revocation_reason = ?4 "
                        "WHERE ca_name = ?1 AND serial = ?2 AND status = 'VALID'",
@@ -1411,7 +1425,7 @@ static int sqlite_request_list(scep_store_request **out, size_t *out_count, scep
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
     void *items = NULL;
-    GUARD(stmt_get(&st, s, ST_REQ_LIST));
+    GUARD(stmt_get(&st, s, status != 0 ? ST_REQ_LIST : ST_REQ_LIST_ANY));
     GUARD(bind_text(s, st, 1, status != 0 ? req_status_names[status] : NULL));
     GUARD(bind_int(s, st, 2, (int64_t)limit));
     GUARD(collect(&items, out_count, s, st, sizeof(scep_store_request), read_request, clear_request,
@@ -1428,7 +1442,7 @@ static int sqlite_request_count(int64_t *out, scep_store *store, scep_store_requ
     struct sqlite_store *s = (struct sqlite_store *)store;
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
-    GUARD(stmt_get(&st, s, ST_REQ_COUNT));
+    GUARD(stmt_get(&st, s, status != 0 ? ST_REQ_COUNT : ST_REQ_COUNT_ANY));
     GUARD(bind_text(s, st, 1, status != 0 ? req_status_names[status] : NULL));
     GUARD(bind_text(s, st, 2, reason));
     int row = step_row(s, st, "counting requests");
@@ -1493,11 +1507,13 @@ static int sqlite_cert_list(scep_store_cert **out, size_t *out_count, scep_store
     int rc = SCEP_OK;
     sqlite3_stmt *st = NULL;
     void *items = NULL;
-    GUARD(stmt_get(&st, s, ST_CERT_LIST));
+    GUARD(stmt_get(&st, s, filter->subject != NULL ? ST_CERT_LIST_SUBJECT : ST_CERT_LIST));
     GUARD(bind_text(s, st, 1, filter->ca_name));
     GUARD(bind_text(s, st, 2, filter->status != 0 ? cert_status_names[filter->status] : NULL));
     GUARD(bind_int(s, st, 3, (int64_t)filter->limit));
     GUARD(bind_int(s, st, 4, (int64_t)filter->offset));
+    if (filter->subject != NULL)
+        GUARD(bind_text(s, st, 5, filter->subject));
     GUARD(collect(&items, out_count, s, st, sizeof(scep_store_cert), read_cert, clear_cert,
                   "listing certificates"));
     *out = items;

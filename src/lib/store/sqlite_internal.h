@@ -19,7 +19,7 @@
 #define SCEP_SQLITE_BUSY_TIMEOUT_MS 5000
 
 /* Room for every cached statement of sqlite.c (checked there). */
-#define SCEP_SQLITE_MAX_STMTS 64
+#define SCEP_SQLITE_MAX_STMTS 80
 
 struct sqlite_store {
     struct scep_store base; /* first: a scep_store * is a sqlite_store * */

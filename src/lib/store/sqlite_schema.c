@@ -163,6 +163,10 @@ static const char *const sqlite_migrations[] = {
     "  BEGIN UPDATE config_revision SET revision = revision + 1; END;"
     "CREATE TRIGGER alias_settings_delete_revision AFTER DELETE ON alias_settings"
     "  BEGIN UPDATE config_revision SET revision = revision + 1; END;",
+    /* 8: lookups that scanned every certificate: whether an end entity already holds a
+     * valid one (RA mode, onexisting = refuse) and `scepctl cert list --subject`. */
+    "CREATE INDEX certificates_by_username ON certificates(username);"
+    "CREATE INDEX certificates_by_subject ON certificates(subject);",
 };
 
 /*

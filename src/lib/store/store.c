@@ -1008,6 +1008,7 @@ int scep_store_cert_list(scep_store_cert **out, size_t *out_count, scep_store *s
     if (filter != NULL)
         f = *filter;
     GUARD(check_text(f.ca_name, 0, "CA name"));
+    GUARD(check_text(f.subject, 0, "subject"));
     ENSURE(f.status == 0 || f.status == SCEP_CERT_VALID || f.status == SCEP_CERT_REVOKED,
            SCEP_EINVAL, "store: unknown certificate status %d", (int)f.status);
     if (f.limit == 0 || f.limit > SCEP_STORE_MAX_LIST)

@@ -25,7 +25,7 @@
  * The schema version this library writes. Every backend numbers its migrations
  * the same way so that a version means the same data model everywhere.
  */
-#define SCEP_STORE_SCHEMA_VERSION 7
+#define SCEP_STORE_SCHEMA_VERSION 8
 
 /* A stored challenge as challenge_find reads it; strings OPENSSL_malloc'd. */
 struct scep_store_challenge_row {

@@ -283,13 +283,10 @@ enum scepd_stage scepd_enroll_identify(struct scepd_enrollment *e)
         der_of_cert(&e->signer_der, &e->signer_der_len, e->signer) < 0)
         return scepd_enroll_refuse(e, SCEP_FAIL_BAD_REQUEST, "the request cannot be read", "%s",
                                    scep_error_message());
-    /* RFC 8894 §3.3.1: proof of possession, before anything about the request is kept. */
-    if (X509_REQ_verify(e->csr, X509_REQ_get0_pubkey(e->csr)) != 1) {
-        ERR_clear_error();
-        return scepd_enroll_refuse(e, SCEP_FAIL_BAD_MESSAGE_CHECK,
-                                   "the request's signature does not verify",
-                                   "CSR signature does not verify");
-    }
+    /* RFC 8894 §3.3.1, proof of possession, was checked before anything about the request
+     * is kept: scep_pkimessage_csr only returns a CSR whose self-signature the library
+     * verified when it opened the envelope (scep_pkcsreq_decode), and a CSR that fails
+     * there never reaches this stage. Verified once, not twice. */
 
     int rc = scep_store_request_find(&e->row, e->store, e->op->alias->name,
                                      scep_pkimessage_transaction_id(e->msg));

@@ -40,6 +40,21 @@ static const struct {
     {"PKIOperation", pki_operation},
 };
 
+int scepd_answer_inline(const struct scepd_http_request *request)
+{
+    char alias_name[SCEP_CONFIG_ALIAS_NAME_MAX + 1];
+    if (request->operation == NULL || strcmp(request->method, "GET") != 0 ||
+        scepd_route_alias(alias_name, sizeof(alias_name), request->path) < 0)
+        return 0;
+    /* PKIOperation signs and commits; the others here build their reply from the CAs
+     * already in memory. A CRL path never routes to an alias (scepd_crl_http comes first in
+     * scepd_handle and may read the store). */
+    return strcmp(request->operation, "GetCACaps") == 0 ||
+           strcmp(request->operation, "GetCACert") == 0 ||
+           strcmp(request->operation, "GetCACertChain") == 0 ||
+           strcmp(request->operation, "GetNextCACert") == 0;
+}
+
 static void log_request(const struct scepd_op *op)
 {
     struct timespec end;

@@ -29,5 +29,8 @@ void scepd_server_stop(struct scepd_server *server);
 /* The SCEP handler: CRL paths, routing and the operation table. `payload`: the server. */
 void scepd_handle(void *payload, const struct scepd_http_request *request,
                   struct scepd_http_response *response);
+/* Whether scepd_handle answers `request` from memory (GetCACaps, GetCACert, ... on a SCEP
+ * path): then the HTTP layer calls it on the connection's thread, without a worker. */
+int scepd_answer_inline(const struct scepd_http_request *request);
 
 #endif

@@ -33,6 +33,7 @@ static struct scepd_http_options scep_options(const struct scep_config_global *g
         .listen_count = global->listen.count,
         .threads = (unsigned)global->threads,
         .workers = scep_workers(global),
+        .answer_inline = scepd_answer_inline,
         .max_body = (size_t)global->max_body,
         .connection_timeout = (unsigned)global->connection_timeout,
         .request_timeout = (unsigned)global->request_timeout,

@@ -51,6 +51,10 @@ struct scepd_http_options {
     /* Threads, shared by all listeners, that run the handler; 0: libmicrohttpd's threads
      * run it themselves. */
     unsigned workers;
+    /* Requests the connection's own thread answers even with workers: those that neither
+     * wait (no store) nor compute much, for which the hand-off to a worker and back would
+     * cost more than the answer. NULL: every request goes to the workers. */
+    int (*answer_inline)(const struct scepd_http_request *request);
     size_t max_body;  /* larger bodies get 413 */
     int allow_delete; /* DELETE reaches the handler (the admin API); else 405 as other methods */
     unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
