@@ -258,6 +258,61 @@ static void queue_keeps_one_row_per_transaction_across_reopen(void **state)
     free(dir);
 }
 
+static void queue_keeps_a_transaction_to_its_key(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/relay.db", dir);
+    struct scepd_relay_queue *queue = NULL;
+    assert_int_equal(scepd_relay_queue_open(&queue, path), SCEP_OK);
+
+    unsigned char message[] = {0x30, 0x00};
+    struct scepd_relay_row victim = {
+        .message_type = 19,
+        .message = message,
+        .message_len = sizeof(message),
+        .received = 1000,
+    };
+    snprintf(victim.alias, sizeof(victim.alias), "dmz");
+    snprintf(victim.transaction_id, sizeof(victim.transaction_id), "T1");
+    snprintf(victim.client, sizeof(victim.client), "192.0.2.1");
+    memset(victim.key_hash, 0x11, sizeof(victim.key_hash));
+    assert_int_equal(scepd_relay_queue_put(queue, &victim), SCEP_OK);
+    struct scepd_relay_row stranger = victim;
+    snprintf(stranger.client, sizeof(stranger.client), "198.51.100.7");
+    memset(stranger.key_hash, 0x22, sizeof(stranger.key_hash));
+
+    /* Queued, answered with a certificate, delivered: the transaction stays its key's. */
+    static const int states[] = {SCEPD_RELAY_QUEUED, SCEPD_RELAY_PENDING_CA, SCEPD_RELAY_ANSWERED,
+                                 SCEPD_RELAY_DELIVERED};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        assert_int_equal(scepd_relay_queue_set(queue, victim.id, states[i],
+                                               states[i] >= SCEPD_RELAY_ANSWERED
+                                                   ? "{\"type\":\"answer\",\"status\":\"success\"}"
+                                                   : NULL),
+                         SCEP_OK);
+        assert_int_equal(scepd_relay_queue_put(queue, &stranger), SCEP_EEXISTS);
+        struct scepd_relay_row *found = NULL;
+        assert_int_equal(scepd_relay_queue_find(&found, queue, "dmz", "T1"), SCEP_OK);
+        assert_int_equal(found->state, states[i]);
+        assert_memory_equal(found->key_hash, victim.key_hash, 32);
+        assert_string_equal(found->client, "192.0.2.1");
+        scepd_relay_row_free(found);
+    }
+    /* The same key may send again; after a FAILURE, the transactionID is free. */
+    assert_int_equal(scepd_relay_queue_put(queue, &victim), SCEP_OK);
+    assert_int_equal(
+        scepd_relay_queue_set(queue, victim.id, SCEPD_RELAY_ANSWERED,
+                              "{\"type\":\"answer\",\"status\":\"failure\",\"fail_info\":2}"),
+        SCEP_OK);
+    assert_int_equal(scepd_relay_queue_put(queue, &stranger), SCEP_OK);
+
+    scepd_relay_queue_close(queue);
+    test_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +321,7 @@ int main(void)
         cmocka_unit_test(frame_encode_round_trips_and_is_bounded),
         cmocka_unit_test(recv_refuses_what_a_broken_peer_sends),
         cmocka_unit_test(queue_keeps_one_row_per_transaction_across_reopen),
+        cmocka_unit_test(queue_keeps_a_transaction_to_its_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

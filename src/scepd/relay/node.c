@@ -512,7 +512,14 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
     snprintf(fresh.client, sizeof(fresh.client), "%s", op->http->client_addr);
     memcpy(fresh.key_hash, key_hash, 32);
     memcpy(fresh.signer_hash, signer_hash, 32);
-    if (scepd_relay_queue_put(relay->queue, &fresh) < 0) {
+    rc = scepd_relay_queue_put(relay->queue, &fresh);
+    if (rc == SCEP_EEXISTS) {
+        scepd_op_detail(op, "transactionID reused with a different public key");
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST,
+                            "this transactionID belongs to another key");
+        goto done;
+    }
+    if (rc < 0) {
         scepd_op_text(op, 503, "unavailable", "the relay's queue cannot be written: %s",
                       scep_error_message());
         op->response->retry_after = SCEPD_OP_RETRY_AFTER;

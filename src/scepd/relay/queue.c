@@ -6,6 +6,7 @@
 #include "scepd/relay/queue.h"
 #include "util/error_internal.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -155,11 +156,45 @@ cleanup:
     return rc;
 }
 
+/*
+ * Whether the row of (alias, transactionID) may take `row`: none yet, the same key (a
+ * retransmission, or a new request of that key), or a transaction that ended in a FAILURE
+ * its client was told of. Anything else belongs to another key, as on the CA node
+ * (enroll/identify.c): a stranger who learnt a transactionID must not wipe the request,
+ * nor receive the answer that comes for it.
+ */
+static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_row *row)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(queue->db,
+                           "SELECT key_hash, state IN (3, 4) AND "
+                           "json_extract(answer, '$.status') IS 'failure' FROM relay_requests "
+                           "WHERE alias = ?1 AND transaction_id = ?2",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_fail(queue, "put");
+    sqlite3_bind_text(stmt, 1, row->alias, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, row->transaction_id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW) {
+        int same_key = sqlite3_column_bytes(stmt, 0) == 32 &&
+                       CRYPTO_memcmp(sqlite3_column_blob(stmt, 0), row->key_hash, 32) == 0;
+        if (!same_key && sqlite3_column_int(stmt, 1) == 0)
+            rc = scep_fail(SCEP_EEXISTS, "transactionID %s belongs to another key",
+                           row->transaction_id);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(queue, "put");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int scepd_relay_queue_put(struct scepd_relay_queue *queue, struct scepd_relay_row *row)
 {
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
     pthread_mutex_lock(&queue->lock);
+    GUARD(may_take(queue, row));
     /* A new request under a known transactionID replaces the old row (one row each). */
     if (sqlite3_prepare_v2(
             queue->db,

@@ -48,7 +48,8 @@ int scepd_relay_queue_find(struct scepd_relay_row **out, struct scepd_relay_queu
                            const char *alias, const char *transaction_id) SCEP_MUST_CHECK;
 /* Stores `row` as QUEUED (or FORWARDED, when row->state says so: about to be sent),
  * without an answer, replacing an earlier row of its (alias, transactionID); durable when
- * it returns. Sets row->id. */
+ * it returns. Sets row->id. SCEP_EEXISTS when that row is another key's and its
+ * transaction has not ended in a FAILURE (the row is left alone). */
 int scepd_relay_queue_put(struct scepd_relay_queue *queue,
                           struct scepd_relay_row *row) SCEP_MUST_CHECK;
 /* Moves a row to `state` with `answer` (NULL keeps the stored one). */
