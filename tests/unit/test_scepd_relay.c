@@ -313,6 +313,55 @@ static void queue_keeps_a_transaction_to_its_key(void **state)
     free(dir);
 }
 
+static void queue_is_bounded_in_all_and_per_client(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/relay.db", dir);
+    struct scepd_relay_queue *queue = NULL;
+    assert_int_equal(scepd_relay_queue_open(&queue, path), SCEP_OK);
+    scepd_relay_queue_bound(queue, 5, 3);
+
+    unsigned char message[] = {0x30, 0x00};
+    struct scepd_relay_row row = {
+        .message_type = 19,
+        .message = message,
+        .message_len = sizeof(message),
+        .received = 1000,
+    };
+    snprintf(row.alias, sizeof(row.alias), "dmz");
+    snprintf(row.client, sizeof(row.client), "198.51.100.7");
+    for (int i = 0; i < 3; i++) {
+        snprintf(row.transaction_id, sizeof(row.transaction_id), "A%d", i);
+        assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+    }
+    int64_t first_of_a = row.id - 2;
+    /* One client's fourth waiting request is refused; its retransmissions are not. */
+    snprintf(row.transaction_id, sizeof(row.transaction_id), "A3");
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_ETOOBIG);
+    snprintf(row.transaction_id, sizeof(row.transaction_id), "A0");
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+    /* Others still fit, up to the bound of all. */
+    snprintf(row.client, sizeof(row.client), "192.0.2.1");
+    for (int i = 0; i < 2; i++) {
+        snprintf(row.transaction_id, sizeof(row.transaction_id), "B%d", i);
+        assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+    }
+    snprintf(row.transaction_id, sizeof(row.transaction_id), "B2");
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_ETOOBIG);
+    assert_int_equal(scepd_relay_queue_waiting(queue), 5);
+    /* What the CA node answered no longer waits. */
+    assert_int_equal(scepd_relay_queue_set(queue, first_of_a, SCEPD_RELAY_ANSWERED,
+                                           "{\"type\":\"answer\",\"status\":\"success\"}"),
+                     SCEP_OK);
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+
+    scepd_relay_queue_close(queue);
+    test_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +371,7 @@ int main(void)
         cmocka_unit_test(recv_refuses_what_a_broken_peer_sends),
         cmocka_unit_test(queue_keeps_one_row_per_transaction_across_reopen),
         cmocka_unit_test(queue_keeps_a_transaction_to_its_key),
+        cmocka_unit_test(queue_is_bounded_in_all_and_per_client),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

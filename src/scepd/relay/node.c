@@ -519,6 +519,11 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
                             "this transactionID belongs to another key");
         goto done;
     }
+    if (rc == SCEP_ETOOBIG) {
+        scepd_op_text(op, 503, "unavailable", "%s; try again later", scep_error_message());
+        op->response->retry_after = SCEPD_OP_RETRY_AFTER;
+        goto done;
+    }
     if (rc < 0) {
         scepd_op_text(op, 503, "unavailable", "the relay's queue cannot be written: %s",
                       scep_error_message());
@@ -1213,6 +1218,8 @@ int scepd_relay_node_start(struct scepd_server *server, const struct scep_config
     else
         snprintf(path, sizeof(path), "%s/relay.db", global->state_dir);
     GUARD(scepd_relay_queue_open(&relay->queue, path));
+    scepd_relay_queue_bound(relay->queue, (int64_t)global->relay_queue_max,
+                            (int64_t)global->relay_queue_per_client);
     GUARD(scepd_relay_push_load(&push, relay->queue));
     if (push != NULL) {
         relay->push = push;

@@ -16,6 +16,7 @@
 struct scepd_relay_queue {
     sqlite3 *db;
     pthread_mutex_t lock;
+    int64_t waiting_max, client_max;
 };
 
 static const char schema[] =
@@ -163,7 +164,7 @@ cleanup:
  * (enroll/identify.c): a stranger who learnt a transactionID must not wipe the request,
  * nor receive the answer that comes for it.
  */
-static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_row *row)
+static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_row *row, int *exists)
 {
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
@@ -176,6 +177,7 @@ static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_ro
     sqlite3_bind_text(stmt, 1, row->alias, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 2, row->transaction_id, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(stmt);
+    *exists = step == SQLITE_ROW;
     if (step == SQLITE_ROW) {
         int same_key = sqlite3_column_bytes(stmt, 0) == 32 &&
                        CRYPTO_memcmp(sqlite3_column_blob(stmt, 0), row->key_hash, 32) == 0;
@@ -189,12 +191,56 @@ static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_ro
     return rc;
 }
 
+void scepd_relay_queue_bound(struct scepd_relay_queue *queue, int64_t total, int64_t per_client)
+{
+    pthread_mutex_lock(&queue->lock);
+    queue->waiting_max = total;
+    queue->client_max = per_client;
+    pthread_mutex_unlock(&queue->lock);
+}
+
+/*
+ * Whether a new transaction fits: every request an internet client sends while no CA node
+ * answers is a row of up to max_body, so the rows waiting are bounded, in all and per
+ * client address, or one client could fill the disk and crowd out everyone else.
+ */
+static int has_room(struct scepd_relay_queue *queue, const struct scepd_relay_row *row)
+{
+    if (queue->waiting_max <= 0 && queue->client_max <= 0)
+        return SCEP_OK;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(queue->db,
+                           "SELECT count(*), coalesce(sum(client = ?1), 0) FROM relay_requests "
+                           "WHERE state <= 1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_fail(queue, "put");
+    sqlite3_bind_text(stmt, 1, row->client, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sqlite3_finalize(stmt);
+        return db_fail(queue, "put");
+    }
+    int64_t all = sqlite3_column_int64(stmt, 0);
+    int64_t mine = sqlite3_column_int64(stmt, 1);
+    sqlite3_finalize(stmt);
+    if (queue->waiting_max > 0 && all >= queue->waiting_max)
+        return scep_fail(SCEP_ETOOBIG, "the relay's queue is full (%lld requests wait)",
+                         (long long)all);
+    if (queue->client_max > 0 && mine >= queue->client_max)
+        return scep_fail(SCEP_ETOOBIG, "%lld requests of this client already wait",
+                         (long long)mine);
+    return SCEP_OK;
+}
+
 int scepd_relay_queue_put(struct scepd_relay_queue *queue, struct scepd_relay_row *row)
 {
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
+    int exists = 0;
     pthread_mutex_lock(&queue->lock);
-    GUARD(may_take(queue, row));
+    GUARD(may_take(queue, row, &exists));
+    /* A row already there is replaced, never added to. */
+    if (!exists)
+        GUARD(has_room(queue, row));
     /* A new request under a known transactionID replaces the old row (one row each). */
     if (sqlite3_prepare_v2(
             queue->db,
