@@ -347,6 +347,14 @@ timeout 60 "$SCEP" enroll -u "$URL" -c "$work/ca.pem" -k "$work/away.key" --subj
   --challenge relay-secret -l "$work/away.pem" -t 1 -n 2 >"$work/away.log" 2>&1
 check "CA node stopped: the client gets PENDING (exit 3)" test $? -eq 3
 check "the relay's log line: outcome=queued" grep -q 'message_type=PKCSReq .*outcome=queued' "$RL/scepd.log"
+# The client's message as the queue holds it while it waits (for the replay below).
+python3 - "$RL/state/relay.db" "$work/queued.der" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("SELECT message FROM relay_requests WHERE alias = 'dmz' AND state = 0 "
+                 "ORDER BY id LIMIT 1").fetchone()
+open(sys.argv[2], "wb").write(row[0] if row else b"")
+PY
 start_node ca "$CA" || exit 1
 check "the relay sends the queued request when the CA node is back" \
   wait_log "$RL/scepd.log" "event=relay_drained alias=dmz .*outcome=success" 30
@@ -354,15 +362,11 @@ timeout 60 "$SCEP" poll -u "$URL" -c "$work/ca.pem" -k "$work/away.key" -l "$wor
   >"$work/away-poll.log" 2>&1
 check "the client's poll gets the certificate (exit 0)" test $? -eq 0
 check "... issued by the CA" verify_cert "$work/away.pem" cli-away
+check "... and the answered row keeps no message" \
+  bash -c "[ \"\$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM relay_requests WHERE state >= 2 AND length(message) > 0\").fetchone()[0])' '$RL/state/relay.db')\" = 0 ]"
 
 # A relay (or anyone who holds its TLS key) cannot reach an alias the CA node does not
 # opt in: the PKCSReq queued above, sent again to alias closed, is refused by the CA node.
-python3 - "$RL/state/relay.db" "$work/queued.der" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-row = db.execute("SELECT message FROM relay_requests WHERE alias = 'dmz' ORDER BY id LIMIT 1").fetchone()
-open(sys.argv[2], "wb").write(row[0])
-PY
 curl -s --max-time 30 --data-binary @"$work/queued.der" -H 'Content-Type: application/x-pki-message' \
   "$CLOSED?operation=PKIOperation" -o "$work/closed.der"
 check "a request for an alias without relayed = true: the CA node refuses it (log)" \

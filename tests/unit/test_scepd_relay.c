@@ -362,6 +362,57 @@ static void queue_is_bounded_in_all_and_per_client(void **state)
     free(dir);
 }
 
+static void queue_keeps_no_more_than_it_needs(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/relay.db", dir);
+    struct scepd_relay_queue *queue = NULL;
+    assert_int_equal(scepd_relay_queue_open(&queue, path), SCEP_OK);
+
+    unsigned char message[] = {0x30, 0x00};
+    struct scepd_relay_row row = {
+        .message_type = 19,
+        .message = message,
+        .message_len = sizeof(message),
+        .received = 1000,
+        .state = SCEPD_RELAY_FORWARDED,
+    };
+    snprintf(row.alias, sizeof(row.alias), "dmz");
+    snprintf(row.transaction_id, sizeof(row.transaction_id), "T1");
+    snprintf(row.client, sizeof(row.client), "192.0.2.1");
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+    assert_int_equal(scepd_relay_queue_set(queue, row.id, SCEPD_RELAY_ANSWERED,
+                                           "{\"type\":\"answer\",\"status\":\"success\"}"),
+                     SCEP_OK);
+    /* A connection that failed late re-queues nothing the CA node answered. */
+    assert_int_equal(scepd_relay_queue_set(queue, row.id, SCEPD_RELAY_QUEUED, NULL), SCEP_OK);
+    struct scepd_relay_row *found = NULL;
+    assert_int_equal(scepd_relay_queue_find(&found, queue, "dmz", "T1"), SCEP_OK);
+    assert_int_equal(found->state, SCEPD_RELAY_ANSWERED);
+    assert_int_equal(found->message_len, 0);
+    assert_non_null(strstr(found->answer, "success"));
+    scepd_relay_row_free(found);
+    assert_int_equal(scepd_relay_queue_next(&found, queue, 0), SCEP_ENOTFOUND);
+    /* A certificate delivered stays for a fetch again; a FAILURE delivered goes. */
+    assert_int_equal(scepd_relay_queue_set(queue, row.id, SCEPD_RELAY_DELIVERED, NULL), SCEP_OK);
+    assert_int_equal(scepd_relay_queue_find(&found, queue, "dmz", "T1"), SCEP_OK);
+    scepd_relay_row_free(found);
+
+    snprintf(row.transaction_id, sizeof(row.transaction_id), "T2");
+    assert_int_equal(scepd_relay_queue_put(queue, &row), SCEP_OK);
+    assert_int_equal(
+        scepd_relay_queue_set(queue, row.id, SCEPD_RELAY_DELIVERED,
+                              "{\"type\":\"answer\",\"status\":\"failure\",\"fail_info\":2}"),
+        SCEP_OK);
+    assert_int_equal(scepd_relay_queue_find(&found, queue, "dmz", "T2"), SCEP_ENOTFOUND);
+
+    scepd_relay_queue_close(queue);
+    test_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +423,7 @@ int main(void)
         cmocka_unit_test(queue_keeps_one_row_per_transaction_across_reopen),
         cmocka_unit_test(queue_keeps_a_transaction_to_its_key),
         cmocka_unit_test(queue_is_bounded_in_all_and_per_client),
+        cmocka_unit_test(queue_keeps_no_more_than_it_needs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -286,9 +286,14 @@ int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
     pthread_mutex_lock(&queue->lock);
+    /* A row the CA node answered is never sent again from the queue (a connection that
+     * failed after another one got the answer would otherwise re-queue it), and keeps no
+     * message once answered: retransmissions bring their own, and what waits no longer is
+     * no reason to keep up to max_body per row. */
     if (sqlite3_prepare_v2(queue->db,
                            "UPDATE relay_requests SET state = ?2, answer = COALESCE(?3, answer), "
-                           "updated = ?4 WHERE id = ?1",
+                           "message = CASE WHEN ?2 >= 2 THEN x'' ELSE message END, "
+                           "updated = ?4 WHERE id = ?1 AND NOT (?2 <= 1 AND state >= 2)",
                            -1, &stmt, NULL) != SQLITE_OK) {
         rc = db_fail(queue, "update");
         goto cleanup;
@@ -300,7 +305,20 @@ int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state
     else
         sqlite3_bind_null(stmt, 3);
     sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
-    if (sqlite3_step(stmt) != SQLITE_DONE)
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = db_fail(queue, "update");
+        goto cleanup;
+    }
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    /* A FAILURE its client has heard is not kept: the CA node answers a retransmission
+     * again, and requests it refuses (anyone's, from anywhere) leave no row behind. */
+    if (state == SCEPD_RELAY_DELIVERED &&
+        (sqlite3_prepare_v2(queue->db,
+                            "DELETE FROM relay_requests WHERE id = ?1 AND state = 4 AND "
+                            "json_extract(answer, '$.status') IS 'failure'",
+                            -1, &stmt, NULL) != SQLITE_OK ||
+         sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE))
         rc = db_fail(queue, "update");
 
 cleanup:

@@ -56,7 +56,9 @@ void scepd_relay_queue_bound(struct scepd_relay_queue *queue, int64_t total, int
  * new transaction would exceed the bound. */
 int scepd_relay_queue_put(struct scepd_relay_queue *queue,
                           struct scepd_relay_row *row) SCEP_MUST_CHECK;
-/* Moves a row to `state` with `answer` (NULL keeps the stored one). */
+/* Moves a row to `state` with `answer` (NULL keeps the stored one). A row the CA node
+ * answered (PENDING_CA and later) does not go back to QUEUED or FORWARDED, and its message
+ * is dropped; a FAILURE moved to DELIVERED is deleted. */
 int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state,
                           const char *answer) SCEP_MUST_CHECK;
 /* The oldest QUEUED row with an id above `after`; SCEP_ENOTFOUND when none. */
