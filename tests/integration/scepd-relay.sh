@@ -465,6 +465,33 @@ check "rollover scheduled on the CA node: the relay's GetCACaps lists GetNextCAC
 check "... and GetNextCACert answers the CA-signed reply the CA node pushed" \
   bash -c "curl -s -o '$work/next.der' -w '%{http_code} %{content_type}' '$URL?operation=GetNextCACert' | grep -qx '200 application/x-x509-next-ca-cert' && openssl cms -verify -inform DER -in '$work/next.der' -CAfile '$work/ca.pem' -noout >/dev/null 2>&1"
 
+# ---- a peer that trickles its TLS handshake loses its slot ----------------------------------
+# A byte every 2 s never trips the socket's read timeout; the handshake's own deadline ends it.
+trickle() {
+  python3 - "$channel_port" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(2)
+start = time.time()
+hello = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]) + bytes(600)
+for b in hello:
+    if time.time() - start > 45:
+        sys.exit(1)
+    try:
+        s.send(bytes([b]))
+        if s.recv(1) == b"":
+            break
+    except socket.timeout:
+        continue
+    except OSError:
+        break
+sys.exit(0 if time.time() - start < 35 else 1)
+PY
+}
+check "the relay drops a TLS handshake trickled byte by byte (handshake deadline)" trickle
+check "... and the CA node is still connected" \
+  bash -c "curl -s '$BASE/healthz' | grep -q 'ok relay: CA node connected'"
+
 # ---- nothing on the relay worth stealing -----------------------------------------------------
 ca_key=$CA/state/cas/issuing/ca.key
 ca_pub=$(openssl pkey -in "$ca_key" -pubout 2>/dev/null)

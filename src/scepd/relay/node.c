@@ -32,6 +32,9 @@
 #define RELAY_DRAIN_BATCH 16
 /* TLS handshakes under way at once; more connections are closed at accept. */
 #define RELAY_HANDSHAKES_MAX 8
+/* Seconds from accept to the first push. The socket's timeouts bound each read, not
+ * the handshake: a peer sending a byte every few seconds would hold its slot for ever. */
+#define RELAY_HANDSHAKE_DEADLINE (2 * SCEPD_RELAY_HANDSHAKE_TIMEOUT)
 /* Delivered answers are kept a day (a client may fetch again); anything a month. */
 #define RELAY_KEEP_DELIVERED (24 * 3600)
 #define RELAY_KEEP_ANY       (30 * 24 * 3600)
@@ -40,7 +43,8 @@ struct relay_conn {
     SSL *ssl;
     int fd;
     int busy;
-    time_t last; /* last frame either way */
+    time_t last;    /* last frame either way */
+    time_t started; /* accepted (the handshake's deadline counts from it) */
     char peer[128];
     char addr[64];
 };
@@ -1118,6 +1122,7 @@ static void accept_one(struct scepd_relay *relay, int listen_fd)
         return;
     }
     conn->fd = fd;
+    conn->started = time(NULL);
     address_text(conn->addr, sizeof(conn->addr), &sa, sa_len);
     scepd_relay_socket_timeout(fd, SCEPD_RELAY_HANDSHAKE_TIMEOUT);
     *h = (struct handshake){relay, conn};
@@ -1141,6 +1146,18 @@ static void accept_one(struct scepd_relay *relay, int listen_fd)
     pthread_attr_destroy(&attr);
 }
 
+/* Ends the handshakes past their deadline: their threads see the socket shut and let go
+ * of their slots (a handshake leaves the list under the lock before its socket closes). */
+static void reap_handshakes(struct scepd_relay *relay)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&relay->lock);
+    for (size_t i = 0; i < relay->handshake_count; i++)
+        if (now - relay->handshakes[i]->started >= RELAY_HANDSHAKE_DEADLINE)
+            shutdown(relay->handshakes[i]->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&relay->lock);
+}
+
 static void *acceptor(void *arg)
 {
     struct scepd_relay *relay = arg;
@@ -1148,6 +1165,7 @@ static void *acceptor(void *arg)
     for (size_t i = 0; i < relay->listen_count; i++)
         fds[i] = (struct pollfd){.fd = relay->listen_fds[i], .events = POLLIN};
     while (!atomic_load(&relay->stop)) {
+        reap_handshakes(relay);
         int ready = poll(fds, (nfds_t)relay->listen_count, 1000);
         for (size_t i = 0; ready > 0 && i < relay->listen_count; i++)
             if (fds[i].revents & POLLIN)
