@@ -640,6 +640,12 @@ static void content_from_an_ra_is_taken_after_verification(void **state)
     assert_int_equal(scep_pkimessage_parse(&msg, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
     assert_true(scep_pkimessage_set_content(msg, not_a_csr, sizeof(not_a_csr)) < 0);
     assert_null(scep_pkimessage_csr(msg));
+    /* ... and not kept: the message has no content, and the right one may still come. */
+    size_t left_len = 1;
+    assert_null(scep_pkimessage_content(msg, &left_len));
+    assert_int_equal(left_len, 0);
+    assert_int_equal(scep_pkimessage_set_content(msg, content, content_len), SCEP_OK);
+    check_request_content(msg, &b, SCEP_MSG_PKCSREQ);
     scep_pkimessage_free(msg);
 
     /* The signature is checked before any content is taken: a tampered message is refused. */

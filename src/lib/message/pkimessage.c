@@ -291,6 +291,20 @@ static int decode_content(scep_pkimessage *msg)
     return scep_fail(SCEP_EMALFORMED, "unknown messageType");
 }
 
+/* Content that does not parse is not the message's: kept, it would be what
+ * scep_pkimessage_content() tells and what a second attempt leaks (a challenge in it). */
+static int take_content(scep_pkimessage *msg)
+{
+    int rc = decode_content(msg);
+    if (rc < 0) {
+        OPENSSL_clear_free(msg->content, msg->content_len);
+        msg->content = NULL;
+        msg->content_len = 0;
+        msg->recipient_index = 0;
+    }
+    return rc;
+}
+
 int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *const *keys,
                             size_t count, const scep_message_options *options)
 {
@@ -306,7 +320,7 @@ int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *
     GUARD(scep_envelope_decrypt(&msg->content, &msg->content_len, &msg->recipient_index,
                                 msg->envelope, msg->envelope_len, certs, keys, count,
                                 scep_options_legacy(options)));
-    GUARD(decode_content(msg));
+    GUARD(take_content(msg));
     msg->decrypted = 1;
 
 cleanup:
@@ -326,7 +340,7 @@ int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *conte
     GUARD(scep_bytes_dup(&msg->content, content, content_len));
     msg->content_len = content_len;
     msg->recipient_index = SIZE_MAX;
-    GUARD(decode_content(msg));
+    GUARD(take_content(msg));
     msg->decrypted = 1;
 
 cleanup:
