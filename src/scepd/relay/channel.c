@@ -176,6 +176,9 @@ int scepd_relay_tls_context(SSL_CTX **out, const struct scep_config_global *glob
     ENSURE_OSSL(ctx != NULL, SCEP_ECRYPTO, "relay channel: cannot create a TLS context");
     ENSURE_OSSL(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1, SCEP_ECRYPTO,
                 "relay channel: cannot require TLS 1.2");
+    /* A TLS 1.2 renegotiation is a second handshake, with its own reads and its own peer
+     * certificate, in the middle of a frame: the channel has no use for one. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     ENSURE_OSSL(SSL_CTX_use_certificate_chain_file(ctx, global->relay_tls_cert) == 1, SCEP_ECONFIG,
                 "relay_tls_cert %s", global->relay_tls_cert);
     if (scep_key_open(&key, global->relay_tls_key, SCEP_KEY_OPEN_CHECK_FILE) < 0) {

@@ -52,9 +52,10 @@ int scepd_relay_recv(json_t **out, SSL *ssl, size_t max, int timeout) SCEP_MUST_
 void scepd_relay_socket_timeout(int fd, int seconds);
 
 /*
- * The TLS context of either end: TLS 1.2 or later, this node's relay_tls_cert and
- * relay_tls_key (the key file checked as CA keys are: 0600 and ours), and peers verified
- * against relay_tls_ca alone (no system trust), a certificate required of both ends.
+ * The TLS context of either end: TLS 1.2 or later without renegotiation, this node's
+ * relay_tls_cert and relay_tls_key (the key file checked as CA keys are: 0600 and ours),
+ * and peers verified against relay_tls_ca alone (no system trust), a certificate required
+ * of both ends.
  */
 int scepd_relay_tls_context(SSL_CTX **out, const struct scep_config_global *global,
                             int server) SCEP_MUST_CHECK;
