@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void header(unsigned char out[4], size_t len)
@@ -100,7 +101,8 @@ struct peer {
     int fd;
     const unsigned char *bytes; /* written raw after the handshake, then closed */
     size_t len;
-    int linger; /* seconds to stay silent before closing */
+    int linger;     /* seconds to stay silent before closing */
+    int trickle_ms; /* > 0: written a byte at a time, this far apart */
 };
 
 static void *peer_main(void *arg)
@@ -109,7 +111,13 @@ static void *peer_main(void *arg)
     SSL *ssl = SSL_new(peer->ctx);
     SSL_set_fd(ssl, peer->fd);
     if (SSL_accept(ssl) == 1) {
-        if (peer->len > 0)
+        for (size_t i = 0; peer->trickle_ms > 0 && i < peer->len; i++) {
+            if (SSL_write(ssl, peer->bytes + i, 1) != 1)
+                break;
+            struct timespec pause = {0, (long)peer->trickle_ms * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        if (peer->trickle_ms == 0 && peer->len > 0)
             (void)SSL_write(ssl, peer->bytes, (int)peer->len);
         if (peer->linger > 0)
             sleep((unsigned)peer->linger);
@@ -140,8 +148,10 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Runs a peer that sends `bytes` and lingers; returns what scepd_relay_recv said. */
-static int recv_from(const unsigned char *bytes, size_t len, int linger, size_t max, int timeout)
+/* Runs a peer that sends `bytes` (a byte every `trickle_ms`, or at once) and lingers;
+ * returns what scepd_relay_recv_within said with `frame_time`. */
+static int recv_slowly(const unsigned char *bytes, size_t len, int trickle_ms, int linger,
+                       size_t max, int timeout, int frame_time)
 {
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -150,14 +160,15 @@ static int recv_from(const unsigned char *bytes, size_t len, int linger, size_t 
     assert_int_equal(SSL_CTX_use_certificate(server, tls_cert), 1);
     assert_int_equal(SSL_CTX_use_PrivateKey(server, tls_key), 1);
     SSL_CTX_set_num_tickets(server, 0);
-    struct peer peer = {server, fds[1], bytes, len, linger};
+    struct peer peer = {server, fds[1], bytes, len, linger, trickle_ms};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, peer_main, &peer), 0);
     SSL *ssl = SSL_new(client);
     SSL_set_fd(ssl, fds[0]);
     assert_int_equal(SSL_connect(ssl), 1);
     json_t *frame = NULL;
-    int rc = scepd_relay_recv(&frame, ssl, max, timeout);
+    int rc = frame_time > 0 ? scepd_relay_recv_within(&frame, ssl, max, timeout, frame_time)
+                            : scepd_relay_recv(&frame, ssl, max, timeout);
     json_decref(frame);
     pthread_join(thread, NULL);
     SSL_free(ssl);
@@ -166,6 +177,11 @@ static int recv_from(const unsigned char *bytes, size_t len, int linger, size_t 
     SSL_CTX_free(client);
     ERR_clear_error();
     return rc;
+}
+
+static int recv_from(const unsigned char *bytes, size_t len, int linger, size_t max, int timeout)
+{
+    return recv_slowly(bytes, len, 0, linger, max, timeout, 0);
 }
 
 static void recv_refuses_what_a_broken_peer_sends(void **state)
@@ -191,6 +207,16 @@ static void recv_refuses_what_a_broken_peer_sends(void **state)
     time_t start = time(NULL);
     assert_int_equal(recv_from(NULL, 0, 3, 1024, 1), SCEP_ETIMEOUT);
     assert_true(time(NULL) - start <= 5);
+
+    /* A frame that starts and stalls, or comes a byte now and then: the connection is
+     * given up within the frame's time (never SCEP_ETIMEOUT, which would have the caller
+     * read on from the middle of a frame). */
+    header(buf, 40);
+    memcpy(buf + 4, "{\"type\":\"ping\"", 15);
+    start = time(NULL);
+    assert_int_equal(recv_slowly(buf, 19, 0, 3, 1024, 5, 2), SCEP_ENETWORK);
+    assert_int_equal(recv_slowly(buf, 19, 200, 0, 1024, 5, 2), SCEP_ENETWORK);
+    assert_true(time(NULL) - start <= 12);
 }
 
 /* ---- the queue ---------------------------------------------------------------------- */
