@@ -337,6 +337,9 @@ int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *conte
         return scep_fail(SCEP_EINVAL, "the message's content is already known");
     if (msg->envelope == NULL)
         return scep_fail(SCEP_EMALFORMED, "the message has no pkcsPKIEnvelope");
+    /* An RA opens requests for the CA; a CertRep is opened by its requester alone. */
+    if (msg->type == SCEP_MSG_CERTREP)
+        return scep_fail(SCEP_EINVAL, "a CertRep's content is not taken from a third party");
     GUARD(scep_bytes_dup(&msg->content, content, content_len));
     msg->content_len = content_len;
     msg->recipient_index = SIZE_MAX;
