@@ -452,6 +452,59 @@ check "the CA node refuses a relay certificate for another host (IP address mism
 stop_node ca2
 stop_node roguerelay
 
+# Whoever answers at relay_connect's address and trickles its handshake a byte at a time:
+# the CA node gives up within the handshake's deadline, and still stops at once on SIGTERM.
+trickle_port=$(free_port)
+python3 - "$trickle_port" <<'PY' &
+import socket, sys, threading, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+def trickle(conn):
+    try:
+        for b in bytes([0x16, 0x03, 0x03, 0x02, 0x00]) + bytes(512):
+            conn.send(bytes([b]))
+            time.sleep(2)
+    except OSError:
+        pass
+    conn.close()
+srv.settimeout(120)
+while True:
+    try:
+        conn, _ = srv.accept()
+    except OSError:
+        break
+    threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+PY
+extra_pids="$extra_pids $!"
+python3 -c 'import socket, sys, time
+for _ in range(50):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()
+        break
+    except OSError:
+        time.sleep(0.1)' "$trickle_port"
+sed -i -e "s|^relay_connect = .*|relay_connect = 127.0.0.1:$trickle_port|" "$ca2/scepd.conf"
+: >"$ca2/scepd.log"
+start_node ca2 "$ca2" || exit 1
+extra_pids="$extra_pids $ca2_pid"
+check "the CA node gives up a TLS handshake trickled byte by byte (handshake deadline)" \
+  wait_log "$ca2/scepd.log" "event=relay_connect_failed .*handshake took longer" 30
+stops_promptly() {
+  kill "$ca2_pid" 2>/dev/null
+  for _ in $(seq 1 80); do
+    kill -0 "$ca2_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$ca2_pid" 2>/dev/null
+  return 1
+}
+sleep 3
+check "... and stops within 8 s of SIGTERM while a handshake trickles" stops_promptly
+wait "$ca2_pid" 2>/dev/null
+ca2_pid=
+
 # ---- a CA rollover announced on the CA node reaches the relay's GetCACaps/GetNextCACert ------
 cactl ca rollover --name issuing --activate-at +30d --key rsa:2048 >>"$work/ctl.log" 2>&1
 announced() {

@@ -23,6 +23,9 @@
 #define SCEPD_RELAY_SILENCE       45
 /* Seconds a TLS handshake may take. */
 #define SCEPD_RELAY_HANDSHAKE_TIMEOUT 10
+/* Seconds from a TCP connection to the end of its TLS handshake (and, on the relay, the
+ * CA node's first push). */
+#define SCEPD_RELAY_HANDSHAKE_DEADLINE (2 * SCEPD_RELAY_HANDSHAKE_TIMEOUT)
 /* Seconds from a frame's first byte to its last. */
 #define SCEPD_RELAY_FRAME_TIME 45
 

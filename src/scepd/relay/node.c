@@ -34,7 +34,7 @@
 #define RELAY_HANDSHAKES_MAX 8
 /* Seconds from accept to the first push. The socket's timeouts bound each read, not
  * the handshake: a peer sending a byte every few seconds would hold its slot for ever. */
-#define RELAY_HANDSHAKE_DEADLINE (2 * SCEPD_RELAY_HANDSHAKE_TIMEOUT)
+#define RELAY_HANDSHAKE_DEADLINE SCEPD_RELAY_HANDSHAKE_DEADLINE
 /* Delivered answers are kept a day (a client may fetch again); anything a month. */
 #define RELAY_KEEP_DELIVERED (24 * 3600)
 #define RELAY_KEEP_ANY       (30 * 24 * 3600)
