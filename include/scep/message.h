@@ -199,10 +199,12 @@ SCEP_EXPORT int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs
  * Takes the pkcsPKIEnvelope's content from someone who opened it (an RA in front
  * of the CA) instead of decrypting it here, and parses it for the messageType as
  * scep_pkimessage_decrypt() does (a CSR's self-signature is verified). `msg` must
- * come from scep_pkimessage_parse() (its signature is verified) and carry an
- * envelope. Nothing binds the content to the envelope: the message signature
- * covers the encrypted envelope only, so the content is as trustworthy as whoever
- * opened it. recipient_index is SIZE_MAX afterwards. The content is copied.
+ * come from scep_pkimessage_parse() (its signature is verified), be a request (not a
+ * CertRep) and carry an envelope. Nothing binds the content to the envelope: the
+ * message signature covers the encrypted envelope only, so the content is as
+ * trustworthy as whoever opened it. recipient_index is SIZE_MAX afterwards. The content is copied;
+ * content that does not parse for the messageType is refused and not kept (the message stays
+ * without content, as before the call).
  */
 SCEP_EXPORT int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *content,
                                             size_t content_len) SCEP_MUST_CHECK;

@@ -347,6 +347,14 @@ timeout 60 "$SCEP" enroll -u "$URL" -c "$work/ca.pem" -k "$work/away.key" --subj
   --challenge relay-secret -l "$work/away.pem" -t 1 -n 2 >"$work/away.log" 2>&1
 check "CA node stopped: the client gets PENDING (exit 3)" test $? -eq 3
 check "the relay's log line: outcome=queued" grep -q 'message_type=PKCSReq .*outcome=queued' "$RL/scepd.log"
+# The client's message as the queue holds it while it waits (for the replay below).
+python3 - "$RL/state/relay.db" "$work/queued.der" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+row = db.execute("SELECT message FROM relay_requests WHERE alias = 'dmz' AND state = 0 "
+                 "ORDER BY id LIMIT 1").fetchone()
+open(sys.argv[2], "wb").write(row[0] if row else b"")
+PY
 start_node ca "$CA" || exit 1
 check "the relay sends the queued request when the CA node is back" \
   wait_log "$RL/scepd.log" "event=relay_drained alias=dmz .*outcome=success" 30
@@ -354,15 +362,11 @@ timeout 60 "$SCEP" poll -u "$URL" -c "$work/ca.pem" -k "$work/away.key" -l "$wor
   >"$work/away-poll.log" 2>&1
 check "the client's poll gets the certificate (exit 0)" test $? -eq 0
 check "... issued by the CA" verify_cert "$work/away.pem" cli-away
+check "... and the answered row keeps no message" \
+  bash -c "[ \"\$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM relay_requests WHERE state >= 2 AND length(message) > 0\").fetchone()[0])' '$RL/state/relay.db')\" = 0 ]"
 
 # A relay (or anyone who holds its TLS key) cannot reach an alias the CA node does not
 # opt in: the PKCSReq queued above, sent again to alias closed, is refused by the CA node.
-python3 - "$RL/state/relay.db" "$work/queued.der" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-row = db.execute("SELECT message FROM relay_requests WHERE alias = 'dmz' ORDER BY id LIMIT 1").fetchone()
-open(sys.argv[2], "wb").write(row[0])
-PY
 curl -s --max-time 30 --data-binary @"$work/queued.der" -H 'Content-Type: application/x-pki-message' \
   "$CLOSED?operation=PKIOperation" -o "$work/closed.der"
 check "a request for an alias without relayed = true: the CA node refuses it (log)" \
@@ -448,6 +452,59 @@ check "the CA node refuses a relay certificate for another host (IP address mism
 stop_node ca2
 stop_node roguerelay
 
+# Whoever answers at relay_connect's address and trickles its handshake a byte at a time:
+# the CA node gives up within the handshake's deadline, and still stops at once on SIGTERM.
+trickle_port=$(free_port)
+python3 - "$trickle_port" <<'PY' &
+import socket, sys, threading, time
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+def trickle(conn):
+    try:
+        for b in bytes([0x16, 0x03, 0x03, 0x02, 0x00]) + bytes(512):
+            conn.send(bytes([b]))
+            time.sleep(2)
+    except OSError:
+        pass
+    conn.close()
+srv.settimeout(120)
+while True:
+    try:
+        conn, _ = srv.accept()
+    except OSError:
+        break
+    threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+PY
+extra_pids="$extra_pids $!"
+python3 -c 'import socket, sys, time
+for _ in range(50):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()
+        break
+    except OSError:
+        time.sleep(0.1)' "$trickle_port"
+sed -i -e "s|^relay_connect = .*|relay_connect = 127.0.0.1:$trickle_port|" "$ca2/scepd.conf"
+: >"$ca2/scepd.log"
+start_node ca2 "$ca2" || exit 1
+extra_pids="$extra_pids $ca2_pid"
+check "the CA node gives up a TLS handshake trickled byte by byte (handshake deadline)" \
+  wait_log "$ca2/scepd.log" "event=relay_connect_failed .*handshake took longer" 30
+stops_promptly() {
+  kill "$ca2_pid" 2>/dev/null
+  for _ in $(seq 1 80); do
+    kill -0 "$ca2_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$ca2_pid" 2>/dev/null
+  return 1
+}
+sleep 3
+check "... and stops within 8 s of SIGTERM while a handshake trickles" stops_promptly
+wait "$ca2_pid" 2>/dev/null
+ca2_pid=
+
 # ---- a CA rollover announced on the CA node reaches the relay's GetCACaps/GetNextCACert ------
 cactl ca rollover --name issuing --activate-at +30d --key rsa:2048 >>"$work/ctl.log" 2>&1
 announced() {
@@ -460,6 +517,33 @@ announced() {
 check "rollover scheduled on the CA node: the relay's GetCACaps lists GetNextCACert" announced
 check "... and GetNextCACert answers the CA-signed reply the CA node pushed" \
   bash -c "curl -s -o '$work/next.der' -w '%{http_code} %{content_type}' '$URL?operation=GetNextCACert' | grep -qx '200 application/x-x509-next-ca-cert' && openssl cms -verify -inform DER -in '$work/next.der' -CAfile '$work/ca.pem' -noout >/dev/null 2>&1"
+
+# ---- a peer that trickles its TLS handshake loses its slot ----------------------------------
+# A byte every 2 s never trips the socket's read timeout; the handshake's own deadline ends it.
+trickle() {
+  python3 - "$channel_port" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(2)
+start = time.time()
+hello = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]) + bytes(600)
+for b in hello:
+    if time.time() - start > 45:
+        sys.exit(1)
+    try:
+        s.send(bytes([b]))
+        if s.recv(1) == b"":
+            break
+    except socket.timeout:
+        continue
+    except OSError:
+        break
+sys.exit(0 if time.time() - start < 35 else 1)
+PY
+}
+check "the relay drops a TLS handshake trickled byte by byte (handshake deadline)" trickle
+check "... and the CA node is still connected" \
+  bash -c "curl -s '$BASE/healthz' | grep -q 'ok relay: CA node connected'"
 
 # ---- nothing on the relay worth stealing -----------------------------------------------------
 ca_key=$CA/state/cas/issuing/ca.key

@@ -640,7 +640,46 @@ static void content_from_an_ra_is_taken_after_verification(void **state)
     assert_int_equal(scep_pkimessage_parse(&msg, b.der, b.len, NULL, NULL, NULL), SCEP_OK);
     assert_true(scep_pkimessage_set_content(msg, not_a_csr, sizeof(not_a_csr)) < 0);
     assert_null(scep_pkimessage_csr(msg));
+    /* ... and not kept: the message has no content, and the right one may still come. */
+    size_t left_len = 1;
+    assert_null(scep_pkimessage_content(msg, &left_len));
+    assert_int_equal(left_len, 0);
+    assert_int_equal(scep_pkimessage_set_content(msg, content, content_len), SCEP_OK);
+    check_request_content(msg, &b, SCEP_MSG_PKCSREQ);
     scep_pkimessage_free(msg);
+
+    /* A CertRep's content comes from its requester's key alone, never from a third party. */
+    X509 *issued = issue_for(fx.requester_keys[0], "device-42");
+    STACK_OF(X509) *issued_certs = sk_X509_new_null();
+    sk_X509_push(issued_certs, issued);
+    scep_reply reply = {
+        .status = SCEP_STATUS_SUCCESS,
+        .transaction_id = b.transaction_id,
+        .recipient_nonce = b.nonce,
+        .signer_cert = fx.ca_cert,
+        .signer_key = fx.ca_key,
+        .digest = SCEP_DIGEST_SHA256,
+        .recipient_cert = b.signer,
+        .cipher = SCEP_CIPHER_AES128,
+        .certs = issued_certs,
+    };
+    unsigned char *rep_der = NULL;
+    size_t rep_len = 0;
+    assert_int_equal(scep_reply_build(&rep_der, &rep_len, &reply, NULL), SCEP_OK);
+    scep_pkimessage *rep = NULL;
+    assert_int_equal(scep_pkimessage_parse(&rep, rep_der, rep_len, NULL, NULL, NULL), SCEP_OK);
+    assert_int_equal(scep_pkimessage_decrypt(rep, &b.signer, &fx.requester_keys[0], 1, NULL),
+                     SCEP_OK);
+    size_t rep_content_len = 0;
+    const unsigned char *rep_content = scep_pkimessage_content(rep, &rep_content_len);
+    assert_non_null(rep_content);
+    assert_int_equal(scep_pkimessage_parse(&msg, rep_der, rep_len, NULL, NULL, NULL), SCEP_OK);
+    assert_int_equal(scep_pkimessage_set_content(msg, rep_content, rep_content_len), SCEP_EINVAL);
+    assert_null(scep_pkimessage_content(msg, NULL));
+    scep_pkimessage_free(msg);
+    scep_pkimessage_free(rep);
+    OPENSSL_free(rep_der);
+    sk_X509_pop_free(issued_certs, X509_free);
 
     /* The signature is checked before any content is taken: a tampered message is refused. */
     unsigned char *tampered = OPENSSL_memdup(b.der, b.len);

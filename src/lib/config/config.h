@@ -142,6 +142,11 @@
     X(relay_state, "relay_state", STRING, NULL, 0, 4096, NULL, NONE, 0,                            \
       "Relay node: SQLite file of the queued requests and the CA data pushed (unset: "             \
       "state_dir/relay.db)")                                                                       \
+    X(relay_queue_max, "relay_queue_max", INT, "10000", 1, 1000000, NULL, NONE, 0,                \
+      "Relay node: most requests waiting for the CA node; a new one beyond gets 503")             \
+    X(relay_queue_per_client, "relay_queue_per_client", INT, "100", 1, 1000000, NULL, NONE, 0,    \
+      "Relay node: most requests waiting for the CA node from one client address; a new one "     \
+      "beyond gets 503")                                                                           \
     X(store_poll_interval, "store_poll_interval", DURATION, "2s", 0, SCEP_CONFIG_HOUR, NULL, NONE, \
       0,                                                                                           \
       "How often scepd asks the store whether CAs, aliases or alias settings changed, and then "  \

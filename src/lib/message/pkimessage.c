@@ -291,6 +291,20 @@ static int decode_content(scep_pkimessage *msg)
     return scep_fail(SCEP_EMALFORMED, "unknown messageType");
 }
 
+/* Content that does not parse is not the message's: kept, it would be what
+ * scep_pkimessage_content() tells and what a second attempt leaks (a challenge in it). */
+static int take_content(scep_pkimessage *msg)
+{
+    int rc = decode_content(msg);
+    if (rc < 0) {
+        OPENSSL_clear_free(msg->content, msg->content_len);
+        msg->content = NULL;
+        msg->content_len = 0;
+        msg->recipient_index = 0;
+    }
+    return rc;
+}
+
 int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *const *keys,
                             size_t count, const scep_message_options *options)
 {
@@ -306,7 +320,7 @@ int scep_pkimessage_decrypt(scep_pkimessage *msg, X509 *const *certs, EVP_PKEY *
     GUARD(scep_envelope_decrypt(&msg->content, &msg->content_len, &msg->recipient_index,
                                 msg->envelope, msg->envelope_len, certs, keys, count,
                                 scep_options_legacy(options)));
-    GUARD(decode_content(msg));
+    GUARD(take_content(msg));
     msg->decrypted = 1;
 
 cleanup:
@@ -323,10 +337,13 @@ int scep_pkimessage_set_content(scep_pkimessage *msg, const unsigned char *conte
         return scep_fail(SCEP_EINVAL, "the message's content is already known");
     if (msg->envelope == NULL)
         return scep_fail(SCEP_EMALFORMED, "the message has no pkcsPKIEnvelope");
+    /* An RA opens requests for the CA; a CertRep is opened by its requester alone. */
+    if (msg->type == SCEP_MSG_CERTREP)
+        return scep_fail(SCEP_EINVAL, "a CertRep's content is not taken from a third party");
     GUARD(scep_bytes_dup(&msg->content, content, content_len));
     msg->content_len = content_len;
     msg->recipient_index = SIZE_MAX;
-    GUARD(decode_content(msg));
+    GUARD(take_content(msg));
     msg->decrypted = 1;
 
 cleanup:

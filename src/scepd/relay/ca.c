@@ -105,6 +105,48 @@ static int dial(struct scepd_relay_ca *ca)
     return fd;
 }
 
+/*
+ * The TLS handshake with the relay, within SCEPD_RELAY_HANDSHAKE_DEADLINE and given up
+ * when scepd stops. The socket's timeouts bound each read only: whoever answers at
+ * relay_connect's address (before its certificate is checked) could send a byte now and
+ * then and hold this thread, and scepd's shutdown with it, for ever.
+ */
+static int tls_connect(struct scepd_relay_ca *ca, SSL *ssl, int fd, char *reason, size_t size)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long deadline_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+                            SCEPD_RELAY_HANDSHAKE_DEADLINE * 1000LL;
+    int flags = fcntl(fd, F_GETFL);
+    (void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int ok = 0;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_connect(ssl);
+        if (r == 1) {
+            ok = 1;
+            break;
+        }
+        int err = SSL_get_error(ssl, r);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+            scepd_relay_tls_reason(reason, size, ssl);
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left = deadline_ms - ((long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+        if (left <= 0 || atomic_load(&ca->stop)) {
+            snprintf(reason, size, "the TLS handshake took longer than %ds",
+                     SCEPD_RELAY_HANDSHAKE_DEADLINE);
+            break;
+        }
+        struct pollfd pfd = {.fd = fd, .events = err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        (void)poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+    }
+    (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    ERR_clear_error();
+    return ok;
+}
+
 /* ---- what the relay serves: the push -------------------------------------------------- */
 
 static int push_certs(json_t *entry, const char *key, X509 *first, STACK_OF(X509) * chain,
@@ -468,10 +510,11 @@ static void *connector(void *arg)
                 ssl != NULL && SSL_set_fd(ssl, fd) == 1 &&
                 (is_ip(ca->host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ca->host) == 1
                                  : (SSL_set1_host(ssl, ca->host) == 1 &&
-                                    SSL_set_tlsext_host_name(ssl, ca->host) == 1)) &&
-                SSL_connect(ssl) == 1;
+                                    SSL_set_tlsext_host_name(ssl, ca->host) == 1));
             if (!ok)
                 scepd_relay_tls_reason(reason, sizeof(reason), ssl);
+            else
+                ok = tls_connect(ca, ssl, fd, reason, sizeof(reason));
         }
         if (ok) {
             char relay_name[128];

@@ -114,20 +114,36 @@ int scepd_relay_send(SSL *ssl, const json_t *frame, size_t max)
     return SCEP_OK;
 }
 
-/* Reads exactly `len` bytes; each SSL_read is bounded by the socket's timeout. */
-static int read_exact(SSL *ssl, unsigned char *buf, size_t len)
+static long long monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/*
+ * Reads exactly `len` bytes by `deadline_ms`. Each SSL_read is bounded by the socket's
+ * timeout, which a peer sending a byte now and then never trips: the deadline bounds the
+ * whole. A connection left mid-frame cannot be read on, so running out is SCEP_ENETWORK.
+ */
+static int read_exact(SSL *ssl, unsigned char *buf, size_t len, long long deadline_ms)
 {
     size_t got = 0;
     while (got < len) {
+        long long left = deadline_ms - monotonic_ms();
+        if (left <= 0)
+            return scep_fail(SCEP_ENETWORK, "relay channel: a frame took too long");
+        int seconds = left > SCEPD_RELAY_HANDSHAKE_TIMEOUT * 1000LL ? SCEPD_RELAY_HANDSHAKE_TIMEOUT
+                                                                    : (int)((left + 999) / 1000);
+        scepd_relay_socket_timeout(SSL_get_fd(ssl), seconds);
         size_t want = len - got > INT_MAX ? INT_MAX : len - got;
         ERR_clear_error();
         int n = SSL_read(ssl, buf + got, (int)want);
         if (n <= 0) {
             int timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
             ERR_clear_error();
-            return scep_fail(timed_out ? SCEP_ETIMEOUT : SCEP_ENETWORK,
-                             timed_out ? "relay channel: the peer stopped mid-frame"
-                                       : "relay channel: closed");
+            return scep_fail(SCEP_ENETWORK, timed_out ? "relay channel: the peer stopped mid-frame"
+                                                      : "relay channel: closed");
         }
         got += (size_t)n;
     }
@@ -135,6 +151,11 @@ static int read_exact(SSL *ssl, unsigned char *buf, size_t len)
 }
 
 int scepd_relay_recv(json_t **out, SSL *ssl, size_t max, int timeout)
+{
+    return scepd_relay_recv_within(out, ssl, max, timeout, SCEPD_RELAY_FRAME_TIME);
+}
+
+int scepd_relay_recv_within(json_t **out, SSL *ssl, size_t max, int timeout, int frame_time)
 {
     unsigned char header[4];
     size_t len = 0;
@@ -149,16 +170,14 @@ int scepd_relay_recv(json_t **out, SSL *ssl, size_t max, int timeout)
             return scep_fail(SCEP_ENETWORK, "relay channel: poll failed");
     }
     /* Once a frame starts, the rest must follow promptly. */
-    scepd_relay_socket_timeout(fd, SCEPD_RELAY_HANDSHAKE_TIMEOUT);
-    int rc = read_exact(ssl, header, sizeof(header));
-    if (rc == SCEP_ETIMEOUT)
-        rc = scep_fail(SCEP_ENETWORK, "relay channel: a frame did not follow");
+    long long deadline_ms = monotonic_ms() + frame_time * 1000LL;
+    int rc = read_exact(ssl, header, sizeof(header), deadline_ms);
     if (rc < 0)
         return rc;
     GUARD(scepd_relay_frame_length(&len, header, max));
     unsigned char *body = malloc(len);
     ENSURE_ALLOC(body);
-    rc = read_exact(ssl, body, len);
+    rc = read_exact(ssl, body, len, deadline_ms);
     if (rc == SCEP_OK)
         rc = scepd_relay_frame_parse(out, body, len);
     OPENSSL_cleanse(body, len);
@@ -176,6 +195,9 @@ int scepd_relay_tls_context(SSL_CTX **out, const struct scep_config_global *glob
     ENSURE_OSSL(ctx != NULL, SCEP_ECRYPTO, "relay channel: cannot create a TLS context");
     ENSURE_OSSL(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1, SCEP_ECRYPTO,
                 "relay channel: cannot require TLS 1.2");
+    /* A TLS 1.2 renegotiation is a second handshake, with its own reads and its own peer
+     * certificate, in the middle of a frame: the channel has no use for one. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     ENSURE_OSSL(SSL_CTX_use_certificate_chain_file(ctx, global->relay_tls_cert) == 1, SCEP_ECONFIG,
                 "relay_tls_cert %s", global->relay_tls_cert);
     if (scep_key_open(&key, global->relay_tls_key, SCEP_KEY_OPEN_CHECK_FILE) < 0) {

@@ -23,6 +23,11 @@
 #define SCEPD_RELAY_SILENCE       45
 /* Seconds a TLS handshake may take. */
 #define SCEPD_RELAY_HANDSHAKE_TIMEOUT 10
+/* Seconds from a TCP connection to the end of its TLS handshake (and, on the relay, the
+ * CA node's first push). */
+#define SCEPD_RELAY_HANDSHAKE_DEADLINE (2 * SCEPD_RELAY_HANDSHAKE_TIMEOUT)
+/* Seconds from a frame's first byte to its last. */
+#define SCEPD_RELAY_FRAME_TIME 45
 
 /* The largest frame body for a node whose max_body is `max_body`. */
 size_t scepd_relay_frame_max(long long max_body);
@@ -45,16 +50,22 @@ char *scepd_relay_dumps(const json_t *frame, size_t flags);
 
 /* Sends one frame; the socket's send timeout bounds it. */
 int scepd_relay_send(SSL *ssl, const json_t *frame, size_t max) SCEP_MUST_CHECK;
-/* Receives one frame within `timeout` seconds (SCEP_ETIMEOUT: nothing came; SCEP_ENETWORK:
- * the peer closed or TLS failed; SCEP_ETOOBIG, SCEP_EMALFORMED: a broken peer). */
+/* Receives one frame that starts within `timeout` seconds and is complete within
+ * SCEPD_RELAY_FRAME_TIME of its start (SCEP_ETIMEOUT: nothing came, the connection is
+ * still good; SCEP_ENETWORK: the peer closed, TLS failed, or the frame stalled;
+ * SCEP_ETOOBIG, SCEP_EMALFORMED: a broken peer). */
 int scepd_relay_recv(json_t **out, SSL *ssl, size_t max, int timeout) SCEP_MUST_CHECK;
+/* The same with `frame_time` seconds for the frame. */
+int scepd_relay_recv_within(json_t **out, SSL *ssl, size_t max, int timeout,
+                            int frame_time) SCEP_MUST_CHECK;
 /* Sets the socket's receive and send timeouts. */
 void scepd_relay_socket_timeout(int fd, int seconds);
 
 /*
- * The TLS context of either end: TLS 1.2 or later, this node's relay_tls_cert and
- * relay_tls_key (the key file checked as CA keys are: 0600 and ours), and peers verified
- * against relay_tls_ca alone (no system trust), a certificate required of both ends.
+ * The TLS context of either end: TLS 1.2 or later without renegotiation, this node's
+ * relay_tls_cert and relay_tls_key (the key file checked as CA keys are: 0600 and ours),
+ * and peers verified against relay_tls_ca alone (no system trust), a certificate required
+ * of both ends.
  */
 int scepd_relay_tls_context(SSL_CTX **out, const struct scep_config_global *global,
                             int server) SCEP_MUST_CHECK;

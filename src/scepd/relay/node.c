@@ -32,6 +32,9 @@
 #define RELAY_DRAIN_BATCH 16
 /* TLS handshakes under way at once; more connections are closed at accept. */
 #define RELAY_HANDSHAKES_MAX 8
+/* Seconds from accept to the first push. The socket's timeouts bound each read, not
+ * the handshake: a peer sending a byte every few seconds would hold its slot for ever. */
+#define RELAY_HANDSHAKE_DEADLINE SCEPD_RELAY_HANDSHAKE_DEADLINE
 /* Delivered answers are kept a day (a client may fetch again); anything a month. */
 #define RELAY_KEEP_DELIVERED (24 * 3600)
 #define RELAY_KEEP_ANY       (30 * 24 * 3600)
@@ -40,7 +43,8 @@ struct relay_conn {
     SSL *ssl;
     int fd;
     int busy;
-    time_t last; /* last frame either way */
+    time_t last;    /* last frame either way */
+    time_t started; /* accepted (the handshake's deadline counts from it) */
     char peer[128];
     char addr[64];
 };
@@ -512,7 +516,19 @@ static void relay_enroll(struct scepd_op *op, const scep_pkimessage *msg, const 
     snprintf(fresh.client, sizeof(fresh.client), "%s", op->http->client_addr);
     memcpy(fresh.key_hash, key_hash, 32);
     memcpy(fresh.signer_hash, signer_hash, 32);
-    if (scepd_relay_queue_put(relay->queue, &fresh) < 0) {
+    rc = scepd_relay_queue_put(relay->queue, &fresh);
+    if (rc == SCEP_EEXISTS) {
+        scepd_op_detail(op, "transactionID reused with a different public key");
+        scepd_reply_failure(op, msg, SCEP_FAIL_BAD_REQUEST,
+                            "this transactionID belongs to another key");
+        goto done;
+    }
+    if (rc == SCEP_ETOOBIG) {
+        scepd_op_text(op, 503, "unavailable", "%s; try again later", scep_error_message());
+        op->response->retry_after = SCEPD_OP_RETRY_AFTER;
+        goto done;
+    }
+    if (rc < 0) {
         scepd_op_text(op, 503, "unavailable", "the relay's queue cannot be written: %s",
                       scep_error_message());
         op->response->retry_after = SCEPD_OP_RETRY_AFTER;
@@ -1106,6 +1122,7 @@ static void accept_one(struct scepd_relay *relay, int listen_fd)
         return;
     }
     conn->fd = fd;
+    conn->started = time(NULL);
     address_text(conn->addr, sizeof(conn->addr), &sa, sa_len);
     scepd_relay_socket_timeout(fd, SCEPD_RELAY_HANDSHAKE_TIMEOUT);
     *h = (struct handshake){relay, conn};
@@ -1129,6 +1146,18 @@ static void accept_one(struct scepd_relay *relay, int listen_fd)
     pthread_attr_destroy(&attr);
 }
 
+/* Ends the handshakes past their deadline: their threads see the socket shut and let go
+ * of their slots (a handshake leaves the list under the lock before its socket closes). */
+static void reap_handshakes(struct scepd_relay *relay)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&relay->lock);
+    for (size_t i = 0; i < relay->handshake_count; i++)
+        if (now - relay->handshakes[i]->started >= RELAY_HANDSHAKE_DEADLINE)
+            shutdown(relay->handshakes[i]->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&relay->lock);
+}
+
 static void *acceptor(void *arg)
 {
     struct scepd_relay *relay = arg;
@@ -1136,6 +1165,7 @@ static void *acceptor(void *arg)
     for (size_t i = 0; i < relay->listen_count; i++)
         fds[i] = (struct pollfd){.fd = relay->listen_fds[i], .events = POLLIN};
     while (!atomic_load(&relay->stop)) {
+        reap_handshakes(relay);
         int ready = poll(fds, (nfds_t)relay->listen_count, 1000);
         for (size_t i = 0; ready > 0 && i < relay->listen_count; i++)
             if (fds[i].revents & POLLIN)
@@ -1206,6 +1236,8 @@ int scepd_relay_node_start(struct scepd_server *server, const struct scep_config
     else
         snprintf(path, sizeof(path), "%s/relay.db", global->state_dir);
     GUARD(scepd_relay_queue_open(&relay->queue, path));
+    scepd_relay_queue_bound(relay->queue, (int64_t)global->relay_queue_max,
+                            (int64_t)global->relay_queue_per_client);
     GUARD(scepd_relay_push_load(&push, relay->queue));
     if (push != NULL) {
         relay->push = push;

@@ -6,6 +6,7 @@
 #include "scepd/relay/queue.h"
 #include "util/error_internal.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 struct scepd_relay_queue {
     sqlite3 *db;
     pthread_mutex_t lock;
+    int64_t waiting_max, client_max;
 };
 
 static const char schema[] =
@@ -155,11 +157,90 @@ cleanup:
     return rc;
 }
 
+/*
+ * Whether the row of (alias, transactionID) may take `row`: none yet, the same key (a
+ * retransmission, or a new request of that key), or a transaction that ended in a FAILURE
+ * its client was told of. Anything else belongs to another key, as on the CA node
+ * (enroll/identify.c): a stranger who learnt a transactionID must not wipe the request,
+ * nor receive the answer that comes for it.
+ */
+static int may_take(struct scepd_relay_queue *queue, const struct scepd_relay_row *row, int *exists)
+{
+    int rc = SCEP_OK;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(queue->db,
+                           "SELECT key_hash, state IN (3, 4) AND "
+                           "json_extract(answer, '$.status') IS 'failure' FROM relay_requests "
+                           "WHERE alias = ?1 AND transaction_id = ?2",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_fail(queue, "put");
+    sqlite3_bind_text(stmt, 1, row->alias, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, row->transaction_id, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(stmt);
+    *exists = step == SQLITE_ROW;
+    if (step == SQLITE_ROW) {
+        int same_key = sqlite3_column_bytes(stmt, 0) == 32 &&
+                       CRYPTO_memcmp(sqlite3_column_blob(stmt, 0), row->key_hash, 32) == 0;
+        if (!same_key && sqlite3_column_int(stmt, 1) == 0)
+            rc = scep_fail(SCEP_EEXISTS, "transactionID %s belongs to another key",
+                           row->transaction_id);
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(queue, "put");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+void scepd_relay_queue_bound(struct scepd_relay_queue *queue, int64_t total, int64_t per_client)
+{
+    pthread_mutex_lock(&queue->lock);
+    queue->waiting_max = total;
+    queue->client_max = per_client;
+    pthread_mutex_unlock(&queue->lock);
+}
+
+/*
+ * Whether a new transaction fits: every request an internet client sends while no CA node
+ * answers is a row of up to max_body, so the rows waiting are bounded, in all and per
+ * client address, or one client could fill the disk and crowd out everyone else.
+ */
+static int has_room(struct scepd_relay_queue *queue, const struct scepd_relay_row *row)
+{
+    if (queue->waiting_max <= 0 && queue->client_max <= 0)
+        return SCEP_OK;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(queue->db,
+                           "SELECT count(*), coalesce(sum(client = ?1), 0) FROM relay_requests "
+                           "WHERE state <= 1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return db_fail(queue, "put");
+    sqlite3_bind_text(stmt, 1, row->client, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sqlite3_finalize(stmt);
+        return db_fail(queue, "put");
+    }
+    int64_t all = sqlite3_column_int64(stmt, 0);
+    int64_t mine = sqlite3_column_int64(stmt, 1);
+    sqlite3_finalize(stmt);
+    if (queue->waiting_max > 0 && all >= queue->waiting_max)
+        return scep_fail(SCEP_ETOOBIG, "the relay's queue is full (%lld requests wait)",
+                         (long long)all);
+    if (queue->client_max > 0 && mine >= queue->client_max)
+        return scep_fail(SCEP_ETOOBIG, "%lld requests of this client already wait",
+                         (long long)mine);
+    return SCEP_OK;
+}
+
 int scepd_relay_queue_put(struct scepd_relay_queue *queue, struct scepd_relay_row *row)
 {
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
+    int exists = 0;
     pthread_mutex_lock(&queue->lock);
+    GUARD(may_take(queue, row, &exists));
+    /* A row already there is replaced, never added to. */
+    if (!exists)
+        GUARD(has_room(queue, row));
     /* A new request under a known transactionID replaces the old row (one row each). */
     if (sqlite3_prepare_v2(
             queue->db,
@@ -205,9 +286,14 @@ int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state
     int rc = SCEP_OK;
     sqlite3_stmt *stmt = NULL;
     pthread_mutex_lock(&queue->lock);
+    /* A row the CA node answered is never sent again from the queue (a connection that
+     * failed after another one got the answer would otherwise re-queue it), and keeps no
+     * message once answered: retransmissions bring their own, and what waits no longer is
+     * no reason to keep up to max_body per row. */
     if (sqlite3_prepare_v2(queue->db,
                            "UPDATE relay_requests SET state = ?2, answer = COALESCE(?3, answer), "
-                           "updated = ?4 WHERE id = ?1",
+                           "message = CASE WHEN ?2 >= 2 THEN x'' ELSE message END, "
+                           "updated = ?4 WHERE id = ?1 AND NOT (?2 <= 1 AND state >= 2)",
                            -1, &stmt, NULL) != SQLITE_OK) {
         rc = db_fail(queue, "update");
         goto cleanup;
@@ -219,7 +305,20 @@ int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state
     else
         sqlite3_bind_null(stmt, 3);
     sqlite3_bind_int64(stmt, 4, (sqlite3_int64)time(NULL));
-    if (sqlite3_step(stmt) != SQLITE_DONE)
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        rc = db_fail(queue, "update");
+        goto cleanup;
+    }
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    /* A FAILURE its client has heard is not kept: the CA node answers a retransmission
+     * again, and requests it refuses (anyone's, from anywhere) leave no row behind. */
+    if (state == SCEPD_RELAY_DELIVERED &&
+        (sqlite3_prepare_v2(queue->db,
+                            "DELETE FROM relay_requests WHERE id = ?1 AND state = 4 AND "
+                            "json_extract(answer, '$.status') IS 'failure'",
+                            -1, &stmt, NULL) != SQLITE_OK ||
+         sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE))
         rc = db_fail(queue, "update");
 
 cleanup:

@@ -46,12 +46,19 @@ void scepd_relay_row_free(struct scepd_relay_row *row);
 /* The row of (alias, transactionID); SCEP_ENOTFOUND when there is none. */
 int scepd_relay_queue_find(struct scepd_relay_row **out, struct scepd_relay_queue *queue,
                            const char *alias, const char *transaction_id) SCEP_MUST_CHECK;
+/* At most `total` rows QUEUED or FORWARDED, and `per_client` of one client address: a
+ * new transaction beyond is refused (0: no bound). */
+void scepd_relay_queue_bound(struct scepd_relay_queue *queue, int64_t total, int64_t per_client);
 /* Stores `row` as QUEUED (or FORWARDED, when row->state says so: about to be sent),
  * without an answer, replacing an earlier row of its (alias, transactionID); durable when
- * it returns. Sets row->id. */
+ * it returns. Sets row->id. SCEP_EEXISTS when that row is another key's and its
+ * transaction has not ended in a FAILURE (the row is left alone); SCEP_ETOOBIG when a
+ * new transaction would exceed the bound. */
 int scepd_relay_queue_put(struct scepd_relay_queue *queue,
                           struct scepd_relay_row *row) SCEP_MUST_CHECK;
-/* Moves a row to `state` with `answer` (NULL keeps the stored one). */
+/* Moves a row to `state` with `answer` (NULL keeps the stored one). A row the CA node
+ * answered (PENDING_CA and later) does not go back to QUEUED or FORWARDED, and its message
+ * is dropped; a FAILURE moved to DELIVERED is deleted. */
 int scepd_relay_queue_set(struct scepd_relay_queue *queue, int64_t id, int state,
                           const char *answer) SCEP_MUST_CHECK;
 /* The oldest QUEUED row with an id above `after`; SCEP_ENOTFOUND when none. */
