@@ -72,7 +72,8 @@ tls_leaf() { # tls_leaf CA NAME CN EKU [SAN]
     tls_leaf channel canode ca-node clientAuth &&
     tls_leaf other rogue-relay rogue-relay serverAuth "IP:127.0.0.1" &&
     tls_leaf channel elsewhere relay.elsewhere.test serverAuth "DNS:relay.elsewhere.test" &&
-    tls_leaf other rogue-canode rogue-ca-node clientAuth
+    tls_leaf other rogue-canode rogue-ca-node clientAuth &&
+    tls_leaf channel othernode other-ca-node clientAuth
 } || { cat "$work/tls.log"; echo "FAIL: cannot make the channel's certificates"; exit 1; }
 
 channel_port=$(free_port)
@@ -139,6 +140,7 @@ relay_listen = 127.0.0.1:$channel_port
 relay_tls_cert = $TLS/relay.pem
 relay_tls_key = $TLS/relay.key
 relay_tls_ca = $TLS/channel.pem
+relay_peer_name = ca-node
 relay_timeout = 3s
 dmz.operationmode = relay
 dmz.ra.cert = $RL/ra.pem
@@ -215,6 +217,9 @@ grep -v '^relay_tls_ca' "$RL/scepd.conf" >"$work/bad1.conf"
 check "scepd --check: relay_listen without relay_tls_ca is refused" refused "$work/bad1.conf" relay_tls_ca
 grep -v '^dmz.ra.cert' "$RL/scepd.conf" >"$work/bad2.conf"
 check "scepd --check: a relay alias without ra.cert is refused" refused "$work/bad2.conf" 'needs ra.cert'
+grep -v '^relay_peer_name' "$RL/scepd.conf" >"$work/bad4.conf"
+check "scepd --check: relay_listen without relay_peer_name is refused" \
+  refused "$work/bad4.conf" 'needs relay_peer_name'
 { cat "$RL/scepd.conf"; echo "relay_connect = 127.0.0.1:1"; } >"$work/bad3.conf"
 check "scepd --check: relay_listen and relay_connect in one node are refused" \
   refused "$work/bad3.conf" 'both set'
@@ -409,6 +414,19 @@ extra_pids="$extra_pids $rogueca_pid"
 check "the relay refuses a CA node whose certificate another CA issued (log says why)" \
   wait_log "$RL/scepd.log" "event=relay_peer_refused .*reason=\"peer certificate refused" 20
 check "... and the rogue CA node gets no request" \
+  bash -c "! grep -q 'method=RELAY' '$rogue/scepd.log'"
+stop_node rogueca
+
+# A CA node certified by the channel CA under another name (another pair's CA node, say):
+# the relay hands requests to relay_peer_name only.
+sed -i -e "s|^relay_tls_cert = .*|relay_tls_cert = $TLS/othernode.pem|" \
+  -e "s|^relay_tls_key = .*|relay_tls_key = $TLS/othernode.key|" "$rogue/scepd.conf"
+: >"$rogue/scepd.log"
+start_node rogueca "$rogue" || exit 1
+extra_pids="$extra_pids $rogueca_pid"
+check "the relay refuses a channel certificate that does not name relay_peer_name" \
+  wait_log "$RL/scepd.log" "event=relay_peer_refused .*reason=\"peer certificate refused: hostname mismatch" 20
+check "... and that CA node gets no request" \
   bash -c "! grep -q 'method=RELAY' '$rogue/scepd.log'"
 stop_node rogueca
 

@@ -135,6 +135,10 @@
     X(relay_tls_ca, "relay_tls_ca", STRING, NULL, 0, 4096, NULL, NONE, 0,                          \
       "PEM CA certificate(s) that must have issued the peer's relay channel certificate, and "     \
       "nothing else")                                                                              \
+    X(relay_peer_name, "relay_peer_name", STRING, NULL, 1, 253, NULL, NONE, 0,                     \
+      "Relay node: the name the CA node's channel certificate must carry (a DNS "                 \
+      "subjectAltName, or its CN when it has none); required with relay_listen, so that no other " \
+      "holder of a relay_tls_ca certificate can act as the CA node")                              \
     X(relay_connections, "relay_connections", INT, "4", 1, 64, NULL, NONE, 0,                      \
       "CA node: relay channel connections kept open, each answering one request at a time")        \
     X(relay_timeout, "relay_timeout", DURATION, "20s", 1, 5 * SCEP_CONFIG_MIN, NULL, NONE, 0,       \

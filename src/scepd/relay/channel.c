@@ -215,6 +215,14 @@ int scepd_relay_tls_context(SSL_CTX **out, const struct scep_config_global *glob
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(global->relay_tls_ca);
         if (names != NULL)
             SSL_CTX_set_client_CA_list(ctx, names);
+        /* The CA node is one named holder of a relay_tls_ca certificate (check_relay_settings):
+         * the chain verification then checks its DNS subjectAltNames, or its CN without any. */
+        X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ENSURE_OSSL(global->relay_peer_name != NULL &&
+                        X509_VERIFY_PARAM_set1_host(param, global->relay_peer_name, 0) == 1,
+                    SCEP_ECONFIG, "relay_peer_name %s",
+                    global->relay_peer_name ? global->relay_peer_name : "(unset)");
         /* No session tickets: they would make an idle connection readable with no frame. */
         (void)SSL_CTX_set_num_tickets(ctx, 0);
     }

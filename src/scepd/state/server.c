@@ -239,6 +239,14 @@ static int check_relay_settings(const struct scep_config_global *global)
         return scep_fail(SCEP_ECONFIG,
                          "%s needs relay_tls_cert, relay_tls_key and relay_tls_ca (mutual TLS)",
                          listen ? "relay_listen" : "relay_connect");
+    /* relay_tls_ca may vouch for more than this relay's CA node (other relays, other CA
+     * nodes): the relay hands decrypted requests to one named peer only. */
+    if (listen && global->relay_peer_name == NULL)
+        return scep_fail(SCEP_ECONFIG, "relay_listen needs relay_peer_name: the name in the CA "
+                                       "node's channel certificate");
+    if (connect && global->relay_peer_name != NULL)
+        return scep_fail(SCEP_ECONFIG, "relay_peer_name is a relay node's setting; a CA node "
+                                       "checks the relay against relay_connect's host");
     return SCEP_OK;
 }
 
