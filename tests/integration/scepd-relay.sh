@@ -526,7 +526,8 @@ ca2_pid=
 # ---- a CA rollover announced on the CA node reaches the relay's GetCACaps/GetNextCACert ------
 cactl ca rollover --name issuing --activate-at +30d --key rsa:2048 >>"$work/ctl.log" 2>&1
 announced() {
-  for _ in $(seq 1 60); do
+  # The CA node's reload (store_poll_interval) and its next look at the push (10 s).
+  for _ in $(seq 1 90); do
     curl -s "$URL?operation=GetCACaps" | grep -qx GetNextCACert && return 0
     sleep 0.5
   done

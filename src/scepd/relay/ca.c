@@ -430,6 +430,7 @@ static void serve(struct scepd_relay_ca *ca, SSL *ssl, const char *relay_name)
 {
     char *last_push = NULL;
     time_t built = 0;
+    time_t heard = time(NULL); /* the relay's last frame: silence is counted from it */
     while (!atomic_load(&ca->stop)) {
         /* The relay's CA data: at connect, and when it changed (looked at every few
          * seconds, not for every request). The GetNextCACert reply is signed anew each
@@ -455,19 +456,20 @@ static void serve(struct scepd_relay_ca *ca, SSL *ssl, const char *relay_name)
         json_decref(push);
 
         json_t *frame = NULL;
-        /* Short waits so that a stop is seen; silence is counted across them. */
-        int rc = SCEP_ETIMEOUT;
-        for (int waited = 0;
-             rc == SCEP_ETIMEOUT && waited < SCEPD_RELAY_SILENCE && !atomic_load(&ca->stop);
-             waited += 5)
-            rc = scepd_relay_recv(&frame, ssl, ca->max_frame, 5);
-        if (rc == SCEP_ETIMEOUT && !atomic_load(&ca->stop)) {
-            scepd_log(SCEPD_LOG_WARN, "event=relay_silent relay=%s detail=\"nothing for %ds\"",
-                      relay_name, SCEPD_RELAY_SILENCE);
+        /* Short waits, so that a stop is seen and a changed push goes out within seconds on
+         * an idle connection too (the loop's top looks at it again). */
+        int rc = scepd_relay_recv(&frame, ssl, ca->max_frame, 5);
+        if (rc == SCEP_ETIMEOUT) {
+            if (time(NULL) - heard < SCEPD_RELAY_SILENCE)
+                continue;
+            if (!atomic_load(&ca->stop))
+                scepd_log(SCEPD_LOG_WARN, "event=relay_silent relay=%s detail=\"nothing for %ds\"",
+                          relay_name, SCEPD_RELAY_SILENCE);
             break;
         }
         if (rc < 0)
             break;
+        heard = time(NULL);
         const char *type = json_string_value(json_object_get(frame, "type"));
         json_t *reply = NULL;
         if (strcmp(type, "ping") == 0) {
