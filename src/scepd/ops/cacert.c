@@ -10,16 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void scepd_op_get_ca_caps(struct scepd_op *op)
+void scepd_op_caps_reply(struct scepd_op *op, scep_caps caps)
 {
     char *text = NULL;
     size_t len = 0;
-    if (scepd_caid_select(op) < 0)
-        return;
-    scep_caps caps = op->alias->caps;
-    /* interop.md §16: GetNextCACert only while a next certificate is announced. */
-    if (scepd_ca_announced_next(op->generation, op->ca, op->now) != NULL)
-        caps |= SCEP_CAP_GET_NEXT_CA_CERT;
     if (scep_caps_format(&text, &len, caps) < 0) {
         scepd_op_text(op, 500, "error", "cannot format capabilities");
         return;
@@ -28,6 +22,17 @@ void scepd_op_get_ca_caps(struct scepd_op *op)
     (void)scepd_op_body(op, 200, "text/plain", (const unsigned char *)text, len);
     op->outcome = "ok";
     OPENSSL_free(text);
+}
+
+void scepd_op_get_ca_caps(struct scepd_op *op)
+{
+    if (scepd_caid_select(op) < 0)
+        return;
+    scep_caps caps = op->alias->caps;
+    /* interop.md §16: GetNextCACert only while a next certificate is announced. */
+    if (scepd_ca_announced_next(op->generation, op->ca, op->now) != NULL)
+        caps |= SCEP_CAP_GET_NEXT_CA_CERT;
+    scepd_op_caps_reply(op, caps);
 }
 
 /* The `message=` CA identifier picks one of the alias's CAs (caid.c); after a

@@ -66,6 +66,8 @@ void scepd_op_unavailable(struct scepd_op *op);
 /* ---- the operations (RFC 8894 §4) ---- */
 
 /* GetCACaps, GetCACert, GetCACertChain, GetNextCACert (cacert.c). */
+/* Answers GetCACaps with `caps` (also the relay node's, from the CA data pushed to it). */
+void scepd_op_caps_reply(struct scepd_op *op, scep_caps caps);
 void scepd_op_get_ca_caps(struct scepd_op *op);
 void scepd_op_get_ca_cert(struct scepd_op *op);
 void scepd_op_get_ca_cert_chain(struct scepd_op *op);

@@ -807,8 +807,6 @@ done:
 
 static void relay_ca_caps(struct scepd_op *op)
 {
-    char *text = NULL;
-    size_t len = 0;
     json_t *entry = pushed_alias(relay_of(op), op->alias->name);
     scep_caps caps = op->alias->caps;
     if (json_is_true(json_object_get(entry, "renewal")))
@@ -816,13 +814,7 @@ static void relay_ca_caps(struct scepd_op *op)
     if (json_is_string(json_object_get(entry, "next_ca_reply")))
         caps |= SCEP_CAP_GET_NEXT_CA_CERT;
     json_decref(entry);
-    if (scep_caps_format(&text, &len, caps) < 0) {
-        scepd_op_text(op, 500, "error", "cannot format capabilities");
-        return;
-    }
-    (void)scepd_op_body(op, 200, "text/plain", (const unsigned char *)text, len);
-    op->outcome = "ok";
-    OPENSSL_free(text);
+    scepd_op_caps_reply(op, caps);
 }
 
 /* GetNextCACert: the reply the CA node signed and pushed (RFC 8894 §4.7.1). */
