@@ -142,6 +142,7 @@ relay_tls_key = $TLS/relay.key
 relay_tls_ca = $TLS/channel.pem
 relay_peer_name = ca-node
 relay_timeout = 3s
+metrics_listen = 127.0.0.1:0
 dmz.operationmode = relay
 dmz.ra.cert = $RL/ra.pem
 dmz.ra.key = $RL/ra.key
@@ -243,6 +244,18 @@ check "the CA node sees the relay" wait_log "$CA/scepd.log" "event=relay_connect
 check "the relay got the CA node's push" wait_log "$RL/scepd.log" "event=relay_push "
 check "relay /healthz: says a CA node is connected" \
   bash -c "curl -s '$BASE/healthz' | grep -q 'CA node connected'"
+# relay_metric NAME VALUE: the relay's /metrics shows the gauge at VALUE (within 10 s).
+relay_metric() {
+  local port
+  port=$(sed -n 's/.*event=metrics_listening .* port=\([0-9]*\).*/\1/p' "$RL/scepd.log" | tail -1)
+  for _ in $(seq 1 20); do
+    curl -s "http://127.0.0.1:$port/metrics" | grep -qx "$1 $2" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+check "relay /metrics: the CA node's two connections" relay_metric scepd_relay_connections 2
+check "relay /metrics: nothing queued" relay_metric scepd_relay_queued_requests 0
 
 # ---- GetCACert, GetCACaps ---------------------------------------------------------------------
 curl -s "$URL?operation=GetCACert" -o "$work/getca.der"
@@ -352,6 +365,8 @@ timeout 60 "$SCEP" enroll -u "$URL" -c "$work/ca.pem" -k "$work/away.key" --subj
   --challenge relay-secret -l "$work/away.pem" -t 1 -n 2 >"$work/away.log" 2>&1
 check "CA node stopped: the client gets PENDING (exit 3)" test $? -eq 3
 check "the relay's log line: outcome=queued" grep -q 'message_type=PKCSReq .*outcome=queued' "$RL/scepd.log"
+check "relay /metrics: no CA node connection, one request queued" \
+  bash -c "$(declare -f relay_metric); RL='$RL' relay_metric scepd_relay_connections 0 && RL='$RL' relay_metric scepd_relay_queued_requests 1"
 # The client's message as the queue holds it while it waits (for the replay below).
 python3 - "$RL/state/relay.db" "$work/queued.der" <<'PY'
 import sqlite3, sys

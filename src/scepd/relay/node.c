@@ -857,6 +857,12 @@ void scepd_relay_operation(struct scepd_op *op)
     scepd_op_text(op, 400, "bad_operation", "unknown operation");
 }
 
+static void relay_gauges(size_t *connections, int64_t *waiting, struct scepd_server *server)
+{
+    *connections = connected(server->relay);
+    *waiting = scepd_relay_queue_waiting(server->relay->queue);
+}
+
 int scepd_relay_health(char *out, size_t size, struct scepd_server *server)
 {
     struct scepd_relay *relay = server->relay;
@@ -1254,6 +1260,7 @@ int scepd_relay_node_start(struct scepd_server *server, const struct scep_config
               (long long)scepd_relay_queue_waiting(relay->queue));
     server->relay = relay;
     server->crl_source = pushed_crl;
+    server->relay_gauges = relay_gauges;
     relay = NULL;
 
 cleanup:
@@ -1289,6 +1296,7 @@ void scepd_relay_node_stop(struct scepd_server *server)
             break;
     unsigned late = relay->late + (unsigned)relay->handshake_count;
     pthread_mutex_unlock(&relay->lock);
+    server->relay_gauges = NULL;
     server->relay = NULL;
     server->crl_source = NULL;
     if (late == 0)

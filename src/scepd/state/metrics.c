@@ -326,6 +326,19 @@ static void put_state(struct text *t, struct scepd_server *server)
     put(t, "scepd_connections{listener=\"metrics\"} %u\n",
         scepd_http_connections(server->metrics_http));
 
+    if (server->relay_gauges != NULL) {
+        size_t connections = 0;
+        int64_t waiting = -1;
+        server->relay_gauges(&connections, &waiting, server);
+        family(t, "scepd_relay_connections", "gauge",
+               "Relay node: connections the CA node holds open to it");
+        put(t, "scepd_relay_connections %zu\n", connections);
+        family(t, "scepd_relay_queued_requests", "gauge",
+               "Relay node: requests waiting in its queue for the CA node");
+        if (waiting >= 0)
+            put(t, "scepd_relay_queued_requests %lld\n", (long long)waiting);
+    }
+
     family(t, "scepd_build_info", "gauge", "scepd's version");
     put(t, "scepd_build_info{version=\"%s\"} 1\n",
         scepd_metrics_escape(name, sizeof(name), scep_version()));

@@ -117,6 +117,10 @@ struct scepd_server {
      * unknown. NULL on other nodes. */
     int (*crl_source)(unsigned char **out, size_t *out_len, struct scepd_server *server,
                       const char *ca_name);
+    /* A relay node's gauges for /metrics (state/metrics.c): CA node connections and
+     * requests waiting in its queue (-1 when the queue cannot be read). NULL on other
+     * nodes. */
+    void (*relay_gauges)(size_t *connections, int64_t *waiting, struct scepd_server *server);
 };
 
 /* Reads the config, opens the store, loads every CA and alias. */
